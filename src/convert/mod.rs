@@ -1,0 +1,1 @@
+//! (module under construction: see src/lib.rs for what it owns)

@@ -1,0 +1,18 @@
+//! The crate-wide error: one variant per module's own error type.
+//!
+//! Policy: library code returns typed errors and never panics on input data; the binary turns them
+//! into messages and exit codes with `anyhow`.
+
+/// Any error flowvigil's library can return.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// I/O outside a more specific context.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Reading a labels file.
+    #[error(transparent)]
+    Labels(#[from] crate::labels::LabelsError),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

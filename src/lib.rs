@@ -1,0 +1,50 @@
+//! # flowvigil
+//!
+//! Anomaly detection for AWS VPC Flow Logs. Records flow forward through one path, shared by
+//! training, batch backtests and live streams:
+//!
+//! ```text
+//! flowlog → window → features → detect → engine → (alerts, eval, report)
+//! ```
+//!
+//! # Layout
+//!
+//! - [`flowlog`]: the flow record, every AWS format (v2..v8, custom, headers), the byte-level
+//!   parser, inputs (files, gzip, folder trees, stdin), the text writer, and malformed-line reports.
+//! - [`stats`]: the summary behind `flowvigil stats`.
+//! - [`window`]: per-ENI event-time tumbling windows closed by a watermark; late-record accounting;
+//!   sharding by ENI.
+//! - [`features`]: schema v1 ([`features::FEATURE_NAMES`]), per-ENI bounded history (ports and
+//!   peers seen before), distinct counting, and the evidence typed findings need.
+//! - [`detect`]: online per-ENI baselines, peer groups (linfa k-means), typed findings with ATT&CK
+//!   ids, calibration into one `anomaly_score`, explanations.
+//! - [`model`]: the trained model and its file format; bincode lives only in `model::codec`.
+//! - [`engine`]: batch backtest (rayon shards) and streaming scoring with checkpoints.
+//! - [`labels`]: the labels file format shared by the generator, converters and evaluation.
+//! - [`gen`]: the deterministic synthetic VPC with injected, labeled attacks.
+//! - [`convert`]: Zeek conn.log (IoT-23) and DARPA 1998 edge stream → flow records + labels.
+//! - [`eval`]: window ground truth, ROC/PR, per-attack recall, detection delay, a reference
+//!   isolation forest.
+//! - [`report`]: the offline HTML report with inline SVG charts.
+//! - [`error`]: the crate's error type gathering each module's.
+//!
+//! The command line (`src/main.rs`, `src/cli/`) is glue: it parses flags, calls the library, and
+//! maps errors to exit codes (0 success, 1 error, 2 finished with bad input).
+
+#![warn(missing_docs)]
+
+pub mod convert;
+pub mod detect;
+pub mod engine;
+pub mod error;
+pub mod eval;
+pub mod features;
+pub mod flowlog;
+pub mod gen;
+pub mod labels;
+pub mod model;
+pub mod report;
+pub mod stats;
+pub mod window;
+
+pub use error::{Error, Result};
