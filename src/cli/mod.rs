@@ -1,0 +1,12 @@
+//! Subcommands: one file each, holding its flags (`Args`) and its glue (`run`).
+
+pub mod backtest;
+pub mod convert;
+pub mod demo;
+pub mod eval;
+pub mod features;
+pub mod gen;
+pub mod inspect;
+pub mod score;
+pub mod stats;
+pub mod train;
