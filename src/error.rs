@@ -12,6 +12,21 @@ pub enum Error {
     /// Reading a labels file.
     #[error(transparent)]
     Labels(#[from] crate::labels::LabelsError),
+    /// Training or detection.
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
+    /// Reading or writing a model file.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// Reading flow logs.
+    #[error(transparent)]
+    Flowlog(#[from] crate::flowlog::FlowlogError),
+    /// Evaluation (the reference isolation forest).
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    /// The window stage (configuration).
+    #[error(transparent)]
+    Window(#[from] crate::window::WindowError),
 }
 
 /// `Result` with [`Error`].

@@ -1,15 +1,63 @@
-//! `flowvigil stats`.
+//! `flowvigil stats`: summarize flow logs (records, ENIs, span, formats, bad lines).
 
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use flowvigil::flowlog::{Format, LogReader, ReadOptions};
 
 /// Flags of `flowvigil stats`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Inputs.
-    pub inputs: Vec<String>,
+    /// Flow log files, `.gz` files, folders (walked recursively), or `-` for stdin.
+    #[arg(required = true, value_name = "LOGS")]
+    pub inputs: Vec<PathBuf>,
+    /// Print JSON for machines instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop at the first malformed line (exit 1) instead of counting it (exit 2 at the end).
+    #[arg(long)]
+    pub strict: bool,
+    /// Field list of header-less input, e.g. "version account-id interface-id srcaddr ...".
+    #[arg(long, value_name = "FIELDS")]
+    pub format: Option<String>,
+    /// Most distinct network interfaces to track (bounds memory on hostile input).
+    #[arg(long, value_name = "N", default_value_t = ReadOptions::default().max_enis)]
+    pub max_enis: usize,
 }
 
-/// Runs `flowvigil stats`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`flowvigil stats` is not built yet")
+/// Runs `flowvigil stats`: exit 0, or 2 when bad lines were counted; errors exit 1.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let format = args
+        .format
+        .as_deref()
+        .map(Format::parse)
+        .transpose()
+        .context("--format")?;
+    let opts = ReadOptions {
+        strict: args.strict,
+        format,
+        max_enis: args.max_enis,
+        ..ReadOptions::default()
+    };
+    let mut reader = LogReader::open(&args.inputs, opts)?;
+    let stats = flowvigil::stats::collect(&mut reader)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &stats)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", stats.to_text())?;
+    }
+    out.flush()?;
+    if stats.read.bad_lines > 0 {
+        eprintln!(
+            "flowvigil: {} bad line(s) counted and skipped (see above)",
+            stats.read.bad_lines
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,20 @@
 //! Features: a closed ENI-window becomes a [`FeatureVector`] plus [`Evidence`].
+//!
+//! - [`schema`]: the names (schema v1) and their order: the contract with models and exports.
+//! - [`accum`]: the per-window accumulator (direction, endpoints, ports, bounds per window).
+//! - [`history`]: the bounded per-ENI "seen before" state carried across windows and runs.
+//! - [`distinct`]: exact-then-HyperLogLog distinct counting and the fixed hashes behind it.
+//! - [`evidence`]: per-port and per-peer detail for typed findings.
 
+pub mod accum;
+pub mod distinct;
 pub mod evidence;
+pub mod history;
 pub mod schema;
 
+pub use accum::{Dir, Observation, Unplaceable, WindowAcc};
 pub use evidence::{Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS};
+pub use history::EniHistory;
 pub use schema::{
     schema_hash, Feature, FeatureVector, FEATURE_NAMES, LOG_SCALED, NUM_FEATURES, SCHEMA_VERSION,
 };
@@ -13,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::flowlog::EniId;
 
 /// One closed ENI-window: what the detectors score.
+///
+/// `eni` is an id from the run's interner: ids are per run (first-seen order), the interface
+/// name is the stable key across runs and files.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowFeatures {
     /// The interned ENI.

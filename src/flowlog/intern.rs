@@ -59,6 +59,14 @@ impl Interner {
         &self.names
     }
 
+    /// Rebuilds the lookup index if it is out of date (a deserialized interner has none); cheap
+    /// otherwise. Readers call it before interning into an interner they were given.
+    pub fn ensure_index(&mut self) {
+        if self.index.len() != self.names.len() {
+            self.rebuild_index();
+        }
+    }
+
     /// Rebuilds the lookup index after deserialization.
     pub fn rebuild_index(&mut self) {
         self.index = self

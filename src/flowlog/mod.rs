@@ -1,10 +1,32 @@
 //! Reading AWS VPC Flow Logs: formats, parsing, inputs (files, gzip, folders, stdin).
+//!
+//! - [`record`]: the typed [`FlowRecord`] and the [`Field`] names.
+//! - [`parse`]: [`Format`] (field order from a header, `--format` or the v2 default) and the
+//!   byte-level line parser with its small, `Copy` [`ParseError`].
+//! - [`reader`]: [`LogReader`] over files, gzip, folder trees and stdin, with bad-line reports.
+//! - [`summary`]: [`ReadSummary`], the counts a reader keeps.
+//! - [`write`]: the text writer (generator, converters, round-trip tests).
+//! - [`intern`]: ENI names to dense ids.
 
+pub mod error;
 pub mod intern;
+pub mod parse;
+pub mod reader;
 pub mod record;
+pub mod summary;
+pub mod write;
 
+pub use error::FlowlogError;
 pub use intern::Interner;
+pub use parse::{
+    is_header_line, parse_line, Column, Expected, Format, FormatError, ParseError, Snippet,
+};
+pub use reader::{
+    BadLineSink, InputPosition, LogReader, MemorySink, NullSink, ReadOptions, StderrSink,
+};
 pub use record::{
     Action, EniId, Field, FlowDirection, FlowRecord, IpType, LogStatus, TcpFlags, TextField,
     TextFields, DEFAULT_V2_FIELDS,
 };
+pub use summary::{FileSummary, FormatSeen, ReadSummary};
+pub use write::{field_name, parse_field_name, write_header, write_record, ALL_FIELDS, V5_FIELDS};

@@ -1,1 +1,482 @@
-//! (module under construction: see src/lib.rs for what it owns)
+//! Per-ENI event-time tumbling windows closed by a watermark; late-record accounting; sharding.
+//!
+//! # Windows
+//!
+//! A record belongs to the window that holds its **`start`**: `window_start = start - start %
+//! window_secs`. AWS aggregates a flow over an interval (60 s or 600 s) and reports it once, so a
+//! long flow spans windows only through its own successive records; splitting one record's bytes
+//! across windows would invent a rate the log never measured.
+//!
+//! # Watermark and lateness
+//!
+//! The [`Watermark`] is the highest `end` seen minus `allowed_lateness_secs` (event time only,
+//! never the wall clock). A window `[s, s + w)` closes when the watermark reaches `s + w`. A
+//! record is **late** when its window's end is at or below the watermark *before the record
+//! itself is observed* (the caller passes that value to [`Windower::push`]); late records are
+//! counted per ENI ([`Windower::late_counts`]) and returned as [`Push::Late`] so the caller can
+//! write them to a side file. Because lateness depends only on the record and the global
+//! watermark, every shard agrees with a sequential run.
+//!
+//! One record with a far-future `end` moves the watermark for everyone (and makes the rest late):
+//! the reader's timestamp validation is the guard against that.
+//!
+//! # Driving protocol
+//!
+//! For each record, in input order: `wm = watermark.get()`; if `wm` grew, call
+//! [`Windower::close_until`]`(wm)`; then [`Windower::push`]`(rec, wm)`; then
+//! `watermark.observe(rec)`. At end of input, [`Windower::finish`]. [`run_sharded`] does exactly
+//! this, per shard; following the same protocol is what makes a shard's per-ENI state evolve as
+//! in a sequential run (history is updated when a window closes).
+//!
+//! # Memory
+//!
+//! Only open windows and per-ENI history are held: per ENI at most
+//! `max_open_windows_per_eni` open windows (each bounded, see `crate::features::accum`) and one
+//! [`EniHistory`] (≤ 33 KiB, see `crate::features::history`). The number of ENIs is bounded by
+//! the reader's interner cap.
+//!
+//! # Direction
+//!
+//! `flow-direction` decides when present. Otherwise the ENI's own address is learned from its
+//! records ([`crate::features::history::AddrLearner`]: the address present in nearly every
+//! record): the side whose address has the higher count is local. On a tie (an ENI's first
+//! records all with one peer) a private address is taken as local against a public one, else
+//! `srcaddr` (egress). Where this fails: an ENI whose first records all involve a single private
+//! peer (misdirected until a second peer appears); ENIs with several addresses where one address
+//! dominates (records on the others may be misdirected); records without both addresses and
+//! without `flow-direction` (counted as [`Unplaceable::NoDirection`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::accum::is_private;
+use crate::features::{Dir, EniHistory, Observation, Unplaceable, WindowAcc, WindowFeatures};
+use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
+
+mod shard;
+
+pub use shard::{run_sharded, RecordSource, RunError, RunStats, ShardedOutput, WindowSink};
+
+/// Window settings (user-facing; unknown keys are rejected).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    /// Window width in seconds (default 300). Must be ≥ 1.
+    pub window_secs: u32,
+    /// How far behind the highest `end` seen a record may arrive and still count (default 900;
+    /// flow-log delivery lags 5-10 minutes).
+    pub allowed_lateness_secs: u32,
+    /// Open windows per ENI at most (default 64); a record that would open one more is counted
+    /// as [`Unplaceable::TooFarAhead`]. Bounds memory against far-future timestamps.
+    pub max_open_windows_per_eni: u32,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: 300,
+            allowed_lateness_secs: 900,
+            max_open_windows_per_eni: 64,
+        }
+    }
+}
+
+/// Errors of the window stage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// A configuration value is out of range.
+    #[error("window config: `{field}` {what}")]
+    InvalidConfig {
+        /// The field name.
+        field: &'static str,
+        /// What was expected.
+        what: &'static str,
+    },
+}
+
+impl WindowConfig {
+    /// Checks the values; [`Windower::new`] otherwise clamps them (width ≥ 1, open ≥ 1).
+    pub fn validate(&self) -> Result<(), WindowError> {
+        if self.window_secs == 0 {
+            return Err(WindowError::InvalidConfig {
+                field: "window_secs",
+                what: "must be at least 1",
+            });
+        }
+        if self.max_open_windows_per_eni == 0 {
+            return Err(WindowError::InvalidConfig {
+                field: "max_open_windows_per_eni",
+                what: "must be at least 1",
+            });
+        }
+        Ok(())
+    }
+
+    fn width(&self) -> u64 {
+        u64::from(self.window_secs.max(1))
+    }
+
+    /// The start of the window holding `t`.
+    pub fn window_start(&self, t: u64) -> u64 {
+        t - t % self.width()
+    }
+
+    /// True when a record starting at `start` is late under watermark `wm`.
+    pub fn is_late(&self, start: u64, wm: u64) -> bool {
+        self.window_start(start).saturating_add(self.width()) <= wm
+    }
+}
+
+/// The global event-time watermark: highest `end` seen minus the allowed lateness.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    max_end: u64,
+    lateness: u64,
+}
+
+impl Watermark {
+    /// A watermark that has seen nothing (value 0).
+    pub fn new(allowed_lateness_secs: u32) -> Self {
+        Self {
+            max_end: 0,
+            lateness: u64::from(allowed_lateness_secs),
+        }
+    }
+
+    /// Takes a record's `end` (or `start` when `end` is absent) into account.
+    pub fn observe(&mut self, rec: &FlowRecord) {
+        if let Some(t) = rec.end.or(rec.start) {
+            self.observe_time(t);
+        }
+    }
+
+    /// Takes an event time into account.
+    pub fn observe_time(&mut self, end: u64) {
+        self.max_end = self.max_end.max(end);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.max_end.saturating_sub(self.lateness)
+    }
+
+    /// The highest `end` seen.
+    pub fn max_end(&self) -> u64 {
+        self.max_end
+    }
+}
+
+/// The shard (0..shards) that owns an ENI: FNV-1a of its name, so it is stable across runs,
+/// processes and machines (never `RandomState`). `shards == 0` is treated as 1.
+pub fn shard_of(eni_name: &str, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in eni_name.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % shards.max(1) as u64) as usize
+}
+
+/// What [`Windower::push`] did with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// Added to an open window.
+    Accepted,
+    /// Its window had closed; counted for its ENI.
+    Late,
+    /// A NODATA record: counted, carries no traffic, opens no window.
+    NoData,
+    /// Could not be placed; counted by reason.
+    Unplaceable(Unplaceable),
+}
+
+/// Counters of one [`Windower`] (or, summed, of a run).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowStats {
+    /// Records pushed.
+    pub records: u64,
+    /// Traffic records added to windows.
+    pub accepted: u64,
+    /// SKIPDATA records added to windows.
+    pub skipdata: u64,
+    /// Late records.
+    pub late: u64,
+    /// NODATA records.
+    pub nodata: u64,
+    /// Records without an interface id.
+    pub no_eni: u64,
+    /// Records without `start`.
+    pub no_start: u64,
+    /// Traffic records whose direction could not be resolved.
+    pub no_direction: u64,
+    /// Records refused because their ENI had too many open windows.
+    pub too_far_ahead: u64,
+    /// Windows closed.
+    pub windows: u64,
+    /// Bytes of accepted traffic records.
+    pub bytes: u64,
+    /// Packets of accepted traffic records.
+    pub packets: u64,
+}
+
+impl WindowStats {
+    /// Adds another shard's counters.
+    pub fn add(&mut self, o: &WindowStats) {
+        self.records += o.records;
+        self.accepted += o.accepted;
+        self.skipdata += o.skipdata;
+        self.late += o.late;
+        self.nodata += o.nodata;
+        self.no_eni += o.no_eni;
+        self.no_start += o.no_start;
+        self.no_direction += o.no_direction;
+        self.too_far_ahead += o.too_far_ahead;
+        self.windows += o.windows;
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.packets = self.packets.saturating_add(o.packets);
+    }
+
+    /// Records that were counted but are in no window (late, NODATA, unplaceable).
+    pub fn not_windowed(&self) -> u64 {
+        self.late + self.nodata + self.no_eni + self.no_start + self.no_direction + self.too_far_ahead
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct EniState {
+    history: EniHistory,
+    late: u64,
+    /// Open windows, ascending by start (a handful: lateness / width + 1 in steady state).
+    open: Vec<(u64, WindowAcc)>,
+}
+
+/// One shard's state: open windows + per-ENI history. `Serialize`/`Deserialize` (checkpoints)
+/// and `Send`.
+///
+/// ENI ids come from the run's interner and are per run; the interface name is the stable key
+/// (an engine that carries history across runs maps it by name, see [`Windower::history`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Windower {
+    cfg: WindowConfig,
+    enis: HashMap<EniId, EniState>,
+    /// (window start, ENI) of every open window: closing pops from the front.
+    open_index: BTreeSet<(u64, EniId)>,
+    stats: WindowStats,
+}
+
+impl Windower {
+    /// A windower with no state. Invalid values are clamped (see [`WindowConfig::validate`]).
+    pub fn new(mut cfg: WindowConfig) -> Self {
+        cfg.window_secs = cfg.window_secs.max(1);
+        cfg.max_open_windows_per_eni = cfg.max_open_windows_per_eni.max(1);
+        Self {
+            cfg,
+            ..Self::default()
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WindowConfig {
+        &self.cfg
+    }
+
+    /// Adds a record given the global watermark at the time it was read (see the module docs).
+    pub fn push(&mut self, rec: &FlowRecord, watermark: u64) -> Push {
+        match Observation::from_record(rec) {
+            Ok(obs) => self.push_obs(&obs, watermark),
+            Err(why) => {
+                self.stats.records += 1;
+                self.count_unplaceable(why);
+                Push::Unplaceable(why)
+            }
+        }
+    }
+
+    fn count_unplaceable(&mut self, why: Unplaceable) {
+        match why {
+            Unplaceable::NoEni => self.stats.no_eni += 1,
+            Unplaceable::NoStart => self.stats.no_start += 1,
+            Unplaceable::NoDirection => self.stats.no_direction += 1,
+            Unplaceable::TooFarAhead => self.stats.too_far_ahead += 1,
+        }
+    }
+
+    /// [`Self::push`] for an already extracted [`Observation`].
+    pub fn push_obs(&mut self, obs: &Observation, watermark: u64) -> Push {
+        self.stats.records += 1;
+        let cfg = &self.cfg;
+        let state = self.enis.entry(obs.eni).or_default();
+        if cfg.is_late(obs.start, watermark) {
+            state.late += 1;
+            self.stats.late += 1;
+            return Push::Late;
+        }
+        if obs.status == LogStatus::NoData {
+            self.stats.nodata += 1;
+            return Push::NoData;
+        }
+        let dir = if obs.status == LogStatus::SkipData {
+            None
+        } else {
+            match resolve_direction(obs, &mut state.history) {
+                Some(d) => Some(d),
+                None => {
+                    self.count_unplaceable(Unplaceable::NoDirection);
+                    return Push::Unplaceable(Unplaceable::NoDirection);
+                }
+            }
+        };
+        let ws = cfg.window_start(obs.start);
+        let pos = match state.open.binary_search_by_key(&ws, |(s, _)| *s) {
+            Ok(i) => i,
+            Err(i) => {
+                if state.open.len() >= cfg.max_open_windows_per_eni as usize {
+                    self.count_unplaceable(Unplaceable::TooFarAhead);
+                    return Push::Unplaceable(Unplaceable::TooFarAhead);
+                }
+                state.open.insert(i, (ws, WindowAcc::default()));
+                self.open_index.insert((ws, obs.eni));
+                i
+            }
+        };
+        let Some((_, acc)) = state.open.get_mut(pos) else {
+            return Push::Unplaceable(Unplaceable::TooFarAhead);
+        };
+        match dir {
+            None => {
+                acc.add_skipdata();
+                self.stats.skipdata += 1;
+            }
+            Some(d) => {
+                acc.add(obs, d, &mut state.history);
+                self.stats.accepted += 1;
+                self.stats.bytes = self.stats.bytes.saturating_add(obs.bytes);
+                self.stats.packets = self.stats.packets.saturating_add(obs.packets);
+            }
+        }
+        Push::Accepted
+    }
+
+    /// Closes every window whose end ≤ `watermark`; appends them in (window start, ENI name)
+    /// order.
+    pub fn close_until(&mut self, watermark: u64, names: &Interner, out: &mut Vec<WindowFeatures>) {
+        let w = self.cfg.width();
+        let first = out.len();
+        while let Some(&(ws, eni)) = self.open_index.first() {
+            if ws.saturating_add(w) > watermark {
+                break;
+            }
+            self.open_index.pop_first();
+            self.close_one(ws, eni, out);
+        }
+        sort_by_name(&mut out[first..], names);
+    }
+
+    /// End of input: closes every open window, in (window start, ENI name) order.
+    pub fn finish(&mut self, names: &Interner, out: &mut Vec<WindowFeatures>) {
+        self.close_until(u64::MAX, names, out);
+    }
+
+    fn close_one(&mut self, ws: u64, eni: EniId, out: &mut Vec<WindowFeatures>) {
+        let Some(state) = self.enis.get_mut(&eni) else {
+            return;
+        };
+        // Windows of one ENI close in start order, so the one to close is the first.
+        let Ok(i) = state.open.binary_search_by_key(&ws, |(s, _)| *s) else {
+            return;
+        };
+        let (_, acc) = state.open.remove(i);
+        out.push(acc.finish(eni, ws, &mut state.history));
+        self.stats.windows += 1;
+    }
+
+    /// Late records per ENI id, ascending by id (ENIs without late records are left out).
+    pub fn late_counts(&self) -> Vec<(EniId, u64)> {
+        let mut v: Vec<(EniId, u64)> = self
+            .enis
+            .iter()
+            .filter(|(_, s)| s.late > 0)
+            .map(|(&e, s)| (e, s.late))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Windows currently open.
+    pub fn open_windows(&self) -> usize {
+        self.open_index.len()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &WindowStats {
+        &self.stats
+    }
+
+    /// The history of an ENI (ports and peers seen before, learned own address).
+    pub fn history(&self, eni: EniId) -> Option<&EniHistory> {
+        self.enis.get(&eni).map(|s| &s.history)
+    }
+
+    /// Replaces an ENI's history, e.g. with one a trained model carried forward (looked up by
+    /// ENI name, re-keyed to this run's id). Call before the ENI's first record.
+    pub fn set_history(&mut self, eni: EniId, history: EniHistory) {
+        self.enis.entry(eni).or_default().history = history;
+    }
+
+    /// Every ENI's history, ascending by id.
+    pub fn histories(&self) -> Vec<(EniId, &EniHistory)> {
+        let mut v: Vec<(EniId, &EniHistory)> =
+            self.enis.iter().map(|(&e, s)| (e, &s.history)).collect();
+        v.sort_unstable_by_key(|(e, _)| *e);
+        v
+    }
+
+    /// Approximate heap bytes of all state (history + open windows), for the docs' figures.
+    pub fn approx_heap_bytes(&self) -> usize {
+        self.enis
+            .values()
+            .map(|s| {
+                std::mem::size_of::<EniState>()
+                    + s.history.heap_bytes()
+                    + s.open.iter().map(|(_, a)| a.approx_heap_bytes()).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// Decides a record's direction (see the module docs).
+fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Dir> {
+    if let Some(d) = obs.direction {
+        return Some(d.into());
+    }
+    let (src, dst) = (obs.src?, obs.dst?);
+    let learner = &mut hist.own_addr;
+    learner.observe(src);
+    learner.observe(dst);
+    let (cs, cd) = (learner.count(src), learner.count(dst));
+    Some(if cs > cd {
+        Dir::Out
+    } else if cd > cs {
+        Dir::In
+    } else {
+        tie_break(src, dst)
+    })
+}
+
+fn tie_break(src: IpAddr, dst: IpAddr) -> Dir {
+    match (is_private(src), is_private(dst)) {
+        (false, true) => Dir::In,
+        _ => Dir::Out,
+    }
+}
+
+fn sort_by_name(ws: &mut [WindowFeatures], names: &Interner) {
+    ws.sort_by(|a, b| {
+        a.window_start
+            .cmp(&b.window_start)
+            .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
+            .then(a.eni.cmp(&b.eni))
+    });
+}

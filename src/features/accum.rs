@@ -1,0 +1,648 @@
+//! The per-window accumulator: records of one ENI-window go in, one [`WindowFeatures`] comes out.
+//!
+//! # Direction and endpoints
+//!
+//! The window code resolves each record's direction ([`Dir`]) before it gets here (see
+//! `crate::window`). Then: on egress the local end is `srcaddr` and the remote end is
+//! `pkt-dstaddr` when present, else `dstaddr`; on ingress the remote end is `pkt-srcaddr` when
+//! present, else `srcaddr`. For a NAT gateway's interface the `pkt-*` fields name the true ends
+//! of each leg (AWS logs both legs at the gateway's ENI).
+//!
+//! # Ports
+//!
+//! Port features (`dst_ports_out`, `local_ports_in`, `new_ports_*`, `dst_port_entropy`, port
+//! evidence) use TCP, UDP and SCTP only (ICMP's ports are 0). AWS logs a connection's two
+//! directions as two records, so a server's replies would otherwise show up as egress to
+//! thousands of random client ports: a record from a port below 32,768 to a port at or above
+//! 32,768 (service port → ephemeral port) counts as a *reply* and is left out of port features
+//! (its volumes, peers and flags still count). Where it fails: services listening on high ports
+//! answering clients with high ephemeral ports (both ≥ 32,768: counted as requests), and an
+//! attacker who sends from a low source port to high local ports (counted as replies, so
+//! unseen by `local_ports_in`).
+//!
+//! # Bounds (per open window)
+//!
+//! Peers are tracked exactly up to [`PEER_MAP_CAP`] addresses (≈ 48 B each); beyond, distinct
+//! counts continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and such
+//! addresses no longer feed `top_peer_bytes_out` (then a lower bound). Port rows: at most
+//! [`PORT_STATS_CAP`] (port, direction) rows plus the watched ports; (peer, port) pairs: at most
+//! [`PAIR_CAP`]; per-window port sets are exact (≤ 8 KiB each). So one open window stays below
+//! about 150 KiB however hostile its records.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::distinct::{addr_key, mix64, DistinctCounter, Hll, PreMixed};
+use super::evidence::{Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS};
+use super::history::{EniHistory, PortHistory};
+use super::schema::{Feature, FeatureVector, NUM_FEATURES};
+use super::WindowFeatures;
+use crate::flowlog::{Action, EniId, FlowDirection, FlowRecord, LogStatus};
+
+/// Distinct remote addresses tracked exactly per window.
+pub const PEER_MAP_CAP: usize = 1024;
+/// (port, direction) rows tracked per window, besides the watched ports.
+pub const PORT_STATS_CAP: usize = 256;
+/// Egress (peer, port) pairs tracked per window.
+pub const PAIR_CAP: usize = 256;
+/// Lowest port counted as ephemeral by the reply heuristic.
+pub const EPHEMERAL_MIN: u16 = 32_768;
+
+/// The direction of a record relative to its ENI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dir {
+    /// ENI → remote.
+    Out,
+    /// Remote → ENI.
+    In,
+}
+
+impl Dir {
+    fn idx(self) -> usize {
+        match self {
+            Dir::Out => 0,
+            Dir::In => 1,
+        }
+    }
+}
+
+impl From<FlowDirection> for Dir {
+    fn from(d: FlowDirection) -> Self {
+        match d {
+            FlowDirection::Egress => Dir::Out,
+            FlowDirection::Ingress => Dir::In,
+        }
+    }
+}
+
+/// The part of a [`FlowRecord`] the window stage needs: small and `Copy`, so shards can be fed
+/// through channels without the record's text buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The interned ENI.
+    pub eni: EniId,
+    /// `start`, Unix seconds.
+    pub start: u64,
+    /// `end`, Unix seconds (`start` when absent).
+    pub end: u64,
+    /// `srcaddr`
+    pub src: Option<IpAddr>,
+    /// `dstaddr`
+    pub dst: Option<IpAddr>,
+    /// `pkt-srcaddr`
+    pub pkt_src: Option<IpAddr>,
+    /// `pkt-dstaddr`
+    pub pkt_dst: Option<IpAddr>,
+    /// `srcport`
+    pub srcport: Option<u16>,
+    /// `dstport`
+    pub dstport: Option<u16>,
+    /// `protocol`
+    pub protocol: Option<u8>,
+    /// `packets` (0 when absent)
+    pub packets: u64,
+    /// `bytes` (0 when absent)
+    pub bytes: u64,
+    /// `action`
+    pub action: Option<Action>,
+    /// `log-status` (`OK` when absent)
+    pub status: LogStatus,
+    /// `tcp-flags`
+    pub tcp_flags: Option<u16>,
+    /// `flow-direction`
+    pub direction: Option<FlowDirection>,
+}
+
+/// Why a record could not be placed in a window (counted, see `crate::window::WindowStats`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Unplaceable {
+    /// No `interface-id`.
+    NoEni,
+    /// No `start` time.
+    NoStart,
+    /// Traffic record without `flow-direction` and without both addresses.
+    NoDirection,
+    /// Its window lies too far beyond the ENI's other open windows
+    /// (`max_open_windows_per_eni` reached).
+    TooFarAhead,
+}
+
+impl Observation {
+    /// Extracts the fields windows need.
+    pub fn from_record(rec: &FlowRecord) -> Result<Self, Unplaceable> {
+        let eni = rec.eni.ok_or(Unplaceable::NoEni)?;
+        let start = rec.start.ok_or(Unplaceable::NoStart)?;
+        Ok(Self {
+            eni,
+            start,
+            end: rec.end.unwrap_or(start).max(start),
+            src: rec.srcaddr,
+            dst: rec.dstaddr,
+            pkt_src: rec.pkt_srcaddr,
+            pkt_dst: rec.pkt_dstaddr,
+            srcport: rec.srcport,
+            dstport: rec.dstport,
+            protocol: rec.protocol,
+            packets: rec.packets.unwrap_or(0),
+            bytes: rec.bytes.unwrap_or(0),
+            action: rec.action,
+            status: rec.log_status.unwrap_or(LogStatus::Ok),
+            tcp_flags: rec.tcp_flags.map(|f| f.0),
+            direction: rec.flow_direction,
+        })
+    }
+
+    /// The remote address for a direction (see the module docs).
+    pub fn remote(&self, dir: Dir) -> Option<IpAddr> {
+        match dir {
+            Dir::Out => self.pkt_dst.or(self.dst),
+            Dir::In => self.pkt_src.or(self.src),
+        }
+    }
+}
+
+/// True for RFC 1918, carrier-grade NAT (100.64/10, used inside VPCs), loopback and link-local
+/// IPv4, and IPv6 unique-local, link-local and loopback: addresses that are not "the Internet".
+pub fn is_private(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments()[0];
+            a.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PeerAgg {
+    addr: IpAddr,
+    out_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PeerOverflow {
+    fan: [Hll; 2],
+    new: Hll,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PortAgg {
+    port: u16,
+    ingress: bool,
+    flows: u32,
+    small: u32,
+    rejected: u32,
+    bytes: u64,
+    packets: u64,
+    max_dur: u32,
+    /// Records by protocol: TCP, UDP, other (`other_proto` names the last other one).
+    proto: [u32; 3],
+    other_proto: u8,
+    peers: DistinctCounter,
+    internal: DistinctCounter,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PairAgg {
+    addr: IpAddr,
+    port: u16,
+    protocol: u8,
+    flows: u32,
+    bytes: u64,
+    packets: u64,
+    first_start: u64,
+    last_start: u64,
+}
+
+/// Open-window state of one ENI-window (serializable: it goes into checkpoints).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowAcc {
+    flows: [u64; 2],
+    bytes: [u64; 2],
+    packets: [u64; 2],
+    rejects: [u64; 2],
+    small: u64,
+    tcp_flagged: u64,
+    syn_only: u64,
+    skipdata: u64,
+    ext_bytes_out: u64,
+    /// Presence bits per peer: bit 0 egress, bit 1 ingress.
+    peers: HashMap<u64, (PeerAgg, u8), PreMixed>,
+    peer_overflow: Option<Box<PeerOverflow>>,
+    port_sets: [PortHistory; 2],
+    port_stats: HashMap<u64, PortAgg, PreMixed>,
+    untracked_port_flows: [u64; 2],
+    pairs: HashMap<u64, PairAgg, PreMixed>,
+}
+
+fn port_key(port: u16, dir: Dir) -> u64 {
+    mix64(u64::from(port) | ((dir.idx() as u64) << 16) | (3 << 20))
+}
+
+fn pair_key(addr: u64, port: u16) -> u64 {
+    mix64(addr ^ u64::from(port).wrapping_mul(0x9e37_79b9))
+}
+
+fn has_ports(protocol: Option<u8>) -> bool {
+    matches!(protocol, Some(6 | 17 | 132))
+}
+
+impl WindowAcc {
+    /// Counts one SKIPDATA record.
+    pub fn add_skipdata(&mut self) {
+        self.skipdata += 1;
+    }
+
+    /// Adds one traffic (`OK`) record whose direction is resolved. `hist` is the ENI's history:
+    /// read for "seen before", and written only for peers beyond [`PEER_MAP_CAP`] (which cannot
+    /// be enumerated at close).
+    pub fn add(&mut self, obs: &Observation, dir: Dir, hist: &mut EniHistory) {
+        let d = dir.idx();
+        self.flows[d] += 1;
+        self.bytes[d] = self.bytes[d].saturating_add(obs.bytes);
+        self.packets[d] = self.packets[d].saturating_add(obs.packets);
+        let rejected = obs.action == Some(Action::Reject);
+        if rejected {
+            self.rejects[d] += 1;
+        }
+        let small = obs.packets <= 2;
+        if small {
+            self.small += 1;
+        }
+        if obs.protocol == Some(6) {
+            if let Some(f) = obs.tcp_flags {
+                self.tcp_flagged += 1;
+                if f == crate::flowlog::TcpFlags::SYN {
+                    self.syn_only += 1;
+                }
+            }
+        }
+        let remote = obs.remote(dir);
+        let rkey = remote.map(addr_key);
+        if let (Some(addr), Some(key)) = (remote, rkey) {
+            self.add_peer(addr, key, dir, obs.bytes, hist);
+            if dir == Dir::Out {
+                if !is_private(addr) {
+                    self.ext_bytes_out = self.ext_bytes_out.saturating_add(obs.bytes);
+                }
+                self.add_pair(addr, key, obs);
+            }
+        }
+        if has_ports(obs.protocol) {
+            if let (Some(sp), Some(dp)) = (obs.srcport, obs.dstport) {
+                let reply = sp < EPHEMERAL_MIN && dp >= EPHEMERAL_MIN;
+                if !reply {
+                    // Egress: the remote port; ingress: the local port. Both are `dstport`.
+                    self.add_port(dp, dir, obs, small, rejected, remote, rkey);
+                }
+            }
+        }
+    }
+
+    fn add_peer(&mut self, addr: IpAddr, key: u64, dir: Dir, bytes: u64, hist: &mut EniHistory) {
+        let bit = 1u8 << dir.idx();
+        let out_bytes = if dir == Dir::Out { bytes } else { 0 };
+        if let Some(ov) = &mut self.peer_overflow {
+            if let Some(fan) = ov.fan.get_mut(dir.idx()) {
+                fan.insert(key);
+            }
+        }
+        if let Some((p, bits)) = self.peers.get_mut(&key) {
+            p.out_bytes = p.out_bytes.saturating_add(out_bytes);
+            *bits |= bit;
+            return;
+        }
+        if self.peers.len() < PEER_MAP_CAP {
+            self.peers.insert(key, (PeerAgg { addr, out_bytes }, bit));
+            return;
+        }
+        if self.peer_overflow.is_none() {
+            let mut ov = PeerOverflow {
+                fan: [Hll::new(12), Hll::new(12)],
+                new: Hll::new(12),
+            };
+            for (k, (_, bits)) in &self.peers {
+                for (i, fan) in ov.fan.iter_mut().enumerate() {
+                    if bits & (1 << i) != 0 {
+                        fan.insert(*k);
+                    }
+                }
+            }
+            if let Some(fan) = ov.fan.get_mut(dir.idx()) {
+                fan.insert(key);
+            }
+            self.peer_overflow = Some(Box::new(ov));
+        }
+        if let Some(ov) = &mut self.peer_overflow {
+            if !hist.peers.contains(key) {
+                ov.new.insert(key);
+                hist.peers.insert(key);
+            }
+        }
+    }
+
+    fn add_pair(&mut self, addr: IpAddr, key: u64, obs: &Observation) {
+        let port = obs.dstport.unwrap_or(0);
+        let pk = pair_key(key, port);
+        let full = self.pairs.len() >= PAIR_CAP;
+        if full && !self.pairs.contains_key(&pk) {
+            return;
+        }
+        let p = self.pairs.entry(pk).or_insert_with(|| PairAgg {
+            addr,
+            port,
+            protocol: obs.protocol.unwrap_or(0),
+            flows: 0,
+            bytes: 0,
+            packets: 0,
+            first_start: obs.start,
+            last_start: obs.start,
+        });
+        p.flows = p.flows.saturating_add(1);
+        p.bytes = p.bytes.saturating_add(obs.bytes);
+        p.packets = p.packets.saturating_add(obs.packets);
+        p.first_start = p.first_start.min(obs.start);
+        p.last_start = p.last_start.max(obs.start);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_port(
+        &mut self,
+        port: u16,
+        dir: Dir,
+        obs: &Observation,
+        small: bool,
+        rejected: bool,
+        remote: Option<IpAddr>,
+        rkey: Option<u64>,
+    ) {
+        let d = dir.idx();
+        if let Some(set) = self.port_sets.get_mut(d) {
+            set.insert(port);
+        }
+        let key = port_key(port, dir);
+        if !self.port_stats.contains_key(&key)
+            && self.port_stats.len() >= PORT_STATS_CAP
+            && !WATCHED_PORTS.contains(&port)
+        {
+            self.untracked_port_flows[d] += 1;
+            return;
+        }
+        let s = self.port_stats.entry(key).or_insert_with(|| PortAgg {
+            port,
+            ingress: dir == Dir::In,
+            flows: 0,
+            small: 0,
+            rejected: 0,
+            bytes: 0,
+            packets: 0,
+            max_dur: 0,
+            proto: [0; 3],
+            other_proto: 0,
+            peers: DistinctCounter::new(32, 8),
+            internal: DistinctCounter::new(32, 8),
+        });
+        s.flows = s.flows.saturating_add(1);
+        s.small += u32::from(small);
+        s.rejected += u32::from(rejected);
+        s.bytes = s.bytes.saturating_add(obs.bytes);
+        s.packets = s.packets.saturating_add(obs.packets);
+        let dur = u32::try_from(obs.end.saturating_sub(obs.start)).unwrap_or(u32::MAX);
+        s.max_dur = s.max_dur.max(dur);
+        match obs.protocol {
+            Some(6) => s.proto[0] += 1,
+            Some(17) => s.proto[1] += 1,
+            other => {
+                s.proto[2] += 1;
+                s.other_proto = other.unwrap_or(0);
+            }
+        }
+        if let (Some(addr), Some(k)) = (remote, rkey) {
+            s.peers.insert(k);
+            if is_private(addr) {
+                s.internal.insert(k);
+            }
+        }
+    }
+
+    /// Heap bytes held, approximately (for the memory figures in the docs).
+    pub fn approx_heap_bytes(&self) -> usize {
+        self.peers.capacity() * (8 + std::mem::size_of::<(PeerAgg, u8)>() + 1)
+            + self.port_stats.capacity() * (8 + std::mem::size_of::<PortAgg>() + 1)
+            + self.port_stats.values().map(|p| (p.peers.count() as usize).min(32) * 16).sum::<usize>()
+            + self.pairs.capacity() * (8 + std::mem::size_of::<PairAgg>() + 1)
+            + self.port_sets.iter().map(PortHistory::heap_bytes).sum::<usize>()
+            + self.peer_overflow.as_ref().map_or(0, |_| 3 * 4096)
+    }
+
+    /// Closes the window: computes the features and evidence against `hist` as it was before
+    /// this window, then records this window's ports and peers into `hist`.
+    pub fn finish(self, eni: EniId, window_start: u64, hist: &mut EniHistory) -> WindowFeatures {
+        let mut v: FeatureVector = [0.0; NUM_FEATURES];
+        let set = |v: &mut FeatureVector, f: Feature, x: f64| {
+            if let Some(slot) = v.get_mut(f as usize) {
+                *slot = x;
+            }
+        };
+        let [fo, fi] = self.flows;
+        let [bo, bi] = self.bytes;
+        let ratio = |num: u64, den: u64| if den == 0 { 0.0 } else { num as f64 / den as f64 };
+        set(&mut v, Feature::FlowsOut, fo as f64);
+        set(&mut v, Feature::FlowsIn, fi as f64);
+        set(&mut v, Feature::BytesOut, bo as f64);
+        set(&mut v, Feature::BytesIn, bi as f64);
+        set(&mut v, Feature::PacketsOut, self.packets[0] as f64);
+        set(&mut v, Feature::PacketsIn, self.packets[1] as f64);
+        set(&mut v, Feature::ByteRatio, ((bo as f64 + 1.0) / (bi as f64 + 1.0)).ln());
+        let (fan_out, fan_in) = match &self.peer_overflow {
+            Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
+            None => {
+                let count = |bit: u8| self.peers.values().filter(|(_, b)| b & bit != 0).count();
+                (count(1) as f64, count(2) as f64)
+            }
+        };
+        set(&mut v, Feature::FanOut, fan_out);
+        set(&mut v, Feature::FanIn, fan_in);
+        let [ports_out, ports_in] = &self.port_sets;
+        set(&mut v, Feature::DstPortsOut, ports_out.len() as f64);
+        set(&mut v, Feature::LocalPortsIn, ports_in.len() as f64);
+        let new_out = ports_out.ports().filter(|&p| !hist.ports_out.contains(p)).count();
+        let new_in = ports_in.ports().filter(|&p| !hist.ports_in.contains(p)).count();
+        set(&mut v, Feature::NewPortsOut, new_out as f64);
+        set(&mut v, Feature::NewPortsIn, new_in as f64);
+        let new_in_map = self.peers.keys().filter(|&&k| !hist.peers.contains(k)).count();
+        let new_over = self.peer_overflow.as_ref().map_or(0.0, |ov| ov.new.estimate().round());
+        let new_peers = new_in_map as f64 + new_over;
+        set(&mut v, Feature::NewPeers, new_peers);
+        set(&mut v, Feature::RejectRatioIn, ratio(self.rejects[1], fi));
+        set(&mut v, Feature::RejectRatioOut, ratio(self.rejects[0], fo));
+        set(&mut v, Feature::ExternalBytesFrac, ratio(self.ext_bytes_out, bo));
+        set(&mut v, Feature::SmallFlowFrac, ratio(self.small, fo + fi));
+        set(&mut v, Feature::DstPortEntropy, self.egress_port_entropy());
+        let top = self.peers.values().map(|(p, _)| p.out_bytes).max().unwrap_or(0);
+        set(&mut v, Feature::TopPeerBytesOut, top as f64);
+        set(&mut v, Feature::SynOnlyFrac, ratio(self.syn_only, self.tcp_flagged));
+        set(&mut v, Feature::Skipdata, self.skipdata as f64);
+
+        let total_peers = (self.peers.len() as f64).max(fan_out.max(fan_in));
+        let new_frac = if total_peers > 0.0 { new_peers / total_peers } else { 0.0 };
+        let evidence = Evidence {
+            ports: self.port_rows(hist, new_frac),
+            peers_out: self.pair_rows(hist),
+        };
+
+        for p in ports_out.ports() {
+            hist.ports_out.insert(p);
+        }
+        for p in ports_in.ports() {
+            hist.ports_in.insert(p);
+        }
+        for &k in self.peers.keys() {
+            hist.peers.insert(k);
+        }
+        hist.windows += 1;
+        WindowFeatures {
+            eni,
+            window_start,
+            values: v,
+            evidence,
+        }
+    }
+
+    /// Shannon entropy (bits) of egress ports weighted by records. Records on ports without a
+    /// row (beyond [`PORT_STATS_CAP`]) are taken as spread evenly over the remaining distinct
+    /// ports, which the exact port set knows.
+    fn egress_port_entropy(&self) -> f64 {
+        let rows: Vec<u64> = self
+            .port_stats
+            .values()
+            .filter(|p| !p.ingress)
+            .map(|p| u64::from(p.flows))
+            .collect();
+        let rest = self.untracked_port_flows[0];
+        let total = rows.iter().sum::<u64>() + rest;
+        if total == 0 {
+            return 0.0;
+        }
+        let t = total as f64;
+        let term = |c: f64| if c > 0.0 { -(c / t) * (c / t).log2() } else { 0.0 };
+        let mut h: f64 = rows.iter().map(|&c| term(c as f64)).sum();
+        let untracked_ports = self.port_sets[0].len().saturating_sub(rows.len());
+        if rest > 0 && untracked_ports > 0 {
+            let each = rest as f64 / untracked_ports as f64;
+            h += untracked_ports as f64 * term(each);
+        }
+        h.max(0.0)
+    }
+
+    fn port_rows(&self, hist: &EniHistory, new_frac: f64) -> Vec<PortStat> {
+        let mut rows: Vec<&PortAgg> = self.port_stats.values().collect();
+        // Busiest first; ties by port then direction, so the order never depends on hashing.
+        rows.sort_by(|a, b| {
+            b.flows
+                .cmp(&a.flows)
+                .then(a.port.cmp(&b.port))
+                .then(a.ingress.cmp(&b.ingress))
+        });
+        // Every watched row, then the busiest others up to the cap (watched rows count in it).
+        let watched_n = rows.iter().filter(|p| WATCHED_PORTS.contains(&p.port)).count();
+        let room = MAX_PORT_STATS.saturating_sub(watched_n);
+        let mut others = 0usize;
+        rows.into_iter()
+            .filter(|p| {
+                if WATCHED_PORTS.contains(&p.port) {
+                    return true;
+                }
+                others += 1;
+                others <= room
+            })
+            .map(|p| self.port_row(p, hist, new_frac))
+            .collect()
+    }
+
+    fn port_row(&self, p: &PortAgg, hist: &EniHistory, new_frac: f64) -> PortStat {
+        let new_port = if p.ingress {
+            !hist.ports_in.contains(p.port)
+        } else {
+            !hist.ports_out.contains(p.port)
+        };
+        let new_peers = match p.peers.keys() {
+            Some(keys) => keys.iter().filter(|&&k| !hist.peers.contains(k)).count() as u32,
+            None => (p.peers.count() * new_frac).round() as u32,
+        };
+        let protocol = if p.proto[0] >= p.proto[1] && p.proto[0] >= p.proto[2] {
+            6
+        } else if p.proto[1] >= p.proto[2] {
+            17
+        } else {
+            p.other_proto
+        };
+        PortStat {
+            port: p.port,
+            protocol,
+            ingress: p.ingress,
+            flows: p.flows,
+            small_flows: p.small,
+            rejected: p.rejected,
+            peers: p.peers.count() as u32,
+            new_peers,
+            internal_peers: p.internal.count() as u32,
+            bytes: p.bytes,
+            packets: p.packets,
+            max_duration_secs: p.max_dur,
+            new_port,
+        }
+    }
+
+    fn pair_rows(&self, hist: &EniHistory) -> Vec<PeerStat> {
+        let mut by_bytes: Vec<&PairAgg> = self.pairs.values().collect();
+        let tie = |a: &PairAgg, b: &PairAgg| a.addr.cmp(&b.addr).then(a.port.cmp(&b.port));
+        by_bytes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| tie(a, b)));
+        let mut by_flows = by_bytes.clone();
+        by_flows.sort_by(|a, b| b.flows.cmp(&a.flows).then_with(|| tie(a, b)));
+        let mut chosen: Vec<&PairAgg> = Vec::new();
+        let half = MAX_PEER_STATS / 2;
+        for p in by_bytes.iter().take(half) {
+            chosen.push(p);
+        }
+        for p in by_flows {
+            if chosen.len() >= MAX_PEER_STATS {
+                break;
+            }
+            if !chosen.iter().any(|c| std::ptr::eq(*c, p)) {
+                chosen.push(p);
+            }
+        }
+        for p in by_bytes.iter().skip(half) {
+            if chosen.len() >= MAX_PEER_STATS {
+                break;
+            }
+            if !chosen.iter().any(|c| std::ptr::eq(*c, *p)) {
+                chosen.push(p);
+            }
+        }
+        chosen
+            .into_iter()
+            .map(|p| PeerStat {
+                addr: p.addr,
+                port: p.port,
+                protocol: p.protocol,
+                flows: p.flows,
+                bytes: p.bytes,
+                packets: p.packets,
+                first_start: p.first_start,
+                last_start: p.last_start,
+                new_peer: !hist.peers.contains(addr_key(p.addr)),
+                external: !is_private(p.addr),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,42 @@
+//! Errors of the flow log reader.
+
+use std::path::PathBuf;
+
+use super::parse::{FormatError, ParseError};
+
+/// An error reading flow logs.
+///
+/// A malformed line is not an error by default (it is reported, counted and skipped); it becomes
+/// [`FlowlogError::BadLine`] only with `strict`.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowlogError {
+    /// An input could not be opened, listed or read (including corrupt gzip data).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The input (`<stdin>` for standard input).
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A malformed line, in strict mode.
+    #[error("{}:{}: {error}", path.display(), error.line)]
+    BadLine {
+        /// The input.
+        path: PathBuf,
+        /// What was wrong, where.
+        error: ParseError,
+    },
+    /// The `--format` field list is unusable.
+    #[error("--format: {0}")]
+    Format(#[from] FormatError),
+    /// A checkpointed input position does not match the inputs.
+    #[error("cannot resume at {}:{line}: {reason}", path.display())]
+    Resume {
+        /// The checkpointed input.
+        path: PathBuf,
+        /// The checkpointed line.
+        line: u64,
+        /// Why it does not match.
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,933 @@
+//! Inputs: plain files, gzip (multi-member), folder trees and stdin, read line by line into one
+//! reused [`FlowRecord`].
+//!
+//! - **Files** named on the command line are always read. **Folders** are walked recursively in
+//!   sorted (byte-wise by name, per folder) order, so an S3 sync tree
+//!   `AWSLogs/{account}/vpcflowlogs/{region}/YYYY/MM/DD/` is read in time order; in folders only
+//!   files ending in `.log`, `.log.gz`, `.gz` or `.txt` are read, hidden names (`.x`) are
+//!   skipped, and symbolic links to folders are not followed (no cycles).
+//! - **Gzip** is detected from the magic bytes (not the name), and read as multi-member
+//!   (concatenated objects). By default it is decompressed on a background thread, so
+//!   decompression and parsing overlap; the records and their order are the same either way.
+//! - **stdin** is `-`.
+//!
+//! Each input starts with the default format (`--format`, else v2); a header line switches the
+//! format for the lines after it. NODATA and SKIPDATA rows are returned as records, with
+//! `log_status` set: windows count SKIPDATA per ENI as a data-quality signal.
+//!
+//! Malformed lines are reported to a [`BadLineSink`] (stderr by default) as
+//! `path:LINE: field `dstport`: expected an integer 0..=65535, found "abc"`, at most
+//! `max_reports_per_file` per file (the rest are only counted), counted in the [`ReadSummary`],
+//! and skipped; with `strict`, the first one is returned as [`FlowlogError::BadLine`].
+//!
+//! Memory is bounded whatever the input: the line buffer by `max_line_bytes` plus two read
+//! chunks, the interner by `max_enis` ids of at most [`MAX_ENI_LEN`](super::parse::MAX_ENI_LEN)
+//! bytes, the summary by the number of inputs plus [`MAX_FORMATS_LISTED`] formats and
+//! [`MAX_UNKNOWN_FIELDS`] names, and the gzip pipeline by 4 chunks of 256 KiB in flight.
+
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use flate2::read::MultiGzDecoder;
+use serde::{Deserialize, Serialize};
+
+use super::error::FlowlogError;
+use super::intern::Interner;
+use super::parse::{
+    is_header_line, parse_line, Expected, Format, FormatError, ParseError, Snippet,
+};
+use super::record::{FlowRecord, LogStatus};
+use super::summary::{FileSummary, ReadSummary, MAX_UNKNOWN_FIELDS};
+
+/// Size of one read (and one gzip pipeline chunk).
+const CHUNK: usize = 256 * 1024;
+
+/// Gzip chunks in flight between the decoder thread and the parser.
+const PIPELINE_DEPTH: usize = 4;
+
+/// How a [`LogReader`] reads.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Stop at the first malformed line with [`FlowlogError::BadLine`].
+    pub strict: bool,
+    /// The format of header-less input (`--format`); `None` means the default v2 order.
+    pub format: Option<Format>,
+    /// Most distinct interfaces interned (counting those of an interner given with
+    /// [`LogReader::with_interner`]); a record of a new interface beyond it is a bad line.
+    /// Default 1,048,576 (about 100 MiB of interner at most).
+    pub max_enis: usize,
+    /// Most bad lines reported per input; the rest are counted. Default 100.
+    pub max_reports_per_file: usize,
+    /// Longest line accepted, in bytes; a longer one is a bad line. Default 1 MiB.
+    pub max_line_bytes: usize,
+    /// Decompress gzip on a background thread (default true).
+    pub background_gzip: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            strict: false,
+            format: None,
+            max_enis: 1 << 20,
+            max_reports_per_file: 100,
+            max_line_bytes: 1 << 20,
+            background_gzip: true,
+        }
+    }
+}
+
+/// Where reports of bad lines and notices (unknown header fields) go.
+pub trait BadLineSink: Send {
+    /// A malformed line in `path`.
+    fn bad_line(&mut self, path: &Path, error: &ParseError);
+    /// Anything else worth telling the user, about line `line` of `path`.
+    fn notice(&mut self, path: &Path, line: u64, message: &str);
+}
+
+/// Writes reports to stderr as `path:LINE: message` (the default sink).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StderrSink;
+
+impl BadLineSink for StderrSink {
+    fn bad_line(&mut self, path: &Path, error: &ParseError) {
+        eprintln!("{}:{}: {error}", path.display(), error.line);
+    }
+    fn notice(&mut self, path: &Path, line: u64, message: &str) {
+        eprintln!("{}:{line}: {message}", path.display());
+    }
+}
+
+/// Discards reports (the counts stay in the summary).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NullSink;
+
+impl BadLineSink for NullSink {
+    fn bad_line(&mut self, _: &Path, _: &ParseError) {}
+    fn notice(&mut self, _: &Path, _: u64, _: &str) {}
+}
+
+/// Keeps reports in memory, formatted as [`StderrSink`] writes them; clones share one list.
+#[derive(Clone, Debug, Default)]
+pub struct MemorySink(Arc<Mutex<Vec<String>>>);
+
+impl MemorySink {
+    /// A new, empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The reports so far.
+    pub fn messages(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn push(&self, message: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+}
+
+impl BadLineSink for MemorySink {
+    fn bad_line(&mut self, path: &Path, error: &ParseError) {
+        self.push(format!("{}:{}: {error}", path.display(), error.line));
+    }
+    fn notice(&mut self, path: &Path, line: u64, message: &str) {
+        self.push(format!("{}:{line}: {message}", path.display()));
+    }
+}
+
+/// The place of a record in the inputs: enough to resume just after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputPosition {
+    /// Index of the input file in the expanded input list ([`LogReader::inputs`]).
+    pub file_index: usize,
+    /// Its path (checked on resume).
+    pub path: PathBuf,
+    /// 1-based line number of the record (0: before the first line).
+    pub line: u64,
+}
+
+/// Reads flow log records from files, gzip files, folder trees and stdin.
+pub struct LogReader {
+    inputs: Vec<PathBuf>,
+    opts: ReadOptions,
+    initial_format: Format,
+    interner: Interner,
+    sink: Box<dyn BadLineSink>,
+    summary: ReadSummary,
+    next_input: usize,
+    cur: Option<Current>,
+    lines: Lines,
+    last: InputPosition,
+    /// A source given by [`LogReader::from_read`], read as input 0.
+    given: Option<Box<dyn Read + Send>>,
+}
+
+/// The input being read.
+struct Current {
+    index: usize,
+    src: Box<dyn Read + Send>,
+    line_no: u64,
+    format: Format,
+    format_slot: Option<usize>,
+    /// Under a Transit Gateway header: rows are skipped until the next header.
+    unsupported: bool,
+    reported: usize,
+    file_slot: usize,
+}
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("inputs", &self.inputs)
+            .field("opts", &self.opts)
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogReader {
+    /// Prepares to read `inputs` in order: files, folders (walked now, recursively, sorted) and
+    /// `-` for stdin. Fails when an input does not exist or a folder cannot be listed; files are
+    /// opened one at a time as reading reaches them.
+    pub fn open(inputs: &[PathBuf], opts: ReadOptions) -> Result<Self, FlowlogError> {
+        let mut files = Vec::new();
+        for input in inputs {
+            expand(input, &mut files)?;
+        }
+        let initial_format = opts.format.clone().unwrap_or_default();
+        Ok(LogReader {
+            inputs: files,
+            opts,
+            initial_format,
+            interner: Interner::new(),
+            sink: Box::new(StderrSink),
+            summary: ReadSummary::default(),
+            next_input: 0,
+            cur: None,
+            lines: Lines::new(),
+            last: InputPosition::default(),
+            given: None,
+        })
+    }
+
+    /// Reads from any byte source (a socket, a buffer, a test's data) as one input named
+    /// `name`; gzip is detected as for files.
+    pub fn from_read(name: &str, src: Box<dyn Read + Send>, opts: ReadOptions) -> Self {
+        let initial_format = opts.format.clone().unwrap_or_default();
+        LogReader {
+            inputs: vec![PathBuf::from(name)],
+            opts,
+            initial_format,
+            interner: Interner::new(),
+            sink: Box::new(StderrSink),
+            summary: ReadSummary::default(),
+            next_input: 0,
+            cur: None,
+            lines: Lines::new(),
+            last: InputPosition::default(),
+            given: Some(src),
+        }
+    }
+
+    /// Continues ENI ids from `interner` (a model's), so ids stay those the model knows.
+    pub fn with_interner(mut self, mut interner: Interner) -> Self {
+        interner.ensure_index();
+        self.interner = interner;
+        self
+    }
+
+    /// Sends reports to `sink` instead of stderr.
+    pub fn with_sink(mut self, sink: Box<dyn BadLineSink>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// The input files, folders expanded, in reading order (`-` is stdin).
+    pub fn inputs(&self) -> &[PathBuf] {
+        &self.inputs
+    }
+
+    /// The interner holding every ENI read so far.
+    pub fn interner(&self) -> &Interner {
+        &self.interner
+    }
+
+    /// Gives the interner back (to store it in a model).
+    pub fn into_interner(self) -> Interner {
+        self.interner
+    }
+
+    /// Counts so far.
+    pub fn summary(&self) -> &ReadSummary {
+        &self.summary
+    }
+
+    /// The position of the last record returned (line 0 of input 0 before any).
+    pub fn position(&self) -> InputPosition {
+        self.last.clone()
+    }
+
+    /// Reads the next record into `rec`. Returns `Ok(false)` at the end of all inputs.
+    ///
+    /// Malformed lines are reported, counted and skipped; with `strict` the first one is
+    /// returned as [`FlowlogError::BadLine`]. I/O errors (including corrupt gzip) end the read.
+    pub fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, FlowlogError> {
+        loop {
+            if self.cur.is_none() && !self.open_next()? {
+                return Ok(false);
+            }
+            let Some(cur) = self.cur.as_mut() else {
+                return Ok(false);
+            };
+            let outcome = match self.lines.next(cur.src.as_mut(), self.opts.max_line_bytes) {
+                Ok(o) => o,
+                Err(e) => return Err(self.io_error(e)),
+            };
+            let (a, b) = match outcome {
+                LineOutcome::Eof => {
+                    self.cur = None;
+                    continue;
+                }
+                LineOutcome::TooLong => {
+                    cur.line_no += 1;
+                    let max = self.opts.max_line_bytes.min(u32::MAX as usize) as u32;
+                    self.count_line();
+                    self.bad(Expected::LineLength { max }, Snippet::EMPTY)?;
+                    continue;
+                }
+                LineOutcome::Line(a, b) => (a, b),
+            };
+            cur.line_no += 1;
+            let line_no = cur.line_no;
+            let line = trim_cr(&self.lines.buf[a..b]);
+            self.summary.lines += 1;
+            if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
+                f.lines += 1;
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                self.summary.blank_lines += 1;
+                continue;
+            }
+            if maybe_header(line) && is_header_line(line) {
+                let line = line.to_vec();
+                self.on_header(&line, line_no)?;
+                continue;
+            }
+            if cur.unsupported {
+                self.summary.unsupported_rows += 1;
+                continue;
+            }
+            let parsed = parse_line(
+                line,
+                line_no,
+                &cur.format,
+                &mut self.interner,
+                self.opts.max_enis,
+                rec,
+            );
+            match parsed {
+                Ok(()) => {
+                    self.on_record(rec);
+                    return Ok(true);
+                }
+                Err(e) => self.bad_parsed(e)?,
+            }
+        }
+    }
+
+    /// Skips to just after `pos` (a checkpoint's [`LogReader::position`]): the inputs before
+    /// its file are not read, and its file is read up to its line, following header lines but
+    /// returning no records. Fails when the inputs no longer match.
+    ///
+    /// For stdin (`-`) this skips `pos.line` lines of the new stream, which is right when the
+    /// stream is replayed from its beginning.
+    pub fn resume_at(&mut self, pos: &InputPosition) -> Result<(), FlowlogError> {
+        let resume_err = |reason| FlowlogError::Resume {
+            path: pos.path.clone(),
+            line: pos.line,
+            reason,
+        };
+        match self.inputs.get(pos.file_index) {
+            Some(p) if *p == pos.path => {}
+            _ => return Err(resume_err("the inputs are not those of the checkpoint")),
+        }
+        self.cur = None;
+        self.lines = Lines::new();
+        self.next_input = pos.file_index;
+        if !self.open_next()? {
+            return Err(resume_err("the input cannot be opened"));
+        }
+        loop {
+            let Some(cur) = self.cur.as_mut() else {
+                return Err(resume_err("the input ended before the checkpoint's line"));
+            };
+            if cur.line_no >= pos.line {
+                break;
+            }
+            let outcome = match self.lines.next(cur.src.as_mut(), self.opts.max_line_bytes) {
+                Ok(o) => o,
+                Err(e) => return Err(self.io_error(e)),
+            };
+            cur.line_no += 1;
+            self.summary.resume_skipped_lines += 1;
+            match outcome {
+                LineOutcome::Eof => {
+                    return Err(resume_err("the input ended before the checkpoint's line"))
+                }
+                LineOutcome::TooLong => {}
+                LineOutcome::Line(a, b) => {
+                    let line = trim_cr(&self.lines.buf[a..b]);
+                    if maybe_header(line) && is_header_line(line) {
+                        // Only the format matters here; the header was counted before.
+                        match Format::parse_bytes(line) {
+                            Ok(f) => {
+                                cur.format_slot = self.summary.format_slot(&f);
+                                cur.format = f;
+                                cur.unsupported = false;
+                            }
+                            Err(_) => cur.unsupported = true,
+                        }
+                    }
+                }
+            }
+        }
+        self.last = pos.clone();
+        Ok(())
+    }
+
+    fn on_record(&mut self, rec: &FlowRecord) {
+        let Some(cur) = self.cur.as_ref() else {
+            return;
+        };
+        self.summary.records += 1;
+        match rec.log_status {
+            Some(LogStatus::NoData) => self.summary.nodata += 1,
+            Some(LogStatus::SkipData) => self.summary.skipdata += 1,
+            _ => {}
+        }
+        if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
+            f.records += 1;
+        }
+        match cur
+            .format_slot
+            .and_then(|i| self.summary.formats.get_mut(i))
+        {
+            Some(f) => f.records += 1,
+            None => self.summary.formats_not_listed += 1,
+        }
+        self.last.file_index = cur.index;
+        if let Some(path) = self.inputs.get(cur.index) {
+            if self.last.path != *path {
+                self.last.path = path.clone();
+            }
+        }
+        self.last.line = cur.line_no;
+    }
+
+    fn on_header(&mut self, line: &[u8], line_no: u64) -> Result<(), FlowlogError> {
+        self.summary.headers += 1;
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(());
+        };
+        if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
+            f.headers += 1;
+        }
+        match Format::parse_bytes(line) {
+            Ok(format) => {
+                cur.unsupported = false;
+                cur.format_slot = self.summary.format_slot(&format);
+                if let Some(f) = cur
+                    .format_slot
+                    .and_then(|i| self.summary.formats.get_mut(i))
+                {
+                    f.headers += 1;
+                }
+                let path = self.inputs.get(cur.index).cloned().unwrap_or_default();
+                for name in format.unknown_names() {
+                    if self.summary.unknown_fields.len() < MAX_UNKNOWN_FIELDS
+                        && !self.summary.unknown_fields.contains(name)
+                    {
+                        self.summary.unknown_fields.push(name.clone());
+                        self.sink.notice(
+                            &shown(&path),
+                            line_no,
+                            &format!(
+                                "unknown field `{}` in header: kept as an opaque column",
+                                Snippet::new(name.as_bytes()).to_string().trim_matches('"')
+                            ),
+                        );
+                    }
+                }
+                cur.format = format;
+                Ok(())
+            }
+            Err(e) => {
+                cur.unsupported = true;
+                let (expected, found) = match &e {
+                    FormatError::TransitGateway(name) => {
+                        (Expected::VpcHeader, Snippet::new(name.as_bytes()))
+                    }
+                    FormatError::TooManyColumns(_) => (Expected::HeaderColumns, Snippet::EMPTY),
+                    FormatError::Empty => (Expected::VpcHeader, Snippet::EMPTY),
+                };
+                self.bad(expected, found)
+            }
+        }
+    }
+
+    /// Counts a line outside the normal path (an over-long one).
+    fn count_line(&mut self) {
+        self.summary.lines += 1;
+        if let Some(f) = self
+            .cur
+            .as_ref()
+            .and_then(|c| self.summary.files.get_mut(c.file_slot))
+        {
+            f.lines += 1;
+        }
+    }
+
+    fn bad(&mut self, expected: Expected, found: Snippet) -> Result<(), FlowlogError> {
+        let line = self.cur.as_ref().map_or(0, |c| c.line_no);
+        self.bad_parsed(ParseError {
+            line,
+            column: None,
+            field: None,
+            expected,
+            found,
+        })
+    }
+
+    fn bad_parsed(&mut self, error: ParseError) -> Result<(), FlowlogError> {
+        self.summary.bad_lines += 1;
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(());
+        };
+        if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
+            f.bad_lines += 1;
+        }
+        let path = shown(self.inputs.get(cur.index).map_or(Path::new("-"), |p| p));
+        if self.opts.strict {
+            return Err(FlowlogError::BadLine { path, error });
+        }
+        if cur.reported < self.opts.max_reports_per_file {
+            cur.reported += 1;
+            self.sink.bad_line(&path, &error);
+            if cur.reported == self.opts.max_reports_per_file {
+                self.sink.notice(
+                    &path,
+                    error.line,
+                    "further bad lines in this input are counted, not reported",
+                );
+            }
+        } else {
+            self.summary.unreported_bad_lines += 1;
+        }
+        Ok(())
+    }
+
+    fn io_error(&mut self, source: io::Error) -> FlowlogError {
+        let path = self
+            .cur
+            .take()
+            .and_then(|c| self.inputs.get(c.index))
+            .map_or_else(|| PathBuf::from("-"), |p| shown(p));
+        FlowlogError::Io { path, source }
+    }
+
+    /// Opens the next input; `Ok(false)` when there is none.
+    fn open_next(&mut self) -> Result<bool, FlowlogError> {
+        let index = self.next_input;
+        let Some(path) = self.inputs.get(index) else {
+            return Ok(false);
+        };
+        self.next_input += 1;
+        let opened = match self.given.take() {
+            Some(src) if index == 0 => sniff(src, self.opts.background_gzip),
+            _ => open_input(path, self.opts.background_gzip),
+        };
+        let (src, gzip) = opened.map_err(|source| FlowlogError::Io {
+            path: shown(path),
+            source,
+        })?;
+        self.summary.files.push(FileSummary {
+            path: path.display().to_string(),
+            gzip,
+            ..FileSummary::default()
+        });
+        self.lines = Lines::new();
+        let format = self.initial_format.clone();
+        self.cur = Some(Current {
+            index,
+            src,
+            line_no: 0,
+            format_slot: self.summary.format_slot(&format),
+            format,
+            unsupported: false,
+            reported: 0,
+            file_slot: self.summary.files.len() - 1,
+        });
+        Ok(true)
+    }
+}
+
+/// Header lines start with a lower-case letter or `$`; data lines of the usual formats start
+/// with a digit (`version`), so most lines skip the full header check.
+#[inline]
+fn maybe_header(line: &[u8]) -> bool {
+    let first = line
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .copied()
+        .unwrap_or(b'0');
+    first.is_ascii_lowercase() || first == b'$'
+}
+
+#[inline]
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// How stdin appears in reports.
+fn shown(path: &Path) -> PathBuf {
+    if path == Path::new("-") {
+        PathBuf::from("<stdin>")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Appends the files of `input` (itself, or a folder's log files, walked recursively).
+fn expand(input: &Path, out: &mut Vec<PathBuf>) -> Result<(), FlowlogError> {
+    if input == Path::new("-") {
+        out.push(input.to_path_buf());
+        return Ok(());
+    }
+    let io = |source| FlowlogError::Io {
+        path: input.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(input).map_err(io)?;
+    if !meta.is_dir() {
+        out.push(input.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<(std::ffi::OsString, PathBuf, std::fs::FileType)> = Vec::new();
+    for entry in std::fs::read_dir(input).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let kind = entry.file_type().map_err(io)?;
+        entries.push((entry.file_name(), entry.path(), kind));
+    }
+    // Sorting by name per folder gives the S3 tree's YYYY/MM/DD time order, and a stable order
+    // across machines.
+    entries.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
+    for (name, path, kind) in entries {
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        if kind.is_dir() {
+            expand(&path, out)?;
+        } else if is_log_name(&name) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Names read inside folders.
+fn is_log_name(name: &str) -> bool {
+    [".log", ".log.gz", ".gz", ".txt"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Opens an input, sniffing gzip from its first two bytes. Returns the reader and whether it is
+/// gzip.
+fn open_input(path: &Path, background: bool) -> io::Result<(Box<dyn Read + Send>, bool)> {
+    let raw: Box<dyn Read + Send> = if path == Path::new("-") {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path)?)
+    };
+    sniff(raw, background)
+}
+
+fn sniff(
+    mut raw: Box<dyn Read + Send>,
+    background: bool,
+) -> io::Result<(Box<dyn Read + Send>, bool)> {
+    let mut magic = [0u8; 2];
+    let mut n = 0;
+    while n < 2 {
+        match raw.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let prefix = magic.get(..n).unwrap_or_default().to_vec();
+    let stream = Cursor::new(prefix).chain(raw);
+    if n == 2 && magic == [0x1f, 0x8b] {
+        let decoder = MultiGzDecoder::new(io::BufReader::with_capacity(CHUNK, stream));
+        if background {
+            return Ok((Box::new(ChannelReader::spawn(decoder)), true));
+        }
+        return Ok((Box::new(decoder), true));
+    }
+    Ok((Box::new(stream), false))
+}
+
+/// Reads from a background thread that fills chunks from `R` (the gzip decoder), so that
+/// decompression and parsing run on two cores. Chunks are recycled through a return channel.
+struct ChannelReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    recycle: Sender<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    fn spawn<R: Read + Send + 'static>(mut inner: R) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPELINE_DEPTH);
+        let (recycle, returned) = mpsc::channel::<Vec<u8>>();
+        let spawned = std::thread::Builder::new()
+            .name("flowvigil-gunzip".into())
+            .spawn(move || decode_loop(&mut inner, &tx, &returned));
+        if let Err(e) = spawned {
+            // No thread: hand the error to the reader rather than panicking.
+            let (tx, rx) = mpsc::sync_channel(1);
+            let _ = tx.send(Err(e));
+            return ChannelReader {
+                rx,
+                recycle,
+                chunk: Vec::new(),
+                pos: 0,
+            };
+        }
+        ChannelReader {
+            rx,
+            recycle,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+/// The decoder thread: fill a chunk, send it, until the end, an error, or the reader is gone.
+fn decode_loop<R: Read>(
+    inner: &mut R,
+    tx: &SyncSender<io::Result<Vec<u8>>>,
+    returned: &Receiver<Vec<u8>>,
+) {
+    loop {
+        let mut buf = returned.try_recv().unwrap_or_default();
+        buf.resize(CHUNK, 0);
+        let mut filled = 0;
+        let result = loop {
+            if filled == buf.len() {
+                break Ok(filled);
+            }
+            match inner.read(&mut buf[filled..]) {
+                Ok(0) => break Ok(filled),
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(0) => return,
+            Ok(k) => {
+                buf.truncate(k);
+                if tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(next)) => {
+                    let used = std::mem::replace(&mut self.chunk, next);
+                    // The thread may be gone; then the chunk is simply dropped.
+                    let _ = self.recycle.send(used);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The sender is dropped: the end of the stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let avail = &self.chunk[self.pos..];
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+enum LineOutcome {
+    /// A line: `buf[a..b]`, without its `\n`.
+    Line(usize, usize),
+    /// A line longer than the limit was skipped.
+    TooLong,
+    /// The input is finished.
+    Eof,
+}
+
+/// A line splitter over one growable buffer, reused for every input.
+struct Lines {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// `buf[start..scanned]` holds no `\n` (saves rescanning after a refill).
+    scanned: usize,
+    eof: bool,
+    /// Dropping the rest of an over-long line.
+    discarding: bool,
+}
+
+impl Lines {
+    fn new() -> Self {
+        Lines {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            scanned: 0,
+            eof: false,
+            discarding: false,
+        }
+    }
+
+    fn next(&mut self, src: &mut dyn Read, max_line: usize) -> io::Result<LineOutcome> {
+        loop {
+            let from = self.scanned.max(self.start);
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[from..self.end]) {
+                let (a, b) = (self.start, from + i);
+                self.start = b + 1;
+                self.scanned = self.start;
+                if self.discarding {
+                    self.discarding = false;
+                    return Ok(LineOutcome::TooLong);
+                }
+                return Ok(LineOutcome::Line(a, b));
+            }
+            self.scanned = self.end;
+            if self.eof {
+                if self.discarding {
+                    self.discarding = false;
+                    self.start = self.end;
+                    return Ok(LineOutcome::TooLong);
+                }
+                if self.start < self.end {
+                    let a = self.start;
+                    self.start = self.end;
+                    return Ok(LineOutcome::Line(a, self.end));
+                }
+                return Ok(LineOutcome::Eof);
+            }
+            if self.discarding || self.end - self.start > max_line {
+                // Keep memory bounded: forget what we have of this line.
+                self.discarding = true;
+                self.start = self.end;
+            }
+            self.refill(src)?;
+        }
+    }
+
+    fn refill(&mut self, src: &mut dyn Read) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < CHUNK / 2 {
+            self.buf.resize(self.end + CHUNK, 0);
+        }
+        loop {
+            match src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(data: &[u8], max_line: usize) -> Vec<Option<Vec<u8>>> {
+        let mut lines = Lines::new();
+        let mut src: &[u8] = data;
+        let mut out = Vec::new();
+        loop {
+            match lines.next(&mut src, max_line).unwrap() {
+                LineOutcome::Line(a, b) => out.push(Some(lines.buf[a..b].to_vec())),
+                LineOutcome::TooLong => out.push(None),
+                LineOutcome::Eof => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn splits_lines_and_skips_overlong_ones() {
+        assert_eq!(
+            split_all(b"a\nbb\n\nc", 100),
+            vec![
+                Some(b"a".to_vec()),
+                Some(b"bb".to_vec()),
+                Some(Vec::new()),
+                Some(b"c".to_vec())
+            ]
+        );
+        let mut data = vec![b'x'; 3 * CHUNK];
+        data.extend_from_slice(b"\nok\n");
+        data.extend(vec![b'y'; 2 * CHUNK]);
+        assert_eq!(
+            split_all(&data, CHUNK),
+            vec![None, Some(b"ok".to_vec()), None]
+        );
+        // A line just under the limit spanning refills is kept whole.
+        let mut data = vec![b'z'; CHUNK + 10];
+        data.push(b'\n');
+        assert_eq!(
+            split_all(&data, 2 * CHUNK),
+            vec![Some(vec![b'z'; CHUNK + 10])]
+        );
+    }
+
+    #[test]
+    fn log_names_in_folders() {
+        assert!(is_log_name(
+            "123_vpcflowlogs_us-east-1_fl-1_20250101T0000Z_ab.log.gz"
+        ));
+        assert!(is_log_name("x.log"));
+        assert!(!is_log_name("labels.csv"));
+    }
+}

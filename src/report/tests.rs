@@ -1,0 +1,133 @@
+//! Unit tests of the report page: escaping, chart presence, degenerate data.
+
+use super::*;
+use crate::eval::{evaluate, EvalInput};
+
+fn window(eni: &str, i: u64, score: f64, alert: bool) -> ScoredWindow {
+    ScoredWindow {
+        eni: eni.into(),
+        window_start: 1_700_000_000 + i * 300,
+        score,
+        alert,
+        findings: vec!["Recon/PortScan".into()],
+    }
+}
+
+fn data(eni: &str, explanation: &str) -> ReportData {
+    let windows: Vec<ScoredWindow> = (0..50)
+        .map(|i| window(eni, i, (i % 7) as f64 / 10.0, i % 7 == 6))
+        .collect();
+    let labels = vec![Label {
+        attack_id: 1,
+        attack_type: "port<scan>".into(),
+        eni: eni.into(),
+        start: 1_700_000_000 + 6 * 300,
+        end: 1_700_000_000 + 8 * 300,
+        attacker: None,
+        victim: None,
+    }];
+    let metrics = evaluate(&EvalInput {
+        windows: &windows,
+        window_secs: 300,
+        labels: &labels,
+        threshold: 0.6,
+    });
+    let mut top = top_alert_rows(&windows, &labels, 300, 5);
+    for row in &mut top {
+        row.explanation = explanation.into();
+    }
+    ReportData {
+        title: "t".into(),
+        dataset: "d".into(),
+        facts: vec![],
+        flowvigil: metrics.clone(),
+        references: vec![DetectorReport {
+            name: "isolation forest".into(),
+            description: "100 trees".into(),
+            metrics,
+        }],
+        timelines: top_eni_timelines(&windows, &labels, 300, 3),
+        top_alerts: top,
+    }
+}
+
+#[test]
+fn input_text_is_escaped_everywhere() {
+    let html = render_html(&data("eni-<script>alert(1)</script>", "fan_out 412 vs 8 <b>&"));
+    assert!(!html.contains("<script"), "raw script tag in the page");
+    assert!(html.contains("eni-&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("fan_out 412 vs 8 &lt;b&gt;&amp;"));
+    assert!(html.contains("port&lt;scan&gt;"));
+    assert!(!html.contains("port<scan>"));
+}
+
+#[test]
+fn every_chart_is_an_svg_with_drawn_series() {
+    let html = render_html(&data("eni-0a", "x"));
+    for id in ["pr-curve", "roc-curve", "attack-recall", "timeline-0"] {
+        let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("{id} missing"));
+        let svg = &html[at..at + html[at..].find("</svg>").unwrap()];
+        let drawn = svg.matches("class=\"series\"").count() + svg.matches("class=\"bar\"").count();
+        assert!(drawn >= 1, "{id} draws nothing");
+    }
+    // Both detectors on the curve charts.
+    let at = html.find("id=\"pr-curve\"").unwrap();
+    let pr = &html[at..at + html[at..].find("</svg>").unwrap()];
+    assert_eq!(pr.matches("<path class=\"series\"").count(), 2);
+    assert!(html.contains("class=\"attack-span\""));
+    assert!(html.contains("class=\"threshold\""));
+}
+
+#[test]
+fn empty_metrics_render_placeholders_not_nan() {
+    let m = evaluate(&EvalInput {
+        windows: &[],
+        window_secs: 300,
+        labels: &[],
+        threshold: 0.5,
+    });
+    let html = render_html(&ReportData {
+        title: "empty".into(),
+        dataset: String::new(),
+        facts: vec![("k".into(), "v".into())],
+        flowvigil: m,
+        references: vec![],
+        timelines: vec![Timeline {
+            eni: "e".into(),
+            points: vec![],
+            attacks: vec![],
+        }],
+        top_alerts: vec![],
+    });
+    assert!(!html.contains("NaN") && !html.contains("inf"), "non-finite number printed");
+    assert!(html.contains("id=\"pr-curve\"") && html.contains("undefined: no attack windows"));
+    assert!(html.contains("No alerts."));
+    assert!(html.trim_end().ends_with("</html>"));
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    assert_eq!(render_html(&data("a", "b")), render_html(&data("a", "b")));
+}
+
+#[test]
+fn timelines_pick_the_highest_peaks_and_clip_labels() {
+    let mut ws = vec![window("low", 0, 0.1, false), window("high", 0, 0.9, true)];
+    ws.push(window("mid", 1, 0.5, false));
+    let labels = vec![Label {
+        attack_id: 1,
+        attack_type: "x".into(),
+        eni: "high".into(),
+        start: 0,
+        end: u64::MAX,
+        attacker: None,
+        victim: None,
+    }];
+    let t = top_eni_timelines(&ws, &labels, 300, 2);
+    assert_eq!(t.iter().map(|t| t.eni.as_str()).collect::<Vec<_>>(), ["high", "mid"]);
+    assert_eq!(t[0].attacks[0].start, 1_700_000_000);
+    assert_eq!(t[0].attacks[0].end, 1_700_000_300);
+    let rows = top_alert_rows(&ws, &labels, 300, 10);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].attack.as_deref(), Some("x"));
+}

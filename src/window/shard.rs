@@ -1,0 +1,337 @@
+//! Sharded extraction: one reader thread routes records by ENI to shards, each running a
+//! [`Windower`] and handing closed windows to its own [`WindowSink`].
+//!
+//! The reader thread computes the global watermark at read time and sends it along with each
+//! record, so every shard sees the same watermark sequence as a sequential run and follows the
+//! same driving protocol (see the module docs of [`crate::window`]): each ENI's state evolves
+//! exactly as in one thread, hence the same windows. Records are routed by [`shard_of`] the ENI
+//! *name*, so a shard owns the same ENIs whatever the interner's ids.
+//!
+//! Shards run on scoped OS threads rather than rayon tasks: a shard blocks on its channel, and
+//! blocking tasks inside a rayon pool smaller than the shard count (or called from inside a
+//! rayon task) would deadlock. The result does not depend on the thread count either way.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use serde::{Deserialize, Serialize};
+
+use super::{shard_of, Push, WindowConfig, WindowError, WindowStats, Watermark, Windower};
+use crate::features::{Observation, WindowFeatures};
+use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
+
+/// Records sent to the shards per message.
+const BATCH: usize = 4096;
+/// Messages in flight per shard (bounds memory: `shards * DEPTH * BATCH` records).
+const DEPTH: usize = 4;
+
+/// Where records come from: [`LogReader`], or anything that fills a reused record.
+pub trait RecordSource {
+    /// The source's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Fills `rec` with the next record; `Ok(false)` at end of input.
+    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, Self::Error>;
+    /// The interner that gave the records' ENI ids.
+    fn interner(&self) -> &Interner;
+}
+
+impl RecordSource for LogReader {
+    type Error = FlowlogError;
+    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, FlowlogError> {
+        LogReader::next_record(self, rec)
+    }
+    fn interner(&self) -> &Interner {
+        LogReader::interner(self)
+    }
+}
+
+/// Receives one shard's closed windows, in (window start, ENI name) order within the shard.
+/// The engine plugs its scorer in here; a scorer's per-ENI state lives in the sink of the shard
+/// that owns the ENI.
+pub trait WindowSink: Send {
+    /// What the sink produces at the end.
+    type Output: Send;
+    /// One closed window.
+    fn accept(&mut self, w: WindowFeatures);
+    /// One closed window, with the interner that names its ENI (the shard's copy); what
+    /// [`run_sharded`] calls. Override it when the sink needs names (the default drops them).
+    fn accept_named(&mut self, w: WindowFeatures, names: &Interner) {
+        let _ = names;
+        self.accept(w);
+    }
+    /// End of input.
+    fn finish(self) -> Self::Output;
+}
+
+/// A sink that keeps every window (tests, `flowvigil features`).
+impl WindowSink for Vec<WindowFeatures> {
+    type Output = Vec<WindowFeatures>;
+    fn accept(&mut self, w: WindowFeatures) {
+        self.push(w);
+    }
+    fn finish(self) -> Self::Output {
+        self
+    }
+}
+
+/// Counters of a run, summed over shards.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Window-stage counters.
+    pub window: WindowStats,
+    /// Late records per ENI name, sorted by name.
+    pub late_by_eni: Vec<(String, u64)>,
+    /// The final watermark.
+    pub watermark: u64,
+    /// Shards used.
+    pub shards: usize,
+}
+
+/// What [`run_sharded`] returns: each shard's sink output (index = shard) and the counters.
+pub type ShardedOutput<O> = (Vec<O>, RunStats);
+
+/// Errors of [`run_sharded`].
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E: std::error::Error + 'static> {
+    /// Reading the input failed.
+    #[error("reading flow logs: {0}")]
+    Read(#[source] E),
+    /// The late-record callback failed (e.g. writing the side file).
+    #[error("writing late records: {0}")]
+    Late(#[source] std::io::Error),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] WindowError),
+}
+
+/// One shard's driving loop state (shared by the threaded and the single-thread path).
+struct ShardWorker<S: WindowSink> {
+    windower: Windower,
+    sink: S,
+    last_wm: u64,
+    buf: Vec<WindowFeatures>,
+}
+
+impl<S: WindowSink> ShardWorker<S> {
+    fn new(cfg: &WindowConfig, sink: S) -> Self {
+        Self {
+            windower: Windower::new(cfg.clone()),
+            sink,
+            last_wm: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn advance(&mut self, wm: u64, names: &Interner) {
+        if wm > self.last_wm {
+            self.last_wm = wm;
+            self.windower.close_until(wm, names, &mut self.buf);
+            for w in self.buf.drain(..) {
+                self.sink.accept_named(w, names);
+            }
+        }
+    }
+
+    fn feed(&mut self, obs: &Observation, wm: u64, names: &Interner) -> Push {
+        self.advance(wm, names);
+        self.windower.push_obs(obs, wm)
+    }
+
+    fn end(mut self, names: &Interner) -> (S::Output, WindowStats, Vec<(EniId, u64)>) {
+        self.windower.finish(names, &mut self.buf);
+        for w in self.buf.drain(..) {
+            self.sink.accept_named(w, names);
+        }
+        let late = self.windower.late_counts();
+        (self.sink.finish(), self.windower.stats().clone(), late)
+    }
+}
+
+/// A message to a shard: interner names added since its last message, records with the watermark
+/// at their read time, and the watermark after the last of them.
+struct Msg {
+    new_names: Vec<String>,
+    items: Vec<(Observation, u64)>,
+    wm_after: u64,
+}
+
+/// Runs the window stage over `reader` with `shards` shards (1 = on this thread), calling
+/// `on_late` (on the reading thread, in input order) for each late record so the caller can
+/// write a side file. Returns each shard's sink output (index = shard) and the run's counters.
+///
+/// Records without an ENI or without `start` are counted (never dropped silently) but cannot be
+/// routed by name; they are counted on the reading thread.
+pub fn run_sharded<R, S>(
+    reader: &mut R,
+    cfg: &WindowConfig,
+    shards: usize,
+    make_sink: impl Fn(usize) -> S,
+    mut on_late: impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+) -> Result<ShardedOutput<S::Output>, RunError<R::Error>>
+where
+    R: RecordSource,
+    S: WindowSink,
+{
+    cfg.validate()?;
+    let shards = shards.max(1);
+    let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+    let mut rec = FlowRecord::default();
+    let mut local = Windower::new(cfg.clone());
+    if shards == 1 {
+        let mut worker = ShardWorker::new(cfg, make_sink(0));
+        while reader.next_record(&mut rec).map_err(RunError::Read)? {
+            let now = wm.get();
+            match Observation::from_record(&rec) {
+                Ok(obs) => {
+                    if worker.feed(&obs, now, reader.interner()) == Push::Late {
+                        on_late(&rec, reader.interner()).map_err(RunError::Late)?;
+                    }
+                }
+                Err(_) => {
+                    local.push(&rec, now);
+                }
+            }
+            wm.observe(&rec);
+        }
+        let (out, mut stats, late) = worker.end(reader.interner());
+        stats.add(local.stats());
+        let names = reader.interner();
+        return Ok((vec![out], finish_stats(stats, &[late], names, wm.get(), 1)));
+    }
+
+    std::thread::scope(|scope| {
+        let mut txs: Vec<SyncSender<Msg>> = Vec::with_capacity(shards);
+        let mut handles = Vec::with_capacity(shards);
+        for i in 0..shards {
+            let (tx, rx) = sync_channel::<Msg>(DEPTH);
+            txs.push(tx);
+            let sink = make_sink(i);
+            let cfg = cfg.clone();
+            handles.push(scope.spawn(move || shard_loop(rx, &cfg, sink)));
+        }
+        let mut pending: Vec<Vec<(Observation, u64)>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut names_sent = 0usize;
+        // The shard of each ENI id, computed once per ENI (ids are dense).
+        let mut route: Vec<usize> = Vec::new();
+        let mut in_batch = 0usize;
+        let result = (|| -> Result<(), RunError<R::Error>> {
+            while reader.next_record(&mut rec).map_err(RunError::Read)? {
+                let now = wm.get();
+                match Observation::from_record(&rec) {
+                    Ok(obs) => {
+                        if cfg.is_late(obs.start, now) {
+                            on_late(&rec, reader.interner()).map_err(RunError::Late)?;
+                        }
+                        let names = reader.interner().names();
+                        while route.len() < names.len() {
+                            let name = names.get(route.len()).map_or("?", String::as_str);
+                            route.push(shard_of(name, shards));
+                        }
+                        let s = route.get(obs.eni as usize).copied().unwrap_or(0);
+                        if let Some(p) = pending.get_mut(s) {
+                            p.push((obs, now));
+                        }
+                        in_batch += 1;
+                    }
+                    Err(_) => {
+                        local.push(&rec, now);
+                    }
+                }
+                wm.observe(&rec);
+                if in_batch >= BATCH {
+                    in_batch = 0;
+                    if !flush(&txs, &mut pending, reader.interner(), &mut names_sent, wm.get()) {
+                        break;
+                    }
+                }
+            }
+            flush(&txs, &mut pending, reader.interner(), &mut names_sent, wm.get());
+            Ok(())
+        })();
+        drop(txs);
+        let mut outs = Vec::with_capacity(shards);
+        let mut stats = local.stats().clone();
+        let mut lates = Vec::with_capacity(shards);
+        let mut panicked = None;
+        for h in handles {
+            match h.join() {
+                Ok((out, st, late)) => {
+                    outs.push(out);
+                    stats.add(&st);
+                    lates.push(late);
+                }
+                Err(p) => panicked = Some(p),
+            }
+        }
+        if let Some(p) = panicked {
+            // A shard panicked (a bug, not bad input): surface it rather than return partial
+            // output.
+            std::panic::resume_unwind(p);
+        }
+        result?;
+        let names = reader.interner();
+        Ok((outs, finish_stats(stats, &lates, names, wm.get(), shards)))
+    })
+}
+
+/// Sends every shard its pending records and the names it has not seen; false when a shard is
+/// gone (it panicked; `join` reports it).
+fn flush(
+    txs: &[SyncSender<Msg>],
+    pending: &mut [Vec<(Observation, u64)>],
+    names: &Interner,
+    names_sent: &mut usize,
+    wm_after: u64,
+) -> bool {
+    let new_names: Vec<String> = names.names().get(*names_sent..).unwrap_or(&[]).to_vec();
+    *names_sent = names.len();
+    let mut ok = true;
+    for (tx, items) in txs.iter().zip(pending.iter_mut()) {
+        let msg = Msg {
+            new_names: new_names.clone(),
+            items: std::mem::replace(items, Vec::with_capacity(BATCH)),
+            wm_after,
+        };
+        ok &= tx.send(msg).is_ok();
+    }
+    ok
+}
+
+fn shard_loop<S: WindowSink>(
+    rx: Receiver<Msg>,
+    cfg: &WindowConfig,
+    sink: S,
+) -> (S::Output, WindowStats, Vec<(EniId, u64)>) {
+    let mut names = Interner::new();
+    let mut worker = ShardWorker::new(cfg, sink);
+    for msg in rx {
+        for n in &msg.new_names {
+            names.intern(n.as_bytes());
+        }
+        for (obs, wm) in &msg.items {
+            worker.feed(obs, *wm, &names);
+        }
+        worker.advance(msg.wm_after, &names);
+    }
+    worker.end(&names)
+}
+
+fn finish_stats(
+    window: WindowStats,
+    lates: &[Vec<(EniId, u64)>],
+    names: &Interner,
+    watermark: u64,
+    shards: usize,
+) -> RunStats {
+    let mut late_by_eni: Vec<(String, u64)> = lates
+        .iter()
+        .flatten()
+        .map(|&(e, n)| (names.name(e).to_string(), n))
+        .collect();
+    late_by_eni.sort();
+    RunStats {
+        window,
+        late_by_eni,
+        watermark,
+        shards,
+    }
+}
