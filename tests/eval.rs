@@ -154,11 +154,17 @@ fn attack_over_two_enis_takes_its_earliest_start_and_first_alert() {
         win("a", 300, 0.1, false),
         win("b", 600, 0.9, true),
     ];
-    let labels = vec![label(7, "lateral", "a", 100, 900), label(7, "lateral", "b", 650, 900)];
+    let labels = vec![
+        label(7, "lateral", "a", 100, 900),
+        label(7, "lateral", "b", 650, 900),
+    ];
     let m = eval(&windows, &labels, 0.5);
     let a = &m.delay.per_attack;
     assert_eq!(a.len(), 1);
-    assert_eq!((a[0].start, a[0].first_alert_window, a[0].delay_secs), (100, Some(600), Some(800)));
+    assert_eq!(
+        (a[0].start, a[0].first_alert_window, a[0].delay_secs),
+        (100, Some(600), Some(800))
+    );
     assert_eq!(m.per_attack_type[0].attacks, 1);
 }
 
@@ -182,7 +188,10 @@ fn recall_at_the_alert_budget() {
     truth.extend([true, false, true, true]);
     let m = from_scores(&scores, &truth, 1000.0);
     let op = m.at_alert_budget.unwrap();
-    assert_eq!((op.threshold, op.alerts, op.true_positives), (Some(98.0), 3, 2));
+    assert_eq!(
+        (op.threshold, op.alerts, op.true_positives),
+        (Some(98.0), 3, 2)
+    );
     assert!(close(op.recall, 2.0 / 3.0));
     assert!(close(op.precision.unwrap(), 2.0 / 3.0));
 }
@@ -201,7 +210,10 @@ fn degenerate_inputs_give_none_and_notes() {
     assert!(no_pos.roc_auc.is_none() && no_pos.average_precision.is_none());
     assert!(no_pos.recall.is_none());
     assert_eq!(no_pos.precision, Some(0.0));
-    assert!(no_pos.notes.iter().any(|n| n.contains("no window overlaps")));
+    assert!(no_pos
+        .notes
+        .iter()
+        .any(|n| n.contains("no window overlaps")));
 
     let no_neg = from_scores(&[0.1, 0.9], &[true, true], 0.5);
     assert!(no_neg.roc_auc.is_none());
@@ -213,11 +225,17 @@ fn degenerate_inputs_give_none_and_notes() {
     assert!(nan.roc_auc.unwrap() < 0.5);
     assert!(nan.notes.iter().any(|n| n.contains("NaN")));
 
-    let orphan = eval(&[win("a", 0, 0.0, false)], &[label(1, "x", "zz", 0, 10)], f64::NAN);
+    let orphan = eval(
+        &[win("a", 0, 0.0, false)],
+        &[label(1, "x", "zz", 0, 10)],
+        f64::NAN,
+    );
     assert_eq!(orphan.counts.labels_without_windows, 1);
     assert_eq!(orphan.delay.never_detected, 1);
     assert_eq!(orphan.threshold, 0.0);
-    assert!(serde_json::to_string(&orphan).unwrap().contains("\"threshold\":0.0"));
+    assert!(serde_json::to_string(&orphan)
+        .unwrap()
+        .contains("\"threshold\":0.0"));
 }
 
 #[test]
@@ -225,12 +243,17 @@ fn mismatched_alerts_are_noted() {
     let ws = vec![win("a", 0, 0.9, false), win("a", 300, 0.1, true)];
     let m = eval(&ws, &[], 0.5);
     assert_eq!(m.counts.threshold_mismatches, 2);
-    assert!(m.notes.iter().any(|n| n.contains("alert metrics follow `alert`")));
+    assert!(m
+        .notes
+        .iter()
+        .any(|n| n.contains("alert metrics follow `alert`")));
 }
 
 #[test]
 fn reference_detector_budget_helpers() {
-    let mut ws: Vec<ScoredWindow> = (0..2000).map(|i| win("a", i * W, i as f64, false)).collect();
+    let mut ws: Vec<ScoredWindow> = (0..2000)
+        .map(|i| win("a", i * W, i as f64, false))
+        .collect();
     let scores: Vec<f64> = ws.iter().map(|w| w.score).collect();
     let t = threshold_for_alert_rate(&scores, 1.0).unwrap();
     mark_alerts(&mut ws, t);
@@ -271,7 +294,9 @@ fn brute_ap(scores: &[f64], truth: &[bool]) -> Option<f64> {
     thresholds.dedup();
     let (mut ap, mut prev_recall) = (0.0, 0.0);
     for t in thresholds {
-        let tp = (0..scores.len()).filter(|&i| scores[i] >= t && truth[i]).count();
+        let tp = (0..scores.len())
+            .filter(|&i| scores[i] >= t && truth[i])
+            .count();
         let alerts = scores.iter().filter(|s| **s >= t).count();
         let recall = tp as f64 / pos as f64;
         ap += (recall - prev_recall) * tp as f64 / alerts as f64;
@@ -306,7 +331,10 @@ fn all_finite(m: &Metrics) -> bool {
             .iter()
             .chain(&m.pr_curve)
             .all(|p| p.x.is_finite() && p.y.is_finite())
-        && m.per_attack_type.iter().filter_map(|t| t.recall).all(f64::is_finite)
+        && m.per_attack_type
+            .iter()
+            .filter_map(|t| t.recall)
+            .all(f64::is_finite)
 }
 
 proptest! {
@@ -409,24 +437,39 @@ fn isolation_forest_ranks_obvious_outliers_above_inliers() {
     // Off the cluster in every feature: above every inlier.
     for o in [[50.0, -40.0, 30.0], [-9.0, 25.0, -3.0], [4.0, 13.0, 1.5]] {
         let s = forest.score(&o);
-        assert!(s > worst, "outlier {o:?} scored {s} <= worst inlier {worst}");
+        assert!(
+            s > worst,
+            "outlier {o:?} scored {s} <= worst inlier {worst}"
+        );
         assert!(s > 0.6 && s <= 1.0, "{s}");
     }
     // Off in one feature only: trees split within the training range, so such a point looks
     // like the cluster's edge (a known limit of axis-parallel isolation), still above the median.
     for o in [[50.0, 10.5, 0.25], [1.0, -40.0, 0.25]] {
         let s = forest.score(&o);
-        assert!(s > median, "outlier {o:?} scored {s} <= median inlier {median}");
+        assert!(
+            s > median,
+            "outlier {o:?} scored {s} <= median inlier {median}"
+        );
     }
     let centre = forest.score(&[1.0, 10.5, 0.25]);
-    assert!(centre < 0.5 && centre < median, "the centre scores {centre}");
+    assert!(
+        centre < 0.5 && centre < median,
+        "the centre scores {centre}"
+    );
 }
 
 #[test]
 fn isolation_forest_is_deterministic_for_a_seed() {
     let train = cluster(500, 3);
     let probe = cluster(50, 4);
-    let fit = |seed| IsolationForestParams::new().n_trees(30).seed(seed).fit(&train).unwrap();
+    let fit = |seed| {
+        IsolationForestParams::new()
+            .n_trees(30)
+            .seed(seed)
+            .fit(&train)
+            .unwrap()
+    };
     let (a, b, c) = (fit(7), fit(7), fit(8));
     let sa: Vec<f64> = probe.iter().map(|x| a.score(x)).collect();
     let sb: Vec<f64> = probe.iter().map(|x| b.score(x)).collect();
@@ -438,31 +481,60 @@ fn isolation_forest_is_deterministic_for_a_seed() {
 #[test]
 fn isolation_forest_rejects_bad_params_and_data() {
     let p = IsolationForestParams::new;
-    assert_eq!(p().n_trees(0).check(), Err(IsolationForestParamsError::Trees(0)));
-    assert_eq!(p().n_trees(10_001).check(), Err(IsolationForestParamsError::Trees(10_001)));
-    assert_eq!(p().sample_size(1).check(), Err(IsolationForestParamsError::SampleSize(1)));
+    assert_eq!(
+        p().n_trees(0).check(),
+        Err(IsolationForestParamsError::Trees(0))
+    );
+    assert_eq!(
+        p().n_trees(10_001).check(),
+        Err(IsolationForestParamsError::Trees(10_001))
+    );
+    assert_eq!(
+        p().sample_size(1).check(),
+        Err(IsolationForestParamsError::SampleSize(1))
+    );
     assert_eq!(
         p().sample_size(1 << 20).check(),
         Err(IsolationForestParamsError::SampleSize(1 << 20))
     );
     let valid = p().n_trees(3).sample_size(2).seed(9).check().unwrap();
-    assert_eq!((valid.n_trees(), valid.sample_size(), valid.seed()), (3, 2, 9));
+    assert_eq!(
+        (valid.n_trees(), valid.sample_size(), valid.seed()),
+        (3, 2, 9)
+    );
 
-    assert_eq!(p().fit(&[[1.0, 2.0]]).unwrap_err(), IsolationForestError::TooFewRows(1));
+    assert_eq!(
+        p().fit(&[[1.0, 2.0]]).unwrap_err(),
+        IsolationForestError::TooFewRows(1)
+    );
     let err = p().fit(&[[1.0, 2.0], [f64::NAN, 0.0]]).unwrap_err();
-    assert!(matches!(err, IsolationForestError::NonFinite { row: 1, column: 0, .. }));
+    assert!(matches!(
+        err,
+        IsolationForestError::NonFinite {
+            row: 1,
+            column: 0,
+            ..
+        }
+    ));
     assert!(err.to_string().contains("row 1"));
-    assert_eq!(p().fit::<0>(&[[], []]).unwrap_err(), IsolationForestError::NoFeatures);
+    assert_eq!(
+        p().fit::<0>(&[[], []]).unwrap_err(),
+        IsolationForestError::NoFeatures
+    );
     assert!(matches!(
         p().n_trees(0).fit(&[[1.0], [2.0]]),
-        Err(IsolationForestError::Params(IsolationForestParamsError::Trees(0)))
+        Err(IsolationForestError::Params(
+            IsolationForestParamsError::Trees(0)
+        ))
     ));
 }
 
 #[test]
 fn isolation_forest_handles_constant_data_and_nan_probes() {
     // Nothing can split constant data: every point has the same, finite score.
-    let forest = IsolationForestParams::new().fit(&[[5.0, 5.0]; 300]).unwrap();
+    let forest = IsolationForestParams::new()
+        .fit(&[[5.0, 5.0]; 300])
+        .unwrap();
     let s = forest.score(&[5.0, 5.0]);
     assert!(s.is_finite() && s > 0.0 && s <= 1.0);
     assert_eq!(s, forest.score(&[1e9, -1e9]));
@@ -481,4 +553,89 @@ proptest! {
         let s = forest.score(&probe);
         prop_assert!(s > 0.0 && s <= 1.0, "{}", s);
     }
+}
+
+// ---- invariance to input order, and multi-attack summaries ----
+
+fn labeled_windows() -> impl Strategy<Value = (Vec<ScoredWindow>, Vec<Label>)> {
+    let windows = proptest::collection::vec((0u8..3, 0u64..40, 0u8..8, any::<bool>()), 0..80)
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(e, i, s, a)| win(&format!("eni-{e}"), i * W, f64::from(s), a))
+                .collect::<Vec<_>>()
+        });
+    let labels = proptest::collection::vec((0u32..5, 0u8..3, 0u64..12_000, 1u64..3_000), 0..6)
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(id, e, s, len)| {
+                    let kind = ["scan", "exfil", "brute"][(id % 3) as usize];
+                    label(id, kind, &format!("eni-{e}"), s, s + len)
+                })
+                .collect::<Vec<_>>()
+        });
+    (windows, labels)
+}
+
+proptest! {
+    #[test]
+    fn metrics_do_not_depend_on_window_order(
+        (windows, labels) in labeled_windows(),
+        seed in any::<u64>(),
+    ) {
+        let a = eval(&windows, &labels, 4.0);
+        // A deterministic shuffle.
+        let mut shuffled = windows.clone();
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let b = eval(&shuffled, &labels, 4.0);
+        prop_assert_eq!(&a.counts, &b.counts);
+        prop_assert_eq!(a.roc_auc, b.roc_auc);
+        prop_assert_eq!(a.average_precision, b.average_precision);
+        prop_assert_eq!(&a.per_attack_type, &b.per_attack_type);
+        prop_assert_eq!(&a.delay, &b.delay);
+        prop_assert_eq!(&a.roc_curve, &b.roc_curve);
+    }
+
+    #[test]
+    fn per_type_and_delay_summaries_are_consistent((windows, labels) in labeled_windows()) {
+        let m = eval(&windows, &labels, 4.0);
+        let d = &m.delay;
+        prop_assert_eq!(d.detected + d.never_detected, d.attacks);
+        prop_assert_eq!(d.per_attack.len() as u64, d.attacks);
+        let detected_by_type: u64 = m.per_attack_type.iter().map(|t| t.attacks_detected).sum();
+        prop_assert!(detected_by_type >= d.detected);
+        for t in &m.per_attack_type {
+            prop_assert!(t.alerted_windows <= t.windows && t.windows <= m.counts.positives);
+            prop_assert!(t.attacks_detected <= t.attacks);
+        }
+        // Every type's windows together cover every positive window.
+        let by_type: u64 = m.per_attack_type.iter().map(|t| t.windows).sum();
+        prop_assert!(by_type >= m.counts.positives);
+        if let (Some(med), Some(max)) = (d.median_secs, d.max_secs) {
+            prop_assert!(med <= max as f64);
+        }
+        // A detected attack's delay is at least 1 window minus the part before the label.
+        for a in &d.per_attack {
+            if let (Some(first), Some(delay)) = (a.first_alert_window, a.delay_secs) {
+                prop_assert_eq!(delay, (first + W).saturating_sub(a.start));
+            }
+        }
+    }
+}
+
+#[test]
+fn median_delay_of_an_even_count_is_the_mean_of_the_middle_two() {
+    // Attack 1 detected in its first window (delay 300), attack 2 in its second (delay 600).
+    let windows = vec![
+        win("a", 0, 0.9, true),
+        win("b", 0, 0.1, false),
+        win("b", 300, 0.9, true),
+    ];
+    let labels = vec![label(1, "x", "a", 0, 600), label(2, "x", "b", 0, 600)];
+    let d = eval(&windows, &labels, 0.5).delay;
+    assert_eq!(d.median_secs, Some(450.0));
+    assert_eq!(d.max_secs, Some(600));
 }

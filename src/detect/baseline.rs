@@ -86,7 +86,7 @@ impl EwStats {
     }
 }
 
-/// Hour-of-day seasonality: how much busier (in `ln(1 + flows)`) each UTC hour is than the ENI's
+/// Hour-of-day seasonality: how much busier (in [`activity`]) each UTC hour is than the ENI's
 /// overall EW mean. 24 `f32` offsets and 24 saturating counters: 120 bytes, whatever the input.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Season {
@@ -124,10 +124,10 @@ impl Season {
     }
 }
 
-/// The activity level the seasonal profile follows, `ln(1 + flows_out + flows_in)`, from a
-/// model-space vector (where both flow counts are `ln(1 + x)`).
+/// The activity level the seasonal profile follows: the mean of `ln(1 + flows_out)` and
+/// `ln(1 + flows_in)`, read straight from a model-space vector (no `exp` on the hot path).
 pub fn activity(x: &[f64; NUM_FEATURES]) -> f64 {
-    (x[0].exp_m1().max(0.0) + x[1].exp_m1().max(0.0)).ln_1p()
+    (x[0] + x[1]) / 2.0
 }
 
 #[cfg(test)]

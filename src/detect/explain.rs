@@ -9,23 +9,25 @@ use std::fmt;
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::Serialize;
 
-use crate::features::FEATURE_NAMES;
+use crate::features::{FEATURE_NAMES, LOG_SCALED};
 
 /// Features named per explanation.
 pub const TOP_K: usize = 3;
 
-/// One feature's deviation.
+/// One feature's deviation. The expectation is kept in model space (`mean`, `sd`) and turned
+/// into raw units only when asked ([`Contribution::expected`], [`Contribution::spread`]): the
+/// scoring hot path does no `exp`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Contribution {
     /// Column in [`FEATURE_NAMES`].
     pub feature: u8,
     /// Observed value, raw units.
     pub observed: f64,
-    /// Expected value, raw units.
-    pub expected: f64,
-    /// Typical deviation (± one standard deviation), raw units.
-    pub spread: f64,
-    /// Deviation in standard deviations of the model space (log-scaled where the schema says).
+    /// Expected value, model space (`ln(1 + x)` for log-scaled features).
+    pub mean: f64,
+    /// Standard deviation, model space.
+    pub sd: f64,
+    /// Deviation in standard deviations of the model space.
     pub z: f64,
 }
 
@@ -34,6 +36,24 @@ impl Contribution {
     pub fn name(&self) -> &'static str {
         FEATURE_NAMES.get(usize::from(self.feature)).copied().unwrap_or("?")
     }
+
+    fn raw_units(&self, x: f64) -> f64 {
+        if LOG_SCALED.get(usize::from(self.feature)).copied().unwrap_or(false) {
+            x.exp_m1()
+        } else {
+            x
+        }
+    }
+
+    /// Expected value, raw units.
+    pub fn expected(&self) -> f64 {
+        self.raw_units(self.mean)
+    }
+
+    /// Typical deviation (half the raw width of mean ± one sd), raw units.
+    pub fn spread(&self) -> f64 {
+        (self.raw_units(self.mean + self.sd) - self.raw_units(self.mean - self.sd)) / 2.0
+    }
 }
 
 impl fmt::Display for Contribution {
@@ -41,9 +61,9 @@ impl fmt::Display for Contribution {
         write!(f, "{} ", self.name())?;
         num(f, self.observed)?;
         f.write_str(" vs ")?;
-        num(f, self.expected)?;
+        num(f, self.expected())?;
         f.write_str(" ± ")?;
-        num(f, self.spread)?;
+        num(f, self.spread())?;
         write!(f, " (z={:+.1})", self.z)
     }
 }
@@ -115,8 +135,8 @@ impl Serialize for Contribution {
         let mut st = s.serialize_struct("Contribution", 6)?;
         st.serialize_field("feature", self.name())?;
         st.serialize_field("observed", &self.observed)?;
-        st.serialize_field("expected", &self.expected)?;
-        st.serialize_field("spread", &self.spread)?;
+        st.serialize_field("expected", &self.expected())?;
+        st.serialize_field("spread", &self.spread())?;
         st.serialize_field("z", &self.z)?;
         st.serialize_field("text", &self.to_string())?;
         st.end()
@@ -154,7 +174,12 @@ mod tests {
 
     #[test]
     fn formats_like_the_design() {
-        let c = Contribution { feature: 7, observed: 412.0, expected: 8.0, spread: 3.0, z: 135.0 };
-        assert_eq!(c.to_string(), "fan_out 412 vs 8.00 ± 3.00 (z=+135.0)");
+        // skipdata (column 21) is log-scaled: mean ln(9) is an expected 8.
+        let c = Contribution { feature: 14, observed: 0.9, mean: 0.1, sd: 0.05, z: 16.0 };
+        assert_eq!(c.to_string(), "reject_ratio_in 0.90 vs 0.10 ± 0.05 (z=+16.0)");
+        let c = Contribution { feature: 7, observed: 412.0, mean: 9f64.ln(), sd: 0.1, z: 135.0 };
+        assert_eq!(c.name(), "fan_out");
+        assert!((c.expected() - 8.0).abs() < 1e-9);
+        assert!(c.to_string().starts_with("fan_out 412 vs 8.00 ± 0.9"), "{c}");
     }
 }

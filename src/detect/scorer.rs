@@ -101,14 +101,6 @@ pub fn model_space(raw: &[f64; NUM_FEATURES]) -> [f64; NUM_FEATURES] {
     })
 }
 
-fn to_raw(i: usize, x: f64) -> f64 {
-    if LOG_SCALED[i] {
-        x.exp_m1()
-    } else {
-        x
-    }
-}
-
 impl Scorer {
     /// A fresh state for an ENI first seen with window `w`: it joins the peer group nearest to
     /// that window (cold start).
@@ -200,10 +192,7 @@ impl Scorer {
             dist += d * d;
             // Cheap pre-check: only a candidate for the top-k builds a contribution.
             if usize::from(expl.len) < expl.top.len() || expl.top.last().is_some_and(|c| zi.abs() > c.z.abs()) {
-                let observed = w.values[i];
-                let expected = to_raw(i, mu);
-                let spread = (to_raw(i, mu + sd) - to_raw(i, mu - sd)) / 2.0;
-                expl.offer(Contribution { feature: i as u8, observed, expected, spread, z: zi });
+                expl.offer(Contribution { feature: i as u8, observed: w.values[i], mean: mu, sd, z: zi });
             }
         }
         let baseline = expl.items().iter().map(|c| c.z.abs()).sum::<f64>() / expl.items().len().max(1) as f64;

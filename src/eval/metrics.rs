@@ -165,7 +165,10 @@ pub fn evaluate(input: &EvalInput) -> Metrics {
         threshold: if input.threshold.is_finite() {
             input.threshold
         } else {
-            notes.push(format!("threshold {} is not finite; reported as 0", input.threshold));
+            notes.push(format!(
+                "threshold {} is not finite; reported as 0",
+                input.threshold
+            ));
             0.0
         },
         window_secs: input.window_secs,
@@ -192,8 +195,7 @@ fn count(input: &EvalInput, gt: &GroundTruth) -> Counts {
         windows: input.windows.len() as u64,
         labels: input.labels.len() as u64,
         duplicate_windows: gt.duplicate_windows,
-        labels_without_windows: gt.windows_of_label.iter().filter(|w| w.is_empty()).count()
-            as u64,
+        labels_without_windows: gt.windows_of_label.iter().filter(|w| w.is_empty()).count() as u64,
         ..Counts::default()
     };
     for (i, w) in input.windows.iter().enumerate() {
@@ -268,7 +270,10 @@ fn per_attack_type(input: &EvalInput, gt: &GroundTruth) -> Vec<AttackTypeRecall>
             acc.1 += u64::from(w.alert);
         }
         if w.alert {
-            for l in label_ids.iter().filter_map(|&l| input.labels.get(l as usize)) {
+            for l in label_ids
+                .iter()
+                .filter_map(|&l| input.labels.get(l as usize))
+            {
                 by_type
                     .entry(l.attack_type.as_str())
                     .or_default()
@@ -303,9 +308,11 @@ fn delay(input: &EvalInput, gt: &GroundTruth) -> DetectionDelay {
             .filter(|w| w.alert)
             .map(|w| w.window_start)
             .min();
-        let entry = attacks
-            .entry(label.attack_id)
-            .or_insert((label.attack_type.as_str(), label.start, None));
+        let entry = attacks.entry(label.attack_id).or_insert((
+            label.attack_type.as_str(),
+            label.start,
+            None,
+        ));
         entry.1 = entry.1.min(label.start);
         entry.2 = match (entry.2, first_alert) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -355,9 +362,7 @@ fn with_notes(mut m: Metrics) -> Metrics {
             );
         }
         if c.negatives == 0 {
-            notes.push(
-                "every window overlaps a label: ROC-AUC is undefined (no negatives)".into(),
-            );
+            notes.push("every window overlaps a label: ROC-AUC is undefined (no negatives)".into());
         }
         if c.alerts == 0 {
             notes.push("no window alerted: precision is undefined".into());
@@ -378,7 +383,10 @@ fn with_notes(mut m: Metrics) -> Metrics {
         ));
     }
     if c.nan_scores > 0 {
-        notes.push(format!("{} windows had a NaN score; ranked lowest", c.nan_scores));
+        notes.push(format!(
+            "{} windows had a NaN score; ranked lowest",
+            c.nan_scores
+        ));
     }
     if c.threshold_mismatches > 0 {
         notes.push(format!(

@@ -30,10 +30,12 @@
 //! - [`curve`]: ROC-AUC, average precision, curves, operating point at an alert budget.
 //! - [`metrics`]: [`Metrics`] and [`evaluate`].
 //! - [`iforest`]: the reference isolation forest (Liu, Ting and Zhou, 2008).
+//! - [`reference`]: that forest on flowvigil's feature vectors (same windows, same features).
 
 pub mod curve;
 pub mod iforest;
 pub mod metrics;
+pub mod reference;
 pub mod truth;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,7 @@ pub use metrics::{
     evaluate, AttackDelay, AttackTypeRecall, Counts, DetectionDelay, Metrics, OperatingPoint,
     ALERT_BUDGET_PER_1000,
 };
+pub use reference::{isolation_forest_scores, log_scale};
 
 /// One scored ENI-window, as the engine emits it (the lead fills it from the detector's verdict).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,7 +146,10 @@ mod tests {
         assert_eq!(threshold_for_alert_rate(&tied, 1.0), None);
         assert_eq!(threshold_for_alert_rate(&[], 1.0), None);
         assert_eq!(threshold_for_alert_rate(&[1.0, 2.0], 1000.0), Some(1.0));
-        assert_eq!(threshold_for_alert_rate(&[1.0, f64::NAN], 1000.0), Some(1.0));
+        assert_eq!(
+            threshold_for_alert_rate(&[1.0, f64::NAN], 1000.0),
+            Some(1.0)
+        );
     }
 
     #[test]

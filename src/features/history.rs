@@ -81,6 +81,12 @@ impl PortHistory {
         }
     }
 
+    /// Forgets every port, keeping the list's allocation (the bitmap is dropped).
+    pub fn clear(&mut self) {
+        self.list.clear();
+        self.bitmap = None;
+    }
+
     /// The ports held, ascending.
     pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {
         let list = self.list.iter().copied();
@@ -198,10 +204,19 @@ pub struct AddrLearner {
     slots: Vec<(IpAddr, u64)>,
 }
 
+/// Address equality without the byte-wise compare `IpAddr`'s derived `==` compiles to.
+fn same_addr(a: &IpAddr, b: &IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(x), IpAddr::V4(y)) => u32::from(*x) == u32::from(*y),
+        (IpAddr::V6(x), IpAddr::V6(y)) => u128::from(*x) == u128::from(*y),
+        _ => false,
+    }
+}
+
 impl AddrLearner {
     /// Counts one address.
     pub fn observe(&mut self, addr: IpAddr) {
-        if let Some(s) = self.slots.iter_mut().find(|s| s.0 == addr) {
+        if let Some(s) = self.slots.iter_mut().find(|s| same_addr(&s.0, &addr)) {
             s.1 = s.1.saturating_add(1);
         } else if self.slots.len() < LEARNER_SLOTS {
             self.slots.push((addr, 1));
@@ -215,7 +230,7 @@ impl AddrLearner {
 
     /// The (under-)count of `addr`.
     pub fn count(&self, addr: IpAddr) -> u64 {
-        self.slots.iter().find(|s| s.0 == addr).map_or(0, |s| s.1)
+        self.slots.iter().find(|s| same_addr(&s.0, &addr)).map_or(0, |s| s.1)
     }
 
     /// The address with the highest count, if any (ties: the lower address).

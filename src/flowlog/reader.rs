@@ -176,6 +176,8 @@ struct Current {
     line_no: u64,
     format: Format,
     format_slot: Option<usize>,
+    /// `format_slot` is set (formats are listed in the summary when first used).
+    format_listed: bool,
     /// Under a Transit Gateway header: rows are skipped until the next header.
     unsupported: bool,
     reported: usize,
@@ -389,6 +391,7 @@ impl LogReader {
                         match Format::parse_bytes(line) {
                             Ok(f) => {
                                 cur.format_slot = self.summary.format_slot(&f);
+                                cur.format_listed = true;
                                 cur.format = f;
                                 cur.unsupported = false;
                             }
@@ -403,7 +406,7 @@ impl LogReader {
     }
 
     fn on_record(&mut self, rec: &FlowRecord) {
-        let Some(cur) = self.cur.as_ref() else {
+        let Some(cur) = self.cur.as_mut() else {
             return;
         };
         self.summary.records += 1;
@@ -414,6 +417,11 @@ impl LogReader {
         }
         if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
             f.records += 1;
+        }
+        if !cur.format_listed {
+            // Listed on first use, so a default format that no record used is not shown.
+            cur.format_slot = self.summary.format_slot(&cur.format);
+            cur.format_listed = true;
         }
         match cur
             .format_slot
@@ -443,6 +451,7 @@ impl LogReader {
             Ok(format) => {
                 cur.unsupported = false;
                 cur.format_slot = self.summary.format_slot(&format);
+                cur.format_listed = true;
                 if let Some(f) = cur
                     .format_slot
                     .and_then(|i| self.summary.formats.get_mut(i))
@@ -568,7 +577,8 @@ impl LogReader {
             index,
             src,
             line_no: 0,
-            format_slot: self.summary.format_slot(&format),
+            format_slot: None,
+            format_listed: false,
             format,
             unsupported: false,
             reported: 0,

@@ -21,11 +21,10 @@ pub const LAG_SECS: (u64, u64) = (60, 600);
 /// about 8x smaller than the text.
 pub const GZIP_LEVEL: u32 = 1;
 
-/// Lines of one 5-minute object, kept until no later record can land in it.
+/// The text of one 5-minute object (header first), kept until no later record can land in it.
 #[derive(Default)]
 struct Slot {
     buf: Vec<u8>,
-    lines: Vec<(usize, usize)>,
 }
 
 /// Writes records into `AWSLogs/{account}/vpcflowlogs/{region}/YYYY/MM/DD/` objects.
@@ -59,7 +58,7 @@ impl S3Writer {
                 .join(region),
             account,
             region: region.to_string(),
-            flowlog_id: format!("fl-{:017x}", splitmix64(&mut st) >> 4),
+            flowlog_id: format!("fl-0{:016x}", splitmix64(&mut st)),
             fields: fields.to_vec(),
             slots: BTreeMap::new(),
             rng: Rng::new(seed, 11),
@@ -73,13 +72,16 @@ impl S3Writer {
     pub fn push(&mut self, rec: &FlowRecord, interner: &Interner) {
         let end = rec.end.or(rec.start).unwrap_or(0);
         let delivered = end + self.rng.range(LAG_SECS.0, LAG_SECS.1);
+        let fields = &self.fields;
         let slot = self
             .slots
             .entry(delivered - delivered % FILE_SECS)
-            .or_default();
-        let start = slot.buf.len();
-        write_record(rec, &self.fields, interner, &mut slot.buf);
-        slot.lines.push((start, slot.buf.len()));
+            .or_insert_with(|| {
+                let mut buf = Vec::with_capacity(1 << 16);
+                write_header(fields, &mut buf);
+                Slot { buf }
+            });
+        write_record(rec, fields, interner, &mut slot.buf);
     }
 
     /// Writes every object that no record ending at or after `t` can still land in.
@@ -104,24 +106,11 @@ impl S3Writer {
         Ok(())
     }
 
-    fn write_slot(&mut self, s: u64, mut slot: Slot) -> Result<(), GenError> {
-        if slot.lines.is_empty() {
-            return Ok(());
-        }
-        // Objects interleave ENIs and intervals: shuffle lines locally (within 64 places) so a
-        // reader meets the mild disorder real objects have, without breaking all locality.
-        let n = slot.lines.len();
-        for i in 0..n {
-            let j = i + self.rng.below((n - i).min(64) as u64) as usize;
-            slot.lines.swap(i, j);
-        }
-        let mut text = Vec::with_capacity(slot.buf.len() + 256);
-        write_header(&self.fields, &mut text);
-        for &(a, b) in &slot.lines {
-            if let Some(l) = slot.buf.get(a..b) {
-                text.extend_from_slice(l);
-            }
-        }
+    fn write_slot(&mut self, s: u64, slot: Slot) -> Result<(), GenError> {
+        // Records land by delivery time: an object holds records of the last ten or so
+        // intervals, and the next object holds records older than some in this one, which is
+        // the disorder a reader of real S3 objects meets.
+        let text = slot.buf;
         let (y, mo, d, h, mi) = parts(s);
         let dir = self
             .root

@@ -171,8 +171,8 @@ pub fn public_addr(rng: &mut Rng) -> Ipv4Addr {
 }
 
 fn hex_id(prefix: &str, state: &mut u64) -> String {
-    // 17 hex digits, as AWS's current resource ids.
-    format!("{prefix}{:017x}", splitmix64(state) >> 4)
+    // 17 hex digits starting with 0, as AWS's current resource ids.
+    format!("{prefix}0{:016x}", splitmix64(state))
 }
 
 /// Builds the VPC for `cfg` (roles, addresses, lifetimes, changes); deterministic by seed.
@@ -268,8 +268,8 @@ pub fn build(cfg: &GenConfig) -> Vpc {
             role,
             addr,
             subnet: format!(
-                "subnet-{:017x}",
-                splitmix64(&mut (cfg.seed ^ (role as u64) << 8 ^ u64::from(az_i))) >> 4
+                "subnet-0{:016x}",
+                splitmix64(&mut (cfg.seed ^ (role as u64) << 8 ^ u64::from(az_i)))
             ),
             instance: if matches!(role, Role::NatGateway | Role::LoadBalancer) {
                 None

@@ -31,7 +31,9 @@ use svg::{w, BarGroup, Guide, Series, TimelinePlot};
 use text::{datetime, duration, esc, int, num, num3, pct};
 
 /// Series colors: flowvigil first, then each reference detector (cycled).
-pub const COLORS: [&str; 6] = ["#2563eb", "#ea580c", "#7c3aed", "#059669", "#db2777", "#0891b2"];
+pub const COLORS: [&str; 6] = [
+    "#2563eb", "#ea580c", "#7c3aed", "#059669", "#db2777", "#0891b2",
+];
 
 /// Everything the report shows. Serializable, so a run can store it and re-render later.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -247,7 +249,10 @@ fn detectors(report: &ReportData) -> Vec<Det<'_>> {
         &report.flowvigil,
     )];
     for (i, r) in report.references.iter().enumerate() {
-        let color = COLORS.get(1 + i % (COLORS.len() - 1)).copied().unwrap_or(COLORS[1]);
+        let color = COLORS
+            .get(1 + i % (COLORS.len() - 1))
+            .copied()
+            .unwrap_or(COLORS[1]);
         d.push((r.name.as_str(), r.description.as_str(), color, &r.metrics));
     }
     d
@@ -333,7 +338,7 @@ fn headline(out: &mut String, r: &ReportData, dets: &[Det]) {
         "Recall at 1 alert / 1,000 windows",
         &pct(budget.map(|b| b.recall)),
         &format!(
-            "precision {} there<br>{}",
+            "precision at that point {}<br>{}",
             pct(budget.and_then(|b| b.precision)),
             vs(&|x| pct(x.at_alert_budget.as_ref().map(|b| b.recall)))
         ),
@@ -371,7 +376,8 @@ fn headline(out: &mut String, r: &ReportData, dets: &[Det]) {
         &d.median_secs.map_or_else(|| "—".into(), duration),
         &format!(
             "max {} · {} of {} attacks detected<br>{} never detected",
-            d.max_secs.map_or_else(|| "—".into(), |s| duration(s as f64)),
+            d.max_secs
+                .map_or_else(|| "—".into(), |s| duration(s as f64)),
             int(d.detected),
             int(d.attacks),
             int(d.never_detected)
@@ -487,7 +493,10 @@ fn attack_recall(out: &mut String, dets: &[Det]) {
                         x.windows, x.attacks_detected, x.attacks
                     )
                 }),
-                values: dets.iter().map(|d| find(d.3).and_then(|x| x.recall)).collect(),
+                values: dets
+                    .iter()
+                    .map(|d| find(d.3).and_then(|x| x.recall))
+                    .collect(),
             }
         })
         .collect();

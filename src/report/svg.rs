@@ -179,8 +179,7 @@ pub fn tick_decimals(ticks: &[f64]) -> usize {
 /// Time ticks at a round interval, labelled `HH:MM`, with `MM-DD` when the day changes.
 pub fn time_ticks(t0: u64, t1: u64, max: usize) -> Vec<(f64, String)> {
     const STEPS: [u64; 13] = [
-        60, 300, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800, 604_800,
-        2_592_000,
+        60, 300, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800, 604_800, 2_592_000,
     ];
     let span = t1.saturating_sub(t0).max(1);
     let step = STEPS
@@ -252,7 +251,12 @@ pub fn curve_chart(
         x: (0.0, 1.0),
         y: (0.0, 1.0),
     };
-    f.open(out, id, "curve-chart", &format!("{} against {}", axis.1, axis.0));
+    f.open(
+        out,
+        id,
+        "curve-chart",
+        &format!("{} against {}", axis.1, axis.0),
+    );
     let ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
     f.y_axis(out, &ticks, 1, axis.1);
     let xt: Vec<(f64, String)> = ticks.iter().map(|t| (*t, format!("{t:.1}"))).collect();
@@ -288,7 +292,14 @@ pub fn curve_chart(
             match prev {
                 None => w!(d, "M{:.1},{:.1}", f.px(x), f.py(y)),
                 Some((px, _)) if s.step => {
-                    w!(d, " L{:.1},{:.1} L{:.1},{:.1}", f.px(px), f.py(y), f.px(x), f.py(y))
+                    w!(
+                        d,
+                        " L{:.1},{:.1} L{:.1},{:.1}",
+                        f.px(px),
+                        f.py(y),
+                        f.px(x),
+                        f.py(y)
+                    )
                 }
                 Some(_) => w!(d, " L{:.1},{:.1}", f.px(x), f.py(y)),
             }
@@ -372,7 +383,11 @@ pub fn bar_chart(out: &mut String, id: &str, groups: &[BarGroup], names: &[(&str
             f.bottom()
         );
     }
-    f.x_axis(out, &xt, "recall: share of the attack type's windows that alerted");
+    f.x_axis(
+        out,
+        &xt,
+        "recall: share of the attack type's windows that alerted",
+    );
     if groups.is_empty() {
         f.message(out, "no labeled attacks");
     }
@@ -459,15 +474,22 @@ pub fn timeline_chart(out: &mut String, p: &TimelinePlot) {
         .unwrap_or(1)
         .max(t0 + 1);
     let finite = pts.iter().map(|q| q.1).filter(|s| s.is_finite());
-    let lo = finite.clone().fold(0.0f64, f64::min).min(p.threshold.min(0.0));
+    let lo = finite
+        .clone()
+        .fold(0.0f64, f64::min)
+        .min(p.threshold.min(0.0));
     let hi = finite.fold(f64::NEG_INFINITY, f64::max).max(p.threshold);
-    let hi = if hi.is_finite() && hi > lo { hi + (hi - lo) * 0.08 } else { lo + 1.0 };
+    let hi = if hi.is_finite() && hi > lo {
+        hi + (hi - lo) * 0.08
+    } else {
+        lo + 1.0
+    };
     let f = Frame {
         w: 1100.0,
-        h: 200.0,
+        h: 214.0,
         l: 58.0,
-        r: 18.0,
-        t: 28.0,
+        r: 44.0,
+        t: 44.0,
         b: 36.0,
         x: (t0 as f64, t1 as f64),
         y: (lo, hi),
@@ -488,8 +510,8 @@ pub fn timeline_chart(out: &mut String, p: &TimelinePlot) {
             (x1 - x0).max(2.0),
             f.bottom() - f.t,
             esc(kind),
-            x0 + 3.0,
-            f.t + 12.0,
+            x0,
+            f.t - 5.0,
             esc(kind)
         );
     }
@@ -554,7 +576,10 @@ mod tests {
 
     #[test]
     fn nice_ticks_are_round_and_cover_the_range() {
-        assert_eq!(nice_ticks(0.0, 1.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(
+            nice_ticks(0.0, 1.0, 5),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
         let t = nice_ticks(-3.0, 47.0, 4);
         assert!(t.first().unwrap() >= &-3.0 && t.last().unwrap() <= &47.0);
         assert!(t.len() >= 3 && t.len() <= 6, "{t:?}");

@@ -53,7 +53,10 @@ fn data(eni: &str, explanation: &str) -> ReportData {
 
 #[test]
 fn input_text_is_escaped_everywhere() {
-    let html = render_html(&data("eni-<script>alert(1)</script>", "fan_out 412 vs 8 <b>&"));
+    let html = render_html(&data(
+        "eni-<script>alert(1)</script>",
+        "fan_out 412 vs 8 <b>&",
+    ));
     assert!(!html.contains("<script"), "raw script tag in the page");
     assert!(html.contains("eni-&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(html.contains("fan_out 412 vs 8 &lt;b&gt;&amp;"));
@@ -65,7 +68,9 @@ fn input_text_is_escaped_everywhere() {
 fn every_chart_is_an_svg_with_drawn_series() {
     let html = render_html(&data("eni-0a", "x"));
     for id in ["pr-curve", "roc-curve", "attack-recall", "timeline-0"] {
-        let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("{id} missing"));
+        let at = html
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id} missing"));
         let svg = &html[at..at + html[at..].find("</svg>").unwrap()];
         let drawn = svg.matches("class=\"series\"").count() + svg.matches("class=\"bar\"").count();
         assert!(drawn >= 1, "{id} draws nothing");
@@ -99,7 +104,10 @@ fn empty_metrics_render_placeholders_not_nan() {
         }],
         top_alerts: vec![],
     });
-    assert!(!html.contains("NaN") && !html.contains("inf"), "non-finite number printed");
+    assert!(
+        !html.contains("NaN") && !html.contains("inf"),
+        "non-finite number printed"
+    );
     assert!(html.contains("id=\"pr-curve\"") && html.contains("undefined: no attack windows"));
     assert!(html.contains("No alerts."));
     assert!(html.trim_end().ends_with("</html>"));
@@ -124,10 +132,73 @@ fn timelines_pick_the_highest_peaks_and_clip_labels() {
         victim: None,
     }];
     let t = top_eni_timelines(&ws, &labels, 300, 2);
-    assert_eq!(t.iter().map(|t| t.eni.as_str()).collect::<Vec<_>>(), ["high", "mid"]);
+    assert_eq!(
+        t.iter().map(|t| t.eni.as_str()).collect::<Vec<_>>(),
+        ["high", "mid"]
+    );
     assert_eq!(t[0].attacks[0].start, 1_700_000_000);
     assert_eq!(t[0].attacks[0].end, 1_700_000_300);
     let rows = top_alert_rows(&ws, &labels, 300, 10);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].attack.as_deref(), Some("x"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+    #[test]
+    fn any_input_renders_and_stays_escaped(
+        enis in proptest::collection::vec("[a-z<>&\"' ]{0,12}", 1..4),
+        scores in proptest::collection::vec(proptest::prelude::any::<f64>(), 1..60),
+        kind in "[a-z<>&\"']{0,10}",
+        threshold in proptest::prelude::any::<f64>(),
+    ) {
+        // Every input string is fenced by « », so the page can be searched for what came
+        // from input.
+        let fence = |s: &str| format!("«{s}»");
+        let windows: Vec<ScoredWindow> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| ScoredWindow {
+                eni: fence(&enis[i % enis.len()]),
+                window_start: (i as u64 / 2) * 300,
+                score: s,
+                alert: i % 3 == 0,
+                findings: vec![fence(&kind)],
+            })
+            .collect();
+        let labels = vec![Label {
+            attack_id: 1,
+            attack_type: fence(&kind),
+            eni: fence(&enis[0]),
+            start: 0,
+            end: 900,
+            attacker: None,
+            victim: None,
+        }];
+        let m = evaluate(&EvalInput { windows: &windows, window_secs: 300, labels: &labels, threshold });
+        let mut top = top_alert_rows(&windows, &labels, 300, 10);
+        for r in &mut top {
+            r.explanation = fence(&kind);
+        }
+        let html = render_html(&ReportData {
+            title: fence(&kind),
+            dataset: fence(&kind),
+            facts: vec![(fence(&kind), fence(&kind))],
+            flowvigil: m,
+            references: vec![],
+            timelines: top_eni_timelines(&windows, &labels, 300, 3),
+            top_alerts: top,
+        });
+        let mut fenced = 0;
+        for part in html.split('«').skip(1) {
+            let inside = part.split('»').next().unwrap_or("");
+            fenced += 1;
+            proptest::prop_assert!(
+                !inside.contains(['<', '>', '"', '\'']),
+                "unescaped input {:?}", inside
+            );
+        }
+        proptest::prop_assert!(fenced >= 6, "input text missing from the page");
+        proptest::prop_assert!(!html.contains("NaN"));
+    }
 }

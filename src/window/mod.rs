@@ -37,7 +37,9 @@
 //!
 //! # Direction
 //!
-//! `flow-direction` decides when present. Otherwise the ENI's own address is learned from its
+//! `flow-direction` decides when present. Next, NAT gateway legs: when `pkt-srcaddr` differs from
+//! `srcaddr`, `srcaddr` is the gateway's own (translated) address, so the record is egress; when
+//! `pkt-dstaddr` differs from `dstaddr`, it is ingress. Otherwise the ENI's own address is learned from its
 //! records ([`crate::features::history::AddrLearner`]: the address present in nearly every
 //! record): the side whose address has the higher count is local. On a tie (an ENI's first
 //! records all with one peer) a private address is taken as local against a public one, else
@@ -52,6 +54,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::features::accum::is_private;
+use crate::features::distinct::PreMixed;
 use crate::features::{Dir, EniHistory, Observation, Unplaceable, WindowAcc, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
 
@@ -71,6 +74,10 @@ pub struct WindowConfig {
     /// Open windows per ENI at most (default 64); a record that would open one more is counted
     /// as [`Unplaceable::TooFarAhead`]. Bounds memory against far-future timestamps.
     pub max_open_windows_per_eni: u32,
+    /// Build each window's [`crate::features::Evidence`] (default true: typed findings need
+    /// it). `flowvigil features` turns it off since the CSV holds only the feature vector; the
+    /// vector is the same either way.
+    pub evidence: bool,
 }
 
 impl Default for WindowConfig {
@@ -79,6 +86,7 @@ impl Default for WindowConfig {
             window_secs: 300,
             allowed_lateness_secs: 900,
             max_open_windows_per_eni: 64,
+            evidence: true,
         }
     }
 }
@@ -260,11 +268,17 @@ struct EniState {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Windower {
     cfg: WindowConfig,
-    enis: HashMap<EniId, EniState>,
+    enis: HashMap<EniId, EniState, PreMixed>,
     /// (window start, ENI) of every open window: closing pops from the front.
     open_index: BTreeSet<(u64, EniId)>,
     stats: WindowStats,
+    /// Emptied accumulators kept for reuse (at most [`SPARE_ACCS`]); not part of the state.
+    #[serde(skip)]
+    spare: Vec<WindowAcc>,
 }
+
+/// Emptied window accumulators a [`Windower`] keeps for reuse.
+const SPARE_ACCS: usize = 256;
 
 impl Windower {
     /// A windower with no state. Invalid values are clamped (see [`WindowConfig::validate`]).
@@ -307,6 +321,7 @@ impl Windower {
     pub fn push_obs(&mut self, obs: &Observation, watermark: u64) -> Push {
         self.stats.records += 1;
         let cfg = &self.cfg;
+        let spare = &mut self.spare;
         let state = self.enis.entry(obs.eni).or_default();
         if cfg.is_late(obs.start, watermark) {
             state.late += 1;
@@ -336,7 +351,7 @@ impl Windower {
                     self.count_unplaceable(Unplaceable::TooFarAhead);
                     return Push::Unplaceable(Unplaceable::TooFarAhead);
                 }
-                state.open.insert(i, (ws, WindowAcc::default()));
+                state.open.insert(i, (ws, spare.pop().unwrap_or_default()));
                 self.open_index.insert((ws, obs.eni));
                 i
             }
@@ -350,7 +365,7 @@ impl Windower {
                 self.stats.skipdata += 1;
             }
             Some(d) => {
-                acc.add(obs, d, &mut state.history);
+                acc.add(obs, d, &mut state.history, cfg.evidence);
                 self.stats.accepted += 1;
                 self.stats.bytes = self.stats.bytes.saturating_add(obs.bytes);
                 self.stats.packets = self.stats.packets.saturating_add(obs.packets);
@@ -387,8 +402,11 @@ impl Windower {
         let Ok(i) = state.open.binary_search_by_key(&ws, |(s, _)| *s) else {
             return;
         };
-        let (_, acc) = state.open.remove(i);
-        out.push(acc.finish(eni, ws, &mut state.history));
+        let (_, mut acc) = state.open.remove(i);
+        out.push(acc.finish(eni, ws, &mut state.history, self.cfg.evidence));
+        if self.spare.len() < SPARE_ACCS && !acc.is_oversized() {
+            self.spare.push(acc);
+        }
         self.stats.windows += 1;
     }
 
@@ -455,6 +473,16 @@ fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Dir> {
     let learner = &mut hist.own_addr;
     learner.observe(src);
     learner.observe(dst);
+    // A NAT gateway rewrites its own side: where a packet address differs from the interface
+    // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
+    if obs.pkt_src.is_some_and(|p| p != src) {
+        learner.observe(src);
+        return Some(Dir::Out);
+    }
+    if obs.pkt_dst.is_some_and(|p| p != dst) {
+        learner.observe(dst);
+        return Some(Dir::In);
+    }
     let (cs, cd) = (learner.count(src), learner.count(dst));
     Some(if cs > cd {
         Dir::Out

@@ -1,0 +1,102 @@
+//! Window + feature extraction throughput, without parsing: records built in memory (fixed
+//! seed), pushed through a `Windower` with the watermark protocol, every window closed.
+//!
+//! `cargo bench --bench features`. The end-to-end figure (parsing included, against DuckDB and
+//! Polars) is the peer benchmark in `benches/peers/`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use flowvigil::flowlog::{Action, FlowRecord, Interner, LogStatus};
+use flowvigil::window::{Watermark, WindowConfig, Windower};
+
+const RECORDS: usize = 200_000;
+const ENIS: u32 = 200;
+
+/// xorshift64*: a fixed-seed generator, so every run measures the same records.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn records() -> (Vec<FlowRecord>, Interner) {
+    let mut names = Interner::new();
+    for e in 0..ENIS {
+        names.intern(format!("eni-{e:017x}").as_bytes());
+    }
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let t0 = 1_735_689_600u64;
+    let recs = (0..RECORDS)
+        .map(|i| {
+            let eni = rng.below(u64::from(ENIS)) as u32;
+            let own = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (eni << 8) | 10));
+            let peer = if rng.below(20) == 0 {
+                IpAddr::V4(Ipv4Addr::from(0xc633_0000 | rng.below(65536) as u32))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(0x0a10_0000 | (eni << 6) | rng.below(40) as u32))
+            };
+            let egress = rng.below(10) < 7;
+            let start = t0 + (i as u64) * 43_200 / RECORDS as u64 - rng.below(60);
+            let packets = 1 + rng.below(200);
+            FlowRecord {
+                eni: Some(eni),
+                srcaddr: Some(if egress { own } else { peer }),
+                dstaddr: Some(if egress { peer } else { own }),
+                srcport: Some(32768 + rng.below(28000) as u16),
+                dstport: Some([443u16, 80, 53, 5432, 22][rng.below(5) as usize]),
+                protocol: Some(6),
+                packets: Some(packets),
+                bytes: Some(packets * (40 + rng.below(1400))),
+                start: Some(start),
+                end: Some(start + 1 + rng.below(59)),
+                action: Some(if rng.below(30) == 0 { Action::Reject } else { Action::Accept }),
+                log_status: Some(LogStatus::Ok),
+                ..FlowRecord::default()
+            }
+        })
+        .collect();
+    (recs, names)
+}
+
+fn bench(c: &mut Criterion) {
+    let (recs, names) = records();
+    let cfg = WindowConfig::default();
+    let mut g = c.benchmark_group("features");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.sample_size(10);
+    g.bench_function("windower_push_close", |b| {
+        b.iter_batched(
+            || (Windower::new(cfg.clone()), Vec::with_capacity(8192)),
+            |(mut w, mut out)| {
+                let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+                let mut last = 0;
+                for r in &recs {
+                    let now = wm.get();
+                    if now > last {
+                        w.close_until(now, &names, &mut out);
+                        out.clear();
+                        last = now;
+                    }
+                    w.push(r, now);
+                    wm.observe(r);
+                }
+                w.finish(&names, &mut out);
+                out.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

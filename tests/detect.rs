@@ -1,0 +1,358 @@
+//! Detection: the conformance suite every detector passes (round trip, determinism, ROC-AUC,
+//! protection), property tests of the online statistics and peer groups, and one test per typed
+//! finding. A new detector gets a row in `DETECTORS`; a new finding gets a `fires_*` case.
+
+use std::collections::BTreeMap;
+
+use flowvigil::detect::baseline::{decay_for_half_life, EwStats};
+use flowvigil::detect::peers::nearest;
+use flowvigil::detect::synth::{self, Attack, SynthSet};
+use flowvigil::detect::{model_space, train, FindingKind, TrainParams, Verdict};
+use flowvigil::features::{PeerStat, WindowFeatures, NUM_FEATURES};
+use flowvigil::model::{self, Model};
+use proptest::prelude::*;
+
+const SEED: u64 = 7;
+
+fn data() -> SynthSet {
+    synth::dataset(24, 400, 40, 9, SEED)
+}
+
+fn trained(set: &SynthSet, params: &TrainParams) -> Model {
+    train(&set.train, &set.names, params).expect("training on synthetic windows")
+}
+
+/// Scores the test windows in order, each ENI continuing from its trained state.
+fn score_all(m: &Model, set: &SynthSet) -> Vec<(Verdict, bool)> {
+    let mut states = m.enis.clone();
+    set.test
+        .iter()
+        .map(|(w, label)| {
+            let name = set.names.name(w.eni).to_string();
+            let st = states.entry(name).or_insert_with(|| m.scorer.new_eni_state(w));
+            (m.scorer.score_one(st, w), *label)
+        })
+        .collect()
+}
+
+/// ROC-AUC by the Mann-Whitney statistic (ties count half).
+fn roc_auc(scored: &[(f64, bool)]) -> f64 {
+    let pos: Vec<f64> = scored.iter().filter(|s| s.1).map(|s| s.0).collect();
+    let neg: Vec<f64> = scored.iter().filter(|s| !s.1).map(|s| s.0).collect();
+    let mut wins = 0.0;
+    for p in &pos {
+        for n in &neg {
+            wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+        }
+    }
+    wins / (pos.len() * neg.len()) as f64
+}
+
+type Pick = fn(&Verdict) -> f64;
+
+/// Every detector, and the combined score, by name.
+const DETECTORS: [(&str, Pick); 4] = [
+    ("baseline", |v| v.detectors.baseline),
+    ("peer_distance", |v| v.detectors.peer_distance),
+    ("findings", |v| v.detectors.findings),
+    ("anomaly_score", |v| v.anomaly_score),
+];
+
+#[test]
+fn conformance_round_trip_gives_equal_model_and_scores() {
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.fvm");
+    model::save(&m, &path).unwrap();
+    let back = model::load(&path).unwrap();
+    assert_eq!(back, m);
+    let a = score_all(&m, &set);
+    let b = score_all(&back, &set);
+    for (name, pick) in DETECTORS {
+        let sa: Vec<f64> = a.iter().map(|v| pick(&v.0)).collect();
+        let sb: Vec<f64> = b.iter().map(|v| pick(&v.0)).collect();
+        assert_eq!(sa, sb, "{name}: scores differ after save/load");
+    }
+}
+
+#[test]
+fn conformance_determinism_for_a_seed() {
+    let set = data();
+    let p = TrainParams { seed: 11, ..TrainParams::default() };
+    let m1 = trained(&set, &p);
+    let m2 = trained(&set, &p);
+    assert_eq!(m1, m2, "same data and seed must give the same model");
+    let a = score_all(&m1, &set);
+    let b = score_all(&m2, &set);
+    for (name, pick) in DETECTORS {
+        assert!(a.iter().zip(&b).all(|(x, y)| pick(&x.0) == pick(&y.0)), "{name} not deterministic");
+    }
+}
+
+#[test]
+fn conformance_roc_auc_at_least_half_for_every_detector() {
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let verdicts = score_all(&m, &set);
+    assert!(verdicts.iter().any(|v| v.1) && verdicts.iter().any(|v| !v.1));
+    for (name, pick) in DETECTORS {
+        let s: Vec<(f64, bool)> = verdicts.iter().map(|(v, l)| (pick(v), *l)).collect();
+        let auc = roc_auc(&s);
+        println!("{name}: ROC-AUC {auc:.3}");
+        assert!(auc >= 0.5, "{name}: ROC-AUC {auc} < 0.5");
+    }
+    // The combined score is the one users see: it must be far better than chance here.
+    let s: Vec<(f64, bool)> = verdicts.iter().map(|(v, l)| (v.anomaly_score, *l)).collect();
+    assert!(roc_auc(&s) > 0.9, "combined ROC-AUC {}", roc_auc(&s));
+}
+
+#[test]
+fn conformance_no_learning_from_alerted_windows_when_protected() {
+    let set = data();
+    for protect in [true, false] {
+        let m = trained(&set, &TrainParams { protect, ..TrainParams::default() });
+        let (w0, _) = set.test.iter().find(|(w, l)| !l && w.eni == 3).unwrap();
+        let attack = synth::attack_window(w0, Attack::Exfiltration);
+        let mut st = m.enis.get(set.names.name(3)).unwrap().clone();
+        let mut scores = Vec::new();
+        for k in 0..20u64 {
+            let mut w = attack.clone();
+            w.window_start += k * 300;
+            let before = st.stats.clone();
+            let v = m.scorer.score_one(&mut st, &w);
+            if protect {
+                assert!(v.alert, "repeat {k}: exfiltration must keep alerting under protection");
+                assert!(!v.learned);
+                assert_eq!(st.stats, before, "protected state learned from an alert");
+            }
+            scores.push(v.detectors.baseline);
+        }
+        if protect {
+            assert_eq!(st.protected_skips, 20);
+        } else {
+            // Without protection the baseline learns the attack, so its deviation falls.
+            assert_eq!(st.protected_skips, 0);
+            assert!(scores.last() < scores.first(), "unprotected baseline did not adapt: {scores:?}");
+        }
+    }
+}
+
+#[test]
+fn training_rate_meets_alerts_per_1000() {
+    let set = data();
+    for rate in [1.0, 10.0] {
+        let m = trained(&set, &TrainParams { alerts_per_1000: rate, ..TrainParams::default() });
+        // Re-score the training windows from scratch, unprotected so the replay matches training.
+        let mut scorer = m.scorer.clone();
+        scorer.config.protect = false;
+        let mut states = BTreeMap::new();
+        let mut alerts = 0usize;
+        for w in &set.train {
+            let st = states.entry(w.eni).or_insert_with(|| scorer.new_eni_state(w));
+            alerts += usize::from(scorer.score_one(st, w).alert);
+        }
+        let per_1000 = alerts as f64 * 1000.0 / set.train.len() as f64;
+        assert!(per_1000 <= rate * 1.5 + 0.5, "rate {rate}: {per_1000} alerts per 1000");
+    }
+}
+
+fn one_finding(a: Attack) -> Vec<FindingKind> {
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let (w0, _) = set.test.iter().find(|(w, l)| !l && w.eni == 4).unwrap();
+    let mut st = m.enis.get(set.names.name(4)).unwrap().clone();
+    let v = m.scorer.score_one(&mut st, &synth::attack_window(w0, a));
+    assert!(v.alert, "{a:?} did not alert: {v:?}");
+    let line = v.to_json_line("eni-x").unwrap();
+    assert!(line.contains("\"eni\":\"eni-x\""), "{line}");
+    v.findings.iter().map(|f| f.kind).collect()
+}
+
+#[test]
+fn every_attack_shape_gives_its_finding() {
+    let want = [
+        (Attack::PortScan, FindingKind::PortScan),
+        (Attack::HostSweep, FindingKind::HostSweep),
+        (Attack::BruteForceSsh, FindingKind::BruteForceSsh),
+        (Attack::Exfiltration, FindingKind::Exfiltration),
+        (Attack::DoS, FindingKind::DoS),
+        (Attack::LateralMovement, FindingKind::LateralMovement),
+        (Attack::CryptoMining, FindingKind::CryptoMining),
+        (Attack::UnusualPort, FindingKind::UnusualPort),
+    ];
+    for (a, k) in want {
+        let kinds = one_finding(a);
+        assert!(kinds.contains(&k), "{a:?} gave {kinds:?}, expected {k:?}");
+    }
+}
+
+#[test]
+fn normal_windows_rarely_have_findings() {
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let v = score_all(&m, &set);
+    let normal: Vec<&Verdict> = v.iter().filter(|x| !x.1).map(|x| &x.0).collect();
+    let with = normal.iter().filter(|v| !v.findings.is_empty()).count();
+    assert!(with * 100 <= normal.len(), "{with} of {} normal windows have findings", normal.len());
+}
+
+#[test]
+fn beaconing_to_a_fresh_external_peer_is_found() {
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let eni = 5u32;
+    let mut st = m.enis.get(set.names.name(eni)).unwrap().clone();
+    let c2: std::net::IpAddr = "198.51.100.9".parse().unwrap();
+    let mut found_at = None;
+    let tests: Vec<&WindowFeatures> = set.test.iter().filter(|(w, l)| !l && w.eni == eni).map(|(w, _)| w).collect();
+    for (i, w) in tests.iter().enumerate() {
+        let mut w = (*w).clone();
+        w.evidence.peers_out.push(PeerStat {
+            addr: c2,
+            port: 8443,
+            protocol: 6,
+            flows: 5,
+            bytes: 5 * 420,
+            packets: 20,
+            first_start: w.window_start + 10,
+            last_start: w.window_start + 250,
+            new_peer: i == 0,
+            external: true,
+        });
+        let v = m.scorer.score_one(&mut st, &w);
+        if let Some(f) = v.findings.iter().find(|f| f.kind == FindingKind::Beaconing) {
+            assert_eq!(f.peer, Some(c2));
+            found_at.get_or_insert(i);
+        }
+    }
+    assert_eq!(found_at, Some(5), "beacon should fire once it has beacon_min_windows = 6 windows");
+}
+
+#[test]
+fn rejected_params_have_errors() {
+    let base = TrainParams::default();
+    let bad = [
+        TrainParams { half_life_windows: 0.0, ..base.clone() },
+        TrainParams { half_life_windows: f64::NAN, ..base.clone() },
+        TrainParams { clusters: Some(0), ..base.clone() },
+        TrainParams { max_clusters: 0, ..base.clone() },
+        TrainParams { alerts_per_1000: 0.0, ..base.clone() },
+        TrainParams { alerts_per_1000: 1000.0, ..base.clone() },
+        TrainParams { window_secs: 0, ..base.clone() },
+        TrainParams { prior_windows: -1.0, ..base.clone() },
+        TrainParams { max_calibration_samples: 0, ..base.clone() },
+    ];
+    for p in bad {
+        assert!(p.check().is_err(), "accepted {p:?}");
+    }
+    assert!(base.check().is_ok());
+    let set = data();
+    assert!(train(&[], &set.names, &base).is_err());
+    // ENI 0's second window (index 24: 24 ENIs per window start) before its first.
+    let unsorted = vec![set.train[24].clone(), set.train[0].clone()];
+    assert_eq!(unsorted[0].eni, unsorted[1].eni);
+    assert!(train(&unsorted, &set.names, &base).is_err(), "out-of-order windows accepted");
+    let mut w = set.train[0].clone();
+    w.eni = 9999;
+    assert!(train(&[w], &set.names, &base).is_err(), "unknown ENI id accepted");
+}
+
+#[test]
+fn fixed_clusters_are_honoured_and_new_enis_are_scored() {
+    let set = data();
+    let m = trained(&set, &TrainParams { clusters: Some(3), ..TrainParams::default() });
+    assert_eq!(m.scorer.groups.len(), 3);
+    // A never-seen ENI is scored (cold start), not skipped.
+    let (w, _) = &set.test[0];
+    let mut st = m.scorer.new_eni_state(w);
+    let v = m.scorer.score_one(&mut st, w);
+    assert!(v.cold_start);
+    assert!((0.0..=1.0).contains(&v.anomaly_score));
+}
+
+fn oracle(xs: &[[f64; NUM_FEATURES]], decay: f64) -> (Vec<f64>, Vec<f64>) {
+    let n = xs.len();
+    let w: Vec<f64> = (0..n).map(|i| decay.powi((n - 1 - i) as i32)).collect();
+    let ws: f64 = w.iter().sum();
+    let mut mean = vec![0.0; NUM_FEATURES];
+    let mut var = vec![0.0; NUM_FEATURES];
+    for f in 0..NUM_FEATURES {
+        mean[f] = xs.iter().zip(&w).map(|(x, w)| w * x[f]).sum::<f64>() / ws;
+        var[f] = xs.iter().zip(&w).map(|(x, w)| w * (x[f] - mean[f]).powi(2)).sum::<f64>() / ws;
+    }
+    (mean, var)
+}
+
+fn vecs(max: usize) -> impl Strategy<Value = Vec<[f64; NUM_FEATURES]>> {
+    prop::collection::vec(prop::array::uniform22(-50.0f64..50.0), 1..max)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-7 * (1.0 + a.abs().max(b.abs()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn ew_online_equals_batch_oracle(xs in vecs(80), hl in 0.5f64..200.0) {
+        let d = decay_for_half_life(hl);
+        let mut s = EwStats::default();
+        for x in &xs { s.learn(x, d); }
+        let (mean, var) = oracle(&xs, d);
+        for f in 0..NUM_FEATURES {
+            prop_assert!(close(s.mean[f], mean[f]), "mean {f}: {} vs {}", s.mean[f], mean[f]);
+            prop_assert!(close(s.variance(f), var[f]), "var {f}: {} vs {}", s.variance(f), var[f]);
+        }
+    }
+
+    #[test]
+    fn ew_merge_equals_concatenation(a in vecs(40), b in vecs(40), hl in 0.5f64..100.0) {
+        let d = decay_for_half_life(hl);
+        let (mut sa, mut sb, mut all) = (EwStats::default(), EwStats::default(), EwStats::default());
+        for x in &a { sa.learn(x, d); all.learn(x, d); }
+        for x in &b { sb.learn(x, d); all.learn(x, d); }
+        let m = sa.merge(&sb, d);
+        prop_assert_eq!(m.n, all.n);
+        prop_assert!(close(m.weight, all.weight));
+        for f in 0..NUM_FEATURES {
+            prop_assert!(close(m.mean[f], all.mean[f]));
+            prop_assert!(close(m.variance(f), all.variance(f)), "{} vs {}", m.variance(f), all.variance(f));
+        }
+    }
+
+    #[test]
+    fn hostile_values_give_a_score_in_unit_range(
+        vals in prop::array::uniform22(prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-1e300), -1e12f64..1e12]),
+    ) {
+        let set = synth::dataset(6, 60, 0, 0, 3);
+        let m = train(&set.train, &set.names, &TrainParams::default()).unwrap();
+        let mut w = set.train[0].clone();
+        w.values = vals;
+        let mut st = m.scorer.new_eni_state(&w);
+        let v = m.scorer.score_one(&mut st, &w);
+        prop_assert!((0.0..=1.0).contains(&v.anomaly_score), "{}", v.anomaly_score);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn each_eni_is_assigned_to_its_nearest_centroid(seed in 0u64..1000, k in prop::option::of(1usize..5)) {
+        let set = synth::dataset(18, 40, 0, 0, seed);
+        let m = train(&set.train, &set.names, &TrainParams { seed, clusters: k, ..TrainParams::default() }).unwrap();
+        let cents: Vec<[f64; NUM_FEATURES]> = m.scorer.groups.iter().map(|g| g.centroid).collect();
+        for eni in 0..18u32 {
+            let ws: Vec<&WindowFeatures> = set.train.iter().filter(|w| w.eni == eni).collect();
+            let mut mean = [0.0; NUM_FEATURES];
+            for w in &ws {
+                let x = model_space(&w.values);
+                for f in 0..NUM_FEATURES { mean[f] += x[f] / ws.len() as f64; }
+            }
+            let want = nearest(&cents, &m.scorer.scaler.standardize(&mean)) as u32;
+            prop_assert_eq!(m.enis[set.names.name(eni)].group, want);
+        }
+    }
+}

@@ -1,0 +1,722 @@
+//! Integration tests of the window stage and the feature vector (`flowvigil::window`,
+//! `flowvigil::features`): event-time windows, lateness, direction, every schema-v1 feature,
+//! bounded history, sharded = sequential, and the `features` CSV on real AWS files.
+//!
+//! A new test about windows, watermarks, sharding or feature values goes here; tests of one
+//! helper type (HyperLogLog, port history, ...) stay inline in its module.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr};
+
+use flowvigil::features::{
+    EniHistory, Feature, WindowFeatures, FEATURE_NAMES, MAX_PEER_STATS, MAX_PORT_STATS,
+    NUM_FEATURES, WATCHED_PORTS,
+};
+use flowvigil::flowlog::{
+    Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags,
+};
+use flowvigil::window::{
+    run_sharded, shard_of, Push, RecordSource, RunStats, WindowConfig, Watermark, Windower,
+};
+use proptest::prelude::*;
+
+/// Records from memory, as a reader would give them.
+struct VecSource {
+    recs: Vec<FlowRecord>,
+    pos: usize,
+    names: Interner,
+}
+
+impl RecordSource for VecSource {
+    type Error = Infallible;
+    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, Infallible> {
+        match self.recs.get(self.pos) {
+            Some(r) => {
+                *rec = r.clone();
+                self.pos += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    fn interner(&self) -> &Interner {
+        &self.names
+    }
+}
+
+const T0: u64 = 1_700_000_100;
+
+fn names(n: usize) -> Interner {
+    let mut i = Interner::new();
+    for k in 0..n {
+        i.intern(format!("eni-{:017x}", (k as u64).wrapping_mul(0x9e37_79b9) % 0xfff_ffff).as_bytes());
+    }
+    i
+}
+
+fn v4(a: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a))
+}
+
+/// The ENI's own address: 10.0.<eni>.10.
+fn own(eni: EniId) -> IpAddr {
+    v4(0x0a00_000a | (eni << 8))
+}
+
+#[derive(Clone, Debug)]
+struct Spec {
+    eni: EniId,
+    offset: u64,
+    span: u64,
+    peer: u32,
+    public: bool,
+    egress: bool,
+    srcport: u16,
+    dstport: u16,
+    proto: u8,
+    packets: u64,
+    bytes: u64,
+    reject: bool,
+    flags: u16,
+    with_direction: bool,
+    status: u8,
+}
+
+/// Builds a record. Peers are public (203.0.113.0/24-like space) whenever `flow-direction` is
+/// absent, so that direction learning is exact (see `crate::window` docs on where it fails).
+fn record(s: &Spec) -> FlowRecord {
+    let peer = if s.public || !s.with_direction {
+        v4(0xcb00_7100 + s.peer)
+    } else {
+        v4(0x0a01_0000 + s.peer)
+    };
+    let me = own(s.eni);
+    let (src, dst) = if s.egress { (me, peer) } else { (peer, me) };
+    let mut r = FlowRecord {
+        version: Some(5),
+        eni: Some(s.eni),
+        srcaddr: Some(src),
+        dstaddr: Some(dst),
+        srcport: Some(s.srcport),
+        dstport: Some(s.dstport),
+        protocol: Some(s.proto),
+        packets: Some(s.packets),
+        bytes: Some(s.bytes),
+        start: Some(T0 + s.offset),
+        end: Some(T0 + s.offset + s.span),
+        action: Some(if s.reject { Action::Reject } else { Action::Accept }),
+        log_status: Some(LogStatus::Ok),
+        tcp_flags: Some(TcpFlags(s.flags)),
+        flow_direction: s.with_direction.then_some(if s.egress {
+            FlowDirection::Egress
+        } else {
+            FlowDirection::Ingress
+        }),
+        ..FlowRecord::default()
+    };
+    match s.status {
+        0 => {
+            r.srcaddr = None;
+            r.dstaddr = None;
+            r.log_status = Some(LogStatus::SkipData);
+        }
+        1 => {
+            r.srcaddr = None;
+            r.dstaddr = None;
+            r.log_status = Some(LogStatus::NoData);
+        }
+        _ => {}
+    }
+    r
+}
+
+fn spec_strategy(enis: u32, horizon: u64) -> impl Strategy<Value = Spec> {
+    (
+        (0..enis, 0..horizon, 0u64..60, 0u32..40, any::<bool>(), any::<bool>()),
+        (
+            prop_oneof![Just(22u16), Just(443), Just(3389), 1u16..2000, 30000u16..65535],
+            prop_oneof![Just(22u16), Just(443), Just(53), 1u16..2000, 32768u16..65535],
+            prop_oneof![Just(6u8), Just(17), Just(1)],
+        ),
+        (1u64..50, 40u64..100_000, any::<bool>(), prop_oneof![Just(2u16), Just(18), Just(27)]),
+        (any::<bool>(), 0u8..40),
+    )
+        .prop_map(
+            |((eni, offset, span, peer, public, egress), (sp, dp, proto), (pk, by, rej, fl), (wd, st))| Spec {
+                eni,
+                offset,
+                span,
+                peer,
+                public,
+                egress,
+                srcport: sp,
+                dstport: dp,
+                proto,
+                packets: pk,
+                bytes: by,
+                reject: rej,
+                flags: fl,
+                with_direction: wd,
+                status: st,
+            },
+        )
+}
+
+fn run(recs: Vec<FlowRecord>, enis: usize, cfg: &WindowConfig, shards: usize) -> (Vec<WindowFeatures>, RunStats, Vec<FlowRecord>) {
+    let mut src = VecSource {
+        recs,
+        pos: 0,
+        names: names(enis),
+    };
+    let mut late = Vec::new();
+    let (outs, stats) = run_sharded(&mut src, cfg, shards, |_| Vec::new(), |r, _| {
+        late.push(r.clone());
+        Ok(())
+    })
+    .unwrap();
+    let nm = src.names.clone();
+    let mut all: Vec<WindowFeatures> = outs.into_iter().flatten().collect();
+    all.sort_by(|a, b| a.window_start.cmp(&b.window_start).then(nm.name(a.eni).cmp(nm.name(b.eni))));
+    (all, stats, late)
+}
+
+fn col(w: &WindowFeatures, f: Feature) -> f64 {
+    w.values[f as usize]
+}
+
+/// Records delivered in order of `end + delay`, the way flow-log delivery reorders them.
+fn deliver(mut recs: Vec<FlowRecord>, delays: &[u64]) -> Vec<FlowRecord> {
+    let mut keyed: Vec<(u64, usize, FlowRecord)> = recs
+        .drain(..)
+        .enumerate()
+        .map(|(i, r)| (r.end.unwrap() + delays.get(i % delays.len().max(1)).copied().unwrap_or(0), i, r))
+        .collect();
+    keyed.sort_by_key(|(t, i, _)| (*t, *i));
+    keyed.into_iter().map(|(_, _, r)| r).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Bytes, packets and flows summed over all windows equal the sums over the OK records that
+    /// were not late; late ones are all reported.
+    #[test]
+    fn sums_are_preserved(specs in proptest::collection::vec(spec_strategy(5, 7200), 1..400),
+                          delays in proptest::collection::vec(0u64..3000, 1..50)) {
+        let recs = deliver(specs.iter().map(record).collect(), &delays);
+        let cfg = WindowConfig::default();
+        let (ws, stats, late) = run(recs.clone(), 5, &cfg, 1);
+        let late_set: HashSet<(Option<u64>, Option<IpAddr>, Option<u64>, Option<EniId>)> =
+            late.iter().map(|r| (r.start, r.srcaddr, r.bytes, r.eni)).collect();
+        prop_assert_eq!(late.len() as u64, stats.window.late);
+        let (mut bytes, mut packets, mut flows, mut skip) = (0.0, 0.0, 0.0, 0.0);
+        for w in &ws {
+            bytes += col(w, Feature::BytesOut) + col(w, Feature::BytesIn);
+            packets += col(w, Feature::PacketsOut) + col(w, Feature::PacketsIn);
+            flows += col(w, Feature::FlowsOut) + col(w, Feature::FlowsIn);
+            skip += col(w, Feature::Skipdata);
+        }
+        let ok: Vec<&FlowRecord> = recs.iter().filter(|r| r.log_status == Some(LogStatus::Ok)).collect();
+        let not_late = |r: &&&FlowRecord| !late_set.contains(&(r.start, r.srcaddr, r.bytes, r.eni));
+        let ok_kept: Vec<&&FlowRecord> = ok.iter().filter(not_late).collect();
+        prop_assert_eq!(flows, ok_kept.len() as f64);
+        prop_assert_eq!(bytes, ok_kept.iter().map(|r| r.bytes.unwrap()).sum::<u64>() as f64);
+        prop_assert_eq!(packets, ok_kept.iter().map(|r| r.packets.unwrap()).sum::<u64>() as f64);
+        let skips = recs.iter().filter(|r| r.log_status == Some(LogStatus::SkipData)).count() as u64;
+        prop_assert_eq!(skip as u64 + late.iter().filter(|r| r.log_status == Some(LogStatus::SkipData)).count() as u64, skips);
+        // Every record is accounted for exactly once.
+        prop_assert_eq!(stats.window.records, recs.len() as u64);
+        prop_assert_eq!(stats.window.accepted + stats.window.skipdata + stats.window.not_windowed(), stats.window.records);
+        let per_eni: u64 = stats.late_by_eni.iter().map(|(_, n)| n).sum();
+        prop_assert_eq!(per_eni, stats.window.late);
+    }
+
+    /// Reordering records within the allowed lateness gives the same windows, bit for bit.
+    #[test]
+    fn shuffle_within_lateness_gives_the_same_windows(
+        specs in proptest::collection::vec(spec_strategy(4, 5400), 1..300),
+        delays in proptest::collection::vec(0u64..780, 1..40),
+    ) {
+        let cfg = WindowConfig::default();
+        let sorted = deliver(specs.iter().map(record).collect(), &[0]);
+        // Delay ≤ lateness - longest span (900 - 60 - a margin): nothing can become late.
+        let shuffled = deliver(specs.iter().map(record).collect(), &delays);
+        let (a, sa, _) = run(sorted, 4, &cfg, 1);
+        let (b, sb, _) = run(shuffled, 4, &cfg, 1);
+        prop_assert_eq!(sa.window.late, 0);
+        prop_assert_eq!(sb.window.late, 0);
+        prop_assert_eq!(a, b);
+    }
+
+    /// Sharded extraction gives exactly the sequential windows and counters, late records
+    /// included, for any shard count.
+    #[test]
+    fn sharded_equals_sequential(specs in proptest::collection::vec(spec_strategy(9, 7200), 1..400),
+                                 delays in proptest::collection::vec(0u64..2500, 1..30),
+                                 shards in 2usize..5) {
+        let recs = deliver(specs.iter().map(record).collect(), &delays);
+        let cfg = WindowConfig { window_secs: 120, allowed_lateness_secs: 600, ..WindowConfig::default() };
+        let (a, sa, la) = run(recs.clone(), 9, &cfg, 1);
+        let (b, sb, lb) = run(recs, 9, &cfg, shards);
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(sa.window, sb.window);
+        prop_assert_eq!(sa.late_by_eni, sb.late_by_eni);
+        prop_assert_eq!(la, lb);
+    }
+
+    /// new_ports_out/in never count a port twice for one ENI, and count every port once.
+    #[test]
+    fn new_ports_count_each_port_once(specs in proptest::collection::vec(spec_strategy(3, 20_000), 1..400)) {
+        let recs = deliver(specs.iter().map(record).collect(), &[0]);
+        let (ws, _, _) = run(recs.clone(), 3, &WindowConfig::default(), 1);
+        let mut truth: BTreeMap<(EniId, bool), BTreeSet<u16>> = BTreeMap::new();
+        for r in recs.iter().filter(|r| r.log_status == Some(LogStatus::Ok)) {
+            let (sp, dp) = (r.srcport.unwrap(), r.dstport.unwrap());
+            let reply = sp < 32768 && dp >= 32768;
+            if matches!(r.protocol, Some(6 | 17)) && !reply {
+                let egress = r.srcaddr == Some(own(r.eni.unwrap()));
+                truth.entry((r.eni.unwrap(), egress)).or_default().insert(dp);
+            }
+        }
+        let mut got: BTreeMap<(EniId, bool), f64> = BTreeMap::new();
+        for w in &ws {
+            *got.entry((w.eni, true)).or_default() += col(w, Feature::NewPortsOut);
+            *got.entry((w.eni, false)).or_default() += col(w, Feature::NewPortsIn);
+            prop_assert!(col(w, Feature::NewPortsOut) <= col(w, Feature::DstPortsOut));
+            prop_assert!(col(w, Feature::NewPortsIn) <= col(w, Feature::LocalPortsIn));
+        }
+        for (k, n) in got {
+            prop_assert_eq!(n as usize, truth.get(&k).map_or(0, BTreeSet::len), "eni/egress {:?}", k);
+        }
+    }
+
+    /// Distinct counts (fan_out, fan_in, dst_ports_out, local_ports_in) are exact below the cap.
+    #[test]
+    fn distinct_counts_are_exact_below_the_cap(specs in proptest::collection::vec(spec_strategy(2, 900), 1..500)) {
+        let recs = deliver(specs.iter().map(record).collect(), &[0]);
+        let cfg = WindowConfig::default();
+        let (ws, _, _) = run(recs.clone(), 2, &cfg, 1);
+        type Key = (EniId, u64);
+        let mut fan: BTreeMap<(Key, bool), BTreeSet<IpAddr>> = BTreeMap::new();
+        let mut ports: BTreeMap<(Key, bool), BTreeSet<u16>> = BTreeMap::new();
+        for r in recs.iter().filter(|r| r.log_status == Some(LogStatus::Ok)) {
+            let eni = r.eni.unwrap();
+            let key = (eni, r.start.unwrap() / 300 * 300);
+            let egress = r.srcaddr == Some(own(eni));
+            let remote = if egress { r.dstaddr } else { r.srcaddr }.unwrap();
+            fan.entry((key, egress)).or_default().insert(remote);
+            let (sp, dp) = (r.srcport.unwrap(), r.dstport.unwrap());
+            if matches!(r.protocol, Some(6 | 17)) && !(sp < 32768 && dp >= 32768) {
+                ports.entry((key, egress)).or_default().insert(dp);
+            }
+        }
+        for w in &ws {
+            let key = (w.eni, w.window_start);
+            let n = |m: &BTreeMap<(Key, bool), BTreeSet<IpAddr>>, e| m.get(&(key, e)).map_or(0, BTreeSet::len) as f64;
+            let p = |e| ports.get(&(key, e)).map_or(0, BTreeSet::len) as f64;
+            prop_assert_eq!(col(w, Feature::FanOut), n(&fan, true));
+            prop_assert_eq!(col(w, Feature::FanIn), n(&fan, false));
+            prop_assert_eq!(col(w, Feature::DstPortsOut), p(true));
+            prop_assert_eq!(col(w, Feature::LocalPortsIn), p(false));
+            for v in w.values {
+                prop_assert!(v.is_finite());
+            }
+            prop_assert!(w.evidence.ports.len() <= MAX_PORT_STATS.max(2 * WATCHED_PORTS.len()));
+            prop_assert!(w.evidence.peers_out.len() <= MAX_PEER_STATS);
+        }
+    }
+}
+
+fn spec(eni: EniId, offset: u64) -> Spec {
+    Spec {
+        eni,
+        offset,
+        span: 30,
+        peer: 1,
+        public: true,
+        egress: true,
+        srcport: 40000,
+        dstport: 443,
+        proto: 6,
+        packets: 10,
+        bytes: 1000,
+        reject: false,
+        flags: 27,
+        with_direction: true,
+        status: 9,
+    }
+}
+
+#[test]
+fn a_record_for_a_closed_window_is_late_and_counted_per_eni() {
+    let cfg = WindowConfig::default();
+    let recs = vec![
+        record(&spec(0, 0)),
+        record(&spec(1, 2000)), // watermark → T0 + 2030 - 900 = T0 + 1130: closes [T0.., +300)
+        record(&spec(0, 10)),   // late
+        record(&spec(0, 1500)), // window [1500..) is open: accepted
+    ];
+    let (ws, stats, late) = run(recs, 2, &cfg, 1);
+    assert_eq!(stats.window.late, 1);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].start, Some(T0 + 10));
+    assert_eq!(stats.late_by_eni.len(), 1);
+    assert_eq!(stats.late_by_eni[0].1, 1);
+    assert_eq!(ws.len(), 3);
+    let first = ws.iter().find(|w| w.window_start == (T0 / 300) * 300).unwrap();
+    assert_eq!(col(first, Feature::FlowsOut), 1.0);
+}
+
+#[test]
+fn windows_close_on_the_watermark_in_start_then_name_order() {
+    let cfg = WindowConfig::default();
+    let names = names(3);
+    let mut w = Windower::new(cfg.clone());
+    let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+    let mut out = Vec::new();
+    for (eni, off) in [(2, 0), (0, 5), (1, 100), (2, 400)] {
+        let r = record(&spec(eni, off));
+        w.close_until(wm.get(), &names, &mut out);
+        assert_eq!(w.push(&r, wm.get()), Push::Accepted);
+        wm.observe(&r);
+    }
+    assert!(out.is_empty(), "nothing closes before the watermark passes");
+    assert_eq!(w.open_windows(), 4);
+    w.close_until(T0 / 300 * 300 + 300, &names, &mut out);
+    assert_eq!(out.len(), 3);
+    let order: Vec<&str> = out.iter().map(|x| names.name(x.eni)).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    w.finish(&names, &mut out);
+    assert_eq!(out.len(), 4);
+    assert_eq!(w.open_windows(), 0);
+}
+
+#[test]
+fn nodata_opens_no_window_and_skipdata_is_counted() {
+    let cfg = WindowConfig::default();
+    let mut s = spec(0, 0);
+    s.status = 1;
+    let nodata = record(&s);
+    s.status = 0;
+    let skip = record(&s);
+    let (ws, stats, _) = run(vec![nodata, skip.clone(), skip], 1, &cfg, 1);
+    assert_eq!(stats.window.nodata, 1);
+    assert_eq!(ws.len(), 1);
+    assert_eq!(col(&ws[0], Feature::Skipdata), 2.0);
+    assert_eq!(col(&ws[0], Feature::FlowsOut) + col(&ws[0], Feature::FlowsIn), 0.0);
+}
+
+#[test]
+fn records_without_eni_or_start_are_counted_not_dropped() {
+    let mut a = record(&spec(0, 0));
+    a.eni = None;
+    let mut b = record(&spec(0, 0));
+    b.start = None;
+    let (ws, stats, _) = run(vec![a, b], 1, &WindowConfig::default(), 2);
+    assert!(ws.is_empty());
+    assert_eq!(stats.window.no_eni, 1);
+    assert_eq!(stats.window.no_start, 1);
+    assert_eq!(stats.window.records, 2);
+}
+
+#[test]
+fn direction_is_learned_without_flow_direction() {
+    // A server (10.0.0.10) receiving from many private clients, no flow-direction field.
+    let mut recs = Vec::new();
+    for i in 0..40u32 {
+        let client = v4(0x0a05_0000 + i);
+        let mut r = FlowRecord {
+            eni: Some(0),
+            srcaddr: Some(client),
+            dstaddr: Some(own(0)),
+            srcport: Some(50000),
+            dstport: Some(5432),
+            protocol: Some(6),
+            packets: Some(5),
+            bytes: Some(500),
+            start: Some(T0 + u64::from(i)),
+            end: Some(T0 + u64::from(i) + 5),
+            action: Some(Action::Accept),
+            log_status: Some(LogStatus::Ok),
+            ..FlowRecord::default()
+        };
+        recs.push(r.clone());
+        // The reply.
+        std::mem::swap(&mut r.srcaddr, &mut r.dstaddr);
+        std::mem::swap(&mut r.srcport, &mut r.dstport);
+        r.bytes = Some(9000);
+        recs.push(r);
+    }
+    let (ws, _, _) = run(recs, 1, &WindowConfig::default(), 1);
+    assert_eq!(ws.len(), 1);
+    let w = &ws[0];
+    // The first record ties (both private, one peer so far): egress by the documented tie rule,
+    // so it is the one misdirected record; every later one is right.
+    assert_eq!(col(w, Feature::FlowsIn), 39.0);
+    assert_eq!(col(w, Feature::FlowsOut), 41.0);
+    assert_eq!(col(w, Feature::FanIn), 39.0);
+    assert_eq!(col(w, Feature::LocalPortsIn), 1.0, "only 5432; replies go to ephemeral ports");
+    // The misdirected request counts 5432 as an egress port; replies (5432 → 50000) never do.
+    assert_eq!(col(w, Feature::DstPortsOut), 1.0);
+    assert_eq!(w.evidence.ports.iter().filter(|p| p.ingress).count(), 1);
+}
+
+#[test]
+fn nat_gateway_legs_are_directed_by_packet_addresses() {
+    let nat = v4(0x0a3f_2522);
+    let inst = v4(0x0a03_0b39);
+    let google = v4(0x8efa_b95b);
+    let mk = |src, dst, psrc, pdst, sp, dp, t| FlowRecord {
+        eni: Some(0),
+        srcaddr: Some(src),
+        dstaddr: Some(dst),
+        pkt_srcaddr: Some(psrc),
+        pkt_dstaddr: Some(pdst),
+        srcport: Some(sp),
+        dstport: Some(dp),
+        protocol: Some(6),
+        packets: Some(10),
+        bytes: Some(1000),
+        start: Some(T0 + t),
+        end: Some(T0 + t + 30),
+        action: Some(Action::Accept),
+        log_status: Some(LogStatus::Ok),
+        ..FlowRecord::default()
+    };
+    let recs = vec![
+        mk(nat, inst, google, inst, 443, 44160, 0), // return leg, NAT → instance
+        mk(inst, nat, inst, google, 44160, 443, 1), // in-leg, instance → NAT (→ Google)
+        mk(nat, inst, google, inst, 443, 44160, 2),
+    ];
+    let (ws, _, _) = run(recs, 1, &WindowConfig::default(), 1);
+    assert_eq!(col(&ws[0], Feature::FlowsOut), 2.0);
+    assert_eq!(col(&ws[0], Feature::FlowsIn), 1.0);
+    assert_eq!(col(&ws[0], Feature::LocalPortsIn), 1.0);
+}
+
+#[test]
+fn features_match_hand_computed_values() {
+    let mut recs = Vec::new();
+    // Egress: 3 flows to 203.0.113.1:443 (9000 bytes), 1 to 10.1.0.2:22 (1000 bytes, rejected,
+    // 1 packet, SYN only); ingress: 2 flows from 203.0.113.1 to local port 22.
+    let mut s = spec(0, 0);
+    s.bytes = 3000;
+    for t in 0..3 {
+        s.offset = t;
+        recs.push(record(&s));
+    }
+    let mut s2 = spec(0, 5);
+    s2.public = false;
+    s2.peer = 2;
+    s2.dstport = 22;
+    s2.reject = true;
+    s2.packets = 1;
+    s2.flags = 2;
+    recs.push(record(&s2));
+    let mut s3 = spec(0, 6);
+    s3.egress = false;
+    s3.dstport = 22;
+    s3.bytes = 500;
+    recs.push(record(&s3.clone()));
+    s3.offset = 7;
+    recs.push(record(&s3));
+    let (ws, _, _) = run(recs, 1, &WindowConfig::default(), 1);
+    assert_eq!(ws.len(), 1);
+    let w = &ws[0];
+    let v = |f| col(w, f);
+    assert_eq!(v(Feature::FlowsOut), 4.0);
+    assert_eq!(v(Feature::FlowsIn), 2.0);
+    assert_eq!(v(Feature::BytesOut), 10_000.0);
+    assert_eq!(v(Feature::BytesIn), 1000.0);
+    assert!((v(Feature::ByteRatio) - (10_001f64 / 1001.0).ln()).abs() < 1e-12);
+    assert_eq!(v(Feature::FanOut), 2.0);
+    assert_eq!(v(Feature::FanIn), 1.0);
+    assert_eq!(v(Feature::DstPortsOut), 2.0);
+    assert_eq!(v(Feature::LocalPortsIn), 1.0);
+    assert_eq!(v(Feature::NewPortsOut), 2.0);
+    assert_eq!(v(Feature::NewPortsIn), 1.0);
+    assert_eq!(v(Feature::NewPeers), 2.0);
+    assert_eq!(v(Feature::RejectRatioOut), 0.25);
+    assert_eq!(v(Feature::RejectRatioIn), 0.0);
+    assert_eq!(v(Feature::ExternalBytesFrac), 0.9);
+    assert!((v(Feature::SmallFlowFrac) - 1.0 / 6.0).abs() < 1e-12);
+    let p = [0.75f64, 0.25];
+    let h: f64 = p.iter().map(|x| -x * x.log2()).sum();
+    assert!((v(Feature::DstPortEntropy) - h).abs() < 1e-12);
+    assert_eq!(v(Feature::TopPeerBytesOut), 9000.0);
+    assert!((v(Feature::SynOnlyFrac) - 1.0 / 6.0).abs() < 1e-12);
+    assert_eq!(v(Feature::Skipdata), 0.0);
+    // Evidence: port 22 is watched and appears in both directions; the top pair is 443.
+    assert!(w.evidence.ports.iter().any(|p| p.port == 22 && p.ingress && p.flows == 2));
+    let out22 = w.evidence.ports.iter().find(|p| p.port == 22 && !p.ingress).unwrap();
+    assert_eq!((out22.rejected, out22.small_flows, out22.internal_peers), (1, 1, 1));
+    assert_eq!(w.evidence.peers_out[0].port, 443);
+    assert_eq!(w.evidence.peers_out[0].bytes, 9000);
+    assert!(w.evidence.peers_out[0].new_peer && w.evidence.peers_out[0].external);
+}
+
+#[test]
+fn history_carries_over_between_windows_and_runs() {
+    let cfg = WindowConfig::default();
+    let first = vec![record(&spec(0, 0))];
+    let later = vec![record(&spec(0, 4000))];
+    let names = names(1);
+    let mut w = Windower::new(cfg.clone());
+    let mut out = Vec::new();
+    w.push(&first[0], 0);
+    w.finish(&names, &mut out);
+    assert_eq!(col(&out[0], Feature::NewPortsOut), 1.0);
+    let hist: EniHistory = w.history(0).unwrap().clone();
+    // A fresh windower (a later run) given the carried history: nothing is new.
+    let mut w2 = Windower::new(cfg);
+    w2.set_history(0, hist);
+    out.clear();
+    w2.push(&later[0], 0);
+    w2.finish(&names, &mut out);
+    assert_eq!(col(&out[0], Feature::NewPortsOut), 0.0);
+    assert_eq!(col(&out[0], Feature::NewPeers), 0.0);
+}
+
+#[test]
+fn state_survives_a_checkpoint_round_trip() {
+    let cfg = WindowConfig::default();
+    let names = names(2);
+    let recs: Vec<FlowRecord> = (0..50u64).map(|i| record(&spec((i % 2) as u32, i * 20))).collect();
+    let mut a = Windower::new(cfg.clone());
+    let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+    let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+    for r in &recs[..25] {
+        a.close_until(wm.get(), &names, &mut out_a);
+        a.push(r, wm.get());
+        wm.observe(r);
+    }
+    let json = serde_json::to_string(&a).unwrap();
+    let mut b: Windower = serde_json::from_str(&json).unwrap();
+    out_b.extend(out_a.iter().cloned());
+    let mut wm_b = wm.clone();
+    for r in &recs[25..] {
+        a.close_until(wm.get(), &names, &mut out_a);
+        a.push(r, wm.get());
+        wm.observe(r);
+        b.close_until(wm_b.get(), &names, &mut out_b);
+        b.push(r, wm_b.get());
+        wm_b.observe(r);
+    }
+    a.finish(&names, &mut out_a);
+    b.finish(&names, &mut out_b);
+    assert_eq!(out_a, out_b);
+}
+
+#[test]
+fn hostile_input_stays_bounded() {
+    // One ENI, one window: 60,000 records to random ports and random peers.
+    let cfg = WindowConfig::default();
+    let names = names(1);
+    let mut w = Windower::new(cfg);
+    let mut x: u64 = 0x1234_5678;
+    for i in 0..60_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut s = spec(0, i % 290);
+        s.peer = (x >> 8) as u32 & 0x00ff_ffff;
+        s.dstport = (x >> 40) as u16;
+        s.srcport = 40000;
+        let mut r = record(&s);
+        r.dstaddr = Some(v4((x >> 16) as u32));
+        w.push(&r, 0);
+    }
+    let open = w.approx_heap_bytes();
+    assert!(open < 600 * 1024, "open-window state {open} bytes");
+    let mut out = Vec::new();
+    w.finish(&names, &mut out);
+    let f = &out[0];
+    let fan = col(f, Feature::FanOut);
+    assert!((fan - 60_000.0).abs() / 60_000.0 < 0.05, "fan_out estimate {fan}");
+    assert!(col(f, Feature::DstPortsOut) > 35_000.0);
+    assert!(col(f, Feature::NewPeers) > 50_000.0);
+    let hist = w.history(0).unwrap();
+    let bytes = hist.heap_bytes();
+    assert!(bytes <= 34 * 1024, "history {bytes} bytes");
+    println!("hostile ENI: open window ≈ {open} B, history {bytes} B");
+}
+
+#[test]
+fn shard_of_is_stable_and_in_range() {
+    assert_eq!(shard_of("eni-0abc", 1), 0);
+    assert_eq!(shard_of("eni-0abc", 0), 0);
+    let s = shard_of("eni-0123456789abcdef0", 8);
+    assert!(s < 8);
+    // FNV-1a is fixed: the same name always lands on the same shard.
+    assert_eq!(s, shard_of("eni-0123456789abcdef0", 8));
+    let spread: BTreeSet<usize> = (0..64).map(|i| shard_of(&format!("eni-{i:017x}"), 4)).collect();
+    assert_eq!(spread.len(), 4);
+}
+
+#[test]
+fn invalid_config_is_rejected() {
+    let bad = WindowConfig { window_secs: 0, ..WindowConfig::default() };
+    assert!(bad.validate().is_err());
+    let bad = WindowConfig { max_open_windows_per_eni: 0, ..WindowConfig::default() };
+    assert!(bad.validate().is_err());
+    assert!(serde_json::from_str::<WindowConfig>(r#"{"window_secs": 60, "bogus": 1}"#).is_err());
+    let ok: WindowConfig = serde_json::from_str(r#"{"window_secs": 60}"#).unwrap();
+    assert_eq!(ok.allowed_lateness_secs, 900);
+}
+
+#[test]
+fn far_future_windows_are_refused_beyond_the_open_limit() {
+    let cfg = WindowConfig { max_open_windows_per_eni: 3, ..WindowConfig::default() };
+    let recs: Vec<FlowRecord> = (0..5u64).map(|i| record(&spec(0, i * 300))).collect();
+    let mut w = Windower::new(cfg);
+    let pushes: Vec<Push> = recs.iter().map(|r| w.push(r, 0)).collect();
+    assert_eq!(pushes.iter().filter(|p| **p == Push::Accepted).count(), 3);
+    assert_eq!(w.stats().too_far_ahead, 2);
+}
+
+#[test]
+fn feature_names_cover_the_vector() {
+    assert_eq!(FEATURE_NAMES.len(), NUM_FEATURES);
+}
+
+fn datasets() -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets"));
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("notice: {} absent, skipping", p.display());
+        None
+    }
+}
+
+#[test]
+fn real_aws_files_sum_up_and_shard_identically() {
+    let Some(root) = datasets() else { return };
+    let dir = root.join("aws-vpc-real/ime-cloud-sec-analyst");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    let cfg = WindowConfig::default();
+    let mut results = Vec::new();
+    for shards in [1, 3] {
+        let mut reader = flowvigil::flowlog::LogReader::open(&files, Default::default()).unwrap();
+        let (outs, stats) = run_sharded(&mut reader, &cfg, shards, |_| Vec::new(), |_, _| Ok(())).unwrap();
+        let mut all: Vec<WindowFeatures> = outs.into_iter().flatten().collect();
+        let nm = reader.interner().clone();
+        all.sort_by(|a, b| a.window_start.cmp(&b.window_start).then(nm.name(a.eni).cmp(nm.name(b.eni))));
+        let flows: f64 = all.iter().map(|w| col(w, Feature::FlowsIn) + col(w, Feature::FlowsOut)).sum();
+        // NOTES.md: 154 records, 153 REJECT OK + 1 NODATA; all inbound scans.
+        assert_eq!(stats.window.records, 154);
+        assert_eq!(stats.window.nodata, 1);
+        assert_eq!(flows + stats.window.late as f64, 153.0);
+        assert!(all.iter().all(|w| col(w, Feature::RejectRatioIn) == 1.0 || col(w, Feature::FlowsIn) == 0.0));
+        results.push(all);
+    }
+    assert_eq!(results[0], results[1]);
+}
