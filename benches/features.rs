@@ -42,7 +42,9 @@ fn records() -> (Vec<FlowRecord>, Interner) {
             let peer = if rng.below(20) == 0 {
                 IpAddr::V4(Ipv4Addr::from(0xc633_0000 | rng.below(65536) as u32))
             } else {
-                IpAddr::V4(Ipv4Addr::from(0x0a10_0000 | (eni << 6) | rng.below(40) as u32))
+                IpAddr::V4(Ipv4Addr::from(
+                    0x0a10_0000 | (eni << 6) | rng.below(40) as u32,
+                ))
             };
             let egress = rng.below(10) < 7;
             let start = t0 + (i as u64) * 43_200 / RECORDS as u64 - rng.below(60);
@@ -58,7 +60,11 @@ fn records() -> (Vec<FlowRecord>, Interner) {
                 bytes: Some(packets * (40 + rng.below(1400))),
                 start: Some(start),
                 end: Some(start + 1 + rng.below(59)),
-                action: Some(if rng.below(30) == 0 { Action::Reject } else { Action::Accept }),
+                action: Some(if rng.below(30) == 0 {
+                    Action::Reject
+                } else {
+                    Action::Accept
+                }),
                 log_status: Some(LogStatus::Ok),
                 ..FlowRecord::default()
             }

@@ -59,7 +59,7 @@ pub enum LabelsError {
 impl Label {
     /// True when the label overlaps `[start, start + width)`.
     pub fn overlaps(&self, start: u64, width: u64) -> bool {
-        self.start < start + width && self.end > start
+        self.start < start.saturating_add(width) && self.end > start
     }
 }
 

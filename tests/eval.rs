@@ -197,6 +197,25 @@ fn recall_at_the_alert_budget() {
 }
 
 #[test]
+fn saturated_top_scores_are_explained() {
+    // 2,000 windows allow 2 alerts; 5 windows share the top score 1.0.
+    let mut scores = vec![0.1; 1995];
+    scores.extend([1.0; 5]);
+    let mut truth = vec![false; 1995];
+    truth.extend([true; 5]);
+    let m = from_scores(&scores, &truth, 1.0);
+    let op = m.at_alert_budget.as_ref().unwrap();
+    assert_eq!((op.threshold, op.alerts, op.recall), (None, 0, 0.0));
+    assert!(
+        m.notes
+            .iter()
+            .any(|n| n.contains("5 windows share the top score")),
+        "{:?}",
+        m.notes
+    );
+}
+
+#[test]
 fn degenerate_inputs_give_none_and_notes() {
     let empty = eval(&[], &[], 0.5);
     assert_eq!(empty.counts.windows, 0);
@@ -638,4 +657,49 @@ fn median_delay_of_an_even_count_is_the_mean_of_the_middle_two() {
     let d = eval(&windows, &labels, 0.5).delay;
     assert_eq!(d.median_secs, Some(450.0));
     assert_eq!(d.max_secs, Some(600));
+}
+
+#[test]
+fn isolation_forest_scores_slices_and_treats_missing_features_as_nan() {
+    let train = cluster(300, 5);
+    let forest = IsolationForestParams::new()
+        .n_trees(20)
+        .fit(&train)
+        .unwrap();
+    let row = [1.0, 10.5, 0.25];
+    assert_eq!(forest.score(&row), forest.score(&row[..]));
+    assert_eq!(forest.score(&[1.0, 10.5, 0.25, 99.0]), forest.score(&row));
+    assert_eq!(
+        forest.score(&[1.0]),
+        forest.score(&[1.0, f64::NAN, f64::NAN])
+    );
+}
+
+proptest! {
+    #[test]
+    fn rate_threshold_stays_within_budget_and_matches_the_metric(
+        (scores, truth) in scores_and_truth(),
+        rate in prop_oneof![Just(1.0), 1.0f64..400.0],
+    ) {
+        let mut ws: Vec<ScoredWindow> =
+            scores.iter().enumerate().map(|(i, &s)| win("a", i as u64 * W, s, false)).collect();
+        let t = threshold_for_alert_rate(&scores, rate);
+        if let Some(t) = t {
+            mark_alerts(&mut ws, t);
+            let alerts = ws.iter().filter(|w| w.alert).count() as f64;
+            prop_assert!(alerts >= 1.0 && alerts <= scores.len() as f64 * rate / 1000.0);
+            // The next lower score would exceed the budget (or there is none).
+            let lower = scores.iter().copied().filter(|s| *s < t).fold(f64::NEG_INFINITY, f64::max);
+            if lower.is_finite() {
+                let more = scores.iter().filter(|s| **s >= lower).count() as f64;
+                prop_assert!(more > scores.len() as f64 * rate / 1000.0);
+            }
+        }
+        if rate == 1.0 {
+            let m = from_scores(&scores, &truth, 99.0);
+            if let Some(op) = m.at_alert_budget {
+                prop_assert_eq!(op.threshold, t);
+            }
+        }
+    }
 }

@@ -280,6 +280,7 @@ fn report_renders_its_charts_in_headless_chromium() {
         dom.contains("class=\"attack-span\""),
         "labeled attacks shaded"
     );
+    assert!(dom.contains("id=\"attacks\""), "the attacks table");
     // The hostile-looking explanation text stayed text.
     assert!(dom.contains("&lt;eni-0"), "explanations escaped");
     assert!(!dom.contains("<script"), "the page needs no script");

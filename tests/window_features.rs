@@ -13,11 +13,9 @@ use flowvigil::features::{
     EniHistory, Feature, WindowFeatures, FEATURE_NAMES, MAX_PEER_STATS, MAX_PORT_STATS,
     NUM_FEATURES, WATCHED_PORTS,
 };
-use flowvigil::flowlog::{
-    Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags,
-};
+use flowvigil::flowlog::{Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags};
 use flowvigil::window::{
-    run_sharded, shard_of, Push, RecordSource, RunStats, WindowConfig, Watermark, Windower,
+    run_sharded, shard_of, Push, RecordSource, RunStats, Watermark, WindowConfig, Windower,
 };
 use proptest::prelude::*;
 
@@ -50,7 +48,13 @@ const T0: u64 = 1_700_000_100;
 fn names(n: usize) -> Interner {
     let mut i = Interner::new();
     for k in 0..n {
-        i.intern(format!("eni-{:017x}", (k as u64).wrapping_mul(0x9e37_79b9) % 0xfff_ffff).as_bytes());
+        i.intern(
+            format!(
+                "eni-{:017x}",
+                (k as u64).wrapping_mul(0x9e37_79b9) % 0xfff_ffff
+            )
+            .as_bytes(),
+        );
     }
     i
 }
@@ -105,7 +109,11 @@ fn record(s: &Spec) -> FlowRecord {
         bytes: Some(s.bytes),
         start: Some(T0 + s.offset),
         end: Some(T0 + s.offset + s.span),
-        action: Some(if s.reject { Action::Reject } else { Action::Accept }),
+        action: Some(if s.reject {
+            Action::Reject
+        } else {
+            Action::Accept
+        }),
         log_status: Some(LogStatus::Ok),
         tcp_flags: Some(TcpFlags(s.flags)),
         flow_direction: s.with_direction.then_some(if s.egress {
@@ -133,17 +141,46 @@ fn record(s: &Spec) -> FlowRecord {
 
 fn spec_strategy(enis: u32, horizon: u64) -> impl Strategy<Value = Spec> {
     (
-        (0..enis, 0..horizon, 0u64..60, 0u32..40, any::<bool>(), any::<bool>()),
         (
-            prop_oneof![Just(22u16), Just(443), Just(3389), 1u16..2000, 30000u16..65535],
-            prop_oneof![Just(22u16), Just(443), Just(53), 1u16..2000, 32768u16..65535],
+            0..enis,
+            0..horizon,
+            0u64..60,
+            0u32..40,
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        (
+            prop_oneof![
+                Just(22u16),
+                Just(443),
+                Just(3389),
+                1u16..2000,
+                30000u16..65535
+            ],
+            prop_oneof![
+                Just(22u16),
+                Just(443),
+                Just(53),
+                1u16..2000,
+                32768u16..65535
+            ],
             prop_oneof![Just(6u8), Just(17), Just(1)],
         ),
-        (1u64..50, 40u64..100_000, any::<bool>(), prop_oneof![Just(2u16), Just(18), Just(27)]),
+        (
+            1u64..50,
+            40u64..100_000,
+            any::<bool>(),
+            prop_oneof![Just(2u16), Just(18), Just(27)],
+        ),
         (any::<bool>(), 0u8..40),
     )
         .prop_map(
-            |((eni, offset, span, peer, public, egress), (sp, dp, proto), (pk, by, rej, fl), (wd, st))| Spec {
+            |(
+                (eni, offset, span, peer, public, egress),
+                (sp, dp, proto),
+                (pk, by, rej, fl),
+                (wd, st),
+            )| Spec {
                 eni,
                 offset,
                 span,
@@ -163,21 +200,36 @@ fn spec_strategy(enis: u32, horizon: u64) -> impl Strategy<Value = Spec> {
         )
 }
 
-fn run(recs: Vec<FlowRecord>, enis: usize, cfg: &WindowConfig, shards: usize) -> (Vec<WindowFeatures>, RunStats, Vec<FlowRecord>) {
+fn run(
+    recs: Vec<FlowRecord>,
+    enis: usize,
+    cfg: &WindowConfig,
+    shards: usize,
+) -> (Vec<WindowFeatures>, RunStats, Vec<FlowRecord>) {
     let mut src = VecSource {
         recs,
         pos: 0,
         names: names(enis),
     };
     let mut late = Vec::new();
-    let (outs, stats) = run_sharded(&mut src, cfg, shards, |_| Vec::new(), |r, _| {
-        late.push(r.clone());
-        Ok(())
-    })
+    let (outs, stats) = run_sharded(
+        &mut src,
+        cfg,
+        shards,
+        |_| Vec::new(),
+        |r, _| {
+            late.push(r.clone());
+            Ok(())
+        },
+    )
     .unwrap();
     let nm = src.names.clone();
     let mut all: Vec<WindowFeatures> = outs.into_iter().flatten().collect();
-    all.sort_by(|a, b| a.window_start.cmp(&b.window_start).then(nm.name(a.eni).cmp(nm.name(b.eni))));
+    all.sort_by(|a, b| {
+        a.window_start
+            .cmp(&b.window_start)
+            .then(nm.name(a.eni).cmp(nm.name(b.eni)))
+    });
     (all, stats, late)
 }
 
@@ -190,11 +242,20 @@ fn deliver(mut recs: Vec<FlowRecord>, delays: &[u64]) -> Vec<FlowRecord> {
     let mut keyed: Vec<(u64, usize, FlowRecord)> = recs
         .drain(..)
         .enumerate()
-        .map(|(i, r)| (r.end.unwrap() + delays.get(i % delays.len().max(1)).copied().unwrap_or(0), i, r))
+        .map(|(i, r)| {
+            (
+                r.end.unwrap() + delays.get(i % delays.len().max(1)).copied().unwrap_or(0),
+                i,
+                r,
+            )
+        })
         .collect();
     keyed.sort_by_key(|(t, i, _)| (*t, *i));
     keyed.into_iter().map(|(_, _, r)| r).collect()
 }
+
+/// Identifies a record among the generated ones (start, srcaddr, bytes, ENI).
+type LateKey = (Option<u64>, Option<IpAddr>, Option<u64>, Option<EniId>);
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
@@ -207,7 +268,7 @@ proptest! {
         let recs = deliver(specs.iter().map(record).collect(), &delays);
         let cfg = WindowConfig::default();
         let (ws, stats, late) = run(recs.clone(), 5, &cfg, 1);
-        let late_set: HashSet<(Option<u64>, Option<IpAddr>, Option<u64>, Option<EniId>)> =
+        let late_set: HashSet<LateKey> =
             late.iter().map(|r| (r.start, r.srcaddr, r.bytes, r.eni)).collect();
         prop_assert_eq!(late.len() as u64, stats.window.late);
         let (mut bytes, mut packets, mut flows, mut skip) = (0.0, 0.0, 0.0, 0.0);
@@ -364,7 +425,10 @@ fn a_record_for_a_closed_window_is_late_and_counted_per_eni() {
     assert_eq!(stats.late_by_eni.len(), 1);
     assert_eq!(stats.late_by_eni[0].1, 1);
     assert_eq!(ws.len(), 3);
-    let first = ws.iter().find(|w| w.window_start == (T0 / 300) * 300).unwrap();
+    let first = ws
+        .iter()
+        .find(|w| w.window_start == (T0 / 300) * 300)
+        .unwrap();
     assert_eq!(col(first, Feature::FlowsOut), 1.0);
 }
 
@@ -406,7 +470,10 @@ fn nodata_opens_no_window_and_skipdata_is_counted() {
     assert_eq!(stats.window.nodata, 1);
     assert_eq!(ws.len(), 1);
     assert_eq!(col(&ws[0], Feature::Skipdata), 2.0);
-    assert_eq!(col(&ws[0], Feature::FlowsOut) + col(&ws[0], Feature::FlowsIn), 0.0);
+    assert_eq!(
+        col(&ws[0], Feature::FlowsOut) + col(&ws[0], Feature::FlowsIn),
+        0.0
+    );
 }
 
 #[test]
@@ -453,15 +520,50 @@ fn direction_is_learned_without_flow_direction() {
     let (ws, _, _) = run(recs, 1, &WindowConfig::default(), 1);
     assert_eq!(ws.len(), 1);
     let w = &ws[0];
-    // The first record ties (both private, one peer so far): egress by the documented tie rule,
-    // so it is the one misdirected record; every later one is right.
-    assert_eq!(col(w, Feature::FlowsIn), 39.0);
-    assert_eq!(col(w, Feature::FlowsOut), 41.0);
-    assert_eq!(col(w, Feature::FanIn), 39.0);
-    assert_eq!(col(w, Feature::LocalPortsIn), 1.0, "only 5432; replies go to ephemeral ports");
-    // The misdirected request counts 5432 as an egress port; replies (5432 → 50000) never do.
-    assert_eq!(col(w, Feature::DstPortsOut), 1.0);
+    // The first record ties (both private, one peer so far): it is deferred to the window's
+    // close, when the server's address is known, so every record is directed right.
+    assert_eq!(col(w, Feature::FlowsIn), 40.0);
+    assert_eq!(col(w, Feature::FlowsOut), 40.0);
+    assert_eq!(col(w, Feature::FanIn), 40.0);
+    assert_eq!(
+        col(w, Feature::LocalPortsIn),
+        1.0,
+        "only 5432; replies go to ephemeral ports"
+    );
+    assert_eq!(
+        col(w, Feature::DstPortsOut),
+        0.0,
+        "replies (5432 → 50000) are not egress ports"
+    );
     assert_eq!(w.evidence.ports.iter().filter(|p| p.ingress).count(), 1);
+}
+
+#[test]
+fn a_tie_that_persists_for_the_whole_window_is_taken_as_egress() {
+    // Two private addresses talking only to each other: nothing tells which is the ENI's.
+    let a = v4(0x0a00_0001);
+    let b = v4(0x0a00_0002);
+    let mut recs = Vec::new();
+    for i in 0..4u64 {
+        let (s, d) = if i % 2 == 0 { (a, b) } else { (b, a) };
+        recs.push(FlowRecord {
+            eni: Some(0),
+            srcaddr: Some(s),
+            dstaddr: Some(d),
+            protocol: Some(6),
+            srcport: Some(40000),
+            dstport: Some(443),
+            packets: Some(3),
+            bytes: Some(100),
+            start: Some(T0 + i),
+            end: Some(T0 + i + 1),
+            log_status: Some(LogStatus::Ok),
+            ..FlowRecord::default()
+        });
+    }
+    let (ws, stats, _) = run(recs, 1, &WindowConfig::default(), 1);
+    assert_eq!(stats.window.accepted, 4);
+    assert_eq!(col(&ws[0], Feature::FlowsOut), 4.0);
 }
 
 #[test]
@@ -550,9 +652,21 @@ fn features_match_hand_computed_values() {
     assert!((v(Feature::SynOnlyFrac) - 1.0 / 6.0).abs() < 1e-12);
     assert_eq!(v(Feature::Skipdata), 0.0);
     // Evidence: port 22 is watched and appears in both directions; the top pair is 443.
-    assert!(w.evidence.ports.iter().any(|p| p.port == 22 && p.ingress && p.flows == 2));
-    let out22 = w.evidence.ports.iter().find(|p| p.port == 22 && !p.ingress).unwrap();
-    assert_eq!((out22.rejected, out22.small_flows, out22.internal_peers), (1, 1, 1));
+    assert!(w
+        .evidence
+        .ports
+        .iter()
+        .any(|p| p.port == 22 && p.ingress && p.flows == 2));
+    let out22 = w
+        .evidence
+        .ports
+        .iter()
+        .find(|p| p.port == 22 && !p.ingress)
+        .unwrap();
+    assert_eq!(
+        (out22.rejected, out22.small_flows, out22.internal_peers),
+        (1, 1, 1)
+    );
     assert_eq!(w.evidence.peers_out[0].port, 443);
     assert_eq!(w.evidence.peers_out[0].bytes, 9000);
     assert!(w.evidence.peers_out[0].new_peer && w.evidence.peers_out[0].external);
@@ -561,8 +675,8 @@ fn features_match_hand_computed_values() {
 #[test]
 fn history_carries_over_between_windows_and_runs() {
     let cfg = WindowConfig::default();
-    let first = vec![record(&spec(0, 0))];
-    let later = vec![record(&spec(0, 4000))];
+    let first = [record(&spec(0, 0))];
+    let later = [record(&spec(0, 4000))];
     let names = names(1);
     let mut w = Windower::new(cfg.clone());
     let mut out = Vec::new();
@@ -584,7 +698,9 @@ fn history_carries_over_between_windows_and_runs() {
 fn state_survives_a_checkpoint_round_trip() {
     let cfg = WindowConfig::default();
     let names = names(2);
-    let recs: Vec<FlowRecord> = (0..50u64).map(|i| record(&spec((i % 2) as u32, i * 20))).collect();
+    let recs: Vec<FlowRecord> = (0..50u64)
+        .map(|i| record(&spec((i % 2) as u32, i * 20)))
+        .collect();
     let mut a = Windower::new(cfg.clone());
     let mut wm = Watermark::new(cfg.allowed_lateness_secs);
     let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
@@ -635,7 +751,10 @@ fn hostile_input_stays_bounded() {
     w.finish(&names, &mut out);
     let f = &out[0];
     let fan = col(f, Feature::FanOut);
-    assert!((fan - 60_000.0).abs() / 60_000.0 < 0.05, "fan_out estimate {fan}");
+    assert!(
+        (fan - 60_000.0).abs() / 60_000.0 < 0.05,
+        "fan_out estimate {fan}"
+    );
     assert!(col(f, Feature::DstPortsOut) > 35_000.0);
     assert!(col(f, Feature::NewPeers) > 50_000.0);
     let hist = w.history(0).unwrap();
@@ -652,15 +771,23 @@ fn shard_of_is_stable_and_in_range() {
     assert!(s < 8);
     // FNV-1a is fixed: the same name always lands on the same shard.
     assert_eq!(s, shard_of("eni-0123456789abcdef0", 8));
-    let spread: BTreeSet<usize> = (0..64).map(|i| shard_of(&format!("eni-{i:017x}"), 4)).collect();
+    let spread: BTreeSet<usize> = (0..64)
+        .map(|i| shard_of(&format!("eni-{i:017x}"), 4))
+        .collect();
     assert_eq!(spread.len(), 4);
 }
 
 #[test]
 fn invalid_config_is_rejected() {
-    let bad = WindowConfig { window_secs: 0, ..WindowConfig::default() };
+    let bad = WindowConfig {
+        window_secs: 0,
+        ..WindowConfig::default()
+    };
     assert!(bad.validate().is_err());
-    let bad = WindowConfig { max_open_windows_per_eni: 0, ..WindowConfig::default() };
+    let bad = WindowConfig {
+        max_open_windows_per_eni: 0,
+        ..WindowConfig::default()
+    };
     assert!(bad.validate().is_err());
     assert!(serde_json::from_str::<WindowConfig>(r#"{"window_secs": 60, "bogus": 1}"#).is_err());
     let ok: WindowConfig = serde_json::from_str(r#"{"window_secs": 60}"#).unwrap();
@@ -669,7 +796,10 @@ fn invalid_config_is_rejected() {
 
 #[test]
 fn far_future_windows_are_refused_beyond_the_open_limit() {
-    let cfg = WindowConfig { max_open_windows_per_eni: 3, ..WindowConfig::default() };
+    let cfg = WindowConfig {
+        max_open_windows_per_eni: 3,
+        ..WindowConfig::default()
+    };
     let recs: Vec<FlowRecord> = (0..5u64).map(|i| record(&spec(0, i * 300))).collect();
     let mut w = Windower::new(cfg);
     let pushes: Vec<Push> = recs.iter().map(|r| w.push(r, 0)).collect();
@@ -706,16 +836,26 @@ fn real_aws_files_sum_up_and_shard_identically() {
     let mut results = Vec::new();
     for shards in [1, 3] {
         let mut reader = flowvigil::flowlog::LogReader::open(&files, Default::default()).unwrap();
-        let (outs, stats) = run_sharded(&mut reader, &cfg, shards, |_| Vec::new(), |_, _| Ok(())).unwrap();
+        let (outs, stats) =
+            run_sharded(&mut reader, &cfg, shards, |_| Vec::new(), |_, _| Ok(())).unwrap();
         let mut all: Vec<WindowFeatures> = outs.into_iter().flatten().collect();
         let nm = reader.interner().clone();
-        all.sort_by(|a, b| a.window_start.cmp(&b.window_start).then(nm.name(a.eni).cmp(nm.name(b.eni))));
-        let flows: f64 = all.iter().map(|w| col(w, Feature::FlowsIn) + col(w, Feature::FlowsOut)).sum();
+        all.sort_by(|a, b| {
+            a.window_start
+                .cmp(&b.window_start)
+                .then(nm.name(a.eni).cmp(nm.name(b.eni)))
+        });
+        let flows: f64 = all
+            .iter()
+            .map(|w| col(w, Feature::FlowsIn) + col(w, Feature::FlowsOut))
+            .sum();
         // NOTES.md: 154 records, 153 REJECT OK + 1 NODATA; all inbound scans.
         assert_eq!(stats.window.records, 154);
         assert_eq!(stats.window.nodata, 1);
         assert_eq!(flows + stats.window.late as f64, 153.0);
-        assert!(all.iter().all(|w| col(w, Feature::RejectRatioIn) == 1.0 || col(w, Feature::FlowsIn) == 0.0));
+        assert!(all
+            .iter()
+            .all(|w| col(w, Feature::RejectRatioIn) == 1.0 || col(w, Feature::FlowsIn) == 0.0));
         results.push(all);
     }
     assert_eq!(results[0], results[1]);

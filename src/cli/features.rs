@@ -126,8 +126,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out: Box<dyn Write + Send> = if args.out.as_os_str() == "-" {
         Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout()))
     } else {
-        let f = File::create(&args.out)
-            .with_context(|| format!("creating {}", args.out.display()))?;
+        let f =
+            File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
         Box::new(BufWriter::with_capacity(1 << 16, f))
     };
     let mut header = b"eni,window_start".to_vec();
@@ -178,7 +178,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         check_errors(&outs)?;
         stats
     } else {
-        let (outs, stats) = run_sharded(&mut reader, &cfg, threads, |_| CsvRows::new(None), on_late)?;
+        let (outs, stats) =
+            run_sharded(&mut reader, &cfg, threads, |_| CsvRows::new(None), on_late)?;
         check_errors(&outs)?;
         merge_rows(&outs, &mut out)?;
         out.flush()?;
@@ -200,10 +201,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ws.no_eni + ws.no_start + ws.no_direction + ws.too_far_ahead,
         read.bad_lines
     );
+    if stats.enis > 0 {
+        eprintln!(
+            "flowvigil features: per-ENI history: {} ENIs, {} bytes in all, {} per ENI on average, {} at most",
+            stats.enis,
+            stats.history_bytes,
+            stats.history_bytes / stats.enis,
+            stats.history_bytes_max
+        );
+    }
     if !stats.late_by_eni.is_empty() {
         let mut top = stats.late_by_eni.clone();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let shown: Vec<String> = top.iter().take(10).map(|(e, n)| format!("{e}={n}")).collect();
+        let shown: Vec<String> = top
+            .iter()
+            .take(10)
+            .map(|(e, n)| format!("{e}={n}"))
+            .collect();
         eprintln!(
             "flowvigil features: late records by ENI (top {} of {}): {}",
             shown.len(),

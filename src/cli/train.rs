@@ -113,6 +113,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let m = valid.fit(&windows, &names).context("training")?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     model::save(&m, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
     let late: u64 = stats.late_by_eni.iter().map(|(_, n)| n).sum();
     let read = reader.summary();

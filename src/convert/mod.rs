@@ -583,7 +583,7 @@ mod tests {
         m.add("ddos", e, 1305, 1320, a, c);
         let l = m.finish(&i);
         assert_eq!(l.len(), 3);
-        assert_eq!((l[0].start, l[0].end, l[0].victim), (1000, 1310, None));
+        assert_eq!((l[0].start, l[0].end, l[0].victim), (1000, 1320, None));
         assert_eq!(l[0].attacker, Some(a));
         assert_eq!(l[1].attack_type, "scan");
         assert_eq!((l[2].start, l[2].end, l[2].victim), (1700, 1701, Some(b)));

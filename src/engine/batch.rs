@@ -8,7 +8,10 @@ use crate::detect::{self, EniState, FindingKind, Scorer, TrainParams, Verdict};
 use crate::features::{EniHistory, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, Interner, LogReader};
 use crate::model::Model;
-use crate::window::{run_sharded, shard_of, RunStats, WindowConfig, WindowSink, Windower};
+use crate::flowlog::FlowlogError;
+use crate::window::{
+    run_sharded, shard_of, RecordSource, RunStats, WindowConfig, WindowSink, Windower,
+};
 
 use super::EngineError;
 
@@ -252,19 +255,73 @@ pub struct Backtest {
     pub model: Model,
 }
 
-/// Replays `reader` through `model` with `threads` shards. The reader's interner is replaced by
-/// one that starts with the model's ENIs.
+/// Records between two progress callbacks.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// A [`RecordSource`] that counts records and reports progress to a callback.
+pub struct Counting<'a> {
+    reader: LogReader,
+    records: u64,
+    on_progress: &'a mut dyn FnMut(u64),
+}
+
+impl<'a> Counting<'a> {
+    /// Wraps `reader`; `on_progress(records)` is called every [`PROGRESS_EVERY`] records.
+    pub fn new(reader: LogReader, on_progress: &'a mut dyn FnMut(u64)) -> Self {
+        Self {
+            reader,
+            records: 0,
+            on_progress,
+        }
+    }
+
+    /// The wrapped reader.
+    pub fn into_inner(self) -> LogReader {
+        self.reader
+    }
+}
+
+impl RecordSource for Counting<'_> {
+    type Error = FlowlogError;
+    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, FlowlogError> {
+        let more = self.reader.next_record(rec)?;
+        if more {
+            self.records += 1;
+            if self.records % PROGRESS_EVERY == 0 {
+                (self.on_progress)(self.records);
+            }
+        }
+        Ok(more)
+    }
+    fn interner(&self) -> &Interner {
+        self.reader.interner()
+    }
+}
+
+/// How a backtest runs.
+#[derive(Clone, Debug, Default)]
+pub struct BacktestOptions {
+    /// Shards (threads); the result does not depend on it. 0 counts as 1.
+    pub threads: usize,
+    /// Keep the full verdict of every window, not only of alerts.
+    pub keep_all: bool,
+}
+
+/// Replays `reader` through `model`. The reader's interner is replaced by one that starts with
+/// the model's ENIs (ids stay stable from training to scoring). Returns the reader too, for its
+/// summary (bad lines).
 pub fn backtest(
     reader: LogReader,
     model: &Model,
-    threads: usize,
-    keep_all: bool,
+    opts: &BacktestOptions,
+    on_progress: &mut dyn FnMut(u64),
     on_late: impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
 ) -> Result<(Backtest, LogReader), EngineError> {
-    let shards = threads.max(1);
+    let shards = opts.threads.max(1);
+    let keep_all = opts.keep_all;
     let mut interner = Interner::new();
     let preload = preload_histories(model, &mut interner, shards);
-    let mut reader = reader.with_interner(interner);
+    let mut reader = Counting::new(reader.with_interner(interner), on_progress);
     let states = split_states(model, shards);
     let preload = Mutex::new(preload);
     let states = Mutex::new(states);
@@ -293,19 +350,21 @@ pub fn backtest(
             run,
             model: next,
         },
-        reader,
+        reader.into_inner(),
     ))
 }
 
 /// Reads history, windows it, and trains a model carrying the windowing configuration and the
 /// per-ENI feature histories forward (so that scoring does not see every port as new).
 pub fn train_from_logs(
-    mut reader: LogReader,
+    reader: LogReader,
     windowing: &WindowConfig,
     params: &TrainParams,
     threads: usize,
+    on_progress: &mut dyn FnMut(u64),
 ) -> Result<(Model, RunStats, LogReader), EngineError> {
     let shards = threads.max(1);
+    let mut reader = Counting::new(reader, on_progress);
     let make = |_| CollectSink {
         windows: Vec::new(),
     };
@@ -328,5 +387,5 @@ pub fn train_from_logs(
     let mut model = detect::train(&windows, names, params)?;
     model.windowing = windowing.clone();
     model.histories = histories;
-    Ok((model, run, reader))
+    Ok((model, run, reader.into_inner()))
 }

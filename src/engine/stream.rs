@@ -67,6 +67,9 @@ pub struct StreamOptions {
     pub all_windows: bool,
     /// How the flow logs are read.
     pub read: ReadOptions,
+    /// Fault injection for crash tests: abort the process (no cleanup, as `kill -9`) after this
+    /// many records in this process.
+    pub abort_after_records: Option<u64>,
 }
 
 impl Default for StreamOptions {
@@ -81,6 +84,7 @@ impl Default for StreamOptions {
             idle_polls_before_exit: None,
             all_windows: false,
             read: ReadOptions::default(),
+            abort_after_records: None,
         }
     }
 }
@@ -200,6 +204,8 @@ struct Stream<'m> {
     position: Option<InputPosition>,
     since_checkpoint: u64,
     stop: Arc<AtomicBool>,
+    consumed: u64,
+    bad_lines: u64,
 }
 
 impl<'m> Stream<'m> {
@@ -276,13 +282,19 @@ impl<'m> Stream<'m> {
             self.feed(&rec)?;
             self.position = Some(reader.position());
             n += 1;
+            self.consumed += 1;
+            if self.opts.abort_after_records == Some(self.consumed) {
+                std::process::abort();
+            }
             if self.since_checkpoint >= self.opts.checkpoint_every_windows.max(1) {
                 self.checkpoint(false)?;
             }
             if n % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
+                self.bad_lines += reader.summary().bad_lines;
                 return Ok(false);
             }
         }
+        self.bad_lines += reader.summary().bad_lines;
         Ok(!self.stop.load(Ordering::Relaxed))
     }
 
@@ -302,6 +314,8 @@ pub struct StreamOutcome {
     pub stopped: bool,
     /// True when resumed from a checkpoint that had already finished (nothing was done).
     pub already_finished: bool,
+    /// Malformed input lines counted (this process).
+    pub bad_lines: u64,
 }
 
 /// Streams `inputs` (or the followed folder) through `model`, writing alerts. `stop` is raised
@@ -321,6 +335,7 @@ pub fn run_stream(
             counters: resumed.map(|c| c.counters).unwrap_or_default(),
             stopped: false,
             already_finished: true,
+            bad_lines: 0,
         });
     }
     let mut stream = match resumed {
@@ -347,6 +362,7 @@ pub fn run_stream(
         counters: stream.counters.clone(),
         stopped,
         already_finished: false,
+        bad_lines: stream.bad_lines,
     })
 }
 
@@ -361,7 +377,7 @@ fn fresh<'m>(
         let id = names.intern(name.as_bytes());
         windower.set_history(id, h.clone());
     }
-    let sink = ScoringSink::new(&model.scorer, model.enis.clone(), Vec::new(), false);
+    let sink = ScoringSink::new(&model.scorer, model.enis.clone(), Vec::new(), opts.all_windows);
     let out = Out::open(opts.out.as_deref(), 0)?;
     Ok(Stream {
         opts,
@@ -375,6 +391,8 @@ fn fresh<'m>(
         position: None,
         since_checkpoint: 0,
         stop,
+        consumed: 0,
+        bad_lines: 0,
     })
 }
 
@@ -388,7 +406,7 @@ fn resume<'m>(
     for n in &cp.names {
         names.intern(n.as_bytes());
     }
-    let sink = ScoringSink::new(&model.scorer, cp.states, Vec::new(), false);
+    let sink = ScoringSink::new(&model.scorer, cp.states, Vec::new(), opts.all_windows);
     let out = Out::open(opts.out.as_deref(), cp.out_bytes)?;
     Ok(Stream {
         opts,
@@ -402,6 +420,8 @@ fn resume<'m>(
         position: cp.position,
         since_checkpoint: 0,
         stop,
+        consumed: 0,
+        bad_lines: 0,
     })
 }
 

@@ -58,6 +58,11 @@ impl Ranked {
         ranked
     }
 
+    /// Items sharing the highest score.
+    pub fn top_tie(&self) -> u64 {
+        self.groups.first().map_or(0, |g| g.1 + g.2)
+    }
+
     /// Positive items.
     pub fn positives(&self) -> u64 {
         self.positives

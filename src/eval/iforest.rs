@@ -221,9 +221,11 @@ pub struct IsolationForest<const N: usize> {
 impl<const N: usize> IsolationForest<N> {
     /// The anomaly score `2^(−E[h(x)] / c(ψ))` in (0, 1]: higher is more anomalous.
     ///
-    /// A NaN feature takes the right branch at every split on it (it compares as not below the
-    /// split value), so it is scored, deterministically, never rejected.
-    pub fn score(&self, x: &[f64; N]) -> f64 {
+    /// `x` holds the `N` features in training order; an array `&[f64; N]` coerces to it. A NaN
+    /// feature takes the right branch at every split on it (it compares as not below the split
+    /// value), and so does a feature missing from a slice shorter than `N` (values beyond `N`
+    /// are ignored): such a row is scored deterministically, never rejected.
+    pub fn score(&self, x: &[f64]) -> f64 {
         let mean = self.trees.iter().map(|t| path_length(t, x)).sum::<f64>()
             / self.trees.len().max(1) as f64;
         (-mean / self.c_psi).exp2()

@@ -161,6 +161,16 @@ pub fn evaluate(input: &EvalInput) -> Metrics {
     );
     let (precision, recall, f1) = alert_metrics(&counts);
     let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+    let budget = budget_for(windows.len(), ALERT_BUDGET_PER_1000);
+    if budget >= 1.0 && ranked.positives() > 0 && ranked.top_tie() as f64 > budget {
+        // Saturated scores (many windows at the maximum) make the budget unreachable.
+        notes.push(format!(
+            "{} windows share the top score, more than the {} alerts that 1 per 1,000 \
+             windows allows: no threshold fits that budget, so recall there is 0",
+            ranked.top_tie(),
+            budget.floor()
+        ));
+    }
     let metrics = Metrics {
         threshold: if input.threshold.is_finite() {
             input.threshold

@@ -30,7 +30,7 @@
 //! - [`curve`]: ROC-AUC, average precision, curves, operating point at an alert budget.
 //! - [`metrics`]: [`Metrics`] and [`evaluate`].
 //! - [`iforest`]: the reference isolation forest (Liu, Ting and Zhou, 2008).
-//! - [`reference`]: that forest on flowvigil's feature vectors (same windows, same features).
+//! - [`reference`](mod@reference): that forest on flowvigil's feature vectors (same windows, same features).
 
 pub mod curve;
 pub mod iforest;
@@ -90,28 +90,16 @@ pub enum EvalError {
 /// The lowest threshold `t` such that at most `alerts_per_1000` windows per 1,000 have
 /// `score >= t`; `None` when no threshold admits any alert at that rate (fewer windows than the
 /// rate allows one alert for, or the top score is tied by too many windows) or `scores` is empty.
+/// Only finite scores can be thresholds; NaN ranks lowest.
 ///
 /// Use it to give a reference detector the same alert budget as flowvigil; then
 /// [`mark_alerts`] sets the verdicts. NaN scores never alert.
 pub fn threshold_for_alert_rate(scores: &[f64], alerts_per_1000: f64) -> Option<f64> {
-    let mut sorted: Vec<f64> = scores.iter().copied().filter(|s| !s.is_nan()).collect();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let budget = budget_for(scores.len(), alerts_per_1000);
-    let mut best = None;
-    let mut i = 0;
-    while i < sorted.len() {
-        let s = sorted[i];
-        let mut j = i;
-        while j < sorted.len() && sorted[j] == s {
-            j += 1;
-        }
-        if (j as f64) > budget {
-            break;
-        }
-        best = Some(s);
-        i = j;
-    }
-    best
+    // The same rule as `Metrics::at_alert_budget`, so both agree on every input.
+    let ranked = curve::Ranked::new(scores.iter().map(|&s| (s, false)).collect());
+    ranked
+        .at_budget(budget_for(scores.len(), alerts_per_1000))
+        .0
 }
 
 /// Sets `alert = score >= threshold` on every window (NaN scores never alert).

@@ -35,7 +35,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::distinct::{addr_key, mix64, DistinctCounter, Hll, PreMixed};
-use super::evidence::{Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS};
+use super::evidence::{
+    Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS,
+};
 use super::history::{EniHistory, PortHistory};
 use super::schema::{Feature, FeatureVector, NUM_FEATURES};
 use super::WindowFeatures;
@@ -47,6 +49,8 @@ pub const PEER_MAP_CAP: usize = 1024;
 pub const PORT_STATS_CAP: usize = 256;
 /// Egress (peer, port) pairs tracked per window.
 pub const PAIR_CAP: usize = 256;
+/// Records with an undecided direction kept per window until it closes; more are decided at once.
+pub const MAX_DEFERRED: usize = 16;
 /// Lowest port counted as ephemeral by the reply heuristic.
 pub const EPHEMERAL_MIN: u16 = 32_768;
 
@@ -241,6 +245,8 @@ pub struct WindowAcc {
     port_stats: HashMap<u64, PortAgg, PreMixed>,
     untracked_port_flows: [u64; 2],
     pairs: HashMap<u64, PairAgg, PreMixed>,
+    /// Records whose direction waits for the window's close (see `crate::window`).
+    deferred: Vec<Observation>,
 }
 
 fn port_key(port: u16, dir: Dir) -> u64 {
@@ -256,6 +262,20 @@ fn has_ports(protocol: Option<u8>) -> bool {
 }
 
 impl WindowAcc {
+    /// Keeps a record whose direction is decided at close; false when [`MAX_DEFERRED`] are held.
+    pub fn defer(&mut self, obs: &Observation) -> bool {
+        if self.deferred.len() >= MAX_DEFERRED {
+            return false;
+        }
+        self.deferred.push(*obs);
+        true
+    }
+
+    /// The deferred records, leaving none.
+    pub fn take_deferred(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut self.deferred)
+    }
+
     /// Counts one SKIPDATA record.
     pub fn add_skipdata(&mut self) {
         self.skipdata += 1;
@@ -365,12 +385,12 @@ impl WindowAcc {
             }
         } else {
             self.pairs.entry(pk).or_insert_with(|| PairAgg {
-            addr,
-            port,
-            protocol,
-            flows: 0,
-            bytes: 0,
-            packets: 0,
+                addr,
+                port,
+                protocol,
+                flows: 0,
+                bytes: 0,
+                packets: 0,
                 first_start: obs.start,
                 last_start: obs.start,
             })
@@ -407,16 +427,16 @@ impl WindowAcc {
             }
         } else {
             self.port_stats.entry(key).or_insert_with(|| PortAgg {
-            port,
-            ingress: dir == Dir::In,
-            flows: 0,
-            small: 0,
-            rejected: 0,
-            bytes: 0,
-            packets: 0,
-            max_dur: 0,
-            proto: [0; 3],
-            other_proto: 0,
+                port,
+                ingress: dir == Dir::In,
+                flows: 0,
+                small: 0,
+                rejected: 0,
+                bytes: 0,
+                packets: 0,
+                max_dur: 0,
+                proto: [0; 3],
+                other_proto: 0,
                 peers: DistinctCounter::new(32, 8),
                 internal: DistinctCounter::new(32, 8),
             })
@@ -449,9 +469,17 @@ impl WindowAcc {
     pub fn approx_heap_bytes(&self) -> usize {
         self.peers.capacity() * (8 + std::mem::size_of::<(PeerAgg, u8)>() + 1)
             + self.port_stats.capacity() * (8 + std::mem::size_of::<PortAgg>() + 1)
-            + self.port_stats.values().map(|p| (p.peers.count() as usize).min(32) * 16).sum::<usize>()
+            + self
+                .port_stats
+                .values()
+                .map(|p| (p.peers.count() as usize).min(32) * 16)
+                .sum::<usize>()
             + self.pairs.capacity() * (8 + std::mem::size_of::<PairAgg>() + 1)
-            + self.port_sets.iter().map(PortHistory::heap_bytes).sum::<usize>()
+            + self
+                .port_sets
+                .iter()
+                .map(PortHistory::heap_bytes)
+                .sum::<usize>()
             + self.peer_overflow.as_ref().map_or(0, |_| 3 * 4096)
     }
 
@@ -497,6 +525,7 @@ impl WindowAcc {
         self.port_stats.clear();
         self.untracked_port_flows = [0; 2];
         self.pairs.clear();
+        self.deferred.clear();
     }
 
     fn compute(
@@ -514,14 +543,24 @@ impl WindowAcc {
         };
         let [fo, fi] = self.flows;
         let [bo, bi] = self.bytes;
-        let ratio = |num: u64, den: u64| if den == 0 { 0.0 } else { num as f64 / den as f64 };
+        let ratio = |num: u64, den: u64| {
+            if den == 0 {
+                0.0
+            } else {
+                num as f64 / den as f64
+            }
+        };
         set(&mut v, Feature::FlowsOut, fo as f64);
         set(&mut v, Feature::FlowsIn, fi as f64);
         set(&mut v, Feature::BytesOut, bo as f64);
         set(&mut v, Feature::BytesIn, bi as f64);
         set(&mut v, Feature::PacketsOut, self.packets[0] as f64);
         set(&mut v, Feature::PacketsIn, self.packets[1] as f64);
-        set(&mut v, Feature::ByteRatio, ((bo as f64 + 1.0) / (bi as f64 + 1.0)).ln());
+        set(
+            &mut v,
+            Feature::ByteRatio,
+            ((bo as f64 + 1.0) / (bi as f64 + 1.0)).ln(),
+        );
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
             None => {
@@ -534,26 +573,56 @@ impl WindowAcc {
         let [ports_out, ports_in] = &self.port_sets;
         set(&mut v, Feature::DstPortsOut, ports_out.len() as f64);
         set(&mut v, Feature::LocalPortsIn, ports_in.len() as f64);
-        let new_out = ports_out.ports().filter(|&p| !hist.ports_out.contains(p)).count();
-        let new_in = ports_in.ports().filter(|&p| !hist.ports_in.contains(p)).count();
+        let new_out = ports_out
+            .ports()
+            .filter(|&p| !hist.ports_out.contains(p))
+            .count();
+        let new_in = ports_in
+            .ports()
+            .filter(|&p| !hist.ports_in.contains(p))
+            .count();
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
-        let new_in_map = self.peers.keys().filter(|&&k| !hist.peers.contains(k)).count();
-        let new_over = self.peer_overflow.as_ref().map_or(0.0, |ov| ov.new.estimate().round());
+        let new_in_map = self
+            .peers
+            .keys()
+            .filter(|&&k| !hist.peers.contains(k))
+            .count();
+        let new_over = self
+            .peer_overflow
+            .as_ref()
+            .map_or(0.0, |ov| ov.new.estimate().round());
         let new_peers = new_in_map as f64 + new_over;
         set(&mut v, Feature::NewPeers, new_peers);
         set(&mut v, Feature::RejectRatioIn, ratio(self.rejects[1], fi));
         set(&mut v, Feature::RejectRatioOut, ratio(self.rejects[0], fo));
-        set(&mut v, Feature::ExternalBytesFrac, ratio(self.ext_bytes_out, bo));
+        set(
+            &mut v,
+            Feature::ExternalBytesFrac,
+            ratio(self.ext_bytes_out, bo),
+        );
         set(&mut v, Feature::SmallFlowFrac, ratio(self.small, fo + fi));
         set(&mut v, Feature::DstPortEntropy, self.egress_port_entropy());
-        let top = self.peers.values().map(|(p, _)| p.out_bytes).max().unwrap_or(0);
+        let top = self
+            .peers
+            .values()
+            .map(|(p, _)| p.out_bytes)
+            .max()
+            .unwrap_or(0);
         set(&mut v, Feature::TopPeerBytesOut, top as f64);
-        set(&mut v, Feature::SynOnlyFrac, ratio(self.syn_only, self.tcp_flagged));
+        set(
+            &mut v,
+            Feature::SynOnlyFrac,
+            ratio(self.syn_only, self.tcp_flagged),
+        );
         set(&mut v, Feature::Skipdata, self.skipdata as f64);
 
         let total_peers = (self.peers.len() as f64).max(fan_out.max(fan_in));
-        let new_frac = if total_peers > 0.0 { new_peers / total_peers } else { 0.0 };
+        let new_frac = if total_peers > 0.0 {
+            new_peers / total_peers
+        } else {
+            0.0
+        };
         let evidence = if evidence {
             Evidence {
                 ports: self.port_rows(hist, new_frac),
@@ -600,7 +669,13 @@ impl WindowAcc {
             return 0.0;
         }
         let t = total as f64;
-        let term = |c: f64| if c > 0.0 { -(c / t) * (c / t).log2() } else { 0.0 };
+        let term = |c: f64| {
+            if c > 0.0 {
+                -(c / t) * (c / t).log2()
+            } else {
+                0.0
+            }
+        };
         let mut h: f64 = rows.iter().map(|&c| term(c as f64)).sum();
         let untracked_ports = self.port_sets[0].len().saturating_sub(rows.len());
         if rest > 0 && untracked_ports > 0 {
@@ -621,7 +696,10 @@ impl WindowAcc {
                 .then(a.ingress.cmp(&b.ingress))
         });
         // Every watched row, then the busiest others up to the cap (watched rows count in it).
-        let watched_n = rows.iter().filter(|p| WATCHED_PORTS.contains(&p.port)).count();
+        let watched_n = rows
+            .iter()
+            .filter(|p| WATCHED_PORTS.contains(&p.port))
+            .count();
         let room = MAX_PORT_STATS.saturating_sub(watched_n);
         let mut others = 0usize;
         rows.into_iter()
@@ -673,7 +751,10 @@ impl WindowAcc {
     fn pair_rows(&self, hist: &EniHistory) -> Vec<PeerStat> {
         let mut by_bytes: Vec<&PairAgg> = self.pairs.values().collect();
         let tie = |a: &PairAgg, b: &PairAgg| {
-            a.addr.cmp(&b.addr).then(a.port.cmp(&b.port)).then(a.protocol.cmp(&b.protocol))
+            a.addr
+                .cmp(&b.addr)
+                .then(a.port.cmp(&b.port))
+                .then(a.protocol.cmp(&b.protocol))
         };
         by_bytes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| tie(a, b)));
         let mut by_flows = by_bytes.clone();

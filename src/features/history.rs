@@ -92,7 +92,9 @@ impl PortHistory {
         let list = self.list.iter().copied();
         let bits = self.bitmap.iter().flat_map(|words| {
             words.iter().enumerate().flat_map(|(i, &w)| {
-                (0..64u16).filter(move |b| w & (1 << b) != 0).map(move |b| (i as u16) * 64 + b)
+                (0..64u16)
+                    .filter(move |b| w & (1 << b) != 0)
+                    .map(move |b| (i as u16) * 64 + b)
             })
         });
         list.chain(bits)
@@ -131,7 +133,8 @@ impl PeerHistory {
         // Double hashing (Kirsch–Mitzenmacher): k indexes from two halves of one 64-bit key.
         let h1 = key as u32 as usize;
         let h2 = ((key >> 32) as usize) | 1;
-        (0..BLOOM_HASHES as usize).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (BLOOM_BITS - 1))
+        (0..BLOOM_HASHES as usize)
+            .map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (BLOOM_BITS - 1))
     }
 
     /// True when the key was inserted before (or, once the filter is in use, a false positive).
@@ -230,7 +233,10 @@ impl AddrLearner {
 
     /// The (under-)count of `addr`.
     pub fn count(&self, addr: IpAddr) -> u64 {
-        self.slots.iter().find(|s| same_addr(&s.0, &addr)).map_or(0, |s| s.1)
+        self.slots
+            .iter()
+            .find(|s| same_addr(&s.0, &addr))
+            .map_or(0, |s| s.1)
     }
 
     /// The address with the highest count, if any (ties: the lower address).
@@ -296,7 +302,9 @@ mod tests {
         }
         assert!(h.is_filtered());
         assert!((0..10_000u64).all(|i| h.contains(mix64(i))));
-        let fp = (10_000..110_000u64).filter(|&i| h.contains(mix64(i))).count();
+        let fp = (10_000..110_000u64)
+            .filter(|&i| h.contains(mix64(i)))
+            .count();
         let rate = fp as f64 / 100_000.0;
         // Theory: 0.5 % at 10,000 keys; allow sampling noise.
         assert!(rate < 0.01, "false-positive rate {rate}");
@@ -311,7 +319,9 @@ mod tests {
             h.insert(mix64(i));
         }
         assert!(!h.is_filtered());
-        assert!((PEER_EXACT_MAX as u64..PEER_EXACT_MAX as u64 + 50_000).all(|i| !h.contains(mix64(i))));
+        assert!(
+            (PEER_EXACT_MAX as u64..PEER_EXACT_MAX as u64 + 50_000).all(|i| !h.contains(mix64(i)))
+        );
     }
 
     #[test]

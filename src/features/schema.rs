@@ -123,7 +123,10 @@ mod tests {
         }
         assert_eq!(FEATURE_NAMES[Feature::Skipdata as usize], "skipdata");
         assert_eq!(FEATURE_NAMES[Feature::FanOut as usize], "fan_out");
-        assert_eq!(FEATURE_NAMES[Feature::TopPeerBytesOut as usize], "top_peer_bytes_out");
+        assert_eq!(
+            FEATURE_NAMES[Feature::TopPeerBytesOut as usize],
+            "top_peer_bytes_out"
+        );
     }
 
     #[test]

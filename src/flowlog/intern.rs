@@ -1,6 +1,11 @@
 //! ENI interning: `eni-0abc...` strings become dense `u32` ids.
+//!
+//! The lookup runs once per record, so it has its own small hash table instead of std's
+//! `HashMap<Box<[u8]>, u32>` (SipHash plus a `memcmp` call per probe cost more than the rest of
+//! a v2 line's parse): open addressing with linear probing over `u32` slots, the full 64-bit hash
+//! kept per id so a probe compares bytes only on a hash match, and a keyed multiply-fold hash.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -9,12 +14,163 @@ use super::record::EniId;
 /// Maps interface ids to dense [`EniId`]s and back. Ids are given in first-seen order.
 ///
 /// The interner grows with the number of distinct interfaces in the input; readers cap it (see
-/// the reader's `max_enis`) so that hostile input cannot grow it without limit.
+/// the reader's `max_enis`) so that hostile input cannot grow it without limit. Memory: each
+/// name's bytes plus about 40 bytes per name (the `String`, its hash, two table slots).
+///
+/// Names are stored as text: a name that is not UTF-8 is stored, and looked up, in its lossy
+/// form (U+FFFD for invalid bytes), so interning it twice gives one id.
+///
+/// Deserializing rebuilds the lookup index, so a loaded interner is ready to use.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "InternerNames")]
 pub struct Interner {
     names: Vec<String>,
     #[serde(skip)]
-    index: HashMap<Box<[u8]>, EniId>,
+    index: Index,
+}
+
+/// The serialized form of an [`Interner`]: its names (the same shape `Interner` serializes to).
+#[derive(Deserialize)]
+struct InternerNames {
+    names: Vec<String>,
+}
+
+impl From<InternerNames> for Interner {
+    fn from(n: InternerNames) -> Self {
+        let mut interner = Interner {
+            names: n.names,
+            index: Index::default(),
+        };
+        interner.rebuild_index();
+        interner
+    }
+}
+
+/// The lookup table: rebuilt from `names` after deserialization (see
+/// [`Interner::ensure_index`]).
+#[derive(Clone, Debug, Default)]
+struct Index {
+    /// `id + 1` per slot, 0 for empty; the length is a power of two (or 0), at most half full.
+    slots: Vec<u32>,
+    /// The hash of each id's name.
+    hashes: Vec<u64>,
+    key: HashKey,
+}
+
+/// The hash key: random per interner (from std's `RandomState`), so crafted names cannot be made
+/// to collide without knowing it. Ids never depend on it.
+#[derive(Clone, Copy, Debug)]
+struct HashKey(u64);
+
+impl Default for HashKey {
+    fn default() -> Self {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x243f_6a88_85a3_08d3);
+        HashKey(h.finish() | 1)
+    }
+}
+
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+impl HashKey {
+    /// A multiply-fold hash over 8-byte words (the idea of foldhash/wyhash).
+    #[inline]
+    fn hash(self, bytes: &[u8]) -> u64 {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut acc = self.0 ^ (bytes.len() as u64).wrapping_mul(K);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            acc = fold_mul(acc ^ u64::from_le_bytes(w), self.0 ^ K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            acc = fold_mul(acc ^ u64::from_le_bytes(w), self.0.rotate_left(17) ^ K);
+        }
+        fold_mul(acc, self.0.rotate_left(32) ^ 0x85eb_ca6b_c2b2_ae35)
+    }
+}
+
+/// Byte equality without a `memcmp` call for short names.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if x != y {
+            return false;
+        }
+    }
+    ca.remainder() == cb.remainder()
+}
+
+impl Index {
+    /// The id of `name` (whose hash is `h`), looking names up in `names`.
+    #[inline]
+    fn find(&self, names: &[String], name: &[u8], h: u64) -> Option<EniId> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let slot = *self.slots.get(i)?;
+            if slot == 0 {
+                return None;
+            }
+            let id = slot - 1;
+            if self.hashes.get(id as usize) == Some(&h)
+                && names
+                    .get(id as usize)
+                    .is_some_and(|n| same(n.as_bytes(), name))
+            {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `id` with hash `h` (the name is known to be absent).
+    fn insert(&mut self, id: EniId, h: u64) {
+        self.hashes.push(h);
+        if (self.hashes.len()) * 2 > self.slots.len() {
+            self.grow();
+        } else {
+            self.place(id, h);
+        }
+    }
+
+    fn place(&mut self, id: EniId, h: u64) {
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        while self.slots.get(i).is_some_and(|&s| s != 0) {
+            i = (i + 1) & mask;
+        }
+        if let Some(s) = self.slots.get_mut(i) {
+            *s = id + 1;
+        }
+    }
+
+    /// Doubles the table (at least 16 slots) and re-places every id.
+    fn grow(&mut self) {
+        let size = (self.hashes.len() * 2).next_power_of_two().max(16);
+        self.slots = vec![0; size];
+        let hashes = std::mem::take(&mut self.hashes);
+        for (id, &h) in hashes.iter().enumerate() {
+            self.place(id as EniId, h);
+        }
+        self.hashes = hashes;
+    }
 }
 
 impl Interner {
@@ -25,18 +181,22 @@ impl Interner {
 
     /// The id of `name`, interning it if new.
     pub fn intern(&mut self, name: &[u8]) -> EniId {
-        if let Some(&id) = self.index.get(name) {
+        let text = String::from_utf8_lossy(name);
+        let h = self.index.key.hash(text.as_bytes());
+        if let Some(id) = self.index.find(&self.names, text.as_bytes(), h) {
             return id;
         }
         let id = self.names.len() as EniId;
-        self.names.push(String::from_utf8_lossy(name).into_owned());
-        self.index.insert(name.into(), id);
+        self.names.push(text.into_owned());
+        self.index.insert(id, h);
         id
     }
 
     /// The id of `name` if it was interned.
+    #[inline]
     pub fn get(&self, name: &[u8]) -> Option<EniId> {
-        self.index.get(name).copied()
+        let h = self.index.key.hash(name);
+        self.index.find(&self.names, name, h)
     }
 
     /// The name behind `id`, or `"?"` for an id this interner never gave.
@@ -62,18 +222,65 @@ impl Interner {
     /// Rebuilds the lookup index if it is out of date (a deserialized interner has none); cheap
     /// otherwise. Readers call it before interning into an interner they were given.
     pub fn ensure_index(&mut self) {
-        if self.index.len() != self.names.len() {
+        if self.index.hashes.len() != self.names.len() {
             self.rebuild_index();
         }
     }
 
     /// Rebuilds the lookup index after deserialization.
     pub fn rebuild_index(&mut self) {
-        self.index = self
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_bytes().into(), i as EniId))
-            .collect();
+        let key = self.index.key;
+        let mut index = Index {
+            key,
+            ..Index::default()
+        };
+        for (id, name) in self.names.iter().enumerate() {
+            index.insert(id as EniId, key.hash(name.as_bytes()));
+        }
+        self.index = index;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_dense_in_first_seen_order_and_stable() {
+        let mut i = Interner::new();
+        let names: Vec<String> = (0..1000).map(|k| format!("eni-{k:017x}")).collect();
+        for (k, n) in names.iter().enumerate() {
+            assert_eq!(i.intern(n.as_bytes()), k as EniId);
+        }
+        for (k, n) in names.iter().enumerate().rev() {
+            assert_eq!(i.intern(n.as_bytes()), k as EniId);
+            assert_eq!(i.get(n.as_bytes()), Some(k as EniId));
+            assert_eq!(i.name(k as EniId), n);
+        }
+        assert_eq!(i.len(), 1000);
+        assert_eq!(i.get(b"eni-missing"), None);
+        assert_eq!(i.get(b""), None);
+        assert_eq!(i.name(5000), "?");
+    }
+
+    #[test]
+    fn survives_serde_and_lossy_names() {
+        let mut i = Interner::new();
+        let a = i.intern(b"eni-a");
+        let bad = i.intern(b"eni-\xff");
+        assert_eq!(i.intern(b"eni-\xff"), bad);
+        assert_eq!(i.name(bad), "eni-\u{fffd}");
+        let json = serde_json::to_string(&i).unwrap();
+        let mut back: Interner = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.get(b"eni-a"), Some(a));
+        back.ensure_index();
+        assert_eq!(back.get(b"eni-a"), Some(a));
+        assert_eq!(
+            back.get(b"eni-\xff"),
+            None,
+            "raw invalid bytes are not the stored name"
+        );
+        assert_eq!(back.intern(b"eni-b"), 2);
+        assert_eq!(back.names(), ["eni-a", "eni-\u{fffd}", "eni-b"]);
     }
 }

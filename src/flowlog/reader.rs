@@ -430,11 +430,10 @@ impl LogReader {
             Some(f) => f.records += 1,
             None => self.summary.formats_not_listed += 1,
         }
-        self.last.file_index = cur.index;
-        if let Some(path) = self.inputs.get(cur.index) {
-            if self.last.path != *path {
-                self.last.path = path.clone();
-            }
+        if self.last.file_index != cur.index || self.last.path.as_os_str().is_empty() {
+            // Compared by index: a path comparison per record costs more than the parse.
+            self.last.file_index = cur.index;
+            self.last.path = self.inputs.get(cur.index).cloned().unwrap_or_default();
         }
         self.last.line = cur.line_no;
     }

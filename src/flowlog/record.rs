@@ -137,12 +137,55 @@ pub struct FlowRecord {
 impl FlowRecord {
     /// Resets every field to absent, keeping the text buffer's capacity.
     pub fn clear(&mut self) {
-        let text = std::mem::take(&mut self.text);
-        *self = FlowRecord {
+        // Field by field: rebuilding the struct from `default()` compiles to a memcpy of the
+        // whole record, which showed in the reader's profile. The exhaustive destructuring makes
+        // a newly added field a compile error here until it is cleared too.
+        let FlowRecord {
+            version,
+            account_id,
+            eni,
+            srcaddr,
+            dstaddr,
+            srcport,
+            dstport,
+            protocol,
+            packets,
+            bytes,
+            start,
+            end,
+            action,
+            log_status,
+            tcp_flags,
+            ip_type,
+            pkt_srcaddr,
+            pkt_dstaddr,
+            flow_direction,
+            traffic_path,
+            encryption_status,
             text,
-            ..FlowRecord::default()
-        };
-        self.text.clear();
+        } = self;
+        *version = None;
+        *account_id = None;
+        *eni = None;
+        *srcaddr = None;
+        *dstaddr = None;
+        *srcport = None;
+        *dstport = None;
+        *protocol = None;
+        *packets = None;
+        *bytes = None;
+        *start = None;
+        *end = None;
+        *action = None;
+        *log_status = None;
+        *tcp_flags = None;
+        *ip_type = None;
+        *pkt_srcaddr = None;
+        *pkt_dstaddr = None;
+        *flow_direction = None;
+        *traffic_path = None;
+        *encryption_status = None;
+        text.clear();
     }
 
     /// True when `log-status` is `OK` or absent (custom formats may omit it).

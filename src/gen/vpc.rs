@@ -178,7 +178,7 @@ fn hex_id(prefix: &str, state: &mut u64) -> String {
 /// Builds the VPC for `cfg` (roles, addresses, lifetimes, changes); deterministic by seed.
 pub fn build(cfg: &GenConfig) -> Vpc {
     let mut rng = Rng::new(cfg.seed, 1);
-    let mut ids = cfg.seed ^ 0x5EED_1D5;
+    let mut ids = cfg.seed ^ 0x05EE_D1D5;
     let start = cfg.start_unix;
     let end = cfg.end_unix();
     let span = end - start;

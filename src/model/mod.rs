@@ -78,12 +78,12 @@ pub struct Model {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The OS refused.
-    #[error("model file {path}: {source}")]
+    #[error("model file {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not chained, so it prints once).
+        error: std::io::Error,
     },
     /// Shorter than its header or its declared body.
     #[error("model file {path} is truncated: {found} bytes, expected {expected}; the copy is incomplete: copy it again or retrain with `flowvigil train LOGS... --out {path}`")]
@@ -168,7 +168,7 @@ pub enum ModelError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-    move |source| ModelError::Io { path: path.to_path_buf(), source }
+    move |error| ModelError::Io { path: path.to_path_buf(), error }
 }
 
 /// The header and body of a model, as bytes.

@@ -226,6 +226,7 @@ pub fn render_html(report: &ReportData) -> String {
     curves(&mut out, &detectors);
     attack_recall(&mut out, &detectors);
     timelines(&mut out, report);
+    attacks(&mut out, &detectors);
     top_alerts(&mut out, report);
     notes(&mut out, &detectors);
     definitions(&mut out);
@@ -549,6 +550,59 @@ fn timelines(out: &mut String, r: &ReportData) {
         );
     }
     out.push_str("</div></section>");
+}
+
+/// At most this many rows in the attacks table; the JSON holds them all.
+pub const MAX_ATTACK_ROWS: usize = 60;
+
+fn attacks(out: &mut String, dets: &[Det]) {
+    let Some(first) = dets.first() else { return };
+    let all = &first.3.delay.per_attack;
+    if all.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section><h2>Attacks</h2><p class=\"lede\">Each labeled attack and how long each \
+         detector took to alert on it (to the end of its first alerting window).</p>\
+         <table id=\"attacks\" class=\"data\"><thead><tr><th>attack</th><th>type</th>\
+         <th>start (UTC)</th>",
+    );
+    for d in dets {
+        w!(out, "<th>{}</th>", esc(d.0));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for a in all.iter().take(MAX_ATTACK_ROWS) {
+        w!(
+            out,
+            "<tr><td class=\"mono\">#{}</td><td>{}</td><td class=\"nowrap\">{}</td>",
+            a.attack_id,
+            esc(&a.attack_type),
+            datetime(a.start)
+        );
+        for d in dets {
+            let delay =
+                d.3.delay
+                    .per_attack
+                    .iter()
+                    .find(|x| x.attack_id == a.attack_id)
+                    .and_then(|x| x.delay_secs);
+            match delay {
+                Some(s) => w!(out, "<td class=\"hit\">{}</td>", duration(s as f64)),
+                None => out.push_str("<td class=\"miss\">missed</td>"),
+            }
+        }
+        out.push_str("</tr>");
+    }
+    if all.len() > MAX_ATTACK_ROWS {
+        w!(
+            out,
+            "<tr><td colspan=\"{}\" class=\"empty\">… and {} more attacks (all are in the \
+             metrics JSON).</td></tr>",
+            3 + dets.len(),
+            all.len() - MAX_ATTACK_ROWS
+        );
+    }
+    out.push_str("</tbody></table></section>");
 }
 
 fn top_alerts(out: &mut String, r: &ReportData) {

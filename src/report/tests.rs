@@ -80,6 +80,10 @@ fn every_chart_is_an_svg_with_drawn_series() {
     let pr = &html[at..at + html[at..].find("</svg>").unwrap()];
     assert_eq!(pr.matches("<path class=\"series\"").count(), 2);
     assert!(html.contains("class=\"attack-span\""));
+    // The attack table: one row, detected by both (same metrics) within its first window.
+    let at = html.find("id=\"attacks\"").expect("attacks table");
+    let table = &html[at..at + html[at..].find("</table>").unwrap()];
+    assert_eq!(table.matches("class=\"hit\"").count(), 2);
     assert!(html.contains("class=\"threshold\""));
 }
 
@@ -111,6 +115,20 @@ fn empty_metrics_render_placeholders_not_nan() {
     assert!(html.contains("id=\"pr-curve\"") && html.contains("undefined: no attack windows"));
     assert!(html.contains("No alerts."));
     assert!(html.trim_end().ends_with("</html>"));
+}
+
+#[test]
+fn the_page_references_nothing_outside_itself() {
+    let html = render_html(&data("eni-0a", "x"));
+    assert!(!html.contains("https://") && !html.contains(" src=") && !html.contains(" href="));
+    let http: Vec<&str> = html.matches("http://").collect();
+    // Only the SVG namespace URI, which browsers never fetch.
+    assert_eq!(
+        html.matches("http://www.w3.org/2000/svg").count(),
+        http.len(),
+        "unexpected URL in the page"
+    );
+    assert!(!html.contains("<script") && !html.contains("@import") && !html.contains("url("));
 }
 
 #[test]

@@ -42,14 +42,16 @@
 //! `pkt-dstaddr` differs from `dstaddr`, it is ingress. Otherwise the ENI's own address is learned from its
 //! records ([`crate::features::history::AddrLearner`]: the address present in nearly every
 //! record): the side whose address has the higher count is local. On a tie (an ENI's first
-//! records all with one peer) a private address is taken as local against a public one, else
-//! `srcaddr` (egress). Where this fails: an ENI whose first records all involve a single private
-//! peer (misdirected until a second peer appears); ENIs with several addresses where one address
+//! records all with one peer) a private address is taken as local against a public one; between
+//! two private (or two public) addresses the record is deferred (at most
+//! [`crate::features::accum::MAX_DEFERRED`] per window) and decided when its window closes, when
+//! the learner has seen the ENI's other records; a tie that persists is taken as egress. Where this
+//! fails: an ENI that talks to a single peer for a whole window before its address is learned
+//! (taken as egress); ENIs with several addresses where one address
 //! dominates (records on the others may be misdirected); records without both addresses and
 //! without `flow-direction` (counted as [`Unplaceable::NoDirection`]).
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -248,7 +250,12 @@ impl WindowStats {
 
     /// Records that were counted but are in no window (late, NODATA, unplaceable).
     pub fn not_windowed(&self) -> u64 {
-        self.late + self.nodata + self.no_eni + self.no_start + self.no_direction + self.too_far_ahead
+        self.late
+            + self.nodata
+            + self.no_eni
+            + self.no_start
+            + self.no_direction
+            + self.too_far_ahead
     }
 }
 
@@ -364,8 +371,16 @@ impl Windower {
                 acc.add_skipdata();
                 self.stats.skipdata += 1;
             }
-            Some(d) => {
-                acc.add(obs, d, &mut state.history, cfg.evidence);
+            Some(r) => {
+                match r {
+                    Resolved::Known(d) => acc.add(obs, d, &mut state.history, cfg.evidence),
+                    Resolved::Tie => {
+                        if !acc.defer(obs) {
+                            let d = decide_deferred(obs, &state.history);
+                            acc.add(obs, d, &mut state.history, cfg.evidence);
+                        }
+                    }
+                }
                 self.stats.accepted += 1;
                 self.stats.bytes = self.stats.bytes.saturating_add(obs.bytes);
                 self.stats.packets = self.stats.packets.saturating_add(obs.packets);
@@ -403,6 +418,10 @@ impl Windower {
             return;
         };
         let (_, mut acc) = state.open.remove(i);
+        for obs in acc.take_deferred() {
+            let d = decide_deferred(&obs, &state.history);
+            acc.add(&obs, d, &mut state.history, self.cfg.evidence);
+        }
         out.push(acc.finish(eni, ws, &mut state.history, self.cfg.evidence));
         if self.spare.len() < SPARE_ACCS && !acc.is_oversized() {
             self.spare.push(acc);
@@ -458,16 +477,32 @@ impl Windower {
             .map(|s| {
                 std::mem::size_of::<EniState>()
                     + s.history.heap_bytes()
-                    + s.open.iter().map(|(_, a)| a.approx_heap_bytes()).sum::<usize>()
+                    + s.open
+                        .iter()
+                        .map(|(_, a)| a.approx_heap_bytes())
+                        .sum::<usize>()
             })
             .sum()
     }
 }
 
 /// Decides a record's direction (see the module docs).
-fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Dir> {
+/// A record's direction, or a tie the learner cannot break yet.
+enum Resolved {
+    Known(Dir),
+    Tie,
+}
+
+fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
+    resolve_inner(obs, hist).map(|d| match d {
+        Some(d) => Resolved::Known(d),
+        None => Resolved::Tie,
+    })
+}
+
+fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>> {
     if let Some(d) = obs.direction {
-        return Some(d.into());
+        return Some(Some(d.into()));
     }
     let (src, dst) = (obs.src?, obs.dst?);
     let learner = &mut hist.own_addr;
@@ -477,26 +512,37 @@ fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Dir> {
     // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
     if obs.pkt_src.is_some_and(|p| p != src) {
         learner.observe(src);
-        return Some(Dir::Out);
+        return Some(Some(Dir::Out));
     }
     if obs.pkt_dst.is_some_and(|p| p != dst) {
         learner.observe(dst);
-        return Some(Dir::In);
+        return Some(Some(Dir::In));
     }
     let (cs, cd) = (learner.count(src), learner.count(dst));
     Some(if cs > cd {
-        Dir::Out
+        Some(Dir::Out)
     } else if cd > cs {
-        Dir::In
+        Some(Dir::In)
     } else {
-        tie_break(src, dst)
+        match (is_private(src), is_private(dst)) {
+            (true, false) => Some(Dir::Out),
+            (false, true) => Some(Dir::In),
+            _ => None,
+        }
     })
 }
 
-fn tie_break(src: IpAddr, dst: IpAddr) -> Dir {
-    match (is_private(src), is_private(dst)) {
-        (false, true) => Dir::In,
-        _ => Dir::Out,
+/// The direction of a deferred tie, decided when its window closes (the learner has seen more
+/// records by then); a tie that persists is taken as egress (`srcaddr` local).
+fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
+    let (Some(src), Some(dst)) = (obs.src, obs.dst) else {
+        return Dir::Out;
+    };
+    let learner = &hist.own_addr;
+    if learner.count(dst) > learner.count(src) {
+        Dir::In
+    } else {
+        Dir::Out
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use serde::{Deserialize, Serialize};
 
-use super::{shard_of, Push, WindowConfig, WindowError, WindowStats, Watermark, Windower};
+use super::{shard_of, Push, Watermark, WindowConfig, WindowError, WindowStats, Windower};
 use crate::features::{Observation, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 
@@ -84,6 +84,21 @@ pub struct RunStats {
     pub watermark: u64,
     /// Shards used.
     pub shards: usize,
+    /// ENIs with state at the end.
+    pub enis: u64,
+    /// Heap bytes of all ENIs' history at the end ([`crate::features::EniHistory::heap_bytes`]).
+    pub history_bytes: u64,
+    /// The largest one ENI's history holds.
+    pub history_bytes_max: u64,
+}
+
+/// What one shard hands back at the end, besides its sink's output.
+struct ShardEnd {
+    stats: WindowStats,
+    late: Vec<(EniId, u64)>,
+    enis: u64,
+    history_bytes: u64,
+    history_bytes_max: u64,
 }
 
 /// What [`run_sharded`] returns: each shard's sink output (index = shard) and the counters.
@@ -136,13 +151,21 @@ impl<S: WindowSink> ShardWorker<S> {
         self.windower.push_obs(obs, wm)
     }
 
-    fn end(mut self, names: &Interner) -> (S::Output, WindowStats, Vec<(EniId, u64)>) {
+    fn end(mut self, names: &Interner) -> (S::Output, ShardEnd) {
         self.windower.finish(names, &mut self.buf);
         for w in self.buf.drain(..) {
             self.sink.accept_named(w, names);
         }
-        let late = self.windower.late_counts();
-        (self.sink.finish(), self.windower.stats().clone(), late)
+        let hist = self.windower.histories();
+        let sizes = hist.iter().map(|(_, h)| h.heap_bytes() as u64);
+        let end = ShardEnd {
+            enis: hist.len() as u64,
+            history_bytes: sizes.clone().sum(),
+            history_bytes_max: sizes.max().unwrap_or(0),
+            late: self.windower.late_counts(),
+            stats: self.windower.stats().clone(),
+        };
+        (self.sink.finish(), end)
     }
 }
 
@@ -192,10 +215,10 @@ where
             }
             wm.observe(&rec);
         }
-        let (out, mut stats, late) = worker.end(reader.interner());
-        stats.add(local.stats());
-        let names = reader.interner();
-        return Ok((vec![out], finish_stats(stats, &[late], names, wm.get(), 1)));
+        let (output, mut end) = worker.end(reader.interner());
+        end.stats.add(local.stats());
+        let stats = finish_stats(vec![end], reader.interner(), wm.get(), 1);
+        return Ok((vec![output], stats));
     }
 
     std::thread::scope(|scope| {
@@ -239,28 +262,41 @@ where
                 wm.observe(&rec);
                 if in_batch >= BATCH {
                     in_batch = 0;
-                    if !flush(&txs, &mut pending, reader.interner(), &mut names_sent, wm.get()) {
+                    if !flush(
+                        &txs,
+                        &mut pending,
+                        reader.interner(),
+                        &mut names_sent,
+                        wm.get(),
+                    ) {
                         break;
                     }
                 }
             }
-            flush(&txs, &mut pending, reader.interner(), &mut names_sent, wm.get());
+            flush(
+                &txs,
+                &mut pending,
+                reader.interner(),
+                &mut names_sent,
+                wm.get(),
+            );
             Ok(())
         })();
         drop(txs);
         let mut outs = Vec::with_capacity(shards);
-        let mut stats = local.stats().clone();
-        let mut lates = Vec::with_capacity(shards);
+        let mut ends = Vec::with_capacity(shards);
         let mut panicked = None;
         for h in handles {
             match h.join() {
-                Ok((out, st, late)) => {
+                Ok((out, end)) => {
                     outs.push(out);
-                    stats.add(&st);
-                    lates.push(late);
+                    ends.push(end);
                 }
                 Err(p) => panicked = Some(p),
             }
+        }
+        if let Some(first) = ends.first_mut() {
+            first.stats.add(local.stats());
         }
         if let Some(p) = panicked {
             // A shard panicked (a bug, not bad input): surface it rather than return partial
@@ -268,8 +304,10 @@ where
             std::panic::resume_unwind(p);
         }
         result?;
-        let names = reader.interner();
-        Ok((outs, finish_stats(stats, &lates, names, wm.get(), shards)))
+        Ok((
+            outs,
+            finish_stats(ends, reader.interner(), wm.get(), shards),
+        ))
     })
 }
 
@@ -300,7 +338,7 @@ fn shard_loop<S: WindowSink>(
     rx: Receiver<Msg>,
     cfg: &WindowConfig,
     sink: S,
-) -> (S::Output, WindowStats, Vec<(EniId, u64)>) {
+) -> (S::Output, ShardEnd) {
     let mut names = Interner::new();
     let mut worker = ShardWorker::new(cfg, sink);
     for msg in rx {
@@ -315,23 +353,23 @@ fn shard_loop<S: WindowSink>(
     worker.end(&names)
 }
 
-fn finish_stats(
-    window: WindowStats,
-    lates: &[Vec<(EniId, u64)>],
-    names: &Interner,
-    watermark: u64,
-    shards: usize,
-) -> RunStats {
-    let mut late_by_eni: Vec<(String, u64)> = lates
-        .iter()
-        .flatten()
-        .map(|&(e, n)| (names.name(e).to_string(), n))
-        .collect();
-    late_by_eni.sort();
-    RunStats {
-        window,
-        late_by_eni,
+fn finish_stats(ends: Vec<ShardEnd>, names: &Interner, watermark: u64, shards: usize) -> RunStats {
+    let mut run = RunStats {
         watermark,
         shards,
+        ..RunStats::default()
+    };
+    for e in ends {
+        run.window.add(&e.stats);
+        run.late_by_eni.extend(
+            e.late
+                .iter()
+                .map(|&(id, n)| (names.name(id).to_string(), n)),
+        );
+        run.enis += e.enis;
+        run.history_bytes += e.history_bytes;
+        run.history_bytes_max = run.history_bytes_max.max(e.history_bytes_max);
     }
+    run.late_by_eni.sort();
+    run
 }
