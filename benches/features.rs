@@ -6,12 +6,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flowvigil::flowlog::{Action, FlowRecord, Interner, LogStatus};
 use flowvigil::window::{Watermark, WindowConfig, Windower};
 
 const RECORDS: usize = 200_000;
-const ENIS: u32 = 200;
 
 /// xorshift64*: a fixed-seed generator, so every run measures the same records.
 struct Rng(u64);
@@ -28,16 +27,17 @@ impl Rng {
     }
 }
 
-fn records() -> (Vec<FlowRecord>, Interner) {
+/// `RECORDS` records of `enis` ENIs spread over `hours`.
+fn records(enis: u32, hours: u64) -> (Vec<FlowRecord>, Interner) {
     let mut names = Interner::new();
-    for e in 0..ENIS {
+    for e in 0..enis {
         names.intern(format!("eni-{e:017x}").as_bytes());
     }
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let t0 = 1_735_689_600u64;
     let recs = (0..RECORDS)
         .map(|i| {
-            let eni = rng.below(u64::from(ENIS)) as u32;
+            let eni = rng.below(u64::from(enis)) as u32;
             let own = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (eni << 8) | 10));
             let peer = if rng.below(20) == 0 {
                 IpAddr::V4(Ipv4Addr::from(0xc633_0000 | rng.below(65536) as u32))
@@ -47,7 +47,7 @@ fn records() -> (Vec<FlowRecord>, Interner) {
                 ))
             };
             let egress = rng.below(10) < 7;
-            let start = t0 + (i as u64) * 43_200 / RECORDS as u64 - rng.below(60);
+            let start = t0 + (i as u64) * hours * 3600 / RECORDS as u64 - rng.below(60);
             let packets = 1 + rng.below(200);
             FlowRecord {
                 eni: Some(eni),
@@ -73,34 +73,43 @@ fn records() -> (Vec<FlowRecord>, Interner) {
     (recs, names)
 }
 
+fn run(recs: &[FlowRecord], names: &Interner, cfg: &WindowConfig) -> usize {
+    let mut w = Windower::new(cfg.clone());
+    let mut out = Vec::with_capacity(8192);
+    let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+    let mut last = 0;
+    let mut windows = 0;
+    for r in recs {
+        let now = wm.get();
+        if now > last {
+            w.close_until(now, names, &mut out);
+            windows += out.len();
+            out.clear();
+            last = now;
+        }
+        w.push(r, now);
+        wm.observe(r);
+    }
+    w.finish(names, &mut out);
+    windows + out.len()
+}
+
 fn bench(c: &mut Criterion) {
-    let (recs, names) = records();
-    let cfg = WindowConfig::default();
     let mut g = c.benchmark_group("features");
     g.throughput(Throughput::Elements(RECORDS as u64));
     g.sample_size(10);
-    g.bench_function("windower_push_close", |b| {
-        b.iter_batched(
-            || (Windower::new(cfg.clone()), Vec::with_capacity(8192)),
-            |(mut w, mut out)| {
-                let mut wm = Watermark::new(cfg.allowed_lateness_secs);
-                let mut last = 0;
-                for r in &recs {
-                    let now = wm.get();
-                    if now > last {
-                        w.close_until(now, &names, &mut out);
-                        out.clear();
-                        last = now;
-                    }
-                    w.push(r, now);
-                    wm.observe(r);
-                }
-                w.finish(&names, &mut out);
-                out.len()
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    // Dense: 50 ENIs over 2 h (≈ 170 records per window); sparse: 200 ENIs over 12 h (≈ 7).
+    for (name, enis, hours) in [("dense", 50, 2), ("sparse", 200, 12)] {
+        let (recs, names) = records(enis, hours);
+        for evidence in [true, false] {
+            let cfg = WindowConfig {
+                evidence,
+                ..WindowConfig::default()
+            };
+            let id = format!("{name}/evidence={evidence}");
+            g.bench_function(id, |b| b.iter(|| run(&recs, &names, &cfg)));
+        }
+    }
     g.finish();
 }
 

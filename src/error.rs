@@ -27,6 +27,12 @@ pub enum Error {
     /// The window stage (configuration).
     #[error(transparent)]
     Window(#[from] crate::window::WindowError),
+    /// The synthetic VPC generator.
+    #[error(transparent)]
+    Gen(#[from] crate::gen::GenError),
+    /// The Zeek and DARPA converters.
+    #[error(transparent)]
+    Convert(#[from] crate::convert::ConvertError),
 }
 
 /// `Result` with [`Error`].

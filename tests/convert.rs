@@ -299,3 +299,81 @@ fn darpa_full_counts_match_its_notes() {
         assert_eq!(r.get(k), Some(&v), "{k}");
     }
 }
+
+mod darpa_invariants {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random edge: internal (172.16.x.x) or external ends, a minute in a 3-day span, a label
+    /// from a small set, and now and then an impossible date.
+    fn edge() -> impl Strategy<Value = (bool, u8, bool, u8, u32, u8, bool)> {
+        (
+            any::<bool>(),
+            0u8..6,
+            any::<bool>(),
+            0u8..6,
+            0u32..3 * 1440,
+            0u8..4,
+            prop::bool::weighted(0.05),
+        )
+    }
+
+    fn line(e: &(bool, u8, bool, u8, u32, u8, bool)) -> String {
+        let host = |internal: bool, h: u8| {
+            if internal {
+                format!("172.016.000.{h:03}")
+            } else {
+                format!("200.000.000.{h:03}")
+            }
+        };
+        let (d, m) = (1 + e.4 / 1440, e.4 % 1440);
+        let date = if e.6 {
+            "07/32/1998-00:00".to_string()
+        } else {
+            format!("06/{d:02}/1998-{:02}:{:02}", m / 60, m % 60)
+        };
+        let label = ["-", "-", "neptune", "portsweep"][usize::from(e.5)];
+        format!("{},{},{date},{label}\n", host(e.0, e.1), host(e.2, e.3))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Packets add up to the rows, bad dates are counted, every labeled edge is inside a
+        /// label of its type at each internal end, and labels do not depend on row order.
+        #[test]
+        fn counts_and_labels_hold(edges in prop::collection::vec(edge(), 1..120), seed in any::<u64>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let text: String = edges.iter().map(line).collect();
+            std::fs::write(dir.path().join("a.csv"), &text).unwrap();
+            let s = darpa::convert(&dir.path().join("a.csv"), &dir.path().join("a")).unwrap();
+            let bad = edges.iter().filter(|e| e.6).count() as u64;
+            prop_assert_eq!((s.rows, s.bad_rows), (edges.len() as u64, bad));
+            let recs = read_logs(&dir.path().join("a"));
+            let egress: u64 = recs.iter().filter(|(_, r)| r.flow_direction == Some(FlowDirection::Egress)).map(|(_, r)| r.packets.unwrap()).sum();
+            let want = edges.iter().filter(|e| !e.6 && e.0).count() as u64;
+            prop_assert_eq!(egress, want);
+            let l = labels(&dir.path().join("a"));
+            let t0 = 896_659_200u64; // 06/01/1998 00:00 UTC
+            for e in edges.iter().filter(|e| !e.6 && e.5 >= 2) {
+                let t = t0 + u64::from(e.4) * 60;
+                let ty = ["-", "-", "neptune", "portsweep"][usize::from(e.5)];
+                for (internal, h) in [(e.0, e.1), (e.2, e.3)] {
+                    if !internal { continue; }
+                    let eni = format!("eni-{:017x}", u32::from(std::net::Ipv4Addr::new(172, 16, 0, h)));
+                    prop_assert!(l.iter().any(|x| x.eni == eni && x.attack_type == ty && x.start <= t && t < x.end), "{} at {} not labeled", ty, eni);
+                }
+            }
+            // Shuffle the rows: the labels file is the same.
+            let mut lines: Vec<&str> = text.lines().collect();
+            let mut st = seed;
+            for i in (1..lines.len()).rev() {
+                st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                lines.swap(i, (st >> 33) as usize % (i + 1));
+            }
+            std::fs::write(dir.path().join("b.csv"), lines.join("\n") + "\n").unwrap();
+            darpa::convert(&dir.path().join("b.csv"), &dir.path().join("b")).unwrap();
+            prop_assert_eq!(l, labels(&dir.path().join("b")));
+        }
+    }
+}

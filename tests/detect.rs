@@ -180,6 +180,7 @@ fn every_attack_shape_gives_its_finding() {
         (Attack::LateralMovement, FindingKind::LateralMovement),
         (Attack::CryptoMining, FindingKind::CryptoMining),
         (Attack::UnusualPort, FindingKind::UnusualPort),
+        (Attack::SpamRelay, FindingKind::SpamRelay),
     ];
     for (a, k) in want {
         let kinds = one_finding(a);

@@ -50,7 +50,11 @@ pub fn render(m: &Model, path: &std::path::Path, top: usize) -> String {
         meta.last_window,
         meta.last_window.saturating_sub(meta.first_window) as f64 / 86_400.0
     );
-    let _ = writeln!(o, "  windows         {}", meta.windows);
+    let _ = writeln!(
+        o,
+        "  windows         {} ({} with a High finding left out of calibration)",
+        meta.windows, meta.calibration_excluded
+    );
     let _ = writeln!(o, "  ENIs            {}", m.enis.len());
     let _ = writeln!(
         o,
@@ -81,7 +85,7 @@ pub fn render(m: &Model, path: &std::path::Path, top: usize) -> String {
     }
     let _ = writeln!(o, "peer groups: {}", s.groups.len());
     for (g, grp) in s.groups.iter().enumerate() {
-        let _ = writeln!(o, "  group {g}: {} ENIs, {} windows; typical (mean) features:", grp.enis, grp.windows);
+        let _ = writeln!(o, "  group {g}: {} ENIs, {} windows; most distinctive features (typical value: geometric mean for counts and volumes):", grp.enis, grp.windows);
         // The features that set the group apart most from the average ENI.
         let mut idx: Vec<usize> = (0..FEATURE_NAMES.len()).collect();
         idx.sort_by(|&a, &b| {

@@ -67,8 +67,9 @@ impl TailQuantiles {
         TailQuantiles { levels, values, floor: 1.0 / (n as f64 + 1.0), tail_scale, samples: n as u64 }
     }
 
-    /// `P(training score ≥ s)`, interpolated; non-increasing in `s`, in `(0, 1]` (may underflow
-    /// to 0 far beyond the training range).
+    /// `P(training score ≥ s)`, interpolated between the kept quantiles and squeezed into
+    /// `[floor, 1]` inside the training range, then decaying exponentially beyond its maximum:
+    /// non-increasing and continuous in `s`, in `[0, 1]` (underflows to 0 far beyond).
     pub fn tail(&self, s: f64) -> f64 {
         let i = self.values.partition_point(|&v| v < s);
         if i == 0 {
@@ -80,7 +81,9 @@ impl TailQuantiles {
         match (self.values.get(i), self.levels.get(i)) {
             (Some(&v1), Some(&l1)) => {
                 let t = if v1 > v0 { (s - v0) / (v1 - v0) } else { 1.0 };
-                (1.0 - (l0 + (l1 - l0) * t)).max(self.floor)
+                // Squeezed into [floor, 1] rather than clamped at the floor: clamping would tie
+                // every score in the top 1/N, and the threshold lives there.
+                self.floor + (1.0 - self.floor) * (1.0 - (l0 + (l1 - l0) * t))
             }
             _ => self.floor * (-(s - v0) / self.tail_scale).exp(),
         }

@@ -20,6 +20,9 @@ pub const MAX_FINDINGS: usize = 8;
 /// Remote-administration ports watched for lateral movement.
 pub const ADMIN_PORTS: [u16; 7] = [22, 23, 445, 3389, 5900, 5985, 5986];
 
+/// Mail submission and relay ports watched for spam.
+pub const MAIL_PORTS: [u16; 3] = [25, 465, 587];
+
 /// Common stratum (mining pool) ports.
 pub const MINING_PORTS: [u16; 6] = [3333, 4444, 5555, 7777, 9999, 14444];
 
@@ -48,11 +51,13 @@ pub enum FindingKind {
     LateralMovement,
     /// Long-lived flows to mining-pool ports.
     CryptoMining,
+    /// Mail to many new remote servers (a spam bot).
+    SpamRelay,
 }
 
 impl FindingKind {
     /// Every kind, in rule order.
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::PortScan,
         FindingKind::HostSweep,
         FindingKind::BruteForceSsh,
@@ -64,6 +69,7 @@ impl FindingKind {
         FindingKind::DoS,
         FindingKind::LateralMovement,
         FindingKind::CryptoMining,
+        FindingKind::SpamRelay,
     ];
 
     /// The finding type as alerts name it, GuardDuty-style.
@@ -80,6 +86,7 @@ impl FindingKind {
             FindingKind::DoS => "Impact/DoS",
             FindingKind::LateralMovement => "LateralMovement/AdminPort",
             FindingKind::CryptoMining => "CryptoMining/PoolPort",
+            FindingKind::SpamRelay => "Impact/SpamRelay",
         }
     }
 
@@ -95,7 +102,8 @@ impl FindingKind {
             FindingKind::Beaconing => "T1071",
             FindingKind::DoS => "T1498",
             FindingKind::LateralMovement => "T1021",
-            FindingKind::CryptoMining => "T1496",
+            // Resource Hijacking covers both: compute (mining) and bandwidth / mail (spam).
+            FindingKind::CryptoMining | FindingKind::SpamRelay => "T1496",
         }
     }
 }
@@ -187,10 +195,16 @@ impl fmt::Display for FindingDetail<'_> {
             FindingKind::DoS => {
                 write!(f, "{} packets/s out, far above baseline (z={:+.1})", x.count, x.score)
             }
-            FindingKind::LateralMovement => write!(
+            FindingKind::LateralMovement if x.ingress => {
+                write!(f, "admin port {} reached for the first time, from a new internal peer", x.port)
+            }
+            FindingKind::LateralMovement => {
+                write!(f, "{} new internal peers on admin ports (top: {})", x.count, x.port)
+            }
+            FindingKind::SpamRelay => write!(
                 f,
-                "{} new internal peers on admin port {}",
-                x.count, x.port
+                "mail (port {}) to {} remote servers, mostly new (z={:+.1})",
+                x.port, x.count, x.score
             ),
             FindingKind::CryptoMining => write!(
                 f,
@@ -257,9 +271,16 @@ pub struct FindingRules {
     pub beacon_min_score: f64,
     /// DoS: egress packets per second at least this, with `packets_out` above baseline.
     pub dos_min_pps: f64,
-    /// LateralMovement: at least this many new internal peers on one egress admin port
-    /// ([`ADMIN_PORTS`]) for an ENI past cold start; High when the port itself is new.
+    /// LateralMovement (source side): at least this many new internal peers summed over the egress
+    /// admin ports ([`ADMIN_PORTS`]), fewer than `sweep_min_peers` peers in all (more is a sweep);
+    /// High when one of those ports is itself new for the ENI, else Medium. Target side: an
+    /// ingress admin port never served before, reached from a new internal peer (Medium).
     pub lateral_min_new_peers: u32,
+    /// LateralMovement: windows of history an ENI needs (before that, every peer is new).
+    pub lateral_min_history: u32,
+    /// SpamRelay: one egress mail port ([`MAIL_PORTS`]) reaching at least this many remote
+    /// addresses, at least half of them new, with `fan_out` above baseline (High).
+    pub spam_min_peers: u32,
     /// CryptoMining: egress to a mining port ([`MINING_PORTS`]) with a record lasting at least
     /// this many seconds (long-lived pool connection) and an external peer.
     pub mining_min_duration_secs: u32,
@@ -268,7 +289,7 @@ pub struct FindingRules {
 impl Default for FindingRules {
     fn default() -> Self {
         Self {
-            min_z: 4.0,
+            min_z: 3.0,
             scan_min_ports: 20.0,
             scan_min_fail_frac: 0.5,
             sweep_min_peers: 20,
@@ -281,6 +302,8 @@ impl Default for FindingRules {
             beacon_min_score: 0.8,
             dos_min_pps: 2_000.0,
             lateral_min_new_peers: 2,
+            lateral_min_history: 12,
+            spam_min_peers: 10,
             mining_min_duration_secs: 45,
         }
     }
@@ -364,16 +387,26 @@ pub fn evaluate(
                 push(out, finding(kind, sev, p.ingress, p.port, p.flows.into(), flows_z));
             }
         }
-        // LateralMovement: new internal peers on an admin port.
-        let new_internal = p.new_peers.min(p.internal_peers);
-        if !p.ingress
+        // LateralMovement, target side: an admin port this ENI never served, reached from a new
+        // internal peer.
+        if p.ingress
             && ADMIN_PORTS.contains(&p.port)
-            && new_internal >= rules.lateral_min_new_peers
-            && ctx.history >= rules.unusual_min_history
-            && p.peers < rules.sweep_min_peers
+            && p.new_port
+            && p.new_peers.min(p.internal_peers) >= 1
+            && ctx.history >= rules.lateral_min_history
         {
-            let sev = if p.new_port { Severity::High } else { Severity::Medium };
-            let f = finding(FindingKind::LateralMovement, sev, false, p.port, new_internal.into(), z(Feature::NewPeers));
+            let f = finding(FindingKind::LateralMovement, Severity::Medium, true, p.port, 1, z(Feature::NewPortsIn));
+            push(out, f);
+        }
+        // SpamRelay: mail to many new servers.
+        if !p.ingress
+            && MAIL_PORTS.contains(&p.port)
+            && p.peers >= rules.spam_min_peers
+            && p.new_peers.saturating_mul(2) >= p.peers
+            && z(Feature::FanOut) >= rules.min_z
+        {
+            let mut f = finding(FindingKind::SpamRelay, Severity::High, false, p.port, p.peers.into(), z(Feature::FanOut));
+            f.bytes = p.bytes;
             push(out, f);
         }
         // CryptoMining: long-lived pool connections.
@@ -384,6 +417,19 @@ pub fn evaluate(
         {
             let mut f = finding(FindingKind::CryptoMining, Severity::High, false, p.port, p.max_duration_secs.into(), 0.0);
             f.bytes = p.bytes;
+            push(out, f);
+        }
+    }
+    // LateralMovement, source side: new internal peers on egress admin ports, summed over them.
+    if ctx.history >= rules.lateral_min_history {
+        let admin = || ev.ports.iter().filter(|p| !p.ingress && ADMIN_PORTS.contains(&p.port));
+        let new_internal: u32 = admin().map(|p| p.new_peers.min(p.internal_peers)).sum();
+        let peers: u32 = admin().map(|p| p.peers).sum();
+        if new_internal >= rules.lateral_min_new_peers && peers < rules.sweep_min_peers {
+            let top = admin().max_by_key(|p| (p.new_peers.min(p.internal_peers), p.port));
+            let port = top.map_or(0, |p| p.port);
+            let sev = if admin().any(|p| p.new_port) { Severity::High } else { Severity::Medium };
+            let f = finding(FindingKind::LateralMovement, sev, false, port, new_internal.into(), z(Feature::NewPeers));
             push(out, f);
         }
     }

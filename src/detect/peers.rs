@@ -1,10 +1,12 @@
 //! Peer groups: ENI profiles (the mean model-space feature vector over training, standardized by
 //! the global [`Scaler`]) clustered with linfa k-means.
 //!
-//! Choice of k (unless `--clusters K` fixes it): the k in `2..=max_clusters` with the highest mean
-//! silhouette (computed on at most [`SILHOUETTE_SAMPLE`] profiles, taken by a fixed stride);
-//! k = 1 when there are fewer than 4 profiles or the best silhouette is below
-//! [`MIN_SILHOUETTE`] (no real structure: one group is the honest answer).
+//! Choice of k (unless `--clusters K` fixes it): the k in `2..=min(max_clusters, n / 3)` with the
+//! highest mean silhouette (computed on at most [`SILHOUETTE_SAMPLE`] profiles, taken by a fixed
+//! stride); the `n / 3` cap keeps about three ENIs per group or more, since a group of one is no
+//! peer group (silhouette alone favours many tiny clusters on few ENIs). k = 1 when there are
+//! fewer than 6 profiles or the best silhouette is below [`MIN_SILHOUETTE`] (no real structure:
+//! one group is the honest answer).
 //!
 //! A group gives (1) a prior for cold start: per-feature mean and variance of its members'
 //! windows in model space, and (2) a distance score: a window's standardized vector minus the
@@ -183,13 +185,13 @@ pub fn fit_groups(
     if let Some(k) = fixed {
         return kmeans(profiles, k.min(n), seed);
     }
-    if n < 4 {
+    if n < 6 {
         return kmeans(profiles, 1, seed);
     }
     let stride = n.div_ceil(SILHOUETTE_SAMPLE).max(1);
     let sample: Vec<[f64; NUM_FEATURES]> = profiles.iter().step_by(stride).copied().collect();
     let mut best: Option<(f64, Vec<[f64; NUM_FEATURES]>)> = None;
-    for k in 2..=max_k.min(n - 1) {
+    for k in 2..=max_k.min(n / 3) {
         let c = kmeans(profiles, k, seed)?;
         let s = silhouette(&sample, &c);
         if best.as_ref().is_none_or(|(bs, _)| s > *bs) {

@@ -19,7 +19,7 @@ use super::baseline::{activity, hour_of, EwStats, Season, SEASONAL_FEATURES};
 use super::beacon::BeaconTracker;
 use super::calibrate::{Calibration, NUM_DETECTORS};
 use super::explain::{Contribution, Explanation};
-use super::findings::{self, FindingRules, RuleContext};
+use super::findings::{self, FindingRules, RuleContext, Severity};
 use super::peers::{nearest, PeerGroup, Scaler};
 use super::verdict::{DetectorScores, Verdict};
 use crate::features::{WindowFeatures, LOG_SCALED, NUM_FEATURES};
@@ -145,12 +145,18 @@ impl Scorer {
         v
     }
 
-    /// Scores and always learns, leaving calibration to the caller (training).
-    pub(crate) fn score_and_learn_uncalibrated(&self, state: &mut EniState, w: &WindowFeatures) -> [f64; NUM_DETECTORS] {
+    /// Scores and always learns, leaving calibration to the caller (training). Returns the raw
+    /// detector scores and whether a High-severity finding fired.
+    pub(crate) fn score_and_learn_uncalibrated(
+        &self,
+        state: &mut EniState,
+        w: &WindowFeatures,
+    ) -> ([f64; NUM_DETECTORS], bool) {
         let x = model_space(&w.values);
         let v = self.score_raw(state, w, &x);
         self.learn(state, w.window_start, &x);
-        v.detectors.as_array()
+        let high = v.findings.iter().any(|f| f.severity >= Severity::Medium);
+        (v.detectors.as_array(), high)
     }
 
     fn learn(&self, state: &mut EniState, window_start: u64, x: &[f64; NUM_FEATURES]) {

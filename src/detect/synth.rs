@@ -30,11 +30,13 @@ pub enum Attack {
     CryptoMining,
     /// Megabytes to a never-used port.
     UnusualPort,
+    /// Mail to many new external servers.
+    SpamRelay,
 }
 
 impl Attack {
     /// Every attack shape.
-    pub const ALL: [Attack; 8] = [
+    pub const ALL: [Attack; 9] = [
         Attack::PortScan,
         Attack::HostSweep,
         Attack::BruteForceSsh,
@@ -43,6 +45,7 @@ impl Attack {
         Attack::LateralMovement,
         Attack::CryptoMining,
         Attack::UnusualPort,
+        Attack::SpamRelay,
     ];
 }
 
@@ -242,6 +245,19 @@ pub fn attack_window(base: &WindowFeatures, a: Attack) -> WindowFeatures {
                 small_flows: 0,
                 rejected: 0,
                 ..port(3333, false, 5, 1)
+            });
+        }
+        Attack::SpamRelay => {
+            add(v, Feature::FlowsOut, 60.0);
+            put(v, Feature::FanOut, 50.0);
+            add(v, Feature::NewPeers, 45.0);
+            w.evidence.ports.push(PortStat {
+                new_peers: 45,
+                internal_peers: 0,
+                small_flows: 0,
+                rejected: 0,
+                bytes: 60 * 25_000,
+                ..port(25, false, 60, 50)
             });
         }
         Attack::UnusualPort => {

@@ -9,6 +9,11 @@
 //!    time, cold start included), and its raw detector scores are kept (a seeded reservoir of at
 //!    most `max_calibration_samples`) for calibration. Training learns every window: there is no
 //!    threshold yet to protect with.
+//!
+//! Calibration leaves out training windows with a High-severity finding (counted in
+//! [`ModelMeta::calibration_excluded`]): they are presumed attacks, and a history that holds
+//! attacks would otherwise set the threshold above them. The alert-rate target applies to the
+//! rest. Training history should still be as clean as you can get it.
 
 use std::collections::BTreeMap;
 
@@ -244,17 +249,23 @@ impl ValidTrainParams {
         states.resize_with(names.len(), || None);
         let mut reservoir: Vec<[f64; NUM_DETECTORS]> = Vec::with_capacity(p.max_calibration_samples.min(windows.len()));
         let mut rng = Xoshiro256Plus::seed_from_u64(p.seed ^ 0x5eed_ca11_b2a7_e000);
-        for (seen, w) in windows.iter().enumerate() {
+        let (mut kept, mut excluded) = (0u64, 0u64);
+        for w in windows {
             let g = group_of.get(w.eni as usize).copied().flatten().unwrap_or(0);
             let Some(slot) = states.get_mut(w.eni as usize) else {
                 return Err(DetectError::UnknownEni(w.eni));
             };
             let st = slot.get_or_insert_with(|| scorer.new_eni_state_in_group(g, w.window_start));
-            let raw = scorer.score_and_learn_uncalibrated(st, w);
+            let (raw, high) = scorer.score_and_learn_uncalibrated(st, w);
+            if high {
+                excluded += 1;
+                continue;
+            }
+            kept += 1;
             if reservoir.len() < p.max_calibration_samples {
                 reservoir.push(raw);
             } else {
-                let j = (rng.next_u64() % (seen as u64 + 1)) as usize;
+                let j = (rng.next_u64() % kept) as usize;
                 if let Some(r) = reservoir.get_mut(j) {
                     *r = raw;
                 }
@@ -271,6 +282,7 @@ impl ValidTrainParams {
             first_window: windows.iter().map(|w| w.window_start).min().unwrap_or(0),
             last_window: windows.iter().map(|w| w.window_start).max().unwrap_or(0),
             windows: windows.len() as u64,
+            calibration_excluded: excluded,
             enis: enis.len() as u64,
             params: p.clone(),
         };

@@ -27,7 +27,8 @@
 //! addresses no longer feed `top_peer_bytes_out` (then a lower bound). Port rows: at most
 //! [`PORT_STATS_CAP`] (port, direction) rows plus the watched ports; (peer, port) pairs: at most
 //! [`PAIR_CAP`]; per-window port sets are exact (≤ 8 KiB each). So one open window stays below
-//! about 150 KiB however hostile its records.
+//! about 400 KiB however hostile its records (measured: 220 KiB for one window of 60,000 records
+//! to random peers and ports, `hostile_input_stays_bounded` in `tests/window_features.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -210,8 +211,16 @@ struct PortAgg {
     /// Records by protocol: TCP, UDP, other (`other_proto` names the highest other one).
     proto: [u32; 3],
     other_proto: u8,
+    /// Distinct remote addresses; which of them are internal is looked up in the window's peer
+    /// map at close, so no second counter is kept.
     peers: DistinctCounter,
-    internal: DistinctCounter,
+}
+
+/// Shares of a window's peers, applied to a port whose own peer count is only estimated.
+#[derive(Clone, Copy, Debug)]
+struct PeerShares {
+    new: f64,
+    internal: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -324,7 +333,7 @@ impl WindowAcc {
                 let reply = sp < EPHEMERAL_MIN && dp >= EPHEMERAL_MIN;
                 if !reply {
                     // Egress: the remote port; ingress: the local port. Both are `dstport`.
-                    let peer = if evidence { remote.zip(rkey) } else { None };
+                    let peer = if evidence { rkey } else { None };
                     self.add_port(dp, dir, obs, small, rejected, peer);
                 }
             }
@@ -402,7 +411,7 @@ impl WindowAcc {
         p.last_start = p.last_start.max(obs.start);
     }
 
-    /// `peer` (the remote address and its key) is given only when evidence is kept.
+    /// `peer` (the remote address's key) is given only when evidence is kept.
     fn add_port(
         &mut self,
         port: u16,
@@ -410,7 +419,7 @@ impl WindowAcc {
         obs: &Observation,
         small: bool,
         rejected: bool,
-        peer: Option<(IpAddr, u64)>,
+        peer: Option<u64>,
     ) {
         let d = dir.idx();
         if let Some(set) = self.port_sets.get_mut(d) {
@@ -438,7 +447,6 @@ impl WindowAcc {
                 proto: [0; 3],
                 other_proto: 0,
                 peers: DistinctCounter::new(32, 8),
-                internal: DistinctCounter::new(32, 8),
             })
         };
         s.flows = s.flows.saturating_add(1);
@@ -457,11 +465,8 @@ impl WindowAcc {
                 s.other_proto = s.other_proto.max(other.unwrap_or(0));
             }
         }
-        if let Some((addr, k)) = peer {
+        if let Some(k) = peer {
             s.peers.insert(k);
-            if is_private(addr) {
-                s.internal.insert(k);
-            }
         }
     }
 
@@ -617,15 +622,20 @@ impl WindowAcc {
         );
         set(&mut v, Feature::Skipdata, self.skipdata as f64);
 
-        let total_peers = (self.peers.len() as f64).max(fan_out.max(fan_in));
-        let new_frac = if total_peers > 0.0 {
-            new_peers / total_peers
-        } else {
-            0.0
-        };
         let evidence = if evidence {
+            let total_peers = (self.peers.len() as f64).max(fan_out.max(fan_in));
+            let tracked = self.peers.len().max(1) as f64;
+            let internal = self.peers.values().filter(|(p, _)| is_private(p.addr)).count();
+            let frac = PeerShares {
+                new: if total_peers > 0.0 {
+                    new_peers / total_peers
+                } else {
+                    0.0
+                },
+                internal: internal as f64 / tracked,
+            };
             Evidence {
-                ports: self.port_rows(hist, new_frac),
+                ports: self.port_rows(hist, frac),
                 peers_out: self.pair_rows(hist),
             }
         } else {
@@ -686,7 +696,7 @@ impl WindowAcc {
         h.max(0.0) + 0.0
     }
 
-    fn port_rows(&self, hist: &EniHistory, new_frac: f64) -> Vec<PortStat> {
+    fn port_rows(&self, hist: &EniHistory, frac: PeerShares) -> Vec<PortStat> {
         let mut rows: Vec<&PortAgg> = self.port_stats.values().collect();
         // Busiest first; ties by port then direction, so the order never depends on hashing.
         rows.sort_by(|a, b| {
@@ -710,19 +720,28 @@ impl WindowAcc {
                 others += 1;
                 others <= room
             })
-            .map(|p| self.port_row(p, hist, new_frac))
+            .map(|p| self.port_row(p, hist, frac))
             .collect()
     }
 
-    fn port_row(&self, p: &PortAgg, hist: &EniHistory, new_frac: f64) -> PortStat {
+    fn port_row(&self, p: &PortAgg, hist: &EniHistory, frac: PeerShares) -> PortStat {
         let new_port = if p.ingress {
             !hist.ports_in.contains(p.port)
         } else {
             !hist.ports_out.contains(p.port)
         };
-        let new_peers = match p.peers.keys() {
-            Some(keys) => keys.iter().filter(|&&k| !hist.peers.contains(k)).count() as u32,
-            None => (p.peers.count() * new_frac).round() as u32,
+        let (new_peers, internal_peers) = match p.peers.keys() {
+            Some(keys) => (
+                keys.iter().filter(|&&k| !hist.peers.contains(k)).count() as u32,
+                keys.iter()
+                    .filter(|k| self.peers.get(*k).is_some_and(|(a, _)| is_private(a.addr)))
+                    .count() as u32,
+            ),
+            // Sketched (more than 32 peers on this port): the window's shares, applied.
+            None => (
+                (p.peers.count() * frac.new).round() as u32,
+                (p.peers.count() * frac.internal).round() as u32,
+            ),
         };
         let protocol = if p.proto[0] >= p.proto[1] && p.proto[0] >= p.proto[2] {
             6
@@ -740,7 +759,7 @@ impl WindowAcc {
             rejected: p.rejected,
             peers: p.peers.count() as u32,
             new_peers,
-            internal_peers: p.internal.count() as u32,
+            internal_peers,
             bytes: p.bytes,
             packets: p.packets,
             max_duration_secs: p.max_dur,

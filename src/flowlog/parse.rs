@@ -386,7 +386,7 @@ impl fmt::Display for ParseError {
             write!(f, "field `{}`: ", field_name(field))?;
         }
         write!(f, "{}", self.expected)?;
-        if !matches!(self.expected, Expected::FieldCount { .. }) {
+        if !matches!(self.expected, Expected::FieldCount { .. }) && self.found.len > 0 {
             write!(f, ", found {}", self.found)?;
         }
         Ok(())
@@ -410,33 +410,151 @@ pub fn parse_line(
 ) -> Result<(), ParseError> {
     rec.clear();
     let mut pos = 0usize;
-    let n = line.len();
     for (col, column) in format.columns.iter().enumerate() {
-        while pos < n && is_sep(line[pos]) {
+        while line.get(pos).is_some_and(|&b| is_sep(b)) {
             pos += 1;
         }
-        let start = pos;
-        while pos < n && !is_sep(line[pos]) {
-            pos += 1;
-        }
-        if start == pos {
+        if pos >= line.len() {
             return Err(count_error(line, line_no, format));
         }
-        let value = &line[start..pos];
-        if let Column::Field(field) = *column {
-            parse_field(field, value, interner, max_enis, rec).map_err(|expected| ParseError {
+        let start = pos;
+        let result = match *column {
+            Column::Field(field) => parse_field_at(field, line, &mut pos, interner, max_enis, rec),
+            Column::Opaque(_) => {
+                pos = token_end(line, pos);
+                Ok(())
+            }
+        };
+        if let Err(expected) = result {
+            let end = token_end(line, start);
+            return Err(ParseError {
                 line: line_no,
                 column: Some(col as u16),
-                field: Some(field),
+                field: match *column {
+                    Column::Field(f) => Some(f),
+                    Column::Opaque(_) => None,
+                },
                 expected,
-                found: Snippet::new(value),
-            })?;
+                found: Snippet::new(line.get(start..end).unwrap_or_default()),
+            });
         }
     }
-    if line[pos..].iter().any(|&b| !is_sep(b)) {
+    if line
+        .get(pos..)
+        .unwrap_or_default()
+        .iter()
+        .any(|&b| !is_sep(b))
+    {
         return Err(count_error(line, line_no, format));
     }
     Ok(())
+}
+
+/// The end of the token starting at `pos`.
+#[inline]
+fn token_end(line: &[u8], mut pos: usize) -> usize {
+    while line.get(pos).is_some_and(|&b| !is_sep(b)) {
+        pos += 1;
+    }
+    pos
+}
+
+/// True when `pos` ends a token (a separator or the end of the line).
+#[inline]
+fn ends_token(line: &[u8], pos: usize) -> bool {
+    line.get(pos).is_none_or(|&b| is_sep(b))
+}
+
+/// Parses the field at `line[*pos..]` and moves `pos` to the end of its token. Integers and
+/// IPv4 addresses are parsed in the same pass that finds the token's end (most of a v2 line);
+/// the rest go through [`parse_field`] on the token.
+#[inline(always)]
+fn parse_field_at(
+    field: Field,
+    line: &[u8],
+    pos: &mut usize,
+    interner: &mut Interner,
+    max_enis: usize,
+    rec: &mut FlowRecord,
+) -> Result<(), Expected> {
+    const U8: u64 = u8::MAX as u64;
+    const U16: u64 = u16::MAX as u64;
+    match field {
+        Field::Version => rec.version = int_at(line, pos, U8)?.map(|x| x as u8),
+        Field::SrcPort => rec.srcport = int_at(line, pos, U16)?.map(|x| x as u16),
+        Field::DstPort => rec.dstport = int_at(line, pos, U16)?.map(|x| x as u16),
+        Field::Protocol => rec.protocol = int_at(line, pos, U8)?.map(|x| x as u8),
+        Field::Packets => rec.packets = int_at(line, pos, u64::MAX)?,
+        Field::Bytes => rec.bytes = int_at(line, pos, u64::MAX)?,
+        Field::Start => rec.start = int_at(line, pos, u64::MAX)?,
+        Field::End => rec.end = int_at(line, pos, u64::MAX)?,
+        Field::SrcAddr => rec.srcaddr = addr_at(line, pos)?,
+        Field::DstAddr => rec.dstaddr = addr_at(line, pos)?,
+        _ => {
+            let start = *pos;
+            *pos = token_end(line, start);
+            let v = line.get(start..*pos).unwrap_or_default();
+            if v != b"-" {
+                parse_field(field, v, interner, max_enis, rec)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An unsigned integer at `line[*pos..]` (`None` for `-`), at most `max`.
+#[inline(always)]
+fn int_at(line: &[u8], pos: &mut usize, max: u64) -> Result<Option<u64>, Expected> {
+    let start = *pos;
+    let mut i = start;
+    let mut x = 0u64;
+    while let Some(&b) = line.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        // Wrapping is harmless: more than 19 digits are re-parsed with overflow checks below.
+        x = x.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    let digits = i - start;
+    if digits == 0 && line.get(i) == Some(&b'-') && ends_token(line, i + 1) {
+        *pos = i + 1;
+        return Ok(None);
+    }
+    if digits == 0 || !ends_token(line, i) {
+        return Err(Expected::Integer { max });
+    }
+    if digits > 19 {
+        x = line
+            .get(start..i)
+            .and_then(parse_u64)
+            .ok_or(Expected::Integer { max })?;
+    }
+    if x > max {
+        return Err(Expected::Integer { max });
+    }
+    *pos = i;
+    Ok(Some(x))
+}
+
+/// An address at `line[*pos..]` (`None` for `-`): IPv4 in one pass, else the token through std.
+#[inline(always)]
+fn addr_at(line: &[u8], pos: &mut usize) -> Result<Option<IpAddr>, Expected> {
+    let rest = line.get(*pos..).unwrap_or_default();
+    if let Some((a, len)) = ipv4_prefix(rest) {
+        if ends_token(rest, len) {
+            *pos += len;
+            return Ok(Some(IpAddr::V4(a)));
+        }
+    }
+    let end = token_end(line, *pos);
+    let v = line.get(*pos..end).unwrap_or_default();
+    *pos = end;
+    if v == b"-" {
+        return Ok(None);
+    }
+    addr(v).map(Some)
 }
 
 fn count_error(line: &[u8], line_no: u64, format: &Format) -> ParseError {
@@ -592,6 +710,12 @@ fn addr(v: &[u8]) -> Result<IpAddr, Expected> {
 /// Leading zeros are accepted (`010` is 10), unlike std's parser, as some exporters pad.
 #[inline]
 pub fn parse_ipv4(v: &[u8]) -> Option<Ipv4Addr> {
+    ipv4_prefix(v).and_then(|(a, len)| (len == v.len()).then_some(a))
+}
+
+/// A dotted-quad IPv4 at the start of `v`, and its length.
+#[inline(always)]
+fn ipv4_prefix(v: &[u8]) -> Option<(Ipv4Addr, usize)> {
     let mut octets = [0u8; 4];
     let mut i = 0usize;
     for (k, octet) in octets.iter_mut().enumerate() {
@@ -616,7 +740,7 @@ pub fn parse_ipv4(v: &[u8]) -> Option<Ipv4Addr> {
         }
         *octet = x as u8;
     }
-    (i == v.len()).then_some(Ipv4Addr::from(octets))
+    Some((Ipv4Addr::from(octets), i))
 }
 
 #[cfg(test)]

@@ -439,15 +439,16 @@ impl LogReader {
     }
 
     fn on_header(&mut self, line: &[u8], line_no: u64) -> Result<(), FlowlogError> {
-        self.summary.headers += 1;
         let Some(cur) = self.cur.as_mut() else {
             return Ok(());
         };
-        if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
-            f.headers += 1;
-        }
         match Format::parse_bytes(line) {
             Ok(format) => {
+                // A rejected header counts as a bad line instead, so each line counts once.
+                self.summary.headers += 1;
+                if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
+                    f.headers += 1;
+                }
                 cur.unsupported = false;
                 cur.format_slot = self.summary.format_slot(&format);
                 cur.format_listed = true;

@@ -10,7 +10,7 @@
 //!   `012345678901` would otherwise lose its leading zero). An absent account is written `-`,
 //!   never `unknown` (the parser reads both as absent).
 //! - A free-text value is written as is, except that an empty value is written `-` and ASCII
-//!   whitespace inside a value becomes `_` (a space would split the field in two).
+//!   space, tab, CR or LF inside a value becomes `_` (it would split the field or the line).
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -226,10 +226,10 @@ fn text(v: &[u8], out: &mut Vec<u8>) {
         out.push(b'-');
         return;
     }
-    out.extend(
-        v.iter()
-            .map(|&b| if b.is_ascii_whitespace() { b'_' } else { b }),
-    );
+    out.extend(v.iter().map(|&b| match b {
+        b' ' | b'\t' | b'\r' | b'\n' => b'_',
+        _ => b,
+    }));
 }
 
 fn opt_u64(v: Option<u64>, out: &mut Vec<u8>) {

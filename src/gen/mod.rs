@@ -293,12 +293,9 @@ pub fn simulate(
     let vpc = vpc::build(cfg);
     let schedule = attacks::schedule(cfg, &vpc);
     let mut sim = sim::Sim::new(cfg, vpc, schedule);
-    let vpc_ref = sim.vpc();
     // The emitter borrows the VPC while the simulator mutates its own RNG and schedule, so it
     // gets its own copy of the (small) inventory.
-    let vpc_copy = vpc::Vpc {
-        ..clone_vpc(vpc_ref)
-    };
+    let vpc_copy = sim.vpc().clone();
     let mut em = emit::Emitter::new(
         &vpc_copy,
         cfg.format == GenFormat::V5,
@@ -363,20 +360,6 @@ pub fn simulate(
         labels,
         interner: vpc.interner.clone(),
     })
-}
-
-fn clone_vpc(v: &vpc::Vpc) -> vpc::Vpc {
-    vpc::Vpc {
-        enis: v.enis.clone(),
-        interner: v.interner.clone(),
-        vpc_id: v.vpc_id.clone(),
-        clients: v.clients.clone(),
-        api_peers: v.api_peers.clone(),
-        admins: v.admins.clone(),
-        s3: v.s3.clone(),
-        registries: v.registries.clone(),
-        scanners: v.scanners.clone(),
-    }
 }
 
 /// Generates the synthetic VPC into `out_dir`: the S3 tree (`AWSLogs/...`), `labels.csv` and

@@ -40,6 +40,9 @@ pub struct S3Writer {
     slots: BTreeMap<u64, Slot>,
     rng: Rng,
     seed: u64,
+    /// Size of the last object written: new objects reserve about that much up front, so the
+    /// buffers do not grow by repeated copying.
+    typical: usize,
     /// Objects written.
     pub files: u64,
     /// Compressed bytes written.
@@ -63,6 +66,7 @@ impl S3Writer {
             slots: BTreeMap::new(),
             rng: Rng::new(seed, 11),
             seed,
+            typical: 1 << 16,
             files: 0,
             bytes: 0,
         }
@@ -73,11 +77,12 @@ impl S3Writer {
         let end = rec.end.or(rec.start).unwrap_or(0);
         let delivered = end + self.rng.range(LAG_SECS.0, LAG_SECS.1);
         let fields = &self.fields;
+        let typical = self.typical + self.typical / 4;
         let slot = self
             .slots
             .entry(delivered - delivered % FILE_SECS)
             .or_insert_with(|| {
-                let mut buf = Vec::with_capacity(1 << 16);
+                let mut buf = Vec::with_capacity(typical);
                 write_header(fields, &mut buf);
                 Slot { buf }
             });
@@ -111,6 +116,7 @@ impl S3Writer {
         // intervals, and the next object holds records older than some in this one, which is
         // the disorder a reader of real S3 objects meets.
         let text = slot.buf;
+        self.typical = text.len().clamp(1 << 12, 1 << 28);
         let (y, mo, d, h, mi) = parts(s);
         let dir = self
             .root

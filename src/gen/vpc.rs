@@ -127,7 +127,7 @@ impl SimEni {
 }
 
 /// The VPC: ENIs and the external address pools.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Vpc {
     /// Every ENI ever alive in the run; index = position.
     pub enis: Vec<SimEni>,

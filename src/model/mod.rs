@@ -57,6 +57,8 @@ pub struct ModelMeta {
     pub last_window: u64,
     /// Training windows.
     pub windows: u64,
+    /// Training windows left out of calibration because a High-severity finding fired on them.
+    pub calibration_excluded: u64,
     /// ENIs at the end of training.
     pub enis: u64,
     /// The parameters it was trained with.
