@@ -13,7 +13,12 @@ fn score(c: &mut Criterion) {
     let windows: Vec<_> = set.test.iter().map(|(w, _)| w.clone()).collect();
     let states: Vec<_> = windows
         .iter()
-        .map(|w| m.enis.get(set.names.name(w.eni)).cloned().unwrap_or_else(|| m.scorer.new_eni_state(w)))
+        .map(|w| {
+            m.enis
+                .get(set.names.name(w.eni))
+                .cloned()
+                .unwrap_or_else(|| m.scorer.new_eni_state(w))
+        })
         .collect();
     let mut g = c.benchmark_group("score");
     g.throughput(Throughput::Elements(windows.len() as u64));

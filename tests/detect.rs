@@ -29,7 +29,9 @@ fn score_all(m: &Model, set: &SynthSet) -> Vec<(Verdict, bool)> {
         .iter()
         .map(|(w, label)| {
             let name = set.names.name(w.eni).to_string();
-            let st = states.entry(name).or_insert_with(|| m.scorer.new_eni_state(w));
+            let st = states
+                .entry(name)
+                .or_insert_with(|| m.scorer.new_eni_state(w));
             (m.scorer.score_one(st, w), *label)
         })
         .collect()
@@ -42,7 +44,13 @@ fn roc_auc(scored: &[(f64, bool)]) -> f64 {
     let mut wins = 0.0;
     for p in &pos {
         for n in &neg {
-            wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     wins / (pos.len() * neg.len()) as f64
@@ -79,14 +87,20 @@ fn conformance_round_trip_gives_equal_model_and_scores() {
 #[test]
 fn conformance_determinism_for_a_seed() {
     let set = data();
-    let p = TrainParams { seed: 11, ..TrainParams::default() };
+    let p = TrainParams {
+        seed: 11,
+        ..TrainParams::default()
+    };
     let m1 = trained(&set, &p);
     let m2 = trained(&set, &p);
     assert_eq!(m1, m2, "same data and seed must give the same model");
     let a = score_all(&m1, &set);
     let b = score_all(&m2, &set);
     for (name, pick) in DETECTORS {
-        assert!(a.iter().zip(&b).all(|(x, y)| pick(&x.0) == pick(&y.0)), "{name} not deterministic");
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| pick(&x.0) == pick(&y.0)),
+            "{name} not deterministic"
+        );
     }
 }
 
@@ -103,7 +117,10 @@ fn conformance_roc_auc_at_least_half_for_every_detector() {
         assert!(auc >= 0.5, "{name}: ROC-AUC {auc} < 0.5");
     }
     // The combined score is the one users see: it must be far better than chance here.
-    let s: Vec<(f64, bool)> = verdicts.iter().map(|(v, l)| (v.anomaly_score, *l)).collect();
+    let s: Vec<(f64, bool)> = verdicts
+        .iter()
+        .map(|(v, l)| (v.anomaly_score, *l))
+        .collect();
     assert!(roc_auc(&s) > 0.9, "combined ROC-AUC {}", roc_auc(&s));
 }
 
@@ -111,7 +128,13 @@ fn conformance_roc_auc_at_least_half_for_every_detector() {
 fn conformance_no_learning_from_alerted_windows_when_protected() {
     let set = data();
     for protect in [true, false] {
-        let m = trained(&set, &TrainParams { protect, ..TrainParams::default() });
+        let m = trained(
+            &set,
+            &TrainParams {
+                protect,
+                ..TrainParams::default()
+            },
+        );
         let (w0, _) = set.test.iter().find(|(w, l)| !l && w.eni == 3).unwrap();
         let attack = synth::attack_window(w0, Attack::Exfiltration);
         let mut st = m.enis.get(set.names.name(3)).unwrap().clone();
@@ -122,7 +145,10 @@ fn conformance_no_learning_from_alerted_windows_when_protected() {
             let before = st.stats.clone();
             let v = m.scorer.score_one(&mut st, &w);
             if protect {
-                assert!(v.alert, "repeat {k}: exfiltration must keep alerting under protection");
+                assert!(
+                    v.alert,
+                    "repeat {k}: exfiltration must keep alerting under protection"
+                );
                 assert!(!v.learned);
                 assert_eq!(st.stats, before, "protected state learned from an alert");
             }
@@ -133,7 +159,10 @@ fn conformance_no_learning_from_alerted_windows_when_protected() {
         } else {
             // Without protection the baseline learns the attack, so its deviation falls.
             assert_eq!(st.protected_skips, 0);
-            assert!(scores.last() < scores.first(), "unprotected baseline did not adapt: {scores:?}");
+            assert!(
+                scores.last() < scores.first(),
+                "unprotected baseline did not adapt: {scores:?}"
+            );
         }
     }
 }
@@ -142,18 +171,29 @@ fn conformance_no_learning_from_alerted_windows_when_protected() {
 fn training_rate_meets_alerts_per_1000() {
     let set = data();
     for rate in [1.0, 10.0] {
-        let m = trained(&set, &TrainParams { alerts_per_1000: rate, ..TrainParams::default() });
+        let m = trained(
+            &set,
+            &TrainParams {
+                alerts_per_1000: rate,
+                ..TrainParams::default()
+            },
+        );
         // Re-score the training windows from scratch, unprotected so the replay matches training.
         let mut scorer = m.scorer.clone();
         scorer.config.protect = false;
         let mut states = BTreeMap::new();
         let mut alerts = 0usize;
         for w in &set.train {
-            let st = states.entry(w.eni).or_insert_with(|| scorer.new_eni_state(w));
+            let st = states
+                .entry(w.eni)
+                .or_insert_with(|| scorer.new_eni_state(w));
             alerts += usize::from(scorer.score_one(st, w).alert);
         }
         let per_1000 = alerts as f64 * 1000.0 / set.train.len() as f64;
-        assert!(per_1000 <= rate * 1.5 + 0.5, "rate {rate}: {per_1000} alerts per 1000");
+        assert!(
+            per_1000 <= rate * 1.5 + 0.5,
+            "rate {rate}: {per_1000} alerts per 1000"
+        );
     }
 }
 
@@ -195,7 +235,11 @@ fn normal_windows_rarely_have_findings() {
     let v = score_all(&m, &set);
     let normal: Vec<&Verdict> = v.iter().filter(|x| !x.1).map(|x| &x.0).collect();
     let with = normal.iter().filter(|v| !v.findings.is_empty()).count();
-    assert!(with * 100 <= normal.len(), "{with} of {} normal windows have findings", normal.len());
+    assert!(
+        with * 100 <= normal.len(),
+        "{with} of {} normal windows have findings",
+        normal.len()
+    );
 }
 
 #[test]
@@ -206,7 +250,12 @@ fn beaconing_to_a_fresh_external_peer_is_found() {
     let mut st = m.enis.get(set.names.name(eni)).unwrap().clone();
     let c2: std::net::IpAddr = "198.51.100.9".parse().unwrap();
     let mut found_at = None;
-    let tests: Vec<&WindowFeatures> = set.test.iter().filter(|(w, l)| !l && w.eni == eni).map(|(w, _)| w).collect();
+    let tests: Vec<&WindowFeatures> = set
+        .test
+        .iter()
+        .filter(|(w, l)| !l && w.eni == eni)
+        .map(|(w, _)| w)
+        .collect();
     for (i, w) in tests.iter().enumerate() {
         let mut w = (*w).clone();
         w.evidence.peers_out.push(PeerStat {
@@ -227,22 +276,53 @@ fn beaconing_to_a_fresh_external_peer_is_found() {
             found_at.get_or_insert(i);
         }
     }
-    assert_eq!(found_at, Some(5), "beacon should fire once it has beacon_min_windows = 6 windows");
+    assert_eq!(
+        found_at,
+        Some(5),
+        "beacon should fire once it has beacon_min_windows = 6 windows"
+    );
 }
 
 #[test]
 fn rejected_params_have_errors() {
     let base = TrainParams::default();
     let bad = [
-        TrainParams { half_life_windows: 0.0, ..base.clone() },
-        TrainParams { half_life_windows: f64::NAN, ..base.clone() },
-        TrainParams { clusters: Some(0), ..base.clone() },
-        TrainParams { max_clusters: 0, ..base.clone() },
-        TrainParams { alerts_per_1000: 0.0, ..base.clone() },
-        TrainParams { alerts_per_1000: 1000.0, ..base.clone() },
-        TrainParams { window_secs: 0, ..base.clone() },
-        TrainParams { prior_windows: -1.0, ..base.clone() },
-        TrainParams { max_calibration_samples: 0, ..base.clone() },
+        TrainParams {
+            half_life_windows: 0.0,
+            ..base.clone()
+        },
+        TrainParams {
+            half_life_windows: f64::NAN,
+            ..base.clone()
+        },
+        TrainParams {
+            clusters: Some(0),
+            ..base.clone()
+        },
+        TrainParams {
+            max_clusters: 0,
+            ..base.clone()
+        },
+        TrainParams {
+            alerts_per_1000: 0.0,
+            ..base.clone()
+        },
+        TrainParams {
+            alerts_per_1000: 1000.0,
+            ..base.clone()
+        },
+        TrainParams {
+            window_secs: 0,
+            ..base.clone()
+        },
+        TrainParams {
+            prior_windows: -1.0,
+            ..base.clone()
+        },
+        TrainParams {
+            max_calibration_samples: 0,
+            ..base.clone()
+        },
     ];
     for p in bad {
         assert!(p.check().is_err(), "accepted {p:?}");
@@ -253,16 +333,28 @@ fn rejected_params_have_errors() {
     // ENI 0's second window (index 24: 24 ENIs per window start) before its first.
     let unsorted = vec![set.train[24].clone(), set.train[0].clone()];
     assert_eq!(unsorted[0].eni, unsorted[1].eni);
-    assert!(train(&unsorted, &set.names, &base).is_err(), "out-of-order windows accepted");
+    assert!(
+        train(&unsorted, &set.names, &base).is_err(),
+        "out-of-order windows accepted"
+    );
     let mut w = set.train[0].clone();
     w.eni = 9999;
-    assert!(train(&[w], &set.names, &base).is_err(), "unknown ENI id accepted");
+    assert!(
+        train(&[w], &set.names, &base).is_err(),
+        "unknown ENI id accepted"
+    );
 }
 
 #[test]
 fn fixed_clusters_are_honoured_and_new_enis_are_scored() {
     let set = data();
-    let m = trained(&set, &TrainParams { clusters: Some(3), ..TrainParams::default() });
+    let m = trained(
+        &set,
+        &TrainParams {
+            clusters: Some(3),
+            ..TrainParams::default()
+        },
+    );
     assert_eq!(m.scorer.groups.len(), 3);
     // A never-seen ENI is scored (cold start), not skipped.
     let (w, _) = &set.test[0];
@@ -280,7 +372,12 @@ fn oracle(xs: &[[f64; NUM_FEATURES]], decay: f64) -> (Vec<f64>, Vec<f64>) {
     let mut var = vec![0.0; NUM_FEATURES];
     for f in 0..NUM_FEATURES {
         mean[f] = xs.iter().zip(&w).map(|(x, w)| w * x[f]).sum::<f64>() / ws;
-        var[f] = xs.iter().zip(&w).map(|(x, w)| w * (x[f] - mean[f]).powi(2)).sum::<f64>() / ws;
+        var[f] = xs
+            .iter()
+            .zip(&w)
+            .map(|(x, w)| w * (x[f] - mean[f]).powi(2))
+            .sum::<f64>()
+            / ws;
     }
     (mean, var)
 }

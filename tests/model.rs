@@ -27,7 +27,10 @@ fn load_bytes(dir: &Path, bytes: &[u8]) -> ModelError {
     std::fs::write(&p, bytes).unwrap();
     let err = model::load(&p).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("bad.fvm"), "error does not name the file: {msg}");
+    assert!(
+        msg.contains("bad.fvm"),
+        "error does not name the file: {msg}"
+    );
     err
 }
 
@@ -37,7 +40,10 @@ fn round_trip_is_equal_and_leaves_no_temp_file() {
     let (m, path, bytes) = saved(dir.path());
     assert_eq!(model::load(&path).unwrap(), m);
     assert_eq!(&bytes[..8], &MAGIC);
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "temp file left behind: {names:?}");
     // Overwriting an existing model is atomic too (rename over it).
     model::save(&m, &path).unwrap();
@@ -48,10 +54,25 @@ fn round_trip_is_equal_and_leaves_no_temp_file() {
 fn truncated_files_are_refused_at_every_length() {
     let dir = tempfile::tempdir().unwrap();
     let (_, _, bytes) = saved(dir.path());
-    for cut in [0, 3, 8, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 1, bytes.len() / 2, bytes.len() - 1] {
+    for cut in [
+        0,
+        3,
+        8,
+        HEADER_LEN - 1,
+        HEADER_LEN,
+        HEADER_LEN + 1,
+        bytes.len() / 2,
+        bytes.len() - 1,
+    ] {
         let err = load_bytes(dir.path(), &bytes[..cut]);
-        assert!(matches!(err, ModelError::Truncated { .. }), "cut at {cut}: {err}");
-        assert!(err.to_string().contains("flowvigil train"), "no remedy: {err}");
+        assert!(
+            matches!(err, ModelError::Truncated { .. }),
+            "cut at {cut}: {err}"
+        );
+        assert!(
+            err.to_string().contains("flowvigil train"),
+            "no remedy: {err}"
+        );
     }
 }
 
@@ -71,21 +92,46 @@ fn wrong_magic_version_and_schema_are_named() {
     let (_, _, bytes) = saved(dir.path());
     let mut b = bytes.clone();
     b[..8].copy_from_slice(b"PK\x03\x04zip!");
-    assert!(matches!(load_bytes(dir.path(), &b), ModelError::BadMagic { .. }));
+    assert!(matches!(
+        load_bytes(dir.path(), &b),
+        ModelError::BadMagic { .. }
+    ));
     let mut b = bytes.clone();
     b[8..12].copy_from_slice(&99u32.to_le_bytes());
     let err = load_bytes(dir.path(), &b);
-    assert!(matches!(err, ModelError::Version { found: 99, expected: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ModelError::Version {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("99") && err.to_string().contains("version 1"));
     let mut b = bytes.clone();
     b[16] ^= 1;
-    assert!(matches!(load_bytes(dir.path(), &b), ModelError::Schema { .. }));
+    assert!(matches!(
+        load_bytes(dir.path(), &b),
+        ModelError::Schema { .. }
+    ));
     let mut b = bytes.clone();
     b[12..16].copy_from_slice(&2u32.to_le_bytes());
-    assert!(matches!(load_bytes(dir.path(), &b), ModelError::Schema { found_version: 2, .. }));
+    assert!(matches!(
+        load_bytes(dir.path(), &b),
+        ModelError::Schema {
+            found_version: 2,
+            ..
+        }
+    ));
     let mut b = bytes;
     b.push(0);
-    assert!(matches!(load_bytes(dir.path(), &b), ModelError::TooLarge { .. }));
+    assert!(matches!(
+        load_bytes(dir.path(), &b),
+        ModelError::TooLarge { .. }
+    ));
 }
 
 #[test]
@@ -123,7 +169,16 @@ fn full_state(m: &Model) -> EniState {
         let mut w = w.clone();
         for k in 0..16u8 {
             w.evidence.peers_out.push(PeerStat {
-                addr: std::net::IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, i as u16, u16::from(k))),
+                addr: std::net::IpAddr::V6(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    i as u16,
+                    u16::from(k),
+                )),
                 port: 40_000 + u16::from(k),
                 protocol: 6,
                 flows: 3,
@@ -144,7 +199,10 @@ fn full_state(m: &Model) -> EniState {
 fn state_per_eni_is_at_most_1_kib() {
     let m = small_model();
     let st = full_state(&m);
-    assert_eq!(st.beacons.slots.len(), flowvigil::detect::beacon::MAX_BEACON_SLOTS);
+    assert_eq!(
+        st.beacons.slots.len(),
+        flowvigil::detect::beacon::MAX_BEACON_SLOTS
+    );
     let size = bincode_size(&st);
     println!("serialized EniState, worst case (6 IPv6 beacon slots): {size} bytes");
     assert!(size <= 1024, "state is {size} bytes");
@@ -164,7 +222,9 @@ fn load_time_of_a_100k_eni_model_is_reported() {
     // Timing is reported, never asserted (see docs/readme/models.md for release figures).
     let mut m = small_model();
     let st = full_state(&m);
-    m.enis = (0..100_000).map(|i| (format!("eni-{i:017x}"), st.clone())).collect();
+    m.enis = (0..100_000)
+        .map(|i| (format!("eni-{i:017x}"), st.clone()))
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.fvm");
     model::save(&m, &path).unwrap();

@@ -21,7 +21,8 @@ pub struct Args {
 
 /// Runs `flowvigil inspect`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let m = model::load(&args.model).with_context(|| format!("inspecting {}", args.model.display()))?;
+    let m =
+        model::load(&args.model).with_context(|| format!("inspecting {}", args.model.display()))?;
     print!("{}", render(&m, &args.model, args.top_features));
     Ok(ExitCode::SUCCESS)
 }
@@ -68,7 +69,11 @@ pub fn render(m: &Model, path: &std::path::Path, top: usize) -> String {
         cal.threshold, cal.alerts_per_1000
     );
     let _ = writeln!(o, "detector quantiles (raw scores on training windows)");
-    let _ = writeln!(o, "  {:<14} {:>9} {:>9} {:>9} {:>9} {:>9}", "detector", "p50", "p90", "p99", "p99.9", "max");
+    let _ = writeln!(
+        o,
+        "  {:<14} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "detector", "p50", "p90", "p99", "p99.9", "max"
+    );
     for d in 0..NUM_DETECTORS {
         if let (Some(name), Some(q)) = (DETECTOR_NAMES.get(d), cal.detectors.get(d)) {
             let _ = writeln!(
@@ -94,10 +99,18 @@ pub fn render(m: &Model, path: &std::path::Path, top: usize) -> String {
             cb.total_cmp(&ca).then(a.cmp(&b))
         });
         for &i in idx.iter().take(top) {
-            let (Some(name), Some(mean), Some(c)) = (FEATURE_NAMES.get(i), grp.prior_mean.get(i), grp.centroid.get(i)) else {
+            let (Some(name), Some(mean), Some(c)) = (
+                FEATURE_NAMES.get(i),
+                grp.prior_mean.get(i),
+                grp.centroid.get(i),
+            ) else {
                 continue;
             };
-            let _ = writeln!(o, "    {name:<20} {:>14.2}  ({c:+.2} sd from all ENIs)", raw(i, *mean));
+            let _ = writeln!(
+                o,
+                "    {name:<20} {:>14.2}  ({c:+.2} sd from all ENIs)",
+                raw(i, *mean)
+            );
         }
     }
     o

@@ -83,17 +83,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..TrainParams::default()
     };
     let valid = params.check().context("checking training parameters")?;
-    let format = args.format.as_deref().map(Format::parse).transpose().context("--format")?;
-    let opts = ReadOptions { strict: args.strict, format, ..ReadOptions::default() };
+    let format = args
+        .format
+        .as_deref()
+        .map(Format::parse)
+        .transpose()
+        .context("--format")?;
+    let opts = ReadOptions {
+        strict: args.strict,
+        format,
+        ..ReadOptions::default()
+    };
     let cfg = WindowConfig {
         window_secs: args.window_secs,
         allowed_lateness_secs: args.allowed_lateness_secs,
         ..WindowConfig::default()
     };
-    let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let threads = args
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .max(1);
     let mut reader = LogReader::open(&args.inputs, opts)?;
-    let (shards, stats) = run_sharded(&mut reader, &cfg, threads, |_| NamedWindows::default(), |_, _| Ok(()))
-        .context("windowing the training logs")?;
+    let (shards, stats) = run_sharded(
+        &mut reader,
+        &cfg,
+        threads,
+        |_| NamedWindows::default(),
+        |_, _| Ok(()),
+    )
+    .context("windowing the training logs")?;
     // One interner in name order and windows in (window_start, name) order: the same model
     // whatever the thread count or input order.
     let mut named: Vec<(String, WindowFeatures)> = shards.into_iter().flatten().collect();
@@ -129,7 +147,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     if read.bad_lines > 0 || late > 0 {
-        eprintln!("flowvigil: {} bad line(s) and {late} late record(s) counted and skipped", read.bad_lines);
+        eprintln!(
+            "flowvigil: {} bad line(s) and {late} late record(s) counted and skipped",
+            read.bad_lines
+        );
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)

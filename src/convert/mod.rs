@@ -71,7 +71,7 @@ pub fn output_fields() -> Vec<Field> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("reading or writing {path}")]
     Io {
         /// The file.
         path: PathBuf,

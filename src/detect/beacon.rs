@@ -78,7 +78,10 @@ impl BeaconSlot {
     /// RITA-style regularity in [0, 1].
     pub fn regularity(&self) -> f64 {
         let gaps = self.windows.saturating_sub(1);
-        (self.gap.regularity(gaps) + self.flows.regularity(self.windows) + self.size.regularity(self.windows)) / 3.0
+        (self.gap.regularity(gaps)
+            + self.flows.regularity(self.windows)
+            + self.size.regularity(self.windows))
+            / 3.0
     }
 }
 
@@ -104,7 +107,10 @@ impl BeaconTracker {
         let mut best: Option<Finding> = None;
         for p in ev.peers_out.iter().filter(|p| p.external && p.flows > 0) {
             let size = p.bytes as f64 / f64::from(p.flows);
-            let idx = self.slots.iter().position(|s| s.addr == p.addr && s.port == p.port);
+            let idx = self
+                .slots
+                .iter()
+                .position(|s| s.addr == p.addr && s.port == p.port);
             let idx = match idx {
                 Some(i) => i,
                 None => match self.free_slot(window_start) {
@@ -130,7 +136,9 @@ impl BeaconTracker {
                     None => continue,
                 },
             };
-            let Some(s) = self.slots.get_mut(idx) else { continue };
+            let Some(s) = self.slots.get_mut(idx) else {
+                continue;
+            };
             if s.windows > 0 && window_start <= s.last_window {
                 continue; // same window twice (a second row for the pair): counted once
             }
@@ -146,7 +154,11 @@ impl BeaconTracker {
             if s.fresh && s.windows >= rules.beacon_min_windows && r >= rules.beacon_min_score {
                 let better = best.as_ref().is_none_or(|b| r > b.score);
                 if better {
-                    let severity = if r >= 0.95 { Severity::High } else { Severity::Medium };
+                    let severity = if r >= 0.95 {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    };
                     best = Some(Finding {
                         kind: FindingKind::Beaconing,
                         severity,

@@ -59,12 +59,21 @@ impl TailQuantiles {
             let pos = q * (n - 1) as f64;
             let lo = pos.floor() as usize;
             let hi = pos.ceil() as usize;
-            let (a, b) = (samples.get(lo).copied().unwrap_or(0.0), samples.get(hi).copied().unwrap_or(0.0));
+            let (a, b) = (
+                samples.get(lo).copied().unwrap_or(0.0),
+                samples.get(hi).copied().unwrap_or(0.0),
+            );
             a + (b - a) * (pos - lo as f64)
         };
         let values: Vec<f64> = levels.iter().map(|&q| at(q)).collect();
         let tail_scale = (at(1.0) - at(0.99)).max(min_scale).max(f64::MIN_POSITIVE);
-        TailQuantiles { levels, values, floor: 1.0 / (n as f64 + 1.0), tail_scale, samples: n as u64 }
+        TailQuantiles {
+            levels,
+            values,
+            floor: 1.0 / (n as f64 + 1.0),
+            tail_scale,
+            samples: n as u64,
+        }
     }
 
     /// `P(training score ≥ s)`, interpolated between the kept quantiles and squeezed into
@@ -92,7 +101,11 @@ impl TailQuantiles {
     /// The training score at probability level `q` (nearest kept level at or above `q`).
     pub fn quantile(&self, q: f64) -> f64 {
         let i = self.levels.partition_point(|&l| l < q);
-        self.values.get(i).or(self.values.last()).copied().unwrap_or(0.0)
+        self.values
+            .get(i)
+            .or(self.values.last())
+            .copied()
+            .unwrap_or(0.0)
     }
 }
 
@@ -183,9 +196,14 @@ mod tests {
 
     #[test]
     fn threshold_meets_the_target_rate() {
-        let raw: Vec<[f64; 3]> = (0..10_000).map(|i| [f64::from(i % 997), 0.0, 0.0]).collect();
+        let raw: Vec<[f64; 3]> = (0..10_000)
+            .map(|i| [f64::from(i % 997), 0.0, 0.0])
+            .collect();
         let cal = Calibration::fit(&raw, 10.0);
-        let alerts = raw.iter().filter(|r| cal.combine(r).0 > cal.threshold).count();
+        let alerts = raw
+            .iter()
+            .filter(|r| cal.combine(r).0 > cal.threshold)
+            .count();
         assert!(alerts <= 100, "{alerts} alerts for a target of 100");
     }
 }

@@ -34,11 +34,18 @@ pub struct Contribution {
 impl Contribution {
     /// The feature's name.
     pub fn name(&self) -> &'static str {
-        FEATURE_NAMES.get(usize::from(self.feature)).copied().unwrap_or("?")
+        FEATURE_NAMES
+            .get(usize::from(self.feature))
+            .copied()
+            .unwrap_or("?")
     }
 
     fn raw_units(&self, x: f64) -> f64 {
-        if LOG_SCALED.get(usize::from(self.feature)).copied().unwrap_or(false) {
+        if LOG_SCALED
+            .get(usize::from(self.feature))
+            .copied()
+            .unwrap_or(false)
+        {
             x.exp_m1()
         } else {
             x
@@ -159,7 +166,11 @@ mod tests {
     use super::*;
 
     fn c(feature: u8, z: f64) -> Contribution {
-        Contribution { feature, z, ..Contribution::default() }
+        Contribution {
+            feature,
+            z,
+            ..Contribution::default()
+        }
     }
 
     #[test]
@@ -175,11 +186,29 @@ mod tests {
     #[test]
     fn formats_like_the_design() {
         // skipdata (column 21) is log-scaled: mean ln(9) is an expected 8.
-        let c = Contribution { feature: 14, observed: 0.9, mean: 0.1, sd: 0.05, z: 16.0 };
-        assert_eq!(c.to_string(), "reject_ratio_in 0.90 vs 0.10 ± 0.05 (z=+16.0)");
-        let c = Contribution { feature: 7, observed: 412.0, mean: 9f64.ln(), sd: 0.1, z: 135.0 };
+        let c = Contribution {
+            feature: 14,
+            observed: 0.9,
+            mean: 0.1,
+            sd: 0.05,
+            z: 16.0,
+        };
+        assert_eq!(
+            c.to_string(),
+            "reject_ratio_in 0.90 vs 0.10 ± 0.05 (z=+16.0)"
+        );
+        let c = Contribution {
+            feature: 7,
+            observed: 412.0,
+            mean: 9f64.ln(),
+            sd: 0.1,
+            z: 135.0,
+        };
         assert_eq!(c.name(), "fan_out");
         assert!((c.expected() - 8.0).abs() < 1e-9);
-        assert!(c.to_string().starts_with("fan_out 412 vs 8.00 ± 0.9"), "{c}");
+        assert!(
+            c.to_string().starts_with("fan_out 412 vs 8.00 ± 0.9"),
+            "{c}"
+        );
     }
 }

@@ -94,9 +94,9 @@ impl FindingKind {
     pub fn technique(self) -> &'static str {
         match self {
             FindingKind::PortScan | FindingKind::HostSweep => "T1046",
-            FindingKind::BruteForceSsh | FindingKind::BruteForceRdp | FindingKind::BruteForceWinRm => {
-                "T1110"
-            }
+            FindingKind::BruteForceSsh
+            | FindingKind::BruteForceRdp
+            | FindingKind::BruteForceWinRm => "T1110",
             FindingKind::Exfiltration => "T1048",
             FindingKind::UnusualPort => "T1571",
             FindingKind::Beaconing => "T1071",
@@ -167,15 +167,25 @@ impl fmt::Display for FindingDetail<'_> {
         let dir = if x.ingress { "inbound" } else { "outbound" };
         match x.kind {
             FindingKind::PortScan => {
-                write!(f, "{} distinct ports probed {dir}, mostly failed (z={:+.1})", x.count, x.score)
+                write!(
+                    f,
+                    "{} distinct ports probed {dir}, mostly failed (z={:+.1})",
+                    x.count, x.score
+                )
             }
             FindingKind::HostSweep => write!(
                 f,
                 "{} remote hosts swept on port {}, mostly failed (z={:+.1})",
                 x.count, x.port, x.score
             ),
-            FindingKind::BruteForceSsh | FindingKind::BruteForceRdp | FindingKind::BruteForceWinRm => {
-                write!(f, "{} {dir} flows on port {} from few peers (z={:+.1})", x.count, x.port, x.score)
+            FindingKind::BruteForceSsh
+            | FindingKind::BruteForceRdp
+            | FindingKind::BruteForceWinRm => {
+                write!(
+                    f,
+                    "{} {dir} flows on port {} from few peers (z={:+.1})",
+                    x.count, x.port, x.score
+                )
             }
             FindingKind::Exfiltration => {
                 write!(f, "{} bytes out to ", x.bytes)?;
@@ -193,13 +203,25 @@ impl fmt::Display for FindingDetail<'_> {
                 write!(f, " over {} windows (regularity {:.2})", x.count, x.score)
             }
             FindingKind::DoS => {
-                write!(f, "{} packets/s out, far above baseline (z={:+.1})", x.count, x.score)
+                write!(
+                    f,
+                    "{} packets/s out, far above baseline (z={:+.1})",
+                    x.count, x.score
+                )
             }
             FindingKind::LateralMovement if x.ingress => {
-                write!(f, "admin port {} reached for the first time, from a new internal peer", x.port)
+                write!(
+                    f,
+                    "admin port {} reached for the first time, from a new internal peer",
+                    x.port
+                )
             }
             FindingKind::LateralMovement => {
-                write!(f, "{} new internal peers on admin ports (top: {})", x.count, x.port)
+                write!(
+                    f,
+                    "{} new internal peers on admin ports (top: {})",
+                    x.count, x.port
+                )
             }
             FindingKind::SpamRelay => write!(
                 f,
@@ -347,15 +369,42 @@ pub fn evaluate(
     let mut scanning = false;
     // PortScan, both directions.
     for (ingress, ports, rej, zf) in [
-        (false, Feature::DstPortsOut, Feature::RejectRatioOut, Feature::DstPortsOut),
-        (true, Feature::LocalPortsIn, Feature::RejectRatioIn, Feature::LocalPortsIn),
+        (
+            false,
+            Feature::DstPortsOut,
+            Feature::RejectRatioOut,
+            Feature::DstPortsOut,
+        ),
+        (
+            true,
+            Feature::LocalPortsIn,
+            Feature::RejectRatioIn,
+            Feature::LocalPortsIn,
+        ),
     ] {
         let fail = val(rej).max(val(Feature::SmallFlowFrac));
-        if val(ports) >= rules.scan_min_ports && fail >= rules.scan_min_fail_frac && z(zf) >= rules.min_z
+        if val(ports) >= rules.scan_min_ports
+            && fail >= rules.scan_min_fail_frac
+            && z(zf) >= rules.min_z
         {
             scanning = true;
-            let sev = if ingress { Severity::Low } else { Severity::High };
-            push(out, finding(FindingKind::PortScan, sev, ingress, 0, val(ports) as u64, z(zf)));
+            // Inbound: someone maps this ENI (Medium); outbound: this ENI is the scanner (High).
+            let sev = if ingress {
+                Severity::Medium
+            } else {
+                Severity::High
+            };
+            push(
+                out,
+                finding(
+                    FindingKind::PortScan,
+                    sev,
+                    ingress,
+                    0,
+                    val(ports) as u64,
+                    z(zf),
+                ),
+            );
         }
     }
     for p in &ev.ports {
@@ -367,7 +416,14 @@ pub fn evaluate(
             && z(Feature::FanOut) >= rules.min_z
         {
             scanning = true;
-            let f = finding(FindingKind::HostSweep, Severity::High, false, p.port, p.peers.into(), z(Feature::FanOut));
+            let f = finding(
+                FindingKind::HostSweep,
+                Severity::High,
+                false,
+                p.port,
+                p.peers.into(),
+                z(Feature::FanOut),
+            );
             push(out, f);
         }
         // BruteForce on SSH / RDP / WinRM.
@@ -377,14 +433,25 @@ pub fn evaluate(
             5985 | 5986 => Some(FindingKind::BruteForceWinRm),
             _ => None,
         };
-        let flows_z = if p.ingress { z(Feature::FlowsIn) } else { z(Feature::FlowsOut) };
+        let flows_z = if p.ingress {
+            z(Feature::FlowsIn)
+        } else {
+            z(Feature::FlowsOut)
+        };
         if let Some(kind) = kind {
             if p.flows >= rules.brute_min_flows
                 && f64::from(p.flows) >= rules.brute_min_flows_per_peer * f64::from(p.peers.max(1))
                 && flows_z >= rules.min_z
             {
-                let sev = if p.ingress { Severity::Medium } else { Severity::High };
-                push(out, finding(kind, sev, p.ingress, p.port, p.flows.into(), flows_z));
+                let sev = if p.ingress {
+                    Severity::Medium
+                } else {
+                    Severity::High
+                };
+                push(
+                    out,
+                    finding(kind, sev, p.ingress, p.port, p.flows.into(), flows_z),
+                );
             }
         }
         // LateralMovement, target side: an admin port this ENI never served, reached from a new
@@ -395,7 +462,14 @@ pub fn evaluate(
             && p.new_peers.min(p.internal_peers) >= 1
             && ctx.history >= rules.lateral_min_history
         {
-            let f = finding(FindingKind::LateralMovement, Severity::Medium, true, p.port, 1, z(Feature::NewPortsIn));
+            let f = finding(
+                FindingKind::LateralMovement,
+                Severity::Medium,
+                true,
+                p.port,
+                1,
+                z(Feature::NewPortsIn),
+            );
             push(out, f);
         }
         // SpamRelay: mail to many new servers.
@@ -405,7 +479,14 @@ pub fn evaluate(
             && p.new_peers.saturating_mul(2) >= p.peers
             && z(Feature::FanOut) >= rules.min_z
         {
-            let mut f = finding(FindingKind::SpamRelay, Severity::High, false, p.port, p.peers.into(), z(Feature::FanOut));
+            let mut f = finding(
+                FindingKind::SpamRelay,
+                Severity::High,
+                false,
+                p.port,
+                p.peers.into(),
+                z(Feature::FanOut),
+            );
             f.bytes = p.bytes;
             push(out, f);
         }
@@ -415,39 +496,87 @@ pub fn evaluate(
             && p.max_duration_secs >= rules.mining_min_duration_secs
             && p.internal_peers < p.peers
         {
-            let mut f = finding(FindingKind::CryptoMining, Severity::High, false, p.port, p.max_duration_secs.into(), 0.0);
+            let mut f = finding(
+                FindingKind::CryptoMining,
+                Severity::High,
+                false,
+                p.port,
+                p.max_duration_secs.into(),
+                0.0,
+            );
             f.bytes = p.bytes;
             push(out, f);
         }
     }
     // LateralMovement, source side: new internal peers on egress admin ports, summed over them.
     if ctx.history >= rules.lateral_min_history {
-        let admin = || ev.ports.iter().filter(|p| !p.ingress && ADMIN_PORTS.contains(&p.port));
+        let admin = || {
+            ev.ports
+                .iter()
+                .filter(|p| !p.ingress && ADMIN_PORTS.contains(&p.port))
+        };
         let new_internal: u32 = admin().map(|p| p.new_peers.min(p.internal_peers)).sum();
         let peers: u32 = admin().map(|p| p.peers).sum();
         if new_internal >= rules.lateral_min_new_peers && peers < rules.sweep_min_peers {
             let top = admin().max_by_key(|p| (p.new_peers.min(p.internal_peers), p.port));
             let port = top.map_or(0, |p| p.port);
-            let sev = if admin().any(|p| p.new_port) { Severity::High } else { Severity::Medium };
-            let f = finding(FindingKind::LateralMovement, sev, false, port, new_internal.into(), z(Feature::NewPeers));
+            let sev = if admin().any(|p| p.new_port) {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            let f = finding(
+                FindingKind::LateralMovement,
+                sev,
+                false,
+                port,
+                new_internal.into(),
+                z(Feature::NewPeers),
+            );
             push(out, f);
         }
     }
     // UnusualPort: after the scan rules, because a scan touches many new ports by design.
     if !scanning && ctx.history >= rules.unusual_min_history {
-        for p in ev.ports.iter().filter(|p| !p.ingress && p.new_port && p.bytes >= rules.unusual_min_bytes) {
-            let mut f = finding(FindingKind::UnusualPort, Severity::Medium, false, p.port, p.flows.into(), 0.0);
+        for p in ev
+            .ports
+            .iter()
+            .filter(|p| !p.ingress && p.new_port && p.bytes >= rules.unusual_min_bytes)
+        {
+            let mut f = finding(
+                FindingKind::UnusualPort,
+                Severity::Medium,
+                false,
+                p.port,
+                p.flows.into(),
+                0.0,
+            );
             f.bytes = p.bytes;
             push(out, f);
         }
     }
     // Exfiltration: the top egress row, external, far above the baseline.
-    let top = ev.peers_out.iter().filter(|p| p.external).max_by_key(|p| p.bytes);
+    let top = ev
+        .peers_out
+        .iter()
+        .filter(|p| p.external)
+        .max_by_key(|p| p.bytes);
     if let Some(p) = top {
         let zt = z(Feature::TopPeerBytesOut);
         if p.bytes >= rules.exfil_min_bytes && zt >= rules.min_z {
-            let sev = if p.new_peer { Severity::High } else { Severity::Medium };
-            let mut f = finding(FindingKind::Exfiltration, sev, false, p.port, p.flows.into(), zt);
+            let sev = if p.new_peer {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            let mut f = finding(
+                FindingKind::Exfiltration,
+                sev,
+                false,
+                p.port,
+                p.flows.into(),
+                zt,
+            );
             f.bytes = p.bytes;
             f.peer = Some(p.addr);
             push(out, f);
@@ -456,13 +585,36 @@ pub fn evaluate(
     // DoS: egress packet rate.
     let pps = val(Feature::PacketsOut) / f64::from(ctx.window_secs.max(1));
     if pps >= rules.dos_min_pps && z(Feature::PacketsOut) >= rules.min_z {
-        let f = finding(FindingKind::DoS, Severity::High, false, 0, pps as u64, z(Feature::PacketsOut));
+        let f = finding(
+            FindingKind::DoS,
+            Severity::High,
+            false,
+            0,
+            pps as u64,
+            z(Feature::PacketsOut),
+        );
         push(out, f);
     }
 }
 
-fn finding(kind: FindingKind, severity: Severity, ingress: bool, port: u16, count: u64, score: f64) -> Finding {
-    Finding { kind, severity, ingress, port, count, bytes: 0, peer: None, score }
+fn finding(
+    kind: FindingKind,
+    severity: Severity,
+    ingress: bool,
+    port: u16,
+    count: u64,
+    score: f64,
+) -> Finding {
+    Finding {
+        kind,
+        severity,
+        ingress,
+        port,
+        count,
+        bytes: 0,
+        peer: None,
+        score,
+    }
 }
 
 /// The findings detector's raw score: the sum of the severities.

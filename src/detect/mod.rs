@@ -73,7 +73,9 @@ pub enum DetectError {
     #[error("invalid training parameter: {0}")]
     Params(#[from] ParamsError),
     /// Nothing to train on.
-    #[error("no windows to train on: the inputs held no ENI-window (check the log paths and format)")]
+    #[error(
+        "no windows to train on: the inputs held no ENI-window (check the log paths and format)"
+    )]
     NoWindows,
     /// A window names an ENI id the interner never gave.
     #[error("window for ENI id {0} which the interner does not know (windows and interner must come from the same run)")]

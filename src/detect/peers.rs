@@ -99,10 +99,16 @@ pub fn nearest(centroids: &[[f64; NUM_FEATURES]], x: &[f64; NUM_FEATURES]) -> us
 
 /// Fits k-means with `k` clusters; returns the centroids (sorted for a stable numbering: by the
 /// first coordinate, then the next ones).
-pub fn kmeans(profiles: &[[f64; NUM_FEATURES]], k: usize, seed: u64) -> Result<Vec<[f64; NUM_FEATURES]>, DetectError> {
+pub fn kmeans(
+    profiles: &[[f64; NUM_FEATURES]],
+    k: usize,
+    seed: u64,
+) -> Result<Vec<[f64; NUM_FEATURES]>, DetectError> {
     let n = profiles.len();
     if k == 0 || k > n {
-        return Err(DetectError::Clustering(format!("cannot make {k} groups from {n} ENI profiles")));
+        return Err(DetectError::Clustering(format!(
+            "cannot make {k} groups from {n} ENI profiles"
+        )));
     }
     if k == 1 {
         let mut c = [0.0; NUM_FEATURES];
@@ -129,7 +135,11 @@ pub fn kmeans(profiles: &[[f64; NUM_FEATURES]], k: usize, seed: u64) -> Result<V
         .map(|r| std::array::from_fn(|i| r.get(i).copied().unwrap_or(0.0)))
         .collect();
     out.sort_by(|a, b| {
-        a.iter().zip(b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     });
     Ok(out)
 }
@@ -162,7 +172,10 @@ pub fn silhouette(points: &[[f64; NUM_FEATURES]], centroids: &[[f64; NUM_FEATURE
             _ => None,
         };
         let Some(a) = mean(own) else { continue }; // singleton cluster: silhouette 0
-        let b = (0..k).filter(|&l| l != own).filter_map(mean).fold(f64::INFINITY, f64::min);
+        let b = (0..k)
+            .filter(|&l| l != own)
+            .filter_map(mean)
+            .fold(f64::INFINITY, f64::min);
         if b.is_finite() && a.max(b) > 0.0 {
             total += (b - a) / a.max(b);
         }

@@ -170,26 +170,42 @@ impl Scorer {
 
     /// The raw detector scores, findings and explanation (no calibration, no learning except the
     /// beacon tracker).
-    fn score_raw(&self, state: &mut EniState, w: &WindowFeatures, x: &[f64; NUM_FEATURES]) -> Verdict {
+    fn score_raw(
+        &self,
+        state: &mut EniState,
+        w: &WindowFeatures,
+        x: &[f64; NUM_FEATURES],
+    ) -> Verdict {
         let cfg = &self.config;
-        let group = self.groups.get(state.group as usize).or(self.groups.first());
+        let group = self
+            .groups
+            .get(state.group as usize)
+            .or(self.groups.first());
         let n = f64::from(state.stats.n);
         let wt = n / (n + cfg.prior_windows.max(1e-9));
-        let season_on = w.window_start.saturating_sub(state.first_window) >= u64::from(cfg.season_min_days) * 86_400;
+        let season_on = w.window_start.saturating_sub(state.first_window)
+            >= u64::from(cfg.season_min_days) * 86_400;
         let hour = hour_of(w.window_start);
         let mut z = [0.0; NUM_FEATURES];
         let mut expl = Explanation::default();
         let mut dist = 0.0;
         for i in 0..NUM_FEATURES {
             let (gm, gv, gc, gis) = match group {
-                Some(g) => (g.prior_mean[i], g.prior_var[i], g.centroid[i], g.inv_spread[i]),
+                Some(g) => (
+                    g.prior_mean[i],
+                    g.prior_var[i],
+                    g.centroid[i],
+                    g.inv_spread[i],
+                ),
                 None => (self.scaler.mean[i], 0.0, 0.0, 1.0),
             };
             let mut mu = wt * state.stats.mean[i] + (1.0 - wt) * gm;
             if season_on && i < SEASONAL_FEATURES {
                 mu += state.season.offset(hour, cfg.season_min_count);
             }
-            let var = wt * state.stats.variance(i) + (1.0 - wt) * gv + self.min_sigma[i] * self.min_sigma[i];
+            let var = wt * state.stats.variance(i)
+                + (1.0 - wt) * gv
+                + self.min_sigma[i] * self.min_sigma[i];
             let sd = var.sqrt();
             let zi = (x[i] - mu) / sd;
             z[i] = zi;
@@ -197,16 +213,35 @@ impl Scorer {
             let d = (xs - gc) * gis;
             dist += d * d;
             // Cheap pre-check: only a candidate for the top-k builds a contribution.
-            if usize::from(expl.len) < expl.top.len() || expl.top.last().is_some_and(|c| zi.abs() > c.z.abs()) {
-                expl.offer(Contribution { feature: i as u8, observed: w.values[i], mean: mu, sd, z: zi });
+            if usize::from(expl.len) < expl.top.len()
+                || expl.top.last().is_some_and(|c| zi.abs() > c.z.abs())
+            {
+                expl.offer(Contribution {
+                    feature: i as u8,
+                    observed: w.values[i],
+                    mean: mu,
+                    sd,
+                    z: zi,
+                });
             }
         }
-        let baseline = expl.items().iter().map(|c| c.z.abs()).sum::<f64>() / expl.items().len().max(1) as f64;
+        let baseline =
+            expl.items().iter().map(|c| c.z.abs()).sum::<f64>() / expl.items().len().max(1) as f64;
         let mut found = Vec::new();
-        let ctx = RuleContext { z: &z, history: state.stats.n, window_secs: cfg.window_secs };
+        let ctx = RuleContext {
+            z: &z,
+            history: state.stats.n,
+            window_secs: cfg.window_secs,
+        };
         findings::evaluate(&cfg.rules, &ctx, &w.values, &w.evidence, &mut found);
         let warm = state.stats.n >= BEACON_WARMUP_WINDOWS;
-        if let Some(b) = state.beacons.observe(&w.evidence, w.window_start, cfg.window_secs, warm, &cfg.rules) {
+        if let Some(b) = state.beacons.observe(
+            &w.evidence,
+            w.window_start,
+            cfg.window_secs,
+            warm,
+            &cfg.rules,
+        ) {
             if found.len() < findings::MAX_FINDINGS {
                 found.push(b);
             }
@@ -233,4 +268,3 @@ impl Scorer {
         }
     }
 }
-

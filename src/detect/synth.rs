@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
 
-use crate::features::{Evidence, Feature, FeatureVector, PeerStat, PortStat, WindowFeatures, NUM_FEATURES};
+use crate::features::{
+    Evidence, Feature, FeatureVector, PeerStat, PortStat, WindowFeatures, NUM_FEATURES,
+};
 use crate::flowlog::Interner;
 
 /// Attack shapes the generator can inject.
@@ -67,7 +69,13 @@ pub struct SynthSet {
 
 /// Builds a data set: `enis` ENIs, `train_windows` normal windows each, then `test_windows` per
 /// ENI of which about one in `attack_every` is an attack (rotating through [`Attack::ALL`]).
-pub fn dataset(enis: usize, train_windows: usize, test_windows: usize, attack_every: usize, seed: u64) -> SynthSet {
+pub fn dataset(
+    enis: usize,
+    train_windows: usize,
+    test_windows: usize,
+    attack_every: usize,
+    seed: u64,
+) -> SynthSet {
     let mut names = Interner::new();
     for i in 0..enis {
         names.intern(format!("eni-synth-{i:04}").as_bytes());
@@ -86,7 +94,10 @@ pub fn dataset(enis: usize, train_windows: usize, test_windows: usize, attack_ev
             } else {
                 k += 1;
                 if attack_every > 0 && (k + e) % attack_every == 0 {
-                    let a = Attack::ALL.get((k / attack_every) % Attack::ALL.len()).copied().unwrap_or(Attack::PortScan);
+                    let a = Attack::ALL
+                        .get((k / attack_every) % Attack::ALL.len())
+                        .copied()
+                        .unwrap_or(Attack::PortScan);
                     test.push((attack_window(&w, a), true));
                 } else {
                     test.push((w, false));
@@ -104,9 +115,36 @@ pub fn normal_window(rng: &mut Xoshiro256Plus, eni: u32, window_start: u64) -> W
     let diurnal = 1.0 + 0.5 * ((hour - 8.0) / 24.0 * std::f64::consts::TAU).sin();
     let mut noise = |scale: f64| scale * diurnal * (0.75 + 0.5 * unif(rng));
     let (flows_in, flows_out, bpf_in, bpf_out, fan_in, fan_out, ports_out, ext) = match role {
-        0 => (noise(400.0), noise(120.0), 900.0, 6_000.0, noise(150.0), noise(6.0), 3.0, 0.05),
-        1 => (noise(150.0), noise(20.0), 500.0, 20_000.0, noise(4.0), noise(3.0), 2.0, 0.0),
-        _ => (noise(10.0), noise(60.0), 300.0, 40_000.0, noise(2.0), noise(12.0), 4.0, 0.6),
+        0 => (
+            noise(400.0),
+            noise(120.0),
+            900.0,
+            6_000.0,
+            noise(150.0),
+            noise(6.0),
+            3.0,
+            0.05,
+        ),
+        1 => (
+            noise(150.0),
+            noise(20.0),
+            500.0,
+            20_000.0,
+            noise(4.0),
+            noise(3.0),
+            2.0,
+            0.0,
+        ),
+        _ => (
+            noise(10.0),
+            noise(60.0),
+            300.0,
+            40_000.0,
+            noise(2.0),
+            noise(12.0),
+            4.0,
+            0.6,
+        ),
     };
     let mut v: FeatureVector = [0.0; NUM_FEATURES];
     let mut set = |f: Feature, x: f64| v[f as usize] = x;
@@ -118,7 +156,10 @@ pub fn normal_window(rng: &mut Xoshiro256Plus, eni: u32, window_start: u64) -> W
     set(Feature::BytesOut, bytes_out.round());
     set(Feature::PacketsIn, (bytes_in / 700.0).round());
     set(Feature::PacketsOut, (bytes_out / 900.0).round());
-    set(Feature::ByteRatio, ((bytes_out + 1.0) / (bytes_in + 1.0)).ln());
+    set(
+        Feature::ByteRatio,
+        ((bytes_out + 1.0) / (bytes_in + 1.0)).ln(),
+    );
     set(Feature::FanIn, fan_in.round());
     set(Feature::FanOut, fan_out.round());
     set(Feature::DstPortsOut, ports_out);
@@ -155,7 +196,12 @@ pub fn normal_window(rng: &mut Xoshiro256Plus, eni: u32, window_start: u64) -> W
             external: false,
         }],
     };
-    WindowFeatures { eni, window_start, values: v, evidence }
+    WindowFeatures {
+        eni,
+        window_start,
+        values: v,
+        evidence,
+    }
 }
 
 /// `base` with an attack of shape `a` added.
@@ -195,7 +241,12 @@ pub fn attack_window(base: &WindowFeatures, a: Attack) -> WindowFeatures {
         }
         Attack::BruteForceSsh => {
             add(v, Feature::FlowsIn, 1500.0);
-            w.evidence.ports.push(PortStat { small_flows: 0, rejected: 0, bytes: 1_500 * 4_000, ..port(22, true, 1500, 2) });
+            w.evidence.ports.push(PortStat {
+                small_flows: 0,
+                rejected: 0,
+                bytes: 1_500 * 4_000,
+                ..port(22, true, 1500, 2)
+            });
         }
         Attack::Exfiltration => {
             add(v, Feature::BytesOut, 3e9);

@@ -112,7 +112,11 @@ impl TrainParams {
 }
 
 /// Trains a model: `params.check()?.fit(windows, names)`.
-pub fn train(windows: &[WindowFeatures], names: &Interner, params: &TrainParams) -> Result<Model, DetectError> {
+pub fn train(
+    windows: &[WindowFeatures],
+    names: &Interner,
+    params: &TrainParams,
+) -> Result<Model, DetectError> {
     params.check()?.fit(windows, names)
 }
 
@@ -133,7 +137,11 @@ struct Moments {
 
 impl Moments {
     fn new() -> Self {
-        Moments { n: 0, mean: [0.0; NUM_FEATURES], m2: [0.0; NUM_FEATURES] }
+        Moments {
+            n: 0,
+            mean: [0.0; NUM_FEATURES],
+            m2: [0.0; NUM_FEATURES],
+        }
     }
     fn push(&mut self, x: &[f64; NUM_FEATURES]) {
         self.n += 1;
@@ -170,10 +178,16 @@ impl ValidTrainParams {
         let mut accs: Vec<Option<EniAcc>> = Vec::new();
         accs.resize_with(names.len(), || None);
         for w in windows {
-            let slot = accs.get_mut(w.eni as usize).ok_or(DetectError::UnknownEni(w.eni))?;
+            let slot = accs
+                .get_mut(w.eni as usize)
+                .ok_or(DetectError::UnknownEni(w.eni))?;
             let x = model_space(&w.values);
             global.push(&x);
-            let acc = slot.get_or_insert_with(|| EniAcc { sum: [0.0; NUM_FEATURES], windows: 0, last: 0 });
+            let acc = slot.get_or_insert_with(|| EniAcc {
+                sum: [0.0; NUM_FEATURES],
+                windows: 0,
+                last: 0,
+            });
             if acc.windows > 0 && w.window_start <= acc.last {
                 return Err(DetectError::OutOfOrder {
                     eni: names.name(w.eni).to_string(),
@@ -191,12 +205,14 @@ impl ValidTrainParams {
             mean: global.mean,
             std: std::array::from_fn(|i| global.var(i).sqrt().max(1e-9)),
         };
-        let min_sigma: [f64; NUM_FEATURES] = std::array::from_fn(|i| (0.05 * global.var(i).sqrt()).max(0.05));
+        let min_sigma: [f64; NUM_FEATURES] =
+            std::array::from_fn(|i| (0.05 * global.var(i).sqrt()).max(0.05));
         let mut profile_of: Vec<Option<usize>> = vec![None; accs.len()];
         let mut profiles = Vec::new();
         for (id, acc) in accs.iter().enumerate() {
             if let (Some(a), Some(slot)) = (acc, profile_of.get_mut(id)) {
-                let mean: [f64; NUM_FEATURES] = std::array::from_fn(|i| a.sum[i] / a.windows as f64);
+                let mean: [f64; NUM_FEATURES] =
+                    std::array::from_fn(|i| a.sum[i] / a.windows as f64);
                 *slot = Some(profiles.len());
                 profiles.push(scaler.standardize(&mean));
             }
@@ -205,7 +221,10 @@ impl ValidTrainParams {
         let centroids = fit_groups(&profiles, p.clusters, p.max_clusters, p.seed)?;
         let group_of: Vec<Option<u32>> = profile_of
             .iter()
-            .map(|o| o.and_then(|i| profiles.get(i)).map(|pr| nearest(&centroids, pr) as u32))
+            .map(|o| {
+                o.and_then(|i| profiles.get(i))
+                    .map(|pr| nearest(&centroids, pr) as u32)
+            })
             .collect();
         let mut moments = vec![Moments::new(); centroids.len()];
         let mut members = vec![0u32; centroids.len()];
@@ -247,7 +266,8 @@ impl ValidTrainParams {
         // Pass 3: replay.
         let mut states: Vec<Option<EniState>> = Vec::new();
         states.resize_with(names.len(), || None);
-        let mut reservoir: Vec<[f64; NUM_DETECTORS]> = Vec::with_capacity(p.max_calibration_samples.min(windows.len()));
+        let mut reservoir: Vec<[f64; NUM_DETECTORS]> =
+            Vec::with_capacity(p.max_calibration_samples.min(windows.len()));
         let mut rng = Xoshiro256Plus::seed_from_u64(p.seed ^ 0x5eed_ca11_b2a7_e000);
         let (mut kept, mut excluded) = (0u64, 0u64);
         for w in windows {
@@ -286,7 +306,16 @@ impl ValidTrainParams {
             enis: enis.len() as u64,
             params: p.clone(),
         };
-        Ok(Model { meta, scorer, enis })
+        Ok(Model {
+            meta,
+            scorer,
+            enis,
+            windowing: crate::window::WindowConfig {
+                window_secs: p.window_secs,
+                ..crate::window::WindowConfig::default()
+            },
+            histories: BTreeMap::new(),
+        })
     }
 }
 

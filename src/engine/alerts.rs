@@ -127,8 +127,8 @@ fn ocsf(eni: &str, v: &Verdict, window_end: u64) -> Value {
         .iter()
         .map(|c| {
             json!({
-                "name": c.name(), "observed": c.observed, "expected": c.expected,
-                "spread": c.spread, "z": c.z,
+                "name": c.name(), "observed": c.observed, "expected": c.expected(),
+                "spread": c.spread(), "z": c.z,
             })
         })
         .collect();

@@ -327,7 +327,7 @@ pub fn run_stream(
     stop: Arc<AtomicBool>,
 ) -> Result<StreamOutcome, EngineError> {
     let resumed = match opts.checkpoint.as_deref() {
-        Some(p) if p.exists() => Some(model::load_checkpoint(p)?),
+        Some(p) if p.exists() => Some(model::load_checkpoint::<Checkpoint>(p)?),
         _ => None,
     };
     if resumed.as_ref().is_some_and(|c| c.finished) {

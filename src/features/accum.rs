@@ -625,7 +625,11 @@ impl WindowAcc {
         let evidence = if evidence {
             let total_peers = (self.peers.len() as f64).max(fan_out.max(fan_in));
             let tracked = self.peers.len().max(1) as f64;
-            let internal = self.peers.values().filter(|(p, _)| is_private(p.addr)).count();
+            let internal = self
+                .peers
+                .values()
+                .filter(|(p, _)| is_private(p.addr))
+                .count();
             let frac = PeerShares {
                 new: if total_peers > 0.0 {
                     new_peers / total_peers

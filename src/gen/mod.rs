@@ -218,7 +218,7 @@ pub enum GenError {
         what: String,
     },
     /// Writing output failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -363,7 +363,8 @@ pub fn simulate(
 }
 
 /// Generates the synthetic VPC into `out_dir`: the S3 tree (`AWSLogs/...`), `labels.csv` and
-/// `manifest.json`. Existing files with the same names are overwritten.
+/// `manifest.json`. Files of the same names are overwritten, others are left alone: use an
+/// empty folder, or objects of an earlier run with other settings will be read with these.
 pub fn generate(cfg: &GenConfig, out_dir: &Path) -> Result<GenSummary, GenError> {
     cfg.validate()?;
     fs::create_dir_all(out_dir).map_err(|e| GenError::io(out_dir, e))?;

@@ -11,14 +11,28 @@ fn config() -> impl bincode::config::Config {
 
 /// Encodes a model body.
 pub fn encode(model: &Model) -> Result<Vec<u8>, String> {
-    bincode::serde::encode_to_vec(model, config()).map_err(|e| e.to_string())
+    encode_value(model)
 }
 
 /// Decodes a model body; trailing bytes are an error.
 pub fn decode(body: &[u8]) -> Result<Model, String> {
-    let (model, used): (Model, usize) = bincode::serde::decode_from_slice(body, config()).map_err(|e| e.to_string())?;
+    decode_value(body)
+}
+
+/// Encodes any serde value (checkpoints use it too).
+pub fn encode_value<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| e.to_string())
+}
+
+/// Decodes any serde value under the size limit; trailing bytes are an error.
+pub fn decode_value<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let (value, used): (T, usize) =
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| e.to_string())?;
     if used != body.len() {
-        return Err(format!("{} trailing bytes after the model", body.len() - used));
+        return Err(format!(
+            "{} trailing bytes after the body",
+            body.len() - used
+        ));
     }
-    Ok(model)
+    Ok(value)
 }

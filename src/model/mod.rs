@@ -22,7 +22,10 @@
 //! then decode with the same size limit, so a hostile file cannot make the loader allocate more.
 //! Every failure names the file, what was found and expected, and what to do.
 
+pub mod checkpoint;
 pub mod codec;
+
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -74,11 +77,24 @@ pub struct Model {
     pub scorer: Scorer,
     /// Per-ENI state, keyed by interface-id name.
     pub enis: BTreeMap<String, EniState>,
+    /// The windowing the model was trained with; scoring uses the same.
+    pub windowing: crate::window::WindowConfig,
+    /// Per-ENI feature history (ports and peers seen before) at the end of training, keyed by
+    /// interface-id name, so that scoring does not see every port as new.
+    pub histories: BTreeMap<String, crate::features::EniHistory>,
 }
 
 /// Errors of reading and writing model files. Each says which file, what is wrong and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A checkpoint file is not usable.
+    #[error("checkpoint {path} {what}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        what: String,
+    },
     /// The OS refused.
     #[error("model file {path}: {error}")]
     Io {
@@ -170,12 +186,18 @@ pub enum ModelError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-    move |error| ModelError::Io { path: path.to_path_buf(), error }
+    move |error| ModelError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
 }
 
 /// The header and body of a model, as bytes.
 pub fn to_bytes(model: &Model, path: &Path) -> Result<Vec<u8>, ModelError> {
-    let body = codec::encode(model).map_err(|reason| ModelError::Encode { path: path.to_path_buf(), reason })?;
+    let body = codec::encode(model).map_err(|reason| ModelError::Encode {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -209,22 +231,42 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
     let p = || path.to_path_buf();
     let len = bytes.len() as u64;
     if len > MAX_MODEL_BYTES {
-        return Err(ModelError::TooLarge { path: p(), found: len, expected: MAX_MODEL_BYTES });
+        return Err(ModelError::TooLarge {
+            path: p(),
+            found: len,
+            expected: MAX_MODEL_BYTES,
+        });
     }
     let magic = bytes.get(..MAGIC.len()).unwrap_or(bytes);
     if magic != MAGIC {
         // A short prefix of the magic is a truncated model, anything else is not a model.
         if magic.len() < MAGIC.len() && MAGIC.starts_with(magic) {
-            return Err(ModelError::Truncated { path: p(), found: len, expected: HEADER_LEN as u64 });
+            return Err(ModelError::Truncated {
+                path: p(),
+                found: len,
+                expected: HEADER_LEN as u64,
+            });
         }
-        return Err(ModelError::BadMagic { path: p(), found: magic.to_vec(), expected: MAGIC });
+        return Err(ModelError::BadMagic {
+            path: p(),
+            found: magic.to_vec(),
+            expected: MAGIC,
+        });
     }
     let Some(header) = bytes.get(..HEADER_LEN) else {
-        return Err(ModelError::Truncated { path: p(), found: len, expected: HEADER_LEN as u64 });
+        return Err(ModelError::Truncated {
+            path: p(),
+            found: len,
+            expected: HEADER_LEN as u64,
+        });
     };
     let version = le_u32(header, 8);
     if version != FORMAT_VERSION {
-        return Err(ModelError::Version { path: p(), found: version, expected: FORMAT_VERSION });
+        return Err(ModelError::Version {
+            path: p(),
+            found: version,
+            expected: FORMAT_VERSION,
+        });
     }
     let (sv, sh) = (le_u32(header, 12), le_u64(header, 16));
     if sv != SCHEMA_VERSION || sh != schema_hash() {
@@ -239,16 +281,28 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
     let body_len = le_u64(header, 24);
     let expected = (HEADER_LEN as u64).saturating_add(body_len);
     if len < expected {
-        return Err(ModelError::Truncated { path: p(), found: len, expected });
+        return Err(ModelError::Truncated {
+            path: p(),
+            found: len,
+            expected,
+        });
     }
     if len > expected {
-        return Err(ModelError::TooLarge { path: p(), found: len, expected });
+        return Err(ModelError::TooLarge {
+            path: p(),
+            found: len,
+            expected,
+        });
     }
     let body = bytes.get(HEADER_LEN..).unwrap_or(&[]);
     let crc = crc32fast::hash(body);
     let want = le_u32(header, 32);
     if crc != want {
-        return Err(ModelError::Checksum { path: p(), found: crc, expected: want });
+        return Err(ModelError::Checksum {
+            path: p(),
+            found: crc,
+            expected: want,
+        });
     }
     codec::decode(body).map_err(|reason| ModelError::Decode { path: p(), reason })
 }
@@ -261,7 +315,10 @@ pub fn save(model: &Model, path: &Path) -> Result<(), ModelError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
@@ -286,10 +343,16 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
     let f = File::open(path).map_err(io_err(path))?;
     let len = f.metadata().map_err(io_err(path))?.len();
     if len > MAX_MODEL_BYTES {
-        return Err(ModelError::TooLarge { path: path.to_path_buf(), found: len, expected: MAX_MODEL_BYTES });
+        return Err(ModelError::TooLarge {
+            path: path.to_path_buf(),
+            found: len,
+            expected: MAX_MODEL_BYTES,
+        });
     }
     let mut bytes = Vec::with_capacity(len as usize);
     // `take` guards against a file that grows while being read.
-    f.take(MAX_MODEL_BYTES + 1).read_to_end(&mut bytes).map_err(io_err(path))?;
+    f.take(MAX_MODEL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
     from_bytes(&bytes, path)
 }

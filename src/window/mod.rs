@@ -62,7 +62,9 @@ use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
 
 mod shard;
 
-pub use shard::{run_sharded, RecordSource, RunError, RunStats, ShardedOutput, WindowSink};
+pub use shard::{
+    run_sharded, RecordSource, RunError, RunStats, ShardDriver, ShardedOutput, WindowSink,
+};
 
 /// Window settings (user-facing; unknown keys are rejected).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,6 +60,20 @@ pub trait WindowSink: Send {
     }
     /// End of input.
     fn finish(self) -> Self::Output;
+    /// Called once when the shard starts, before any record: a sink may preload the shard's
+    /// windower (the engine sets the feature histories a model carries from training).
+    fn init(&mut self, windower: &mut Windower) {
+        let _ = windower;
+    }
+    /// End of input, with the shard's windower (for its per-ENI histories) and names; what
+    /// [`run_sharded`] calls. The default is [`WindowSink::finish`].
+    fn finish_with(self, windower: &Windower, names: &Interner) -> Self::Output
+    where
+        Self: Sized,
+    {
+        let _ = (windower, names);
+        self.finish()
+    }
 }
 
 /// A sink that keeps every window (tests, `flowvigil features`).
@@ -118,25 +132,36 @@ pub enum RunError<E: std::error::Error + 'static> {
     Config(#[from] WindowError),
 }
 
-/// One shard's driving loop state (shared by the threaded and the single-thread path).
-struct ShardWorker<S: WindowSink> {
+/// One shard's driver: its [`Windower`], its sink, and the driving protocol of
+/// [`crate::window`]. [`run_sharded`] runs one per shard; the streaming engine runs one alone,
+/// which is what makes a stream and a backtest produce the same windows.
+pub struct ShardDriver<S: WindowSink> {
     windower: Windower,
     sink: S,
     last_wm: u64,
     buf: Vec<WindowFeatures>,
 }
 
-impl<S: WindowSink> ShardWorker<S> {
-    fn new(cfg: &WindowConfig, sink: S) -> Self {
+impl<S: WindowSink> ShardDriver<S> {
+    /// A driver with a fresh windower (the sink's [`WindowSink::init`] runs on it).
+    pub fn new(cfg: &WindowConfig, sink: S) -> Self {
+        Self::with_windower(Windower::new(cfg.clone()), sink, 0)
+    }
+
+    /// A driver resuming `windower` (e.g. from a checkpoint) whose windows were last closed at
+    /// watermark `last_watermark`.
+    pub fn with_windower(mut windower: Windower, mut sink: S, last_watermark: u64) -> Self {
+        sink.init(&mut windower);
         Self {
-            windower: Windower::new(cfg.clone()),
+            windower,
             sink,
-            last_wm: 0,
+            last_wm: last_watermark,
             buf: Vec::new(),
         }
     }
 
-    fn advance(&mut self, wm: u64, names: &Interner) {
+    /// Closes the windows the watermark `wm` passed (if it grew) and hands them to the sink.
+    pub fn advance(&mut self, wm: u64, names: &Interner) {
         if wm > self.last_wm {
             self.last_wm = wm;
             self.windower.close_until(wm, names, &mut self.buf);
@@ -146,16 +171,47 @@ impl<S: WindowSink> ShardWorker<S> {
         }
     }
 
-    fn feed(&mut self, obs: &Observation, wm: u64, names: &Interner) -> Push {
+    /// One record (as an observation) read when the global watermark was `wm`.
+    pub fn feed(&mut self, obs: &Observation, wm: u64, names: &Interner) -> Push {
         self.advance(wm, names);
         self.windower.push_obs(obs, wm)
     }
 
-    fn end(mut self, names: &Interner) -> (S::Output, ShardEnd) {
+    /// End of input: closes every open window and hands it to the sink.
+    pub fn finish_windows(&mut self, names: &Interner) {
         self.windower.finish(names, &mut self.buf);
         for w in self.buf.drain(..) {
             self.sink.accept_named(w, names);
         }
+    }
+
+    /// The last watermark windows were closed at.
+    pub fn last_watermark(&self) -> u64 {
+        self.last_wm
+    }
+
+    /// The windower.
+    pub fn windower(&self) -> &Windower {
+        &self.windower
+    }
+
+    /// The windower, mutably (records that cannot become observations are counted there).
+    pub fn windower_mut(&mut self) -> &mut Windower {
+        &mut self.windower
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The sink, mutably.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    fn end(mut self, names: &Interner) -> (S::Output, ShardEnd) {
+        self.finish_windows(names);
         let hist = self.windower.histories();
         let sizes = hist.iter().map(|(_, h)| h.heap_bytes() as u64);
         let end = ShardEnd {
@@ -165,7 +221,7 @@ impl<S: WindowSink> ShardWorker<S> {
             late: self.windower.late_counts(),
             stats: self.windower.stats().clone(),
         };
-        (self.sink.finish(), end)
+        (self.sink.finish_with(&self.windower, names), end)
     }
 }
 
@@ -200,7 +256,7 @@ where
     let mut rec = FlowRecord::default();
     let mut local = Windower::new(cfg.clone());
     if shards == 1 {
-        let mut worker = ShardWorker::new(cfg, make_sink(0));
+        let mut worker = ShardDriver::new(cfg, make_sink(0));
         while reader.next_record(&mut rec).map_err(RunError::Read)? {
             let now = wm.get();
             match Observation::from_record(&rec) {
@@ -340,7 +396,7 @@ fn shard_loop<S: WindowSink>(
     sink: S,
 ) -> (S::Output, ShardEnd) {
     let mut names = Interner::new();
-    let mut worker = ShardWorker::new(cfg, sink);
+    let mut worker = ShardDriver::new(cfg, sink);
     for msg in rx {
         for n in &msg.new_names {
             names.intern(n.as_bytes());
