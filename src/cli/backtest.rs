@@ -1,15 +1,92 @@
-//! `flowvigil backtest`.
+//! `flowvigil backtest`: replay history through a model; alerts as JSON lines, a summary.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use flowvigil::engine::{self, AlertFormat, BacktestOptions, BacktestSummary};
+use flowvigil::flowlog::LogReader;
+
+use super::common::{self, ReadArgs};
+use super::progress::Progress;
 
 /// Flags of `flowvigil backtest`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Inputs.
-    pub inputs: Vec<String>,
+    /// The model file (`flowvigil train`).
+    #[arg(long, value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Flow log files, `.gz` files, folders (walked recursively), or `-` for stdin.
+    #[arg(required = true, value_name = "LOGS")]
+    pub inputs: Vec<PathBuf>,
+    /// Shards (threads); the alerts are identical for any value. Default: the machine's cores.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write alerts here (`-` = stdout, the default).
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    pub out: PathBuf,
+    /// Alert format: `jsonl` (flowvigil's own) or `ocsf` (OCSF Detection Finding, class 2004).
+    #[arg(long, value_name = "FORMAT", default_value = "jsonl")]
+    pub format: AlertFormat,
+    /// Write every scored window, not only alerts.
+    #[arg(long)]
+    pub all_windows: bool,
+    /// Print the summary as JSON (on stderr, after the alerts).
+    #[arg(long)]
+    pub summary_json: bool,
+    /// Save the model after the run (its baselines learned online) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// Runs `flowvigil backtest`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`flowvigil backtest` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let model = flowvigil::model::load(&args.model)?;
+    let reader = LogReader::open(&args.inputs, args.read.options()?)?;
+    let threads = common::threads(args.threads);
+    let mut progress = Progress::new("backtest");
+    let opts = BacktestOptions {
+        threads,
+        keep_all: args.all_windows,
+    };
+    let (bt, reader) = engine::backtest(
+        reader,
+        &model,
+        &opts,
+        &mut |n| progress.update(n),
+        |_, _| Ok(()),
+    )?;
+    progress.done();
+    let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?)
+    };
+    let mut out = BufWriter::new(out);
+    let window_secs = model.windowing.window_secs;
+    for row in &bt.rows {
+        if let Some(v) = row.verdict.as_deref() {
+            if row.alert || args.all_windows {
+                engine::write_alert(&mut out, &row.eni, v, window_secs, args.format)?;
+            }
+        }
+    }
+    out.flush()?;
+    let summary = BacktestSummary::from_rows(&bt.rows);
+    if args.summary_json {
+        eprintln!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        eprint!("{summary}");
+        let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
+        eprintln!("late records: {late}; threads: {threads}");
+    }
+    if let Some(path) = &args.save_model {
+        flowvigil::model::save(&bt.model, path)?;
+    }
+    Ok(common::finished(reader.summary()))
 }

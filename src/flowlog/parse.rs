@@ -450,9 +450,22 @@ pub fn parse_line(
     Ok(())
 }
 
-/// The end of the token starting at `pos`.
+/// The end of the token starting at `pos`, eight bytes at a time.
 #[inline]
 fn token_end(line: &[u8], mut pos: usize) -> usize {
+    while pos + 8 <= line.len() {
+        let w = load8(line, pos);
+        // A zero byte in `w ^ sep` marks a separator (the classic has-zero-byte test; its
+        // false positives only occur above a true zero, so the lowest flag is exact).
+        let sp = w ^ (b' ' as u64 * ONES);
+        let tab = w ^ (b'\t' as u64 * ONES);
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+        let found = zero(sp) | zero(tab);
+        if found != 0 {
+            return pos + (found.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
     while line.get(pos).is_some_and(|&b| !is_sep(b)) {
         pos += 1;
     }
@@ -506,18 +519,8 @@ fn parse_field_at(
 #[inline(always)]
 fn int_at(line: &[u8], pos: &mut usize, max: u64) -> Result<Option<u64>, Expected> {
     let start = *pos;
-    let mut i = start;
-    let mut x = 0u64;
-    while let Some(&b) = line.get(i) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        // Wrapping is harmless: more than 19 digits are re-parsed with overflow checks below.
-        x = x.wrapping_mul(10).wrapping_add(u64::from(d));
-        i += 1;
-    }
-    let digits = i - start;
+    let (x, digits) = digits_at(line, start);
+    let i = start + digits;
     if digits == 0 && line.get(i) == Some(&b'-') && ends_token(line, i + 1) {
         *pos = i + 1;
         return Ok(None);
@@ -525,17 +528,88 @@ fn int_at(line: &[u8], pos: &mut usize, max: u64) -> Result<Option<u64>, Expecte
     if digits == 0 || !ends_token(line, i) {
         return Err(Expected::Integer { max });
     }
-    if digits > 19 {
-        x = line
+    let x = match x {
+        Some(x) => x,
+        None => line
             .get(start..i)
             .and_then(parse_u64)
-            .ok_or(Expected::Integer { max })?;
-    }
+            .ok_or(Expected::Integer { max })?,
+    };
     if x > max {
         return Err(Expected::Integer { max });
     }
     *pos = i;
     Ok(Some(x))
+}
+
+/// Eight bytes of `line` from `pos`, little-endian, zero-padded past the end.
+#[inline(always)]
+fn load8(line: &[u8], pos: usize) -> u64 {
+    let mut w = [0u8; 8];
+    match line.get(pos..pos + 8) {
+        Some(b) => w.copy_from_slice(b),
+        None => {
+            let rest = line.get(pos..).unwrap_or_default();
+            w[..rest.len()].copy_from_slice(rest);
+        }
+    }
+    u64::from_le_bytes(w)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// How many of the (up to 8) bytes of `w`, from the lowest, are ASCII digits before the first
+/// non-digit. A byte `c` is flagged when `c - 0x30` or `c + 0x46` sets its high bit; borrows
+/// and carries only travel to later bytes, so the first flag is exact.
+#[inline(always)]
+fn digit_run(w: u64) -> usize {
+    let non_digit = (w.wrapping_sub(0x30 * ONES) | w.wrapping_add(0x46 * ONES)) & HIGHS;
+    (non_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of `n` (1..=8) ASCII digits in the low bytes of `w` (first digit lowest).
+#[inline(always)]
+fn swar_value(w: u64, n: usize) -> u64 {
+    // Move the digits to the top so that the bytes below act as leading zeros, then combine
+    // pairs, quads and octets with three multiplications.
+    let v = ((w & (0x0f * ONES)) << (8 * (8 - n))) & (0x0f * ONES);
+    let v = (v.wrapping_mul(10 * 256 + 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100 * 65_536 + 1) >> 16) & 0x0000_ffff_0000_ffff;
+    v.wrapping_mul(10_000 * (1 << 32) + 1) >> 32
+}
+
+/// The digit run at `line[pos..]`: its value (`None` past 16 digits, for the caller's checked
+/// path) and its length. Branches depend on the length in 8-digit steps only, not per digit:
+/// a per-digit loop mispredicts its exit on every field.
+#[inline(always)]
+fn digits_at(line: &[u8], pos: usize) -> (Option<u64>, usize) {
+    let w = load8(line, pos);
+    let n = digit_run(w).min(line.len().saturating_sub(pos));
+    if n == 0 {
+        return (Some(0), 0);
+    }
+    let hi = swar_value(w, n);
+    if n < 8 {
+        return (Some(hi), n);
+    }
+    let w2 = load8(line, pos + 8);
+    let n2 = digit_run(w2).min(line.len().saturating_sub(pos + 8));
+    if n2 == 0 {
+        return (Some(hi), 8);
+    }
+    if n2 < 8 {
+        return (Some(hi * 10u64.pow(n2 as u32) + swar_value(w2, n2)), 8 + n2);
+    }
+    // 16 digits or more: count the rest and let the checked parser decide.
+    let mut end = pos + 16;
+    while line.get(end).is_some_and(u8::is_ascii_digit) {
+        end += 1;
+    }
+    if end == pos + 16 {
+        return (Some(hi * 100_000_000 + swar_value(w2, 8)), 16);
+    }
+    (None, end - pos)
 }
 
 /// An address at `line[*pos..]` (`None` for `-`): IPv4 in one pass, else the token through std.
@@ -861,6 +935,58 @@ mod tests {
         assert_eq!(rec.srcaddr, None);
         assert_eq!(rec.text.get(TextField::VpcId), Some("vpc-abc"));
         assert_eq!(rec.tcp_flags, Some(TcpFlags(18)));
+    }
+
+    #[test]
+    fn swar_digits_match_a_scalar_parse() {
+        for text in [
+            "0",
+            "7",
+            "12",
+            "65535",
+            "1234567",
+            "12345678",
+            "123456789",
+            "1418530010",
+            "123456789010",
+            "1234567890123456",
+            "12345678901234567",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "00000000000000000001",
+        ] {
+            for suffix in ["", " x", "\tx", "a", "-"] {
+                let line = format!("{text}{suffix}");
+                let (v, n) = digits_at(line.as_bytes(), 0);
+                assert_eq!(n, text.len(), "{line:?}");
+                if let Some(v) = v {
+                    assert_eq!(Some(v), parse_u64(text.as_bytes()), "{line:?}");
+                }
+            }
+        }
+        assert_eq!(digits_at(b"x1", 0), (Some(0), 0));
+        assert_eq!(digits_at(b"", 0), (Some(0), 0));
+        assert_eq!(digits_at(b"9:", 0), (Some(9), 1));
+        assert_eq!(digits_at(b"/9", 0), (Some(0), 0));
+        assert_eq!(token_end(b"eni-1235b8ca123456789 x", 0), 21);
+        assert_eq!(token_end(b"eni-1235b8ca123456789\tx", 0), 21);
+        assert_eq!(token_end(b"abcdefghijklmnop", 3), 16);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn swar_int_parse_agrees_with_scalar(line in proptest::collection::vec(
+            proptest::prop_oneof![0x30u8..0x3a, proptest::prelude::any::<u8>()], 0..30)) {
+            let scalar_n = line.iter().take_while(|b| b.is_ascii_digit()).count();
+            let (v, n) = digits_at(&line, 0);
+            proptest::prop_assert_eq!(n, scalar_n);
+            if let Some(v) = v {
+                proptest::prop_assert_eq!(Some(v), parse_u64(&line[..n]).or(Some(0)));
+            }
+            let scalar_end = line.iter().position(|&b| is_sep(b)).unwrap_or(line.len());
+            proptest::prop_assert_eq!(token_end(&line, 0), scalar_end);
+        }
     }
 
     #[test]
