@@ -53,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = BacktestOptions {
         threads,
         keep_all: args.all_windows,
+        keep_features: false,
     };
     let (bt, reader) = engine::backtest(
         reader,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::detect::{self, EniState, FindingKind, Scorer, TrainParams, Verdict};
-use crate::features::{EniHistory, WindowFeatures};
+use crate::features::{EniHistory, FeatureVector, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, Interner, LogReader};
 use crate::model::Model;
 use crate::flowlog::FlowlogError;
@@ -31,6 +31,9 @@ pub struct ScoredRow {
     pub findings: u16,
     /// The full verdict, kept for alerts (and for every window with `keep_all`).
     pub verdict: Option<Box<Verdict>>,
+    /// The window's raw feature values, kept with `keep_features` (evaluation compares other
+    /// detectors on exactly these vectors).
+    pub features: Option<Box<FeatureVector>>,
 }
 
 impl ScoredRow {
@@ -59,6 +62,7 @@ pub struct ScoringSink<'m> {
     states: BTreeMap<String, EniState>,
     preload: Vec<(EniId, EniHistory)>,
     keep_all: bool,
+    keep_features: bool,
     rows: Vec<ScoredRow>,
 }
 
@@ -76,8 +80,15 @@ impl<'m> ScoringSink<'m> {
             states,
             preload,
             keep_all,
+            keep_features: false,
             rows: Vec::new(),
         }
+    }
+
+    /// Also keep every window's feature vector in its row.
+    pub fn keep_features(mut self, yes: bool) -> Self {
+        self.keep_features = yes;
+        self
     }
 
     /// Scores one closed window of ENI `name` (score before learn; see [`Scorer::score_one`]).
@@ -98,6 +109,7 @@ impl<'m> ScoringSink<'m> {
             alert: verdict.alert,
             findings: finding_mask(&verdict),
             verdict: keep.then(|| Box::new(verdict)),
+            features: self.keep_features.then(|| Box::new(w.values)),
         });
         let last = self.rows.len() - 1;
         &self.rows[last]
@@ -305,6 +317,8 @@ pub struct BacktestOptions {
     pub threads: usize,
     /// Keep the full verdict of every window, not only of alerts.
     pub keep_all: bool,
+    /// Keep every window's feature vector (for evaluation against other detectors).
+    pub keep_features: bool,
 }
 
 /// Replays `reader` through `model`. The reader's interner is replaced by one that starts with
@@ -334,7 +348,7 @@ pub fn backtest(
             .lock()
             .map(|mut v| std::mem::take(&mut v[i]))
             .unwrap_or_default();
-        ScoringSink::new(&model.scorer, s, p, keep_all)
+        ScoringSink::new(&model.scorer, s, p, keep_all).keep_features(opts.keep_features)
     };
     let (outs, run) = run_sharded(&mut reader, &model.windowing, shards, take, on_late)?;
     let mut next = model.clone();

@@ -717,11 +717,12 @@ fn parse_field(
 
 #[inline]
 fn intern(v: &[u8], interner: &mut Interner, max_enis: usize) -> Result<u32, Expected> {
+    if let Some(id) = interner.get(v) {
+        // Known names were checked when they were interned.
+        return Ok(id);
+    }
     if v.len() > MAX_ENI_LEN || !v.iter().all(|&b| b.is_ascii_graphic()) {
         return Err(Expected::InterfaceId);
-    }
-    if let Some(id) = interner.get(v) {
-        return Ok(id);
     }
     if interner.len() >= max_enis {
         return Err(Expected::EniLimit {
