@@ -398,7 +398,12 @@ pub fn train_from_logs(
     if windows.is_empty() {
         return Err(EngineError::NoWindows);
     }
-    let mut model = detect::train(&windows, names, params)?;
+    // The detectors' rates use the window width: it must be the one the windows were cut with.
+    let params = TrainParams {
+        window_secs: windowing.window_secs,
+        ..params.clone()
+    };
+    let mut model = detect::train(&windows, names, &params)?;
     model.windowing = windowing.clone();
     model.histories = histories;
     Ok((model, run, reader.into_inner()))

@@ -31,11 +31,14 @@
 //! - [`metrics`]: [`Metrics`] and [`evaluate`].
 //! - [`iforest`]: the reference isolation forest (Liu, Ting and Zhou, 2008).
 //! - [`reference`](mod@reference): that forest on flowvigil's feature vectors (same windows, same features).
+//! - [`rows`]: the engine's backtest rows → [`ScoredWindow`]s, and the reference on those rows at
+//!   flowvigil's alert rate.
 
 pub mod curve;
 pub mod iforest;
 pub mod metrics;
 pub mod reference;
+pub mod rows;
 pub mod truth;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +53,7 @@ pub use metrics::{
     ALERT_BUDGET_PER_1000,
 };
 pub use reference::{isolation_forest_scores, log_scale};
+pub use rows::{isolation_forest_on_rows, scored_windows, strict_threshold, ReferenceRun};
 
 /// One scored ENI-window, as the engine emits it (the lead fills it from the detector's verdict).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +89,16 @@ pub enum EvalError {
     /// Fitting or configuring the reference isolation forest.
     #[error(transparent)]
     IsolationForest(#[from] IsolationForestError),
+    /// A backtest row lacks its feature vector (run the backtest with `keep_features`).
+    #[error("row {row} ({eni} at {window_start}) has no feature vector: run the backtest with keep_features")]
+    MissingFeatures {
+        /// Index of the row.
+        row: usize,
+        /// Its ENI.
+        eni: String,
+        /// Its window start, Unix seconds.
+        window_start: u64,
+    },
 }
 
 /// The lowest threshold `t` such that at most `alerts_per_1000` windows per 1,000 have

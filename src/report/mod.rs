@@ -17,6 +17,7 @@
 //! [`MAX_CURVE_POINTS`](crate::eval::MAX_CURVE_POINTS) points and timelines at most
 //! [`svg::MAX_TIMELINE_POINTS`].
 
+pub mod console;
 pub mod svg;
 pub mod text;
 
@@ -116,8 +117,9 @@ pub struct AlertRow {
     pub attack: Option<String>,
 }
 
-/// The ENIs with the highest peak score (ties by name), at most `max_enis`, each with all its
-/// windows and the labels of that ENI clipped to the windows' period.
+/// The ENIs with the highest peak score, at most `max_enis`, each with all its windows and the
+/// labels of that ENI clipped to the windows' period. Ties (calibrated scores often saturate at
+/// 1) go to the ENI with more alerting windows, then by name.
 pub fn top_eni_timelines(
     windows: &[ScoredWindow],
     labels: &[Label],
@@ -125,13 +127,21 @@ pub fn top_eni_timelines(
     max_enis: usize,
 ) -> Vec<Timeline> {
     let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
-    let mut peak: HashMap<&str, f64> = HashMap::new();
+    let mut peak: HashMap<&str, (f64, u64)> = HashMap::new();
     for w in windows {
-        let p = peak.entry(w.eni.as_str()).or_insert(f64::NEG_INFINITY);
-        *p = p.max(key(w.score));
+        let p = peak
+            .entry(w.eni.as_str())
+            .or_insert((f64::NEG_INFINITY, 0));
+        p.0 = p.0.max(key(w.score));
+        p.1 += u64::from(w.alert);
     }
-    let mut enis: Vec<(&str, f64)> = peak.into_iter().collect();
-    enis.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut enis: Vec<(&str, (f64, u64))> = peak.into_iter().collect();
+    enis.sort_by(|a, b| {
+        b.1 .0
+            .total_cmp(&a.1 .0)
+            .then(b.1 .1.cmp(&a.1 .1))
+            .then(a.0.cmp(b.0))
+    });
     enis.truncate(max_enis);
     enis.into_iter()
         .map(|(eni, _)| {

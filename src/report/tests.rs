@@ -220,3 +220,19 @@ proptest::proptest! {
         proptest::prop_assert!(!html.contains("NaN"));
     }
 }
+
+#[test]
+fn timelines_break_peak_ties_by_alert_count() {
+    // Both peak at 1.0; "b" alerted twice, "a" once: "b" comes first despite its name.
+    let ws = vec![
+        window("a", 0, 1.0, true),
+        window("b", 0, 1.0, true),
+        window("b", 1, 1.0, true),
+        window("c", 0, 0.2, false),
+    ];
+    let t = top_eni_timelines(&ws, &[], 300, 2);
+    assert_eq!(
+        t.iter().map(|t| t.eni.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
+}
