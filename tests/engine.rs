@@ -240,3 +240,104 @@ fn a_corrupt_checkpoint_is_refused_with_advice() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("checkpoint") && err.contains("delete it"), "{err}");
 }
+
+#[test]
+fn sigterm_drains_checkpoints_and_resumes_exactly() {
+    let f = fixture();
+    let want = uninterrupted(f);
+    let dir = tempfile::tempdir().expect("temp");
+    let child = score_cmd(f, dir.path(), &[])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "SIGTERM must end the run cleanly");
+    let st = score_cmd(f, dir.path(), &[]).status().expect("resume");
+    assert!(st.success());
+    let got = std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("read");
+    assert_eq!(got, want);
+}
+
+#[test]
+fn following_a_folder_scores_files_as_they_land() {
+    let f = fixture();
+    let want = uninterrupted(f);
+    let dir = tempfile::tempdir().expect("temp");
+    let watched = dir.path().join("incoming");
+    let staging = dir.path().join("staging");
+    std::fs::create_dir_all(&watched).expect("mkdir");
+    std::fs::create_dir_all(&staging).expect("mkdir");
+    let mut files = Vec::new();
+    for d in &f.score_inputs {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .expect("read dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        v.sort();
+        files.extend(v);
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
+        .arg("score")
+        .arg("--model")
+        .arg(&f.model_path)
+        .arg("--follow")
+        .arg(&watched)
+        .arg("--out")
+        .arg(dir.path().join("alerts.jsonl"))
+        .arg("--checkpoint")
+        .arg(dir.path().join("cp"))
+        .args(["--poll-ms", "20", "--idle-polls", "25"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Files land in batches, atomically (staged, then renamed in), as an S3 sync drops them.
+    for (i, chunk) in files.chunks(files.len().div_ceil(4)).enumerate() {
+        let sub = watched.join(format!("batch{i}"));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        for src in chunk {
+            let name = src.file_name().expect("name");
+            let tmp = staging.join(name);
+            std::fs::copy(src, &tmp).expect("copy");
+            std::fs::rename(&tmp, sub.join(name)).expect("rename");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let st = child.wait().expect("wait");
+    assert!(st.success());
+    let got = std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("read");
+    // A followed folder never ends, so the last windows stay open (in the checkpoint): what was
+    // emitted is exactly the beginning of the uninterrupted run's alerts.
+    assert!(!got.is_empty(), "no alert was emitted while following");
+    assert!(want.starts_with(&got), "followed output is not a prefix of the full run");
+}
+
+#[test]
+fn ocsf_alerts_are_detection_findings_with_evidence() {
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("temp");
+    let st = score_cmd(f, dir.path(), &["--format", "ocsf"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run");
+    assert!(st.success());
+    let text = std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("read");
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert_eq!(v["class_uid"], 2004);
+        assert_eq!(v["type_uid"], 200401);
+        assert!(v["finding_info"]["title"].as_str().is_some_and(|t| t.contains("eni-")));
+        assert!(v["resources"][0]["uid"].as_str().is_some_and(|u| u.starts_with("eni-")));
+        let data = &v["evidences"][0]["data"];
+        assert!(data["anomaly_score"].as_f64().is_some_and(|s| (0.0..=1.0).contains(&s)));
+        for a in v["finding_info"]["attacks"].as_array().expect("attacks") {
+            assert!(a["technique"]["uid"].as_str().is_some_and(|t| t.starts_with('T')));
+        }
+        n += 1;
+    }
+    assert_eq!(n, uninterrupted(f).lines().count());
+}

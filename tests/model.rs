@@ -235,3 +235,65 @@ fn load_time_of_a_100k_eni_model_is_reported() {
     assert_eq!(back.enis.len(), 100_000);
     println!("100k-ENI model: {size} bytes, loaded in {secs:.3} s (this profile)");
 }
+
+/// The in-tree synthetic sample (not `../shared`): `flowvigil train` then `flowvigil inspect`.
+#[test]
+fn cli_train_then_inspect_the_sample() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/samples/tiny-v2");
+    if !Path::new(sample).exists() {
+        println!("skipping: {sample} is absent");
+        return;
+    }
+    let exe = env!("CARGO_BIN_EXE_flowvigil");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sub/tiny.fvm");
+    let run = std::process::Command::new(exe)
+        .args(["train", sample, "--out"])
+        .arg(&out)
+        .args(["--threads", "2", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let m = model::load(&out).unwrap();
+    assert_eq!(m.enis.len(), 8, "the sample has 8 ENIs");
+    assert!(m.enis.keys().all(|k| k.starts_with("eni-")));
+    let inspect = std::process::Command::new(exe)
+        .arg("inspect")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    for want in [
+        "training span",
+        "ENIs            8",
+        "threshold",
+        "peer groups",
+        "baseline",
+        "findings",
+    ] {
+        assert!(
+            text.contains(want),
+            "inspect output lacks {want:?}:\n{text}"
+        );
+    }
+    // A damaged copy: exit 1 and a message saying what to do.
+    let bytes = std::fs::read(&out).unwrap();
+    let bad = dir.path().join("bad.fvm");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let inspect = std::process::Command::new(exe)
+        .arg("inspect")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(inspect.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&inspect.stderr);
+    assert!(
+        err.contains("truncated") && err.contains("flowvigil train"),
+        "{err}"
+    );
+}

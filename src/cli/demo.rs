@@ -12,6 +12,7 @@ use flowvigil::detect::TrainParams;
 use flowvigil::engine::train_from_logs;
 use flowvigil::flowlog::{LogReader, ReadOptions};
 use flowvigil::gen::{civil, generate, GenConfig};
+use flowvigil::report::text::num3;
 use flowvigil::window::WindowConfig;
 
 use super::common;
@@ -164,7 +165,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
          open the report in a browser (it works offline)",
         args.out.display()
     );
-    println!("total {:.1} s", started.elapsed().as_secs_f64());
+    let (f, r) = (&outcome.flowvigil, &outcome.reference);
+    println!(
+        "total {:.1} s. flowvigil: average precision {}, ROC-AUC {}, {} of {} attacks detected \
+         (isolation forest on the same windows: {}, {}, {} of {})",
+        started.elapsed().as_secs_f64(),
+        num3(f.average_precision),
+        num3(f.roc_auc),
+        f.delay.detected,
+        f.delay.attacks,
+        num3(r.average_precision),
+        num3(r.roc_auc),
+        r.delay.detected,
+        r.delay.attacks
+    );
     Ok(common::finished(&outcome.read))
 }
 

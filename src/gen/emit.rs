@@ -465,3 +465,109 @@ impl<'a, 's> Emitter<'a, 's> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gen::{vpc, GenConfig};
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    /// A private ENI's internet flow gives its own two records and the NAT gateway's four, laid
+    /// out as AWS's NAT gateway example shows them.
+    #[test]
+    fn nat_gateway_logs_both_legs() {
+        let cfg = GenConfig {
+            enis: 8,
+            days: 1,
+            ..GenConfig::default()
+        };
+        let v = vpc::build(&cfg);
+        let app = v.of_role(Role::App).next().unwrap();
+        let nat = v.of_role(Role::NatGateway).next().unwrap();
+        let (a, n) = (v.enis[app].addr, v.enis[nat].addr);
+        let x: Ipv4Addr = "203.0.113.5".parse().unwrap();
+        let mut got: Vec<(u32, FlowRecord)> = Vec::new();
+        let mut sink = |r: &FlowRecord, _: Option<u32>| got.push((r.eni.unwrap(), r.clone()));
+        let mut em = Emitter::new(&v, true, 1, "us-east-1", 1, &mut sink);
+        em.begin_interval(cfg.start_unix);
+        let mut c = Conv::tcp(End::Eni(app), End::Ext(x), 40_000, 443);
+        (c.pkts_ab, c.bytes_ab, c.pkts_ba, c.bytes_ba) = (5, 500, 4, 4000);
+        (c.start, c.end) = (cfg.start_unix, cfg.start_unix + 2);
+        em.conv(&c);
+        drop(em);
+        let (ai, ni) = (v.enis[app].id, v.enis[nat].id);
+        let s = |r: &FlowRecord| {
+            (
+                r.srcaddr,
+                r.dstaddr,
+                r.pkt_srcaddr,
+                r.pkt_dstaddr,
+                r.flow_direction,
+            )
+        };
+        let at = |id| {
+            got.iter()
+                .filter(|(e, _)| *e == id)
+                .map(|(_, r)| s(r))
+                .collect::<Vec<_>>()
+        };
+        let (a, n, x) = (ip(&a.to_string()), ip(&n.to_string()), ip(&x.to_string()));
+        use FlowDirection::{Egress as E, Ingress as I};
+        assert_eq!(at(ai), vec![(a, x, a, x, Some(E)), (x, a, x, a, Some(I))]);
+        assert_eq!(
+            at(ni),
+            vec![
+                (a, n, a, x, Some(I)),
+                (n, x, n, x, Some(E)),
+                (x, n, x, n, Some(I)),
+                (n, a, x, a, Some(E)),
+            ]
+        );
+        // The NAT's internet legs use its translated port, and no NAT record has an instance id.
+        let legs: Vec<&FlowRecord> = got
+            .iter()
+            .filter(|(e, _)| *e == ni)
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(legs[1].srcport, legs[2].dstport);
+        assert!(legs
+            .iter()
+            .all(|r| r.text.get(TextField::InstanceId).is_none()));
+    }
+
+    /// A rejected internal attempt is logged at both ENIs (ACCEPT out, REJECT in), no reply.
+    #[test]
+    fn rejected_internal_flow_has_no_reply() {
+        let cfg = GenConfig {
+            enis: 8,
+            days: 1,
+            ..GenConfig::default()
+        };
+        let v = vpc::build(&cfg);
+        let app = v.of_role(Role::App).next().unwrap();
+        let db = v.of_role(Role::Db).next().unwrap();
+        let mut got: Vec<(u32, FlowRecord)> = Vec::new();
+        let mut sink = |r: &FlowRecord, _: Option<u32>| got.push((r.eni.unwrap(), r.clone()));
+        let mut em = Emitter::new(&v, true, 1, "us-east-1", 1, &mut sink);
+        let mut c = Conv::tcp(End::Eni(app), End::Eni(db), 40_000, 22);
+        (c.pkts_ab, c.bytes_ab, c.pkts_ba, c.bytes_ba, c.reject) = (1, 44, 1, 44, true);
+        (c.start, c.end) = (cfg.start_unix, cfg.start_unix + 1);
+        em.conv(&c);
+        drop(em);
+        let acts: Vec<(u32, Option<Action>, Option<TcpFlags>)> = got
+            .iter()
+            .map(|(e, r)| (*e, r.action, r.tcp_flags))
+            .collect();
+        let syn = Some(TcpFlags(TcpFlags::SYN));
+        assert_eq!(
+            acts,
+            vec![
+                (v.enis[app].id, Some(Action::Accept), syn),
+                (v.enis[db].id, Some(Action::Reject), syn)
+            ]
+        );
+    }
+}

@@ -441,3 +441,19 @@ pub fn activity(role: Role, t: u64) -> f64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rhythm_peaks_in_the_afternoon_and_dips_at_weekends() {
+        let monday = 1_772_409_600; // 2026-03-02T00:00Z
+        let at = |day: u64, h: u64| monday + day * 86_400 + h * 3600;
+        assert!(activity(Role::Web, at(0, 14)) > 3.0 * activity(Role::Web, at(0, 3)));
+        assert!(activity(Role::Web, at(5, 14)) < 0.6 * activity(Role::Web, at(0, 14)));
+        assert_eq!(activity(Role::Bastion, at(0, 10)), 1.0);
+        assert!(activity(Role::Bastion, at(6, 10)) < 0.1);
+        assert!(activity(Role::Batch, at(0, 2)) > 50.0 * activity(Role::Batch, at(0, 12)));
+    }
+}
