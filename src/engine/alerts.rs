@@ -33,7 +33,11 @@ impl std::str::FromStr for AlertFormat {
 
 /// One line of human-readable summary: findings first, then the top features.
 pub fn summary_line(v: &Verdict) -> String {
-    let mut parts: Vec<String> = v.findings.iter().map(|f| f.detail().to_string()).collect();
+    let mut parts: Vec<String> = v
+        .findings
+        .iter()
+        .map(|f| format!("{}: {}", f.kind.name(), f.detail()))
+        .collect();
     if v.explanation.len > 0 {
         parts.push(v.explanation.to_string());
     }
