@@ -197,6 +197,25 @@ fn recall_at_the_alert_budget() {
 }
 
 #[test]
+fn recall_at_the_budget_with_random_ties_and_its_ceiling() {
+    // 3,000 windows allow 3 alerts. Top score 100 held by 1 positive; then 4 windows tie at 99
+    // (2 positives, 2 negatives); 6 positives in all. A threshold cannot split the tie (strict
+    // recall 1/6), random tie-breaking fills the 2 remaining alerts from the tie: expected
+    // true positives 1 + 2 × 2/4 = 2, recall 2/6. The best possible: 3 alerts / 6 positives.
+    let mut scores = vec![0.0; 2995];
+    let mut truth = vec![false; 2995];
+    truth[..3].fill(true);
+    scores.extend([100.0, 99.0, 99.0, 99.0, 99.0]);
+    truth.extend([true, true, true, false, false]);
+    let m = from_scores(&scores, &truth, 1000.0);
+    let op = m.at_alert_budget.unwrap();
+    assert_eq!((op.threshold, op.true_positives), (Some(100.0), 1));
+    assert!(close(op.recall, 1.0 / 6.0));
+    assert!(close(op.recall_random_ties, 2.0 / 6.0), "{}", op.recall_random_ties);
+    assert!(close(op.max_recall, 0.5));
+}
+
+#[test]
 fn saturated_top_scores_are_explained() {
     // 2,000 windows allow 2 alerts; 5 windows share the top score 1.0.
     let mut scores = vec![0.1; 1995];
@@ -699,6 +718,11 @@ proptest! {
             let m = from_scores(&scores, &truth, 99.0);
             if let Some(op) = m.at_alert_budget {
                 prop_assert_eq!(op.threshold, t);
+                // Random tie-breaking can only use more of the budget than a threshold can, and
+                // no ranking beats the ceiling.
+                prop_assert!(op.recall <= op.recall_random_ties + 1e-12);
+                prop_assert!(op.recall_random_ties <= op.max_recall + 1e-12);
+                prop_assert!(op.max_recall <= 1.0);
             }
         }
     }

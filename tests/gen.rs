@@ -414,3 +414,138 @@ proptest! {
         }
     }
 }
+
+/// Each attack is shaped so that its finding type can see it (DESIGN.md section 5), and
+/// `attack_scale` makes it quieter: measured on the attack's records at its own ENI.
+#[test]
+fn attacks_have_the_shape_their_findings_look_for() {
+    use flowvigil::gen::AttackKind as K;
+    let shape = |scale: f64| {
+        let cfg = GenConfig {
+            seed: 8,
+            enis: 16,
+            days: 1,
+            clean_days: 0,
+            attack_scale: scale,
+            volume_scale: 0.2,
+            ..GenConfig::default()
+        };
+        let mut recs: Vec<(u32, FlowRecord)> = Vec::new();
+        let sim = simulate(&cfg, &mut |r, a| {
+            if let Some(a) = a {
+                recs.push((a, r.clone()));
+            }
+        })
+        .unwrap();
+        let mut out: HashMap<K, f64> = HashMap::new();
+        for a in &sim.summary.attacks {
+            // Interner ids are ENI indices: the inventory is interned in order.
+            let own: Vec<&FlowRecord> = recs
+                .iter()
+                .filter(|(id, r)| *id == a.id && r.eni == Some(a.eni as u32))
+                .map(|(_, r)| r)
+                .collect();
+            let egress: Vec<&FlowRecord> = own
+                .iter()
+                .copied()
+                .filter(|r| r.flow_direction == Some(FlowDirection::Egress))
+                .collect();
+            let ingress: Vec<&FlowRecord> = own
+                .iter()
+                .copied()
+                .filter(|r| r.flow_direction == Some(FlowDirection::Ingress))
+                .collect();
+            let distinct = |v: Vec<String>| v.into_iter().collect::<HashSet<_>>().len() as f64;
+            let m = match a.kind {
+                K::PortScan => {
+                    distinct(ingress.iter().map(|r| format!("{:?}", r.dstport)).collect())
+                }
+                K::HostSweep => {
+                    let ports =
+                        distinct(egress.iter().map(|r| format!("{:?}", r.dstport)).collect());
+                    assert_eq!(ports, 1.0, "a sweep probes one port");
+                    distinct(egress.iter().map(|r| format!("{:?}", r.dstaddr)).collect())
+                }
+                K::SshBruteForce | K::RdpBruteForce => {
+                    let port = if a.kind == K::SshBruteForce { 22 } else { 3389 };
+                    assert!(ingress.iter().all(|r| r.dstport == Some(port)));
+                    assert!(
+                        distinct(ingress.iter().map(|r| format!("{:?}", r.srcaddr)).collect())
+                            <= 3.0
+                    );
+                    ingress.len() as f64
+                }
+                K::ExfiltrationSlow | K::ExfiltrationFast | K::DosOutbound => {
+                    assert_eq!(
+                        distinct(egress.iter().map(|r| format!("{:?}", r.dstaddr)).collect()),
+                        1.0
+                    );
+                    let f = |r: &&FlowRecord| {
+                        if a.kind == K::DosOutbound {
+                            r.packets.unwrap()
+                        } else {
+                            r.bytes.unwrap()
+                        }
+                    };
+                    egress.iter().map(f).sum::<u64>() as f64
+                }
+                K::C2Beaconing => {
+                    let mut t: Vec<u64> = egress.iter().map(|r| r.start.unwrap()).collect();
+                    t.sort_unstable();
+                    let gaps: Vec<f64> = t.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+                    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+                    let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>()
+                        / gaps.len() as f64)
+                        .sqrt();
+                    assert!(sd / mean < 0.2, "beacon jitter {sd}/{mean}");
+                    let sizes: Vec<u64> = egress.iter().map(|r| r.bytes.unwrap()).collect();
+                    assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() < 40);
+                    t.len() as f64
+                }
+                K::CryptoMining => {
+                    assert!(egress
+                        .iter()
+                        .all(|r| [3333, 4444, 14_444, 5555, 7777, 45_700]
+                            .contains(&r.dstport.unwrap())));
+                    egress.iter().map(|r| r.packets.unwrap()).sum::<u64>() as f64
+                }
+                K::LateralMovement => {
+                    assert!(egress
+                        .iter()
+                        .all(|r| [22, 445, 3389, 5985].contains(&r.dstport.unwrap())));
+                    distinct(egress.iter().map(|r| format!("{:?}", r.dstaddr)).collect())
+                }
+                K::SpamRelay => {
+                    assert!(egress.iter().all(|r| r.dstport == Some(25)));
+                    distinct(egress.iter().map(|r| format!("{:?}", r.dstaddr)).collect())
+                }
+            };
+            out.insert(a.kind, m);
+        }
+        out
+    };
+    let (loud, quiet) = (shape(1.0), shape(0.2));
+    assert_eq!(loud.len(), 11);
+    let floor = [
+        (K::PortScan, 300.0),
+        (K::HostSweep, 100.0),
+        (K::SshBruteForce, 200.0),
+        (K::RdpBruteForce, 200.0),
+        (K::ExfiltrationSlow, 3e8),
+        (K::ExfiltrationFast, 2e9),
+        (K::C2Beaconing, 100.0),
+        (K::CryptoMining, 10_000.0),
+        (K::DosOutbound, 100_000.0),
+        (K::LateralMovement, 4.0),
+        (K::SpamRelay, 100.0),
+    ];
+    for (k, min) in floor {
+        assert!(loud[&k] >= min, "{k:?}: {} < {min}", loud[&k]);
+        assert!(
+            quiet[&k] < loud[&k],
+            "{k:?}: scale 0.2 gives {} vs {}",
+            quiet[&k],
+            loud[&k]
+        );
+    }
+}

@@ -860,3 +860,111 @@ fn real_aws_files_sum_up_and_shard_identically() {
     }
     assert_eq!(results[0], results[1]);
 }
+
+/// A v2 flow-log text with `n` records over 7 ENIs, then two records far behind the watermark.
+fn v2_text(n: u64) -> String {
+    let mut s = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    for i in 0..n {
+        let eni = (i * 7919) % 7;
+        let start = T0 + i * 3;
+        s.push_str(&format!(
+            "2 123456789012 eni-{eni:017x} 10.0.{eni}.10 198.51.100.{} {} {} 6 {} {} {start} {} {} OK\n",
+            i % 50,
+            40000 + i % 1000,
+            [443, 22, 5432, 80][(i % 4) as usize],
+            1 + i % 9,
+            100 + i * 13 % 5000,
+            start + 20,
+            if i % 11 == 0 { "REJECT" } else { "ACCEPT" },
+        ));
+    }
+    s.push_str(&format!(
+        "2 123456789012 eni-{:017x} 10.0.0.10 198.51.100.1 40000 443 6 1 60 {T0} {} ACCEPT OK\n",
+        0,
+        T0 + 5
+    ));
+    s.push_str(&format!(
+        "2 123456789012 eni-{:017x} 10.0.1.10 198.51.100.2 40000 443 6 1 60 {T0} {} ACCEPT OK\n",
+        1,
+        T0 + 5
+    ));
+    s
+}
+
+#[test]
+fn the_features_command_writes_csv_late_records_and_the_same_rows_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("flows.log");
+    std::fs::write(&input, v2_text(3000)).unwrap();
+    let exe = env!("CARGO_BIN_EXE_flowvigil");
+    let mut outputs = Vec::new();
+    for threads in ["1", "3"] {
+        let out = dir.path().join(format!("features-{threads}.csv"));
+        let late = dir.path().join(format!("late-{threads}.log"));
+        let status = std::process::Command::new(exe)
+            .args([
+                "features",
+                input.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(["--threads", threads, "--late-out", late.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&status.stderr);
+        assert!(stderr.contains("2 late"), "{stderr}");
+        let csv = std::fs::read_to_string(&out).unwrap();
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap();
+        assert_eq!(
+            header,
+            format!("eni,window_start,{}", FEATURE_NAMES.join(","))
+        );
+        let rows: Vec<&str> = lines.collect();
+        assert!(rows
+            .iter()
+            .all(|r| r.split(',').count() == 2 + NUM_FEATURES));
+        // Rows are in (window start, ENI name) order.
+        let keys: Vec<(u64, &str)> = rows
+            .iter()
+            .map(|r| {
+                let mut f = r.split(',');
+                let eni = f.next().unwrap();
+                (f.next().unwrap().parse().unwrap(), eni)
+            })
+            .collect();
+        assert!(keys.windows(2).all(|k| k[0] < k[1]));
+        // Flows in the CSV + late records = every record of the input.
+        let flows: f64 = rows
+            .iter()
+            .map(|r| {
+                let f: Vec<f64> = r.split(',').skip(2).map(|x| x.parse().unwrap()).collect();
+                f[Feature::FlowsOut as usize] + f[Feature::FlowsIn as usize]
+            })
+            .sum();
+        assert_eq!(flows, 3000.0);
+        // The side file is flow-log text that flowvigil reads back: the two late records.
+        let mut reader =
+            flowvigil::flowlog::LogReader::open(std::slice::from_ref(&late), Default::default())
+                .unwrap();
+        let mut rec = FlowRecord::default();
+        let mut n = 0;
+        while reader.next_record(&mut rec).unwrap() {
+            assert_eq!(rec.start, Some(T0));
+            n += 1;
+        }
+        assert_eq!(n, 2);
+        outputs.push(csv);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "--threads 3 must give the rows of --threads 1"
+    );
+}

@@ -186,32 +186,55 @@ impl Scorer {
         let season_on = w.window_start.saturating_sub(state.first_window)
             >= u64::from(cfg.season_min_days) * 86_400;
         let hour = hour_of(w.window_start);
+        let fallback;
+        let g = match group {
+            Some(g) => g,
+            None => {
+                fallback = PeerGroup {
+                    centroid: [0.0; NUM_FEATURES],
+                    inv_spread: [1.0; NUM_FEATURES],
+                    prior_mean: self.scaler.mean,
+                    prior_var: [0.0; NUM_FEATURES],
+                    enis: 0,
+                    windows: 0,
+                };
+                &fallback
+            }
+        };
+        // Pure arithmetic first (no branches, so the compiler can overlap the divisions and
+        // square roots), then the top-k selection.
+        let st = &state.stats;
+        let inv_weight = if st.weight > 0.0 {
+            1.0 / st.weight
+        } else {
+            0.0
+        };
+        let mut mu = [0.0; NUM_FEATURES];
+        let mut sd = [0.0; NUM_FEATURES];
         let mut z = [0.0; NUM_FEATURES];
-        let mut expl = Explanation::default();
         let mut dist = 0.0;
         for i in 0..NUM_FEATURES {
-            let (gm, gv, gc, gis) = match group {
-                Some(g) => (
-                    g.prior_mean[i],
-                    g.prior_var[i],
-                    g.centroid[i],
-                    g.inv_spread[i],
-                ),
-                None => (self.scaler.mean[i], 0.0, 0.0, 1.0),
-            };
-            let mut mu = wt * state.stats.mean[i] + (1.0 - wt) * gm;
-            if season_on && i < SEASONAL_FEATURES {
-                mu += state.season.offset(hour, cfg.season_min_count);
-            }
-            let var = wt * state.stats.variance(i)
-                + (1.0 - wt) * gv
-                + self.min_sigma[i] * self.min_sigma[i];
-            let sd = var.sqrt();
-            let zi = (x[i] - mu) / sd;
-            z[i] = zi;
+            mu[i] = wt * st.mean[i] + (1.0 - wt) * g.prior_mean[i];
+            let own_var = (st.m2[i] * inv_weight).max(0.0);
+            let var =
+                wt * own_var + (1.0 - wt) * g.prior_var[i] + self.min_sigma[i] * self.min_sigma[i];
+            sd[i] = var.sqrt();
             let xs = (x[i] - self.scaler.mean[i]) / self.scaler.std[i];
-            let d = (xs - gc) * gis;
+            let d = (xs - g.centroid[i]) * g.inv_spread[i];
             dist += d * d;
+        }
+        if season_on {
+            let off = state.season.offset(hour, cfg.season_min_count);
+            for m in mu.iter_mut().take(SEASONAL_FEATURES) {
+                *m += off;
+            }
+        }
+        for i in 0..NUM_FEATURES {
+            z[i] = (x[i] - mu[i]) / sd[i];
+        }
+        let mut expl = Explanation::default();
+        for i in 0..NUM_FEATURES {
+            let zi = z[i];
             // Cheap pre-check: only a candidate for the top-k builds a contribution.
             if usize::from(expl.len) < expl.top.len()
                 || expl.top.last().is_some_and(|c| zi.abs() > c.z.abs())
@@ -219,8 +242,8 @@ impl Scorer {
                 expl.offer(Contribution {
                     feature: i as u8,
                     observed: w.values[i],
-                    mean: mu,
-                    sd,
+                    mean: mu[i],
+                    sd: sd[i],
                     z: zi,
                 });
             }

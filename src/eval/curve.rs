@@ -174,6 +174,23 @@ impl Ranked {
         }
         (threshold, tp, alerts)
     }
+
+    /// Expected true positives among the top `budget` items when ties are broken uniformly at
+    /// random: whole score groups while they fit, then the straddling group's share
+    /// `p × (budget left) / (group size)`. Items scored −∞ (NaN inputs) never count.
+    pub fn expected_tp_at_budget(&self, budget: f64) -> f64 {
+        let (mut tp, mut left) = (0.0, budget.max(0.0));
+        for &(score, p, n) in &self.groups {
+            let size = (p + n) as f64;
+            if !score.is_finite() || left <= 0.0 || size == 0.0 {
+                break;
+            }
+            let take = size.min(left);
+            tp += p as f64 * take / size;
+            left -= take;
+        }
+        tp
+    }
 }
 
 fn finite(x: f64) -> Option<f64> {

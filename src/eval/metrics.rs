@@ -102,6 +102,14 @@ pub struct OperatingPoint {
     pub true_positives: u64,
     /// `true_positives / positives`.
     pub recall: f64,
+    /// Expected recall when exactly the budget's alerts are raised and ties at the boundary
+    /// are broken at random (calibrated scores often tie, e.g. at 1.0, and a threshold cannot
+    /// split a tie; this says what the ranking is worth at the budget regardless).
+    #[serde(default)]
+    pub recall_random_ties: f64,
+    /// The best recall any detector could reach at this budget: `min(1, budget / positives)`.
+    #[serde(default)]
+    pub max_recall: f64,
     /// `true_positives / alerts`; `None` without alerts.
     pub precision: Option<f64>,
 }
@@ -246,6 +254,8 @@ fn at_budget(ranked: &Ranked, windows: u64) -> Option<OperatingPoint> {
         alerts,
         true_positives,
         recall: true_positives as f64 / ranked.positives() as f64,
+        recall_random_ties: ranked.expected_tp_at_budget(budget) / ranked.positives() as f64,
+        max_recall: (budget / ranked.positives() as f64).min(1.0),
         precision: (alerts > 0).then(|| true_positives as f64 / alerts as f64),
     })
 }

@@ -450,17 +450,18 @@ impl WindowAcc {
             })
         };
         s.flows = s.flows.saturating_add(1);
-        s.small += u32::from(small);
-        s.rejected += u32::from(rejected);
+        // u32 counters saturate: a window cannot overflow them into a panic (debug builds).
+        s.small = s.small.saturating_add(u32::from(small));
+        s.rejected = s.rejected.saturating_add(u32::from(rejected));
         s.bytes = s.bytes.saturating_add(obs.bytes);
         s.packets = s.packets.saturating_add(obs.packets);
         let dur = u32::try_from(obs.end.saturating_sub(obs.start)).unwrap_or(u32::MAX);
         s.max_dur = s.max_dur.max(dur);
         match obs.protocol {
-            Some(6) => s.proto[0] += 1,
-            Some(17) => s.proto[1] += 1,
+            Some(6) => s.proto[0] = s.proto[0].saturating_add(1),
+            Some(17) => s.proto[1] = s.proto[1].saturating_add(1),
             other => {
-                s.proto[2] += 1;
+                s.proto[2] = s.proto[2].saturating_add(1);
                 // The highest, not the last: the result must not depend on record order.
                 s.other_proto = s.other_proto.max(other.unwrap_or(0));
             }

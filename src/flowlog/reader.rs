@@ -933,6 +933,12 @@ mod tests {
     }
 
     #[test]
+    fn reader_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<LogReader>();
+    }
+
+    #[test]
     fn log_names_in_folders() {
         assert!(is_log_name(
             "123_vpcflowlogs_us-east-1_fl-1_20250101T0000Z_ab.log.gz"

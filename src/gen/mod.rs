@@ -13,7 +13,7 @@
 //!   give the true ends); batch jobs reach S3 through a gateway endpoint (`traffic-path` 2).
 //! - Internet background scanning of every public ENI (REJECT), all the time: it is normal noise.
 //! - NODATA rows for idle ENI-intervals, rare SKIPDATA rows, and delivery 1-10 minutes late into
-//!   5-minute objects, locally shuffled.
+//!   the 5-minute object of the delivery time: objects overlap in time and arrive out of order.
 //! - Attacks ([`AttackKind`]) on the days after [`GenConfig::clean_days`]; each label row covers
 //!   exactly the records that attack put at that ENI (labels are computed from the records).
 //!

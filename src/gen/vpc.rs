@@ -13,9 +13,9 @@ use crate::flowlog::{EniId, Interner};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Load balancer: inbound 443 from the internet, forwards to web ENIs on 8080.
+    /// Load balancer: inbound 443 from the internet, forwards to web ENIs on 443.
     LoadBalancer,
-    /// Web server: inbound 443 from the internet and 8080 from load balancers; calls app ENIs.
+    /// Web server: inbound 443 from the internet and from load balancers; calls app ENIs on 8080.
     Web,
     /// Application server (private): calls databases and external APIs through the NAT gateway.
     App,

@@ -1,7 +1,7 @@
 //! The metrics as plain text for a terminal and as a Markdown table for a README: the same
 //! numbers as the HTML page, detectors side by side.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::eval::Metrics;
@@ -22,10 +22,29 @@ fn type_recall(m: &Metrics, attack_type: &str) -> String {
         )
 }
 
-fn attack_types(dets: &[Named]) -> BTreeSet<String> {
-    dets.iter()
-        .flat_map(|(_, m)| m.per_attack_type.iter().map(|a| a.attack_type.clone()))
-        .collect()
+/// Attack types printed in the terminal table (real data sets have dozens; the rest are
+/// summed in one line and listed in the JSON).
+pub const MAX_TYPES_PRINTED: usize = 20;
+/// Attack types in the Markdown table's per-type column.
+pub const MAX_TYPES_MARKDOWN: usize = 8;
+
+/// The attack types with the most windows (ties by name), at most `max`, then the number of
+/// types left out and their windows.
+fn attack_types(dets: &[Named], max: usize) -> (Vec<String>, usize, u64) {
+    let mut windows: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, m) in dets {
+        for a in &m.per_attack_type {
+            let w = windows.entry(a.attack_type.as_str()).or_insert(0);
+            *w = (*w).max(a.windows);
+        }
+    }
+    let mut types: Vec<(&str, u64)> = windows.into_iter().collect();
+    types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let rest = types.iter().skip(max);
+    let (left, left_windows) = (rest.clone().count(), rest.map(|t| t.1).sum());
+    let mut kept: Vec<String> = types.iter().take(max).map(|t| t.0.to_string()).collect();
+    kept.sort();
+    (kept, left, left_windows)
 }
 
 fn budget_recall(m: &Metrics) -> String {
@@ -41,6 +60,12 @@ fn headline_rows(dets: &[Named]) -> Vec<(String, Vec<String>)> {
         row("average precision", &|m| num3(m.average_precision)),
         row("ROC-AUC", &|m| num3(m.roc_auc)),
         row("recall at 1 alert / 1,000 windows", &budget_recall),
+        row("  same, ties broken at random", &|m| {
+            pct(m.at_alert_budget.as_ref().map(|b| b.recall_random_ties))
+        }),
+        row("  best possible at that budget", &|m| {
+            pct(m.at_alert_budget.as_ref().map(|b| b.max_recall))
+        }),
         row("precision at the threshold", &|m| pct(m.precision)),
         row("recall at the threshold", &|m| pct(m.recall)),
         row("F1 at the threshold", &|m| num3(m.f1)),
@@ -112,7 +137,7 @@ pub fn metrics_table(dets: &[Named]) -> String {
     let mut head = vec!["metric".to_string()];
     head.extend(dets.iter().map(|(n, _)| n.to_string()));
     text_table(&mut out, &head, &headline_rows(dets));
-    let types = attack_types(dets);
+    let (types, left, left_windows) = attack_types(dets, MAX_TYPES_PRINTED);
     if !types.is_empty() {
         out.push('\n');
         let mut head = vec!["recall per attack type".to_string()];
@@ -122,6 +147,12 @@ pub fn metrics_table(dets: &[Named]) -> String {
             .map(|t| (t.clone(), dets.iter().map(|(_, m)| type_recall(m, t)).collect()))
             .collect();
         text_table(&mut out, &head, &rows);
+        if left > 0 {
+            let _ = writeln!(
+                out,
+                "  ... and {left} more attack types with {left_windows} windows (see the JSON or the report)"
+            );
+        }
     }
     for (name, m) in dets {
         for n in &m.notes {
@@ -141,11 +172,11 @@ fn md(s: &str) -> String {
 /// (`type recall`, comma separated). `dataset` fills the first column.
 pub fn markdown_table(dataset: &str, windows: u64, positives: u64, dets: &[Named]) -> String {
     let mut out = String::from(
-        "| data | detector | windows (attack) | avg precision | ROC-AUC | recall @ 1/1,000 | \
-         precision / recall at threshold | alerts / 1,000 | recall per attack type |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| data | detector | windows (attack) | avg precision | ROC-AUC | recall @ 1/1,000 \
+         (random ties; best possible) | precision / recall at threshold | alerts / 1,000 | \
+         recall per attack type |\n|---|---|---|---|---|---|---|---|---|\n",
     );
-    let types = attack_types(dets);
+    let (types, left, _) = attack_types(dets, MAX_TYPES_MARKDOWN);
     for (name, m) in dets {
         let per_type: Vec<String> = types
             .iter()
@@ -157,7 +188,19 @@ pub fn markdown_table(dataset: &str, windows: u64, positives: u64, dets: &[Named
                     .and_then(|a| a.recall);
                 format!("{} {}", md(t), pct(r))
             })
+            .chain((left > 0).then(|| format!("(+{left} smaller types)")))
             .collect();
+        let budget = m.at_alert_budget.as_ref().map_or_else(
+            || "—".to_string(),
+            |b| {
+                format!(
+                    "{} ({}; {})",
+                    pct(Some(b.recall)),
+                    pct(Some(b.recall_random_ties)),
+                    pct(Some(b.max_recall))
+                )
+            },
+        );
         let _ = writeln!(
             out,
             "| {} | {} | {} ({}) | {} | {} | {} | {} / {} | {} | {} |",
@@ -167,7 +210,7 @@ pub fn markdown_table(dataset: &str, windows: u64, positives: u64, dets: &[Named
             positives,
             num3(m.average_precision),
             num3(m.roc_auc),
-            budget_recall(m),
+            budget,
             pct(m.precision),
             pct(m.recall),
             num(m.alerts_per_1000, 2),
@@ -235,5 +278,24 @@ mod tests {
         assert_eq!(cols(lines[2]), cols(lines[0]), "{t}");
         assert!(lines[2].contains("syn\\|thetic") && lines[2].contains("port\\|scan 100.0%"));
         assert!(lines[3].contains("port\\|scan 0.0%"), "{t}");
+    }
+
+    #[test]
+    fn many_attack_types_keep_the_largest_and_count_the_rest() {
+        let mut m = metrics(false);
+        let template = m.per_attack_type[0].clone();
+        m.per_attack_type = (0..25u64)
+            .map(|i| crate::eval::AttackTypeRecall {
+                attack_type: format!("type{i:02}"),
+                windows: 100 + i,
+                ..template.clone()
+            })
+            .collect();
+        let t = metrics_table(&[("flowvigil", &m)]);
+        // The 20 largest are type05..type24; the 5 left out hold 100+101+102+103+104 windows.
+        assert!(t.contains("type05") && t.contains("type24") && !t.contains("type04"), "{t}");
+        assert!(t.contains("5 more attack types with 510 windows"), "{t}");
+        let md = markdown_table("d", 1, 1, &[("flowvigil", &m)]);
+        assert!(md.contains("type17") && !md.contains("type16") && md.contains("(+17 smaller types)"), "{md}");
     }
 }
