@@ -454,3 +454,143 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn degenerate_training_sets_train_and_score() {
+    let set = synth::dataset(3, 2, 1, 0, 1);
+    // One window of one ENI.
+    let one = &set.train[..1];
+    let m = train(one, &set.names, &TrainParams::default()).unwrap();
+    assert_eq!(m.scorer.groups.len(), 1);
+    assert_eq!(m.enis.len(), 1);
+    // Every value non-finite or negative: sanitized, never NaN scores.
+    let mut bad = set.train.clone();
+    for (i, w) in bad.iter_mut().enumerate() {
+        w.values = [if i % 2 == 0 { f64::NAN } else { -5.0 }; NUM_FEATURES];
+    }
+    let m = train(
+        &bad,
+        &set.names,
+        &TrainParams {
+            clusters: Some(9),
+            ..TrainParams::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        m.scorer.groups.len() <= 3,
+        "k is capped at the number of ENIs"
+    );
+    let (w, _) = &set.test[0];
+    let mut st = m.scorer.new_eni_state(w);
+    let v = m.scorer.score_one(&mut st, w);
+    assert!(v.anomaly_score.is_finite() && (0.0..=1.0).contains(&v.anomaly_score));
+    assert!(v.explanation.items().iter().all(|c| c.z.is_finite()));
+}
+
+#[test]
+fn alert_line_is_one_json_object_with_findings_and_explanation() {
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let (w0, _) = set.test.iter().find(|(w, l)| !l && w.eni == 2).unwrap();
+    let mut st = m.enis.get(set.names.name(2)).unwrap().clone();
+    let v = m
+        .scorer
+        .score_one(&mut st, &synth::attack_window(w0, Attack::PortScan));
+    let line = v.to_json_line("eni-0abc").unwrap();
+    assert!(!line.contains('\n'));
+    let j: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(j["eni"], "eni-0abc");
+    assert_eq!(j["alert"], true);
+    assert_eq!(j["window_start"], w0.window_start);
+    assert!(j["anomaly_score"].as_f64().unwrap() > j["threshold"].as_f64().unwrap());
+    let f = &j["findings"][0];
+    assert_eq!(f["kind"], "Recon/PortScan");
+    assert_eq!(f["technique"], "T1046");
+    assert_eq!(f["severity"], "High");
+    assert!(
+        f["detail"].as_str().unwrap().contains("500 distinct ports"),
+        "{f}"
+    );
+    let e = &j["explanation"][0];
+    assert!(e["z"].as_f64().unwrap().abs() >= j["explanation"][1]["z"].as_f64().unwrap().abs());
+    let text = e["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(e["feature"].as_str().unwrap()) && text.contains(" vs "),
+        "{text}"
+    );
+    assert_eq!(j["peer_group"], v.peer_group);
+}
+
+/// Windows of one ENI, every 5 minutes for `days`, ten times busier at 12:00-13:00 UTC.
+fn diurnal(days: u64) -> (flowvigil::flowlog::Interner, Vec<WindowFeatures>) {
+    use rand_xoshiro::rand_core::SeedableRng;
+    let mut names = flowvigil::flowlog::Interner::new();
+    names.intern(b"eni-diurnal");
+    let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(1);
+    let start = 1_700_006_400u64;
+    let ws = (0..days * 288)
+        .map(|t| {
+            let mut w = synth::normal_window(&mut rng, 0, start + t * 300);
+            if (w.window_start / 3600) % 24 == 12 {
+                for f in 0..6 {
+                    w.values[f] *= 10.0;
+                }
+            }
+            w
+        })
+        .collect();
+    (names, ws)
+}
+
+#[test]
+fn seasonality_expects_the_busy_hour() {
+    let (names, ws) = diurnal(5);
+    let busy = ws
+        .iter()
+        .rev()
+        .find(|w| (w.window_start / 3600) % 24 == 12)
+        .unwrap()
+        .clone();
+    let (train_ws, _) = ws.split_at(ws.len() - 288);
+    let z_at_busy_hour = |season_min_days: u32| {
+        let p = TrainParams {
+            season_min_days,
+            ..TrainParams::default()
+        };
+        let m = train(train_ws, &names, &p).unwrap();
+        let mut st = m.enis["eni-diurnal"].clone();
+        let v = m.scorer.score_one(&mut st, &busy);
+        v.explanation
+            .items()
+            .iter()
+            .map(|c| c.z.abs())
+            .fold(0.0, f64::max)
+    };
+    let with = z_at_busy_hour(2);
+    let without = z_at_busy_hour(1000);
+    assert!(
+        with < without / 2.0,
+        "seasonal z {with} vs flat z {without}"
+    );
+}
+
+#[test]
+fn cold_start_expects_the_peer_group() {
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let (w, _) = &set.test[0];
+    let mut st = m.scorer.new_eni_state(w);
+    let g = &m.scorer.groups[st.group as usize];
+    let v = m.scorer.score_one(&mut st, w);
+    for c in v.explanation.items() {
+        let f = usize::from(c.feature);
+        assert!(
+            (c.mean - g.prior_mean[f]).abs() < 1e-12,
+            "{} expected from the group",
+            c.name()
+        );
+    }
+    // After learning, the ENI's own history takes over: weight n / (n + n0).
+    assert_eq!(st.stats.n, 1);
+}

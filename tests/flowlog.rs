@@ -686,6 +686,14 @@ fn stats_command_text_json_exit_codes_and_stdin() {
     assert_eq!(json["records"], 6);
     assert_eq!(json["read"]["files"][0]["path"], "-");
 
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = flowvigil(&["stats", empty.path().to_str().unwrap()], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("no flow log files"), "{err}");
+    let (code, _, err) = flowvigil(&["stats", "--format", "srcaddr tgw-id", "-"], Some(b""));
+    assert_eq!(code, 1);
+    assert!(err.contains("Transit Gateway"), "{err}");
+
     let (code, out, _) = flowvigil(
         &["stats", "--format", "interface-id srcaddr dstport", "-"],
         Some(b"eni-a 10.0.0.1 443\n"),

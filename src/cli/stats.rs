@@ -43,6 +43,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..ReadOptions::default()
     };
     let mut reader = LogReader::open(&args.inputs, opts)?;
+    if reader.inputs().is_empty() {
+        anyhow::bail!(
+            "no flow log files (*.log, *.log.gz, *.gz, *.txt) under {}",
+            args.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let stats = flowvigil::stats::collect(&mut reader)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -944,6 +944,22 @@ mod tests {
     }
 
     #[test]
+    fn format_kinds_and_header_round_trip() {
+        let v5 = Format::from_fields(&crate::flowlog::V5_FIELDS);
+        assert_eq!(v5.kind(), "v5");
+        assert_eq!(Format::parse(&v5.header()).unwrap(), v5);
+        let dollar = Format::parse("${version} ${srcaddr}").unwrap();
+        assert_eq!(dollar.fields(), [Field::Version, Field::SrcAddr]);
+        assert_eq!(dollar.kind(), "custom");
+        assert!(dollar.has(Field::SrcAddr) && !dollar.has(Field::DstAddr));
+        let many = vec!["srcaddr"; MAX_COLUMNS + 1].join(" ");
+        assert_eq!(
+            Format::parse(&many),
+            Err(FormatError::TooManyColumns(MAX_COLUMNS + 1))
+        );
+    }
+
+    #[test]
     fn dash_unknown_and_text() {
         let f = Format::parse("account-id vpc-id srcaddr tcp-flags").unwrap();
         let (r, rec, _) = parse(&f, "unknown vpc-abc - 18");

@@ -24,7 +24,7 @@ pub struct ReadSummary {
     pub bad_lines: u64,
     /// Empty or whitespace-only lines, skipped silently.
     pub blank_lines: u64,
-    /// Header lines.
+    /// Header lines read as formats (a rejected Transit Gateway header is a bad line instead).
     pub headers: u64,
     /// Records with `log-status` NODATA.
     pub nodata: u64,
