@@ -391,7 +391,12 @@ impl FlowStats {
             .iter()
             .map(|p| format!("{} ({}) {}", p.name, p.protocol, p.records))
             .collect();
-        let _ = writeln!(out, "protocols   {}", protocols.join(", "));
+        let protocols = if protocols.is_empty() {
+            "-".to_string()
+        } else {
+            protocols.join(", ")
+        };
+        let _ = writeln!(out, "protocols   {protocols}");
         for (i, f) in r.formats.iter().enumerate() {
             let _ = writeln!(
                 out,

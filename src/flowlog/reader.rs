@@ -865,7 +865,7 @@ impl Lines {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
-            self.scanned -= self.start;
+            self.scanned = self.scanned.saturating_sub(self.start);
             self.start = 0;
         }
         if self.buf.len() - self.end < CHUNK / 2 {
