@@ -10,7 +10,17 @@ use serde_json::Value;
 /// A small VPC (12 ENIs, one clean day, one attack day) keeps the debug-build run to seconds.
 fn demo(out: &Path, threads: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_flowvigil"))
-        .args(["demo", "--enis", "12", "--days", "2", "--seed", "7", "--threads", threads])
+        .args([
+            "demo",
+            "--enis",
+            "12",
+            "--days",
+            "2",
+            "--seed",
+            "7",
+            "--threads",
+            threads,
+        ])
         .arg("--out")
         .arg(out)
         .output()
@@ -38,10 +48,23 @@ fn demo_writes_a_report_that_finds_the_attacks_and_is_deterministic() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    for stage in ["[1/4]", "[2/4]", "[3/4]", "[4/4]", "average precision", "top alerts"] {
+    for stage in [
+        "[1/4]",
+        "[2/4]",
+        "[3/4]",
+        "[4/4]",
+        "average precision",
+        "top alerts",
+    ] {
         assert!(stdout.contains(stage), "missing `{stage}` in:\n{stdout}");
     }
-    for file in ["report.html", "metrics.json", "summary.md", "alerts.jsonl", "model.fvm"] {
+    for file in [
+        "report.html",
+        "metrics.json",
+        "summary.md",
+        "alerts.jsonl",
+        "model.fvm",
+    ] {
         assert!(out.join(file).is_file(), "{file} not written");
     }
 
@@ -57,7 +80,10 @@ fn demo_writes_a_report_that_finds_the_attacks_and_is_deterministic() {
             "chart `{id}` draws nothing"
         );
     }
-    assert!(!html.contains("<script"), "the report must need no JavaScript");
+    assert!(
+        !html.contains("<script"),
+        "the report must need no JavaScript"
+    );
 
     // What the system must achieve on its own synthetic attacks, not numbers copied from a run.
     let m: Value = serde_json::from_str(&read(&out.join("metrics.json"))).unwrap();
@@ -69,7 +95,10 @@ fn demo_writes_a_report_that_finds_the_attacks_and_is_deterministic() {
     let ap = f(&m, "/flowvigil/average_precision");
     assert!(auc > 0.75, "ROC-AUC {auc}");
     assert!(ap > 3.0 * prevalence, "AP {ap} vs random {prevalence}");
-    assert!(f(&m, "/flowvigil/precision") > 0.5, "most alerts must be attacks");
+    assert!(
+        f(&m, "/flowvigil/precision") > 0.5,
+        "most alerts must be attacks"
+    );
     let detected = m["flowvigil"]["per_attack_type"]
         .as_array()
         .unwrap()
@@ -92,10 +121,16 @@ fn demo_writes_a_report_that_finds_the_attacks_and_is_deterministic() {
         .map(|l| serde_json::from_str(l).expect("an alert line is JSON"))
         .collect();
     assert_eq!(lines.len() as f64, f(&m, "/flowvigil/counts/alerts"));
-    assert!(lines.iter().all(|a| a["eni"].is_string() && a["summary"].is_string()));
+    assert!(lines
+        .iter()
+        .all(|a| a["eni"].is_string() && a["summary"].is_string()));
 
     let md = read(&out.join("summary.md"));
-    assert_eq!(md.lines().count(), 4, "header, rule, one row per detector:\n{md}");
+    assert_eq!(
+        md.lines().count(),
+        4,
+        "header, rule, one row per detector:\n{md}"
+    );
 
     // Same seed, other thread count, same folder (the previous logs are replaced): same bytes.
     let metrics = read(&out.join("metrics.json"));

@@ -341,3 +341,42 @@ fn ocsf_alerts_are_detection_findings_with_evidence() {
     }
     assert_eq!(n, uninterrupted(f).lines().count());
 }
+
+#[test]
+fn the_shipped_default_model_loads_and_flags_the_sample_attacks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let m = model::load(&root.join("models/default.fvm"))
+        .expect("models/default.fvm must load: rebuild it as models/README.md says");
+    assert!(!m.histories.is_empty(), "the default model must carry feature histories");
+    let reader = LogReader::open(&[root.join("datasets/samples/tiny-v2")], ReadOptions::default())
+        .expect("open sample");
+    let (bt, _) = engine::backtest(
+        reader,
+        &m,
+        &BacktestOptions::default(),
+        &mut |_| {},
+        |_, _| Ok(()),
+    )
+    .expect("backtest");
+    let labels = flowvigil::labels::read_labels(std::io::BufReader::new(
+        std::fs::File::open(root.join("datasets/samples/tiny-v2/labels.csv")).expect("labels"),
+    ))
+    .expect("parse labels");
+    let w = u64::from(m.windowing.window_secs);
+    let alerts: Vec<_> = bt.rows.iter().filter(|r| r.alert).collect();
+    assert!(!alerts.is_empty());
+    let inside = alerts
+        .iter()
+        .filter(|r| {
+            labels
+                .iter()
+                .any(|l| l.eni == r.eni && l.overlaps(r.window_start, w))
+        })
+        .count();
+    // In-sample (the model was trained on this very day), most alerts must be attack windows.
+    assert!(
+        inside * 10 >= alerts.len() * 9,
+        "{inside} of {} alerts are inside labeled attacks",
+        alerts.len()
+    );
+}

@@ -211,7 +211,11 @@ fn recall_at_the_budget_with_random_ties_and_its_ceiling() {
     let op = m.at_alert_budget.unwrap();
     assert_eq!((op.threshold, op.true_positives), (Some(100.0), 1));
     assert!(close(op.recall, 1.0 / 6.0));
-    assert!(close(op.recall_random_ties, 2.0 / 6.0), "{}", op.recall_random_ties);
+    assert!(
+        close(op.recall_random_ties, 2.0 / 6.0),
+        "{}",
+        op.recall_random_ties
+    );
     assert!(close(op.max_recall, 0.5));
 }
 

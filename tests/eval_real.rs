@@ -60,7 +60,13 @@ fn evaluate(kind: &str, input: &Path, first_eval_day: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     run(
-        &[os("convert"), os(kind), input.as_os_str(), os("--out"), data.as_os_str()],
+        &[
+            os("convert"),
+            os(kind),
+            input.as_os_str(),
+            os("--out"),
+            data.as_os_str(),
+        ],
         &[0, 2],
     );
     let (train, eval) = split(&data.join("logs"), first_eval_day);
@@ -100,8 +106,15 @@ fn assert_sane(m: &Value) {
     assert!(windows > 0.0 && positives > 0.0 && positives < windows);
     let auc = f(m, "/flowvigil/roc_auc");
     let ap = f(m, "/flowvigil/average_precision");
-    assert!(auc > 0.5, "flowvigil ROC-AUC {auc} is no better than random");
-    assert!(ap > positives / windows, "AP {ap} vs prevalence {}", positives / windows);
+    assert!(
+        auc > 0.5,
+        "flowvigil ROC-AUC {auc} is no better than random"
+    );
+    assert!(
+        ap > positives / windows,
+        "AP {ap} vs prevalence {}",
+        positives / windows
+    );
     let r = &m["references"][0]["metrics"];
     assert_eq!(f(r, "/counts/windows"), windows);
     assert_eq!(f(r, "/counts/positives"), positives);

@@ -65,7 +65,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let t = Instant::now();
     clear_previous(&data)?;
-    let gen = generate(&cfg, &data).with_context(|| format!("generating into {}", data.display()))?;
+    let gen =
+        generate(&cfg, &data).with_context(|| format!("generating into {}", data.display()))?;
     println!(
         "[1/4] generated {} ENIs × {} days: {} records ({} of them attack traffic), {} attacks \
          → {} ({:.1} s)",
@@ -204,7 +205,9 @@ fn split_days(data: &Path, cfg: &GenConfig) -> anyhow::Result<(Vec<PathBuf>, Vec
         .join(&cfg.region);
     let folder = |day: u32| {
         let (y, m, d, _, _) = civil::parts(cfg.start_unix + u64::from(day) * 86_400);
-        base.join(format!("{y:04}")).join(format!("{m:02}")).join(format!("{d:02}"))
+        base.join(format!("{y:04}"))
+            .join(format!("{m:02}"))
+            .join(format!("{d:02}"))
     };
     let history: Vec<PathBuf> = (0..cfg.clean_days).map(folder).collect();
     // One day more than simulated: objects of the last minutes are delivered after midnight.

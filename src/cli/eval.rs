@@ -13,9 +13,7 @@ use serde::Serialize;
 
 use flowvigil::detect::Verdict;
 use flowvigil::engine::{self, AlertFormat, BacktestOptions, ScoredRow};
-use flowvigil::eval::{
-    self, evaluate, EvalInput, IsolationForestParams, Metrics, ScoredWindow,
-};
+use flowvigil::eval::{self, evaluate, EvalInput, IsolationForestParams, Metrics, ScoredWindow};
 use flowvigil::flowlog::{LogReader, ReadSummary};
 use flowvigil::labels::{read_labels, Label};
 use flowvigil::model::Model;
@@ -191,14 +189,11 @@ pub fn evaluate_logs(reader: LogReader, plan: Plan) -> anyhow::Result<Outcome> {
         keep_all: false,
         keep_features: true,
     };
-    let (bt, reader) = engine::backtest(
-        reader,
-        model,
-        &opts,
-        &mut |n| progress.update(n),
-        |_, _| Ok(()),
-    )
-    .context("backtest")?;
+    let (bt, reader) =
+        engine::backtest(reader, model, &opts, &mut |n| progress.update(n), |_, _| {
+            Ok(())
+        })
+        .context("backtest")?;
     progress.done();
     let read = reader.summary().clone();
     let window_secs = u64::from(model.windowing.window_secs);
@@ -211,7 +206,10 @@ pub fn evaluate_logs(reader: LogReader, plan: Plan) -> anyhow::Result<Outcome> {
     });
     let rate = flowvigil.alerts_per_1000.unwrap_or(0.0);
     let params = IsolationForestParams::new().seed(plan.reference_seed);
-    let valid = params.clone().check().context("reference isolation forest")?;
+    let valid = params
+        .clone()
+        .check()
+        .context("reference isolation forest")?;
     let (n_trees, psi) = (valid.n_trees(), valid.sample_size());
     let reference_run = eval::isolation_forest_on_rows(&bt.rows, rate, params)
         .context("reference isolation forest")?;
@@ -242,10 +240,7 @@ pub fn evaluate_logs(reader: LogReader, plan: Plan) -> anyhow::Result<Outcome> {
     );
     print!(
         "{}",
-        console::metrics_table(&[
-            ("flowvigil", &flowvigil),
-            ("isolation forest", &reference)
-        ])
+        console::metrics_table(&[("flowvigil", &flowvigil), ("isolation forest", &reference)])
     );
     print_top_alerts(&top_rows, plan.top);
 
@@ -277,7 +272,10 @@ pub fn evaluate_logs(reader: LogReader, plan: Plan) -> anyhow::Result<Outcome> {
     if let Some(path) = &o.report {
         let mut facts = vec![
             ("records".to_string(), report::text::int(read.records)),
-            ("ENIs".to_string(), report::text::int(distinct_enis(&windows))),
+            (
+                "ENIs".to_string(),
+                report::text::int(distinct_enis(&windows)),
+            ),
         ];
         facts.extend(plan.facts.iter().cloned());
         let data = ReportData {

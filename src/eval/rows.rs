@@ -139,7 +139,10 @@ mod tests {
         let w = scored_windows(&rows);
         assert_eq!(w.len(), 7);
         for (a, b) in w.iter().zip(&rows) {
-            assert_eq!((a.eni.as_str(), a.window_start), (b.eni.as_str(), b.window_start));
+            assert_eq!(
+                (a.eni.as_str(), a.window_start),
+                (b.eni.as_str(), b.window_start)
+            );
             assert_eq!(a.findings.len(), 2, "two bits set, two kinds");
         }
     }
@@ -159,10 +162,13 @@ mod tests {
         odd[Feature::FanOut as usize] = 900.0;
         odd[Feature::FlowsOut as usize] = 9000.0;
         rows[1234].features = Some(Box::new(odd));
-        let run = isolation_forest_on_rows(&rows, 1.0, IsolationForestParams::new().seed(3))
-            .unwrap();
+        let run =
+            isolation_forest_on_rows(&rows, 1.0, IsolationForestParams::new().seed(3)).unwrap();
         let alerts: Vec<usize> = (0..rows.len()).filter(|&i| run.windows[i].alert).collect();
-        assert!(alerts.len() <= 2, "budget of 2 alerts in 2,000 windows: {alerts:?}");
+        assert!(
+            alerts.len() <= 2,
+            "budget of 2 alerts in 2,000 windows: {alerts:?}"
+        );
         assert!(alerts.contains(&1234), "{alerts:?}");
         let top = run
             .windows

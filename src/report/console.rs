@@ -144,7 +144,12 @@ pub fn metrics_table(dets: &[Named]) -> String {
         head.extend(dets.iter().map(|(n, _)| n.to_string()));
         let rows: Vec<(String, Vec<String>)> = types
             .iter()
-            .map(|t| (t.clone(), dets.iter().map(|(_, m)| type_recall(m, t)).collect()))
+            .map(|t| {
+                (
+                    t.clone(),
+                    dets.iter().map(|(_, m)| type_recall(m, t)).collect(),
+                )
+            })
             .collect();
         text_table(&mut out, &head, &rows);
         if left > 0 {
@@ -260,18 +265,29 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         // Every headline row has both detectors' values, right-aligned to the same width.
         let head = lines[0];
-        assert!(head.contains("flowvigil") && head.contains("isolation forest"), "{t}");
+        assert!(
+            head.contains("flowvigil") && head.contains("isolation forest"),
+            "{t}"
+        );
         let auc = lines.iter().find(|l| l.contains("ROC-AUC")).unwrap();
         assert!(auc.contains("1.000") && auc.contains("0.000"), "{auc}");
         assert_eq!(width(auc), width(head), "{t}");
         let per_type = lines.iter().find(|l| l.contains("port|scan")).unwrap();
-        assert!(per_type.contains("2/2 100.0%") && per_type.contains("0/2 0.0%"), "{t}");
+        assert!(
+            per_type.contains("2/2 100.0%") && per_type.contains("0/2 0.0%"),
+            "{t}"
+        );
     }
 
     #[test]
     fn the_markdown_table_has_one_row_per_detector_and_escapes_pipes() {
         let (good, bad) = (metrics(false), metrics(true));
-        let t = markdown_table("syn|thetic", 10, 2, &[("flowvigil", &good), ("iforest", &bad)]);
+        let t = markdown_table(
+            "syn|thetic",
+            10,
+            2,
+            &[("flowvigil", &good), ("iforest", &bad)],
+        );
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 4, "{t}");
         let cols = |l: &str| l.matches(" | ").count();
@@ -293,9 +309,15 @@ mod tests {
             .collect();
         let t = metrics_table(&[("flowvigil", &m)]);
         // The 20 largest are type05..type24; the 5 left out hold 100+101+102+103+104 windows.
-        assert!(t.contains("type05") && t.contains("type24") && !t.contains("type04"), "{t}");
+        assert!(
+            t.contains("type05") && t.contains("type24") && !t.contains("type04"),
+            "{t}"
+        );
         assert!(t.contains("5 more attack types with 510 windows"), "{t}");
         let md = markdown_table("d", 1, 1, &[("flowvigil", &m)]);
-        assert!(md.contains("type17") && !md.contains("type16") && md.contains("(+17 smaller types)"), "{md}");
+        assert!(
+            md.contains("type17") && !md.contains("type16") && md.contains("(+17 smaller types)"),
+            "{md}"
+        );
     }
 }

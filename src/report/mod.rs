@@ -129,9 +129,7 @@ pub fn top_eni_timelines(
     let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
     let mut peak: HashMap<&str, (f64, u64)> = HashMap::new();
     for w in windows {
-        let p = peak
-            .entry(w.eni.as_str())
-            .or_insert((f64::NEG_INFINITY, 0));
+        let p = peak.entry(w.eni.as_str()).or_insert((f64::NEG_INFINITY, 0));
         p.0 = p.0.max(key(w.score));
         p.1 += u64::from(w.alert);
     }
