@@ -77,13 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let model = flowvigil::model::load(&args.model)?;
     let labels = load_labels(&args.labels)?;
     let reader = LogReader::open(&args.inputs, args.read.options()?)?;
-    let name = args.name.clone().unwrap_or_else(|| {
-        args.inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| describe_inputs(&args.inputs));
     let plan = Plan {
         model: &model,
         labels,
@@ -92,15 +89,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         title: format!("flowvigil evaluation: {name}"),
         name,
         dataset: format!(
-            "Model {} (trained on {} windows, {} ENIs) replayed over {}, judged against {}.",
+            "Model {} (trained on {} windows of {} ENIs, {} to {} UTC) replayed over {}, \
+             judged against {}.",
             args.model.display(),
             model.meta.windows,
             model.meta.enis,
-            args.inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            report::text::datetime(model.meta.first_window),
+            report::text::datetime(model.meta.last_window),
+            describe_inputs(&args.inputs),
             args.labels.display()
         ),
         facts: vec![("model".into(), args.model.display().to_string())],
@@ -114,6 +110,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let out = evaluate_logs(reader, plan)?;
     Ok(common::finished(&out.read))
+}
+
+/// The inputs for a title: all of them when few, else the count, the first and the last.
+fn describe_inputs(inputs: &[PathBuf]) -> String {
+    let shown = |p: &PathBuf| p.display().to_string();
+    match inputs {
+        [first, .., last] if inputs.len() > 3 => format!(
+            "{} inputs ({} … {})",
+            inputs.len(),
+            shown(first),
+            shown(last)
+        ),
+        _ => inputs.iter().map(shown).collect::<Vec<_>>().join(", "),
+    }
 }
 
 /// Reads a labels file, naming it in errors.

@@ -170,17 +170,21 @@ impl WindowSink for ScoringSink<'_> {
     }
 
     fn finish_with(self, windower: &Windower, names: &Interner) -> ShardScores {
-        let histories = windower
-            .histories()
-            .into_iter()
-            .map(|(id, h)| (names.name(id).to_string(), h.clone()))
-            .collect();
         ShardScores {
             rows: self.rows,
             states: self.states,
-            histories,
+            histories: named_histories(windower, names),
         }
     }
+}
+
+/// The shard's per-ENI feature histories, keyed by name (the stable key across runs).
+fn named_histories(windower: &Windower, names: &Interner) -> Vec<(String, EniHistory)> {
+    windower
+        .histories()
+        .into_iter()
+        .map(|(id, h)| (names.name(id).to_string(), h.clone()))
+        .collect()
 }
 
 /// A sink that keeps every window and hands back the histories (training).
@@ -206,14 +210,9 @@ impl WindowSink for CollectSink {
         }
     }
     fn finish_with(self, windower: &Windower, names: &Interner) -> Collected {
-        let histories = windower
-            .histories()
-            .into_iter()
-            .map(|(id, h)| (names.name(id).to_string(), h.clone()))
-            .collect();
         Collected {
             windows: self.windows,
-            histories,
+            histories: named_histories(windower, names),
         }
     }
 }

@@ -256,6 +256,9 @@ pub struct WindowAcc {
     pairs: HashMap<u64, PairAgg, PreMixed>,
     /// Records whose direction waits for the window's close (see `crate::window`).
     deferred: Vec<Observation>,
+    /// Scratch space for closing (the window's new peer keys); not state.
+    #[serde(skip)]
+    scratch_keys: Vec<u64>,
 }
 
 fn port_key(port: u16, dir: Dir) -> u64 {
@@ -502,7 +505,10 @@ impl WindowAcc {
         hist: &mut EniHistory,
         evidence: bool,
     ) -> WindowFeatures {
-        let w = self.compute(eni, window_start, hist, evidence);
+        let mut new_keys = std::mem::take(&mut self.scratch_keys);
+        let w = self.compute(eni, window_start, hist, evidence, &mut new_keys);
+        new_keys.clear();
+        self.scratch_keys = new_keys;
         self.clear();
         w
     }
@@ -540,6 +546,7 @@ impl WindowAcc {
         window_start: u64,
         hist: &mut EniHistory,
         evidence: bool,
+        new_keys: &mut Vec<u64>,
     ) -> WindowFeatures {
         let mut v: FeatureVector = [0.0; NUM_FEATURES];
         let set = |v: &mut FeatureVector, f: Feature, x: f64| {
@@ -567,12 +574,26 @@ impl WindowAcc {
             Feature::ByteRatio,
             ((bo as f64 + 1.0) / (bi as f64 + 1.0)).ln(),
         );
+        // One pass over the window's peers for every per-peer figure (it was five).
+        let mut n_out = 0usize;
+        let mut n_in = 0usize;
+        let mut top = 0u64;
+        let mut internal = 0usize;
+        new_keys.clear();
+        for (&k, (p, bits)) in &self.peers {
+            n_out += usize::from(bits & 1 != 0);
+            n_in += usize::from(bits & 2 != 0);
+            top = top.max(p.out_bytes);
+            if evidence && is_private(p.addr) {
+                internal += 1;
+            }
+            if !hist.peers.contains(k) {
+                new_keys.push(k);
+            }
+        }
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
-            None => {
-                let count = |bit: u8| self.peers.values().filter(|(_, b)| b & bit != 0).count();
-                (count(1) as f64, count(2) as f64)
-            }
+            None => (n_out as f64, n_in as f64),
         };
         set(&mut v, Feature::FanOut, fan_out);
         set(&mut v, Feature::FanIn, fan_in);
@@ -589,11 +610,7 @@ impl WindowAcc {
             .count();
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
-        let new_in_map = self
-            .peers
-            .keys()
-            .filter(|&&k| !hist.peers.contains(k))
-            .count();
+        let new_in_map = new_keys.len();
         let new_over = self
             .peer_overflow
             .as_ref()
@@ -609,12 +626,6 @@ impl WindowAcc {
         );
         set(&mut v, Feature::SmallFlowFrac, ratio(self.small, fo + fi));
         set(&mut v, Feature::DstPortEntropy, self.egress_port_entropy());
-        let top = self
-            .peers
-            .values()
-            .map(|(p, _)| p.out_bytes)
-            .max()
-            .unwrap_or(0);
         set(&mut v, Feature::TopPeerBytesOut, top as f64);
         set(
             &mut v,
@@ -626,11 +637,6 @@ impl WindowAcc {
         let evidence = if evidence {
             let total_peers = (self.peers.len() as f64).max(fan_out.max(fan_in));
             let tracked = self.peers.len().max(1) as f64;
-            let internal = self
-                .peers
-                .values()
-                .filter(|(p, _)| is_private(p.addr))
-                .count();
             let frac = PeerShares {
                 new: if total_peers > 0.0 {
                     new_peers / total_peers
@@ -653,8 +659,12 @@ impl WindowAcc {
         for p in ports_in.ports() {
             hist.ports_in.insert(p);
         }
-        for &k in self.peers.keys() {
-            hist.peers.insert(k);
+        if !hist.peers.insert_new_sorted(new_keys) {
+            // The exact set would switch to the filter: insert one by one, in map order, as
+            // before (the switch point decides the filter's insert count).
+            for &k in self.peers.keys() {
+                hist.peers.insert(k);
+            }
         }
         hist.windows += 1;
         WindowFeatures {
@@ -669,12 +679,27 @@ impl WindowAcc {
     /// row (beyond [`PORT_STATS_CAP`]) are taken as spread evenly over the remaining distinct
     /// ports, which the exact port set knows.
     fn egress_port_entropy(&self) -> f64 {
-        let mut rows: Vec<u64> = self
-            .port_stats
-            .values()
-            .filter(|p| !p.ingress)
-            .map(|p| u64::from(p.flows))
-            .collect();
+        // Most windows have a few egress ports: count them in a stack buffer, no allocation.
+        let mut stack = [0u64; 64];
+        let mut heap = Vec::new();
+        let mut n = 0usize;
+        for p in self.port_stats.values().filter(|p| !p.ingress) {
+            let c = u64::from(p.flows);
+            if let Some(slot) = stack.get_mut(n) {
+                *slot = c;
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(c);
+            }
+            n += 1;
+        }
+        let rows: &mut [u64] = if heap.is_empty() {
+            stack.get_mut(..n).unwrap_or_default()
+        } else {
+            &mut heap
+        };
         // Sum in a fixed order: hash-map order depends on insertion history, and float sums on
         // order, and equal records must give bit-identical features.
         rows.sort_unstable();
@@ -704,7 +729,9 @@ impl WindowAcc {
     fn port_rows(&self, hist: &EniHistory, frac: PeerShares) -> Vec<PortStat> {
         let mut rows: Vec<&PortAgg> = self.port_stats.values().collect();
         // Busiest first; ties by port then direction, so the order never depends on hashing.
-        rows.sort_by(|a, b| {
+        // Unstable sorts: the keys are a total order ((port, direction) is unique), and the
+        // stable sort's scratch allocation was measurable per window.
+        rows.sort_unstable_by(|a, b| {
             b.flows
                 .cmp(&a.flows)
                 .then(a.port.cmp(&b.port))
@@ -780,9 +807,10 @@ impl WindowAcc {
                 .then(a.port.cmp(&b.port))
                 .then(a.protocol.cmp(&b.protocol))
         };
-        by_bytes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| tie(a, b)));
+        // (addr, port, protocol) is unique per pair, so unstable sorts give one order.
+        by_bytes.sort_unstable_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| tie(a, b)));
         let mut by_flows = by_bytes.clone();
-        by_flows.sort_by(|a, b| b.flows.cmp(&a.flows).then_with(|| tie(a, b)));
+        by_flows.sort_unstable_by(|a, b| b.flows.cmp(&a.flows).then_with(|| tie(a, b)));
         let mut chosen: Vec<&PairAgg> = Vec::new();
         let half = MAX_PEER_STATS / 2;
         for p in by_bytes.iter().take(half) {

@@ -171,6 +171,47 @@ impl PeerHistory {
         }
     }
 
+    /// Inserts keys known to be absent (`!self.contains(k)` for each, no duplicates), in one
+    /// merge instead of one sorted-vector insert each; sorts `keys`. Returns false, inserting
+    /// nothing, when the set is filtered or would switch to the filter (the caller then uses
+    /// [`Self::insert`] one by one, which handles the switch).
+    pub fn insert_new_sorted(&mut self, keys: &mut [u64]) -> bool {
+        if self.bloom.is_some() || self.exact.len() + keys.len() > PEER_EXACT_MAX {
+            return false;
+        }
+        if keys.is_empty() {
+            return true;
+        }
+        keys.sort_unstable();
+        // Merge from the back in place: the vector grows once.
+        let old = self.exact.len();
+        self.exact.resize(old + keys.len(), 0);
+        let (mut i, mut j, mut w) = (old, keys.len(), old + keys.len());
+        while j > 0 {
+            let (Some(&k), Some(&e)) = (keys.get(j - 1), self.exact.get(i.wrapping_sub(1))) else {
+                // The existing part is exhausted: the rest of the keys go first.
+                if let (Some(dst), Some(src)) = (self.exact.get_mut(..j), keys.get(..j)) {
+                    dst.copy_from_slice(src);
+                }
+                break;
+            };
+            w -= 1;
+            if e > k {
+                if let Some(d) = self.exact.get_mut(w) {
+                    *d = e;
+                }
+                i -= 1;
+            } else {
+                if let Some(d) = self.exact.get_mut(w) {
+                    *d = k;
+                }
+                j -= 1;
+            }
+        }
+        self.inserted = self.inserted.saturating_add(keys.len() as u64);
+        true
+    }
+
     /// True once the Bloom filter is in use (answers may be false positives).
     pub fn is_filtered(&self) -> bool {
         self.bloom.is_some()
@@ -291,6 +332,38 @@ mod tests {
             for p in (0..=u16::MAX).step_by(97) {
                 prop_assert_eq!(h.contains(p), truth.contains(&p));
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn batch_insert_equals_one_by_one(
+            first in proptest::collection::vec(0u64..5_000, 0..1500),
+            second in proptest::collection::vec(0u64..5_000, 0..1500),
+        ) {
+            let mut a = PeerHistory::default();
+            let mut b = PeerHistory::default();
+            for &k in &first {
+                a.insert(mix64(k));
+                b.insert(mix64(k));
+            }
+            let mut fresh: Vec<u64> = second.iter().map(|&k| mix64(k)).collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            fresh.retain(|&k| !b.contains(k));
+            for &k in &fresh {
+                a.insert(k);
+            }
+            let merged = b.insert_new_sorted(&mut fresh);
+            if !merged {
+                prop_assert!(b.is_filtered() || b.exact.len() + fresh.len() > PEER_EXACT_MAX);
+                for &k in &fresh {
+                    b.insert(k);
+                }
+            }
+            prop_assert_eq!(&a.exact, &b.exact);
+            prop_assert_eq!(a.inserted, b.inserted);
+            prop_assert_eq!(a.is_filtered(), b.is_filtered());
         }
     }
 

@@ -348,6 +348,8 @@ impl LogReader {
     /// its file are not read, and its file is read up to its line, following header lines but
     /// returning no records. Fails when the inputs no longer match.
     ///
+    /// A default `InputPosition` (a reader that returned nothing yet) is a no-op.
+    ///
     /// For stdin (`-`) this skips `pos.line` lines of the new stream, which is right when the
     /// stream is replayed from its beginning.
     pub fn resume_at(&mut self, pos: &InputPosition) -> Result<(), FlowlogError> {
@@ -356,6 +358,10 @@ impl LogReader {
             line: pos.line,
             reason,
         };
+        if *pos == InputPosition::default() {
+            // The position of a reader that returned nothing yet: start from the beginning.
+            return Ok(());
+        }
         match self.inputs.get(pos.file_index) {
             Some(p) if *p == pos.path => {}
             _ => return Err(resume_err("the inputs are not those of the checkpoint")),

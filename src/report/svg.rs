@@ -501,19 +501,31 @@ pub fn timeline_chart(out: &mut String, p: &TimelinePlot) {
         f.l,
         esc(&p.title)
     );
-    for (s, e, kind) in p.spans {
+    let mut spans: Vec<&(u64, u64, String)> = p.spans.iter().collect();
+    spans.sort_by_key(|s| (s.0, s.1));
+    // Names of close attacks would print over each other: a name is written only where the
+    // previous one ended (every band keeps its name as a tooltip).
+    let mut label_free_from = f64::NEG_INFINITY;
+    for (s, e, kind) in spans {
         let (x0, x1) = (f.px(*s as f64), f.px(*e as f64));
         w!(
             out,
-            r#"<rect class="attack-span" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect><text class="span-label" x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<rect class="attack-span" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
             f.t,
             (x1 - x0).max(2.0),
             f.bottom() - f.t,
-            esc(kind),
-            x0,
-            f.t - 5.0,
             esc(kind)
         );
+        if x0 >= label_free_from {
+            w!(
+                out,
+                r#"<text class="span-label" x="{:.1}" y="{:.1}">{}</text>"#,
+                x0,
+                f.t - 5.0,
+                esc(kind)
+            );
+            label_free_from = x0 + 6.0 * kind.chars().count() as f64 + 8.0;
+        }
     }
     let yt = nice_ticks(lo, hi, 4);
     f.y_axis(out, &yt, tick_decimals(&yt), "score");

@@ -236,3 +236,31 @@ fn timelines_break_peak_ties_by_alert_count() {
         ["b", "a"]
     );
 }
+
+#[test]
+fn the_recall_chart_keeps_the_largest_attack_types_and_counts_the_rest() {
+    let mut d = data("eni-a", "x");
+    let template = d.flowvigil.per_attack_type[0].clone();
+    let n = MAX_CHART_TYPES as u64 + 6;
+    d.flowvigil.per_attack_type = (0..n)
+        .map(|i| crate::eval::AttackTypeRecall {
+            attack_type: format!("type{i:03}"),
+            windows: 10 + i,
+            ..template.clone()
+        })
+        .collect();
+    let html = render_html(&d);
+    let chart = &html[html.find("id=\"attack-recall\"").unwrap()..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    // The reference still lists `port<scan>` (windows 2): the 24 largest are type006..type029.
+    assert_eq!(
+        chart.matches("class=\"bar-label\"").count(),
+        MAX_CHART_TYPES
+    );
+    assert!(chart.contains("type006") && !chart.contains("type005"));
+    // Left out: type000..type005 (10+..+15 = 75 windows) and port<scan> (2 windows).
+    assert!(
+        html.contains("7 smaller types (77 windows in all)"),
+        "note missing"
+    );
+}

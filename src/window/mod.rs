@@ -549,7 +549,9 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
 }
 
 fn sort_by_name(ws: &mut [WindowFeatures], names: &Interner) {
-    ws.sort_by(|a, b| {
+    // (window start, ENI id) is unique, so an unstable sort gives the one order, without the
+    // stable sort's scratch allocation.
+    ws.sort_unstable_by(|a, b| {
         a.window_start
             .cmp(&b.window_start)
             .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
