@@ -33,7 +33,13 @@ pub fn isolation_forest_scores(
 ) -> Result<Vec<f64>, EvalError> {
     let train: Vec<FeatureVector> = train.iter().map(log_scale).collect();
     let forest = params.fit(&train)?;
-    Ok(eval.iter().map(|x| forest.score(&log_scale(x))).collect())
+    // Scoring is independent per window: rayon spreads it over the cores, and `collect` keeps
+    // the input order, so the result does not depend on the thread count.
+    use rayon::prelude::*;
+    Ok(eval
+        .par_iter()
+        .map(|x| forest.score(&log_scale(x)))
+        .collect())
 }
 
 #[cfg(test)]

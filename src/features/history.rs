@@ -272,6 +272,24 @@ impl AddrLearner {
         }
     }
 
+    /// `observe(a)` then `observe(b)`, with one scan when both are held (the common case: the
+    /// own address and a regular peer); the same result as the two calls.
+    pub fn observe_pair(&mut self, a: IpAddr, b: IpAddr) {
+        let ia = self.slots.iter().position(|s| same_addr(&s.0, &a));
+        let ib = self.slots.iter().position(|s| same_addr(&s.0, &b));
+        if let (Some(ia), Some(ib)) = (ia, ib) {
+            // Both present: neither observe removes a slot, so both just increment.
+            for i in [ia, ib] {
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.1 = s.1.saturating_add(1);
+                }
+            }
+            return;
+        }
+        self.observe(a);
+        self.observe(b);
+    }
+
     /// The (under-)count of `addr`.
     pub fn count(&self, addr: IpAddr) -> u64 {
         self.slots
@@ -413,5 +431,20 @@ mod tests {
         }
         assert_eq!(l.leader(), Some(own));
         assert!(l.count(own) > 500);
+    }
+
+    proptest! {
+        #[test]
+        fn observe_pair_equals_two_observes(pairs in proptest::collection::vec((0u8..8, 0u8..8), 0..300)) {
+            let addr = |i: u8| IpAddr::from(std::net::Ipv4Addr::new(10, 0, 0, i));
+            let mut one = AddrLearner::default();
+            let mut two = AddrLearner::default();
+            for &(a, b) in &pairs {
+                one.observe_pair(addr(a), addr(b));
+                two.observe(addr(a));
+                two.observe(addr(b));
+                prop_assert_eq!(&one, &two);
+            }
+        }
     }
 }

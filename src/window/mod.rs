@@ -132,7 +132,12 @@ impl WindowConfig {
 
     /// The start of the window holding `t`.
     pub fn window_start(&self, t: u64) -> u64 {
-        t - t % self.width()
+        // A 32-bit division is several times cheaper than a 64-bit one, and Unix seconds fit
+        // in 32 bits until 2106; same result either way.
+        match u32::try_from(t) {
+            Ok(t32) => u64::from(t32 - t32 % self.window_secs.max(1)),
+            Err(_) => t - t % self.width(),
+        }
     }
 
     /// True when a record starting at `start` is late under watermark `wm`.
@@ -332,7 +337,9 @@ impl Windower {
         let cfg = &self.cfg;
         let spare = &mut self.spare;
         let state = self.enis.entry(obs.eni).or_default();
-        if cfg.is_late(obs.start, watermark) {
+        // One division per record: the window start serves the lateness test and the lookup.
+        let ws = cfg.window_start(obs.start);
+        if ws.saturating_add(cfg.width()) <= watermark {
             state.late += 1;
             self.stats.late += 1;
             return Push::Late;
@@ -352,7 +359,6 @@ impl Windower {
                 }
             }
         };
-        let ws = cfg.window_start(obs.start);
         let pos = match state.open.binary_search_by_key(&ws, |(s, _)| *s) {
             Ok(i) => i,
             Err(i) => {
@@ -508,8 +514,7 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
     }
     let (src, dst) = (obs.src?, obs.dst?);
     let learner = &mut hist.own_addr;
-    learner.observe(src);
-    learner.observe(dst);
+    learner.observe_pair(src, dst);
     // A NAT gateway rewrites its own side: where a packet address differs from the interface
     // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
     if obs.pkt_src.is_some_and(|p| p != src) {
