@@ -132,12 +132,98 @@ fn demo_writes_a_report_that_finds_the_attacks_and_is_deterministic() {
         "header, rule, one row per detector:\n{md}"
     );
 
+    // `eval` on the demo's model and attack-day folders is the same path: the same metrics.
+    let json = dir.path().join("eval.json");
+    let mut days: Vec<std::path::PathBuf> = walk_days(&out.join("data/AWSLogs"));
+    days.sort();
+    assert!(days.len() >= 2, "{days:?}");
+    let eval = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
+        .arg("eval")
+        .arg("--model")
+        .arg(out.join("model.fvm"))
+        .arg("--labels")
+        .arg(out.join("data/labels.csv"))
+        .arg("--json")
+        .arg(&json)
+        .args(&days[1..])
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let e: Value = serde_json::from_str(&read(&json)).unwrap();
+    assert_eq!(e["flowvigil"], m["flowvigil"]);
+    assert_eq!(e["references"][0]["metrics"], m["references"][0]["metrics"]);
+
+    // An input without a single window still gives metrics (all undefined, with notes).
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let eval = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
+        .arg("eval")
+        .arg("--model")
+        .arg(out.join("model.fvm"))
+        .arg("--labels")
+        .arg(out.join("data/labels.csv"))
+        .arg("--json")
+        .arg(&json)
+        .arg("--report")
+        .arg(dir.path().join("empty.html"))
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let e: Value = serde_json::from_str(&read(&json)).unwrap();
+    assert_eq!(f(&e, "/flowvigil/counts/windows"), 0.0);
+    assert!(e["flowvigil"]["roc_auc"].is_null());
+    assert!(!e["flowvigil"]["notes"].as_array().unwrap().is_empty());
+    assert!(read(&dir.path().join("empty.html")).contains("id=\"pr-curve\""));
+
     // Same seed, other thread count, same folder (the previous logs are replaced): same bytes.
     let metrics = read(&out.join("metrics.json"));
     let second = demo(&out, "2");
     assert!(second.status.success());
     assert_eq!(read(&out.join("metrics.json")), metrics);
     assert_eq!(read(&out.join("alerts.jsonl")), alerts);
+}
+
+/// The `YYYY/MM/DD` day folders under an `AWSLogs` tree (three levels below the region).
+fn walk_days(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut level = vec![root.to_path_buf()];
+    // AWSLogs/{account}/vpcflowlogs/{region}/YYYY/MM/DD: six levels of folders.
+    for _ in 0..6 {
+        level = level
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()))
+            .filter(|p| p.is_dir())
+            .collect();
+    }
+    level
+}
+
+#[test]
+fn eval_names_the_file_it_cannot_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
+        .args(["eval", "--model"])
+        .arg(dir.path().join("m.fvm"))
+        .arg("--labels")
+        .arg(&missing)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("m.fvm"),
+        "the missing model is named first: {err}"
+    );
 }
 
 #[test]

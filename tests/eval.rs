@@ -220,6 +220,38 @@ fn recall_at_the_budget_with_random_ties_and_its_ceiling() {
 }
 
 #[test]
+fn labels_outside_the_evaluated_period_are_left_out_and_early_ones_timed_from_its_start() {
+    // Ten windows cover [3000, 6000). Label 1 lies before it (a training split's attack),
+    // label 3 after it; label 2 began at 2000, before the period, and the window at 3000
+    // alerts: its delay is 3000 + 300 − 3000 = 300 s (not 1,300 s from the label's start).
+    let windows: Vec<ScoredWindow> = (0..10)
+        .map(|i| win("a", 3000 + i * W, if i == 0 { 0.9 } else { 0.1 }, i == 0))
+        .collect();
+    let labels = [
+        label(1, "early", "a", 0, 1000),
+        label(2, "spanning", "a", 2000, 3400),
+        label(3, "late", "a", 6000, 7000),
+    ];
+    let m = eval(&windows, &labels, 0.5);
+    assert_eq!(m.counts.labels, 3);
+    assert_eq!(m.counts.labels_outside_period, 2);
+    assert_eq!(m.counts.labels_started_before, 1);
+    assert_eq!(m.counts.labels_without_windows, 0);
+    assert_eq!((m.delay.attacks, m.delay.detected), (1, 1));
+    assert_eq!(m.delay.per_attack[0].start, 3000);
+    assert_eq!(m.delay.max_secs, Some(300));
+    assert_eq!(m.per_attack_type.len(), 1, "{:?}", m.per_attack_type);
+    assert_eq!(
+        m.counts.positives, 2,
+        "windows 3000 and 3300 overlap [2000, 3400)"
+    );
+    assert!(m
+        .notes
+        .iter()
+        .any(|n| n.contains("2 of 3 labels lie entirely outside")));
+}
+
+#[test]
 fn saturated_top_scores_are_explained() {
     // 2,000 windows allow 2 alerts; 5 windows share the top score 1.0.
     let mut scores = vec![0.1; 1995];
@@ -729,5 +761,36 @@ proptest! {
                 prop_assert!(op.max_recall <= 1.0);
             }
         }
+    }
+}
+
+proptest! {
+    /// Labels entirely before or after the scored windows change no metric: they are counted
+    /// and noted, nothing else.
+    #[test]
+    fn labels_outside_the_period_change_no_metric((scores, truth) in scores_and_truth()) {
+        prop_assume!(!scores.is_empty());
+        let base = from_scores(&scores, &truth, 1.0);
+        let windows: Vec<ScoredWindow> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| win("eni-a", 10_000 + i as u64 * W, s, s >= 1.0))
+            .collect();
+        let mut labels: Vec<Label> = truth
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t)
+            .map(|(i, _)| label(i as u32, "x", "eni-a", 10_000 + i as u64 * W, 10_001 + i as u64 * W))
+            .collect();
+        let same = eval(&windows, &labels, 1.0);
+        labels.push(label(900, "x", "eni-a", 0, 10_000));
+        labels.push(label(901, "y", "eni-a", 10_000 + scores.len() as u64 * W, u64::MAX));
+        let more = eval(&windows, &labels, 1.0);
+        prop_assert_eq!(more.counts.labels_outside_period, 2);
+        prop_assert_eq!(more.roc_auc, same.roc_auc);
+        prop_assert_eq!(more.average_precision, same.average_precision);
+        prop_assert_eq!(&more.per_attack_type, &same.per_attack_type);
+        prop_assert_eq!(&more.delay, &same.delay);
+        prop_assert_eq!(more.counts.positives, base.counts.positives);
     }
 }

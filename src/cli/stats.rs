@@ -54,14 +54,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let stats = flowvigil::stats::collect(&mut reader)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &stats)?;
-        writeln!(out)?;
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&stats)?;
+        s.push('\n');
+        s
     } else {
-        write!(out, "{}", stats.to_text())?;
+        stats.to_text()
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        // A closed pipe (`flowvigil stats ... | head`) means the reader has what it wanted:
+        // not an error to report, as for other Unix filters.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context("writing to stdout"),
     }
-    out.flush()?;
     if stats.read.bad_lines > 0 {
         eprintln!(
             "flowvigil: {} bad line(s) counted and skipped (see above)",

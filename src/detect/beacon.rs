@@ -8,8 +8,11 @@
 //!
 //! Bound: at most [`MAX_BEACON_SLOTS`] pairs per ENI (about 60 bytes each serialized). Only
 //! external peers are tracked. When full, a new pair takes the slot of a pair not seen in this
-//! window with the fewest windows (ties: the stalest): random one-off peers churn among
-//! themselves while a pair that keeps coming back keeps its slot. Limits: a beacon's very first
+//! window: a non-fresh pair first (one the ENI already knew, which can never fire), then the one
+//! with the fewest windows (ties: the stalest): random one-off peers churn among themselves while
+//! a pair that keeps coming back keeps its slot. Fresh pairs go last because an evicted pair
+//! comes back as known, no longer fresh: a beacon slower than the window (absent from every
+//! other window) used to lose its slot to the ENI's usual contacts and was never reported. Limits: a beacon's very first
 //! window can be evicted by a flood of new peers; a pair outside the window's evidence rows (only
 //! the top egress rows are kept) is not seen.
 
@@ -183,7 +186,7 @@ impl BeaconTracker {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.last_window < window_start)
-            .min_by_key(|(_, s)| (s.windows, s.last_window))
+            .min_by_key(|(_, s)| (s.fresh, s.windows, s.last_window))
             .map(|(i, _)| i)
     }
 }

@@ -1,13 +1,24 @@
 //! Calibration: each detector's raw training scores become quantiles; a raw score becomes an
 //! empirical tail probability `P(training score ≥ s)`; the detectors' tail probabilities combine
-//! into one `anomaly_score = 1 − min(1, D · min_d p_d)` (a Bonferroni bound over the `D`
-//! detectors), so a window extreme for any one detector scores high. The alert threshold is the
-//! training quantile of that combined score at `1 − alerts_per_1000 / 1000`.
+//! into one `anomaly_score = 1 − min(1, min_d p_d / w_d)` (a weighted Bonferroni bound over the
+//! detectors, weights `w_d` summing to 1: [`DETECTOR_WEIGHTS`]), so a window extreme for any one
+//! detector scores high. The alert threshold is the training quantile of that combined score at
+//! `1 − alerts_per_1000 / 1000`.
+//!
+//! The weights split the alert budget between detectors. Held-out synthetic data (see
+//! `docs/readme/models.md`) showed the peer-group distance alone never caught an attack but
+//! took a third of the budget with equal weights (ENIs that sit far from every centroid are
+//! chronically "distant"), while typed findings carried nearly every true alert; so findings get
+//! 0.6, the baseline 0.3 and the peer distance 0.1. A detector still alerts alone when it is
+//! extreme enough; it just needs a tail probability `1/w_d` times smaller.
 
 use serde::{Deserialize, Serialize};
 
 /// Number of detectors combined: baseline deviation, peer-group distance, typed findings.
 pub const NUM_DETECTORS: usize = 3;
+
+/// Share of the alert budget of each detector (baseline, peer distance, findings): sums to 1.
+pub const DETECTOR_WEIGHTS: [f64; NUM_DETECTORS] = [0.3, 0.1, 0.6];
 
 /// Names of the detectors, in the order of their scores.
 pub const DETECTOR_NAMES: [&str; NUM_DETECTORS] = ["baseline", "peer_distance", "findings"];
@@ -120,6 +131,8 @@ pub struct Calibration {
     pub threshold: f64,
     /// The target rate the threshold was set for.
     pub alerts_per_1000: f64,
+    /// Share of the alert budget of each detector ([`DETECTOR_WEIGHTS`] at training).
+    pub weights: [f64; NUM_DETECTORS],
 }
 
 /// Smallest tail scale per detector, in raw units: 1 z for the baseline, 0.5 for the peer
@@ -139,6 +152,7 @@ impl Calibration {
             detectors,
             threshold: 1.0,
             alerts_per_1000,
+            weights: DETECTOR_WEIGHTS,
         };
         let mut combined: Vec<f64> = raw.iter().map(|r| cal.combine(r).0).collect();
         combined.sort_by(f64::total_cmp);
@@ -157,11 +171,13 @@ impl Calibration {
     pub fn combine(&self, raw: &[f64; NUM_DETECTORS]) -> (f64, [f64; NUM_DETECTORS]) {
         let mut p = [1.0; NUM_DETECTORS];
         let mut pmin = 1.0f64;
-        for ((pd, q), &r) in p.iter_mut().zip(&self.detectors).zip(raw) {
+        for (((pd, q), &r), &w) in p.iter_mut().zip(&self.detectors).zip(raw).zip(&self.weights) {
             *pd = q.tail(r);
-            pmin = pmin.min(*pd);
+            // A zero or broken weight mutes that detector rather than dividing by zero.
+            let scaled = if w > 0.0 { *pd / w } else { 1.0 };
+            pmin = pmin.min(scaled);
         }
-        let score = 1.0 - (NUM_DETECTORS as f64 * pmin).min(1.0);
+        let score = 1.0 - pmin.min(1.0);
         (score.clamp(0.0, 1.0), p)
     }
 }

@@ -20,6 +20,22 @@ pub const MAX_FINDINGS: usize = 8;
 /// Remote-administration ports watched for lateral movement.
 pub const ADMIN_PORTS: [u16; 7] = [22, 23, 445, 3389, 5900, 5985, 5986];
 
+/// Brute-forced services tracked per ENI (see [`brute_slot`]): SSH, RDP, WinRM (5985 and 5986
+/// share a slot), each in both directions.
+pub const BRUTE_SLOTS: usize = 6;
+
+/// The slot of [`BRUTE_SLOTS`] that counts flows on `port` in this direction, if it is watched:
+/// ingress 22, 3389, 5985/6 are slots 0-2, egress ones 3-5.
+pub fn brute_slot(port: u16, ingress: bool) -> Option<usize> {
+    let base = match port {
+        22 => 0,
+        3389 => 1,
+        5985 | 5986 => 2,
+        _ => return None,
+    };
+    Some(if ingress { base } else { base + 3 })
+}
+
 /// Mail submission and relay ports watched for spam.
 pub const MAIL_PORTS: [u16; 3] = [25, 465, 587];
 
@@ -275,10 +291,16 @@ pub struct FindingRules {
     /// with `fan_out` above baseline.
     pub sweep_min_peers: u32,
     /// BruteForce: at least this many flows on 22 / 3389 / 5985-6 in one direction, at least
-    /// `brute_min_flows_per_peer` per remote, with that direction's `flows` above baseline.
+    /// `brute_min_flows_per_peer` per remote, and above the ENI's usual traffic: either that
+    /// direction's `flows` is `min_z` above baseline, or the port's own flows are at least
+    /// `brute_min_ratio` × (1 + the ENI's EW mean of flows on that port and direction). The
+    /// second guard catches a busy web server hammered on a port it never serves (its total
+    /// inbound flows hide the attack), while a bastion's usual SSH load keeps a high port mean.
     pub brute_min_flows: u32,
     /// BruteForce: flows per remote address (few peers hammering, not a fleet).
     pub brute_min_flows_per_peer: f64,
+    /// BruteForce: the port's flows over (1 + its per-ENI EW mean), see `brute_min_flows`.
+    pub brute_min_ratio: f64,
     /// Exfiltration: `top_peer_bytes_out` above baseline and the top egress (peer, port) row
     /// carrying at least this many bytes to an external address (High if the peer is new).
     pub exfil_min_bytes: u64,
@@ -294,14 +316,18 @@ pub struct FindingRules {
     /// DoS: egress packets per second at least this, with `packets_out` above baseline.
     pub dos_min_pps: f64,
     /// LateralMovement (source side): at least this many new internal peers summed over the egress
-    /// admin ports ([`ADMIN_PORTS`]), fewer than `sweep_min_peers` peers in all (more is a sweep);
-    /// High when one of those ports is itself new for the ENI, else Medium. Target side: an
+    /// admin ports ([`ADMIN_PORTS`]), or a single one on an admin port that is itself new for the
+    /// ENI (an attacker moves one host at a time, often slower than one per window), fewer than
+    /// `sweep_min_peers` peers in all (more is a sweep); High when one of those ports is new for
+    /// the ENI, else Medium. Target side: an
     /// ingress admin port never served before, reached from a new internal peer (Medium).
     pub lateral_min_new_peers: u32,
     /// LateralMovement: windows of history an ENI needs (before that, every peer is new).
     pub lateral_min_history: u32,
     /// SpamRelay: one egress mail port ([`MAIL_PORTS`]) reaching at least this many remote
-    /// addresses, at least half of them new, with `fan_out` above baseline (High).
+    /// addresses, at least half of them new, with `fan_out` or `new_peers` above baseline (High).
+    /// `new_peers` counts too because a NAT gateway's usual fan-out is large enough to hide a
+    /// spam run, while its new-peer count stays low.
     pub spam_min_peers: u32,
     /// CryptoMining: egress to a mining port ([`MINING_PORTS`]) with a record lasting at least
     /// this many seconds (long-lived pool connection) and an external peer.
@@ -317,7 +343,8 @@ impl Default for FindingRules {
             sweep_min_peers: 20,
             brute_min_flows: 20,
             brute_min_flows_per_peer: 5.0,
-            exfil_min_bytes: 20_000_000,
+            brute_min_ratio: 5.0,
+            exfil_min_bytes: 5_000_000,
             unusual_min_bytes: 1_000_000,
             unusual_min_history: 48,
             beacon_min_windows: 6,
@@ -339,6 +366,8 @@ pub struct RuleContext<'a> {
     pub history: u32,
     /// Window width, seconds.
     pub window_secs: u32,
+    /// The ENI's EW mean of flows per window on each brute-forced port (see [`brute_slot`]).
+    pub port_flows: &'a [f32; BRUTE_SLOTS],
 }
 
 fn push(out: &mut Vec<Finding>, f: Finding) {
@@ -438,10 +467,15 @@ pub fn evaluate(
         } else {
             z(Feature::FlowsOut)
         };
+        // The port's own usual load (0 for a port the ENI never served).
+        let port_mean = brute_slot(p.port, p.ingress)
+            .and_then(|i| ctx.port_flows.get(i))
+            .map_or(0.0, |&m| f64::from(m).max(0.0));
         if let Some(kind) = kind {
             if p.flows >= rules.brute_min_flows
                 && f64::from(p.flows) >= rules.brute_min_flows_per_peer * f64::from(p.peers.max(1))
-                && flows_z >= rules.min_z
+                && (flows_z >= rules.min_z
+                    || f64::from(p.flows) >= rules.brute_min_ratio * (1.0 + port_mean))
             {
                 let sev = if p.ingress {
                     Severity::Medium
@@ -477,7 +511,7 @@ pub fn evaluate(
             && MAIL_PORTS.contains(&p.port)
             && p.peers >= rules.spam_min_peers
             && p.new_peers.saturating_mul(2) >= p.peers
-            && z(Feature::FanOut) >= rules.min_z
+            && z(Feature::FanOut).max(z(Feature::NewPeers)) >= rules.min_z
         {
             let mut f = finding(
                 FindingKind::SpamRelay,
@@ -485,7 +519,7 @@ pub fn evaluate(
                 false,
                 p.port,
                 p.peers.into(),
-                z(Feature::FanOut),
+                z(Feature::FanOut).max(z(Feature::NewPeers)),
             );
             f.bytes = p.bytes;
             push(out, f);
@@ -517,7 +551,11 @@ pub fn evaluate(
         };
         let new_internal: u32 = admin().map(|p| p.new_peers.min(p.internal_peers)).sum();
         let peers: u32 = admin().map(|p| p.peers).sum();
-        if new_internal >= rules.lateral_min_new_peers && peers < rules.sweep_min_peers {
+        // One new internal peer on a never-used admin port is enough.
+        let new_on_new_port = admin().any(|p| p.new_port && p.new_peers.min(p.internal_peers) >= 1);
+        if (new_internal >= rules.lateral_min_new_peers || new_on_new_port)
+            && peers < rules.sweep_min_peers
+        {
             let top = admin().max_by_key(|p| (p.new_peers.min(p.internal_peers), p.port));
             let port = top.map_or(0, |p| p.port);
             let sev = if admin().any(|p| p.new_port) {

@@ -19,10 +19,10 @@ use super::baseline::{activity, hour_of, EwStats, Season, SEASONAL_FEATURES};
 use super::beacon::BeaconTracker;
 use super::calibrate::{Calibration, NUM_DETECTORS};
 use super::explain::{Contribution, Explanation};
-use super::findings::{self, FindingRules, RuleContext, Severity};
+use super::findings::{self, brute_slot, FindingRules, RuleContext, Severity, BRUTE_SLOTS};
 use super::peers::{nearest, PeerGroup, Scaler};
 use super::verdict::{DetectorScores, Verdict};
-use crate::features::{WindowFeatures, LOG_SCALED, NUM_FEATURES};
+use crate::features::{Feature, WindowFeatures, LOG_SCALED, NUM_FEATURES};
 
 /// Scoring configuration, fixed at training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +70,9 @@ pub struct EniState {
     pub season: Season,
     /// Beaconing tracker.
     pub beacons: BeaconTracker,
+    /// EW mean of flows per window on each brute-forced port and direction
+    /// ([`findings::brute_slot`]), learned like the baseline (not from protected alerts).
+    pub port_flows: [f32; BRUTE_SLOTS],
     /// Peer group.
     pub group: u32,
     /// First window seen, Unix seconds.
@@ -116,6 +119,7 @@ impl Scorer {
             stats: EwStats::default(),
             season: Season::default(),
             beacons: BeaconTracker::default(),
+            port_flows: [0.0; BRUTE_SLOTS],
             group,
             first_window: window_start,
             last_window: window_start,
@@ -139,7 +143,7 @@ impl Scorer {
         if v.alert && self.config.protect {
             state.protected_skips += 1;
         } else {
-            self.learn(state, w.window_start, &x);
+            self.learn(state, w, &x);
             v.learned = true;
         }
         v
@@ -154,16 +158,29 @@ impl Scorer {
     ) -> ([f64; NUM_DETECTORS], bool) {
         let x = model_space(&w.values);
         let v = self.score_raw(state, w, &x);
-        self.learn(state, w.window_start, &x);
+        self.learn(state, w, &x);
         let high = v.findings.iter().any(|f| f.severity >= Severity::Medium);
         (v.detectors.as_array(), high)
     }
 
-    fn learn(&self, state: &mut EniState, window_start: u64, x: &[f64; NUM_FEATURES]) {
+    fn learn(&self, state: &mut EniState, w: &WindowFeatures, x: &[f64; NUM_FEATURES]) {
         // The deviation is taken against the mean before this window, like the score.
         if state.stats.n > 0 {
             let deviation = activity(x) - activity(&state.stats.mean);
-            state.season.learn(hour_of(window_start), deviation);
+            state.season.learn(hour_of(w.window_start), deviation);
+        }
+        // Per-port flows: the same weights as the baseline's EW mean (so a young ENI's mean is
+        // not biased toward 0); a port absent this window counts 0.
+        let mut flows = [0.0f64; BRUTE_SLOTS];
+        for p in &w.evidence.ports {
+            if let Some(f) = brute_slot(p.port, p.ingress).and_then(|i| flows.get_mut(i)) {
+                *f += f64::from(p.flows);
+            }
+        }
+        let inv = 1.0 / (state.stats.weight * self.config.decay + 1.0);
+        for (m, f) in state.port_flows.iter_mut().zip(flows) {
+            let old = f64::from(*m);
+            *m = (old + (f - old) * inv) as f32;
         }
         state.stats.learn(x, self.config.decay);
     }
@@ -234,6 +251,11 @@ impl Scorer {
         }
         let mut expl = Explanation::default();
         for i in 0..NUM_FEATURES {
+            // SKIPDATA is lost visibility, not behaviour: it stays in the vector (and in `z`) but
+            // does not drive the baseline score, or every upstream hiccup would alert.
+            if i == Feature::Skipdata as usize {
+                continue;
+            }
             let zi = z[i];
             // Cheap pre-check: only a candidate for the top-k builds a contribution.
             if usize::from(expl.len) < expl.top.len()
@@ -255,6 +277,7 @@ impl Scorer {
             z: &z,
             history: state.stats.n,
             window_secs: cfg.window_secs,
+            port_flows: &state.port_flows,
         };
         findings::evaluate(&cfg.rules, &ctx, &w.values, &w.evidence, &mut found);
         let warm = state.stats.n >= BEACON_WARMUP_WINDOWS;

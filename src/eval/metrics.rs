@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::curve::{downsample, CurvePoint, Ranked, MAX_CURVE_POINTS};
 use super::truth::GroundTruth;
 use super::{budget_for, EvalInput};
+use crate::labels::Label;
 
 /// The fixed alert budget for [`Metrics::at_alert_budget`]: 1 alert per 1,000 windows.
 pub const ALERT_BUDGET_PER_1000: f64 = 1.0;
@@ -30,6 +31,14 @@ pub struct Counts {
     pub labels: u64,
     /// Labels that overlap no scored window (their ENI or period was not scored).
     pub labels_without_windows: u64,
+    /// Labels entirely outside the evaluated period (before the first window or after the last):
+    /// left out of every metric, e.g. attacks in a training split.
+    #[serde(default)]
+    pub labels_outside_period: u64,
+    /// Labels that began before the evaluated period: their attack's delay counts from the
+    /// period's start (the first window), not from the label's start.
+    #[serde(default)]
+    pub labels_started_before: u64,
     /// Windows whose score was NaN (ranked below every number).
     pub nan_scores: u64,
     /// Windows whose `alert` disagrees with `score >= threshold`.
@@ -62,7 +71,8 @@ pub struct AttackDelay {
     pub attack_id: u32,
     /// Its type (of its first label row).
     pub attack_type: String,
-    /// Earliest label start over its rows, Unix seconds.
+    /// Earliest label start over its rows, Unix seconds, clipped to the evaluated period's
+    /// start (see [`Counts::labels_started_before`]).
     pub start: u64,
     /// Start of the first alerting window within a label range of the attack's ENIs.
     pub first_alert_window: Option<u64>,
@@ -156,10 +166,20 @@ pub struct Metrics {
 /// Computes every metric for one detector's windows. Never panics; degenerate input (no
 /// windows, no positives, no negatives, no alerts) gives `None` metrics and notes.
 pub fn evaluate(input: &EvalInput) -> Metrics {
+    let (labels, outside, before) = labels_in_period(input);
+    let given = input.labels.len() as u64;
+    let scoped = EvalInput {
+        labels: &labels,
+        ..*input
+    };
+    let input = &scoped;
     let windows = input.windows;
     let gt = GroundTruth::build(windows, input.window_secs, input.labels);
     let mut notes = Vec::new();
-    let counts = count(input, &gt);
+    let mut counts = count(input, &gt);
+    counts.labels = given;
+    counts.labels_outside_period = outside;
+    counts.labels_started_before = before;
     let ranked = Ranked::new(
         windows
             .iter()
@@ -206,6 +226,33 @@ pub fn evaluate(input: &EvalInput) -> Metrics {
         notes,
     };
     with_notes(metrics)
+}
+
+/// The labels that overlap the evaluated period `[first window start, last window end)`, with
+/// starts clipped to it (an attack that began before the period, e.g. in the training split,
+/// is timed from the period's start), plus how many labels lay outside it and how many were
+/// clipped. Without windows there is no period: every label is kept as is.
+fn labels_in_period(input: &EvalInput) -> (Vec<Label>, u64, u64) {
+    let starts = input.windows.iter().map(|w| w.window_start);
+    let (Some(t0), Some(last)) = (starts.clone().min(), starts.max()) else {
+        return (input.labels.to_vec(), 0, 0);
+    };
+    // At least one second wide, so that window_secs = 0 keeps what could still overlap.
+    let t1 = last.saturating_add(input.window_secs.max(1));
+    let (mut kept, mut outside, mut before) = (Vec::with_capacity(input.labels.len()), 0, 0);
+    for l in input.labels {
+        if l.start >= t1 || l.end <= t0 {
+            outside += 1;
+            continue;
+        }
+        let mut l = l.clone();
+        if l.start < t0 {
+            l.start = t0;
+            before += 1;
+        }
+        kept.push(l);
+    }
+    (kept, outside, before)
 }
 
 fn count(input: &EvalInput, gt: &GroundTruth) -> Counts {
@@ -400,6 +447,19 @@ fn with_notes(mut m: Metrics) -> Metrics {
             "{} of {} labels overlap no scored window (ENI or period not scored); \
              their attacks count as never detected",
             c.labels_without_windows, c.labels
+        ));
+    }
+    if c.labels_outside_period > 0 {
+        notes.push(format!(
+            "{} of {} labels lie entirely outside the evaluated period and were left out",
+            c.labels_outside_period, c.labels
+        ));
+    }
+    if c.labels_started_before > 0 {
+        notes.push(format!(
+            "{} labels began before the evaluated period; their detection delay counts from \
+             its start",
+            c.labels_started_before
         ));
     }
     if c.nan_scores > 0 {

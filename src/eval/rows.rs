@@ -62,13 +62,22 @@ pub struct ReferenceRun {
 /// that it raises at most `alerts_per_1000` alerts per 1,000 windows (pass flowvigil's own rate
 /// to compare both at the same workload).
 ///
-/// Errors: a row without its feature vector ([`EvalError::MissingFeatures`]), or a forest that
-/// cannot be fit (no rows, non-finite features).
+/// No rows give no windows. Errors: a row without its feature vector
+/// ([`EvalError::MissingFeatures`]), or a forest that cannot be fit (non-finite features).
 pub fn isolation_forest_on_rows(
     rows: &[ScoredRow],
     alerts_per_1000: f64,
     params: IsolationForestParams,
 ) -> Result<ReferenceRun, EvalError> {
+    if rows.is_empty() {
+        // Nothing to fit on and nothing to score: the metrics of no windows (all `None`, with
+        // notes) follow, rather than an error that would hide flowvigil's own metrics.
+        return Ok(ReferenceRun {
+            windows: Vec::new(),
+            threshold: f64::MAX,
+            alerts_per_1000,
+        });
+    }
     let mut features: Vec<FeatureVector> = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
         match r.features.as_deref() {
@@ -176,6 +185,13 @@ mod tests {
             .map(|w| w.score)
             .fold(f64::NEG_INFINITY, f64::max);
         assert_eq!(run.windows[1234].score, top);
+    }
+
+    #[test]
+    fn no_rows_give_no_windows_not_an_error() {
+        let run = isolation_forest_on_rows(&[], 1.0, IsolationForestParams::new()).unwrap();
+        assert!(run.windows.is_empty());
+        assert_eq!(run.threshold, f64::MAX);
     }
 
     #[test]

@@ -262,7 +262,14 @@ impl AddrLearner {
     pub fn observe(&mut self, addr: IpAddr) {
         if let Some(s) = self.slots.iter_mut().find(|s| same_addr(&s.0, &addr)) {
             s.1 = s.1.saturating_add(1);
-        } else if self.slots.len() < LEARNER_SLOTS {
+        } else {
+            self.observe_absent(addr);
+        }
+    }
+
+    /// [`Self::observe`] for an address known not to be held.
+    fn observe_absent(&mut self, addr: IpAddr) {
+        if self.slots.len() < LEARNER_SLOTS {
             self.slots.push((addr, 1));
         } else {
             for s in &mut self.slots {
@@ -270,24 +277,6 @@ impl AddrLearner {
             }
             self.slots.retain(|s| s.1 > 0);
         }
-    }
-
-    /// `observe(a)` then `observe(b)`, with one scan when both are held (the common case: the
-    /// own address and a regular peer); the same result as the two calls.
-    pub fn observe_pair(&mut self, a: IpAddr, b: IpAddr) {
-        let ia = self.slots.iter().position(|s| same_addr(&s.0, &a));
-        let ib = self.slots.iter().position(|s| same_addr(&s.0, &b));
-        if let (Some(ia), Some(ib)) = (ia, ib) {
-            // Both present: neither observe removes a slot, so both just increment.
-            for i in [ia, ib] {
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.1 = s.1.saturating_add(1);
-                }
-            }
-            return;
-        }
-        self.observe(a);
-        self.observe(b);
     }
 
     /// The (under-)count of `addr`.
@@ -431,20 +420,5 @@ mod tests {
         }
         assert_eq!(l.leader(), Some(own));
         assert!(l.count(own) > 500);
-    }
-
-    proptest! {
-        #[test]
-        fn observe_pair_equals_two_observes(pairs in proptest::collection::vec((0u8..8, 0u8..8), 0..300)) {
-            let addr = |i: u8| IpAddr::from(std::net::Ipv4Addr::new(10, 0, 0, i));
-            let mut one = AddrLearner::default();
-            let mut two = AddrLearner::default();
-            for &(a, b) in &pairs {
-                one.observe_pair(addr(a), addr(b));
-                two.observe(addr(a));
-                two.observe(addr(b));
-                prop_assert_eq!(&one, &two);
-            }
-        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::rng::Rng;
-use super::vpc::{Role, Vpc};
+use super::vpc::{Role, SimEni, Vpc};
 use crate::flowlog::{Action, FlowDirection, FlowRecord, IpType, LogStatus, TcpFlags, TextField};
 
 /// One end of a conversation.
@@ -366,15 +366,24 @@ impl<'a, 's> Emitter<'a, 's> {
         }
     }
 
-    fn leg(&mut self, c: &Conv, l: Leg) {
-        let Some(e) = self.vpc.enis.get(l.eni) else {
-            return;
-        };
+    /// Clears the reused record and fills what every row of ENI `eni` carries (version,
+    /// account, interface); `None` for an index outside the inventory.
+    fn start_row(&mut self, eni: usize) -> Option<&'a SimEni> {
+        let vpc: &'a Vpc = self.vpc;
+        let e = vpc.enis.get(eni)?;
         let r = &mut self.rec;
         r.clear();
         r.version = Some(if self.v5 { 5 } else { 2 });
         r.account_id = Some(self.account);
         r.eni = Some(e.id);
+        Some(e)
+    }
+
+    fn leg(&mut self, c: &Conv, l: Leg) {
+        let Some(e) = self.start_row(l.eni) else {
+            return;
+        };
+        let r = &mut self.rec;
         r.srcaddr = Some(IpAddr::V4(l.src));
         r.dstaddr = Some(IpAddr::V4(l.dst));
         let ports = c.proto != 1;
@@ -438,14 +447,10 @@ impl<'a, 's> Emitter<'a, 's> {
 
     /// A NODATA (`skip` false) or SKIPDATA row for ENI `eni` over `[start, end)`.
     pub fn status_row(&mut self, eni: usize, start: u64, end: u64, skip: bool) {
-        let Some(e) = self.vpc.enis.get(eni) else {
+        if self.start_row(eni).is_none() {
             return;
-        };
+        }
         let r = &mut self.rec;
-        r.clear();
-        r.version = Some(if self.v5 { 5 } else { 2 });
-        r.account_id = Some(self.account);
-        r.eni = Some(e.id);
         r.start = Some(start);
         r.end = Some(end);
         r.log_status = Some(if skip {
@@ -477,27 +482,39 @@ mod tests {
 
     /// A private ENI's internet flow gives its own two records and the NAT gateway's four, laid
     /// out as AWS's NAT gateway example shows them.
-    #[test]
-    fn nat_gateway_logs_both_legs() {
+    /// A small v5 VPC (8 ENIs) and its settings.
+    fn small_vpc() -> (GenConfig, Vpc) {
         let cfg = GenConfig {
             enis: 8,
             days: 1,
             ..GenConfig::default()
         };
         let v = vpc::build(&cfg);
+        (cfg, v)
+    }
+
+    /// The records (with their ENI ids) one conversation gives, in emission order.
+    fn emit_one(v: &Vpc, t0: u64, c: &Conv) -> Vec<(u32, FlowRecord)> {
+        let mut got: Vec<(u32, FlowRecord)> = Vec::new();
+        let mut sink = |r: &FlowRecord, _: Option<u32>| got.push((r.eni.unwrap(), r.clone()));
+        let mut em = Emitter::new(v, true, 1, "us-east-1", 1, &mut sink);
+        em.begin_interval(t0);
+        em.conv(c);
+        drop(em);
+        got
+    }
+
+    #[test]
+    fn nat_gateway_logs_both_legs() {
+        let (cfg, v) = small_vpc();
         let app = v.of_role(Role::App).next().unwrap();
         let nat = v.of_role(Role::NatGateway).next().unwrap();
         let (a, n) = (v.enis[app].addr, v.enis[nat].addr);
         let x: Ipv4Addr = "203.0.113.5".parse().unwrap();
-        let mut got: Vec<(u32, FlowRecord)> = Vec::new();
-        let mut sink = |r: &FlowRecord, _: Option<u32>| got.push((r.eni.unwrap(), r.clone()));
-        let mut em = Emitter::new(&v, true, 1, "us-east-1", 1, &mut sink);
-        em.begin_interval(cfg.start_unix);
         let mut c = Conv::tcp(End::Eni(app), End::Ext(x), 40_000, 443);
         (c.pkts_ab, c.bytes_ab, c.pkts_ba, c.bytes_ba) = (5, 500, 4, 4000);
         (c.start, c.end) = (cfg.start_unix, cfg.start_unix + 2);
-        em.conv(&c);
-        drop(em);
+        let got = emit_one(&v, cfg.start_unix, &c);
         let (ai, ni) = (v.enis[app].id, v.enis[nat].id);
         let s = |r: &FlowRecord| {
             (
@@ -541,22 +558,13 @@ mod tests {
     /// A rejected internal attempt is logged at both ENIs (ACCEPT out, REJECT in), no reply.
     #[test]
     fn rejected_internal_flow_has_no_reply() {
-        let cfg = GenConfig {
-            enis: 8,
-            days: 1,
-            ..GenConfig::default()
-        };
-        let v = vpc::build(&cfg);
+        let (cfg, v) = small_vpc();
         let app = v.of_role(Role::App).next().unwrap();
         let db = v.of_role(Role::Db).next().unwrap();
-        let mut got: Vec<(u32, FlowRecord)> = Vec::new();
-        let mut sink = |r: &FlowRecord, _: Option<u32>| got.push((r.eni.unwrap(), r.clone()));
-        let mut em = Emitter::new(&v, true, 1, "us-east-1", 1, &mut sink);
         let mut c = Conv::tcp(End::Eni(app), End::Eni(db), 40_000, 22);
         (c.pkts_ab, c.bytes_ab, c.pkts_ba, c.bytes_ba, c.reject) = (1, 44, 1, 44, true);
         (c.start, c.end) = (cfg.start_unix, cfg.start_unix + 1);
-        em.conv(&c);
-        drop(em);
+        let got = emit_one(&v, cfg.start_unix, &c);
         let acts: Vec<(u32, Option<Action>, Option<TcpFlags>)> = got
             .iter()
             .map(|(e, r)| (*e, r.action, r.tcp_flags))

@@ -33,6 +33,7 @@ pub mod emit;
 pub mod rng;
 pub mod sim;
 pub mod sink;
+pub mod text;
 pub mod vpc;
 
 use std::collections::BTreeMap;

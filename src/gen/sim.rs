@@ -168,41 +168,20 @@ impl<'c> Sim<'c> {
         let me = End::Eni(i);
         match role {
             Role::LoadBalancer => {
-                for _ in 0..self.count(5.0, role, vol) {
-                    let c = self.client();
-                    let conv = self.short(End::Ext(c), me, 443, 900.0, 12_000.0);
-                    em.conv(&conv);
-                }
-                for _ in 0..self.count(3.5, role, vol) {
-                    if let Some(w) = self.pick(Role::Web, i) {
-                        let port = self.port_of(w);
-                        let conv = self.short(me, End::Eni(w), port, 900.0, 12_000.0);
-                        em.conv(&conv);
-                    }
-                }
+                let n = self.count(5.0, role, vol);
+                self.from_clients(em, i, n, (900.0, 12_000.0));
+                let n = self.count(3.5, role, vol);
+                self.calls(em, i, n, Role::Web, true, (900.0, 12_000.0));
             }
             Role::Web => {
-                for _ in 0..self.count(2.5, role, vol) {
-                    let c = self.client();
-                    let conv = self.short(End::Ext(c), me, 443, 800.0, 15_000.0);
-                    em.conv(&conv);
-                }
-                for _ in 0..self.count(2.5, role, vol) {
-                    if let Some(a) = self.pick(Role::App, i) {
-                        let port = self.port_of(a);
-                        let conv = self.short(me, End::Eni(a), port, 600.0, 4_000.0);
-                        em.conv(&conv);
-                    }
-                }
+                let n = self.count(2.5, role, vol);
+                self.from_clients(em, i, n, (800.0, 15_000.0));
+                let n = self.count(2.5, role, vol);
+                self.calls(em, i, n, Role::App, true, (600.0, 4_000.0));
             }
             Role::App => {
-                for _ in 0..self.count(2.5, role, vol) {
-                    if let Some(d) = self.pick(Role::Db, i) {
-                        let port = self.vpc.enis.get(d).map_or(5432, |e| e.service_port);
-                        let conv = self.short(me, End::Eni(d), port, 400.0, 3_000.0);
-                        em.conv(&conv);
-                    }
-                }
+                let n = self.count(2.5, role, vol);
+                self.calls(em, i, n, Role::Db, false, (400.0, 3_000.0));
                 for _ in 0..self.count(0.6, role, vol) {
                     let peer = match new_peer {
                         Some(p) if self.rng.chance(0.3) => p,
@@ -262,13 +241,8 @@ impl<'c> Sim<'c> {
                         em.conv(&c);
                     }
                 }
-                for _ in 0..self.count(0.8, role, vol) {
-                    if let Some(d) = self.pick(Role::Db, i) {
-                        let port = self.vpc.enis.get(d).map_or(5432, |e| e.service_port);
-                        let conv = self.short(me, End::Eni(d), port, 400.0, 3_000.0);
-                        em.conv(&conv);
-                    }
-                }
+                let n = self.count(0.8, role, vol);
+                self.calls(em, i, n, Role::Db, false, (400.0, 3_000.0));
                 for _ in 0..self.count(0.08, role, vol) {
                     let reg = self.pool(PoolKind::Registry);
                     let conv = self.short(me, End::Ext(reg), 443, 2_000.0, 30_000_000.0);
@@ -292,6 +266,41 @@ impl<'c> Sim<'c> {
         }
         if role.is_public() {
             self.background_scan(i, em);
+        }
+    }
+
+    /// `n` requests from internet clients to ENI `i` on 443, with median request and response
+    /// payloads `size`.
+    fn from_clients(&mut self, em: &mut Emitter<'_, '_>, i: usize, n: u64, size: (f64, f64)) {
+        for _ in 0..n {
+            let c = self.client();
+            let conv = self.short(End::Ext(c), End::Eni(i), 443, size.0, size.1);
+            em.conv(&conv);
+        }
+    }
+
+    /// `n` requests from ENI `i` to random alive ENIs of role `to` on their service port; with
+    /// `deployed`, sometimes on the port a deploy opened there instead (see [`Sim::port_of`]).
+    fn calls(
+        &mut self,
+        em: &mut Emitter<'_, '_>,
+        i: usize,
+        n: u64,
+        to: Role,
+        deployed: bool,
+        size: (f64, f64),
+    ) {
+        for _ in 0..n {
+            let Some(j) = self.pick(to, i) else {
+                continue;
+            };
+            let port = if deployed {
+                self.port_of(j)
+            } else {
+                self.vpc.enis.get(j).map_or(5432, |e| e.service_port)
+            };
+            let conv = self.short(End::Eni(i), End::Eni(j), port, size.0, size.1);
+            em.conv(&conv);
         }
     }
 

@@ -514,7 +514,8 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
     }
     let (src, dst) = (obs.src?, obs.dst?);
     let learner = &mut hist.own_addr;
-    learner.observe_pair(src, dst);
+    learner.observe(src);
+    learner.observe(dst);
     // A NAT gateway rewrites its own side: where a packet address differs from the interface
     // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
     if obs.pkt_src.is_some_and(|p| p != src) {
