@@ -594,3 +594,261 @@ fn cold_start_expects_the_peer_group() {
     // After learning, the ENI's own history takes over: weight n / (n + n0).
     assert_eq!(st.stats.n, 1);
 }
+
+/// An external egress row for the beacon tests.
+fn ext_row(addr: std::net::IpAddr, port: u16, window_start: u64, new_peer: bool) -> PeerStat {
+    PeerStat {
+        addr,
+        port,
+        protocol: 6,
+        flows: 1,
+        bytes: 420,
+        packets: 6,
+        first_start: window_start + 30,
+        last_start: window_start + 30,
+        new_peer,
+        external: true,
+    }
+}
+
+#[test]
+fn a_beacon_absent_from_some_windows_keeps_its_slot_against_known_peers() {
+    use flowvigil::detect::beacon::{BeaconTracker, MAX_BEACON_SLOTS};
+    use flowvigil::detect::FindingRules;
+    use flowvigil::features::Evidence;
+    // Five known external peers (not fresh: they can never be reported) fill the tracker with
+    // long histories. Then a beacon slower than the window starts: absent from one window in
+    // four, like the known peers, and in those windows a one-off newcomer needs a slot. The
+    // newcomer must take a known peer's slot, not the young beacon's: an evicted beacon comes
+    // back as a known peer and is never reported.
+    let rules = FindingRules::default();
+    let mut t = BeaconTracker::default();
+    let c2: std::net::IpAddr = "203.0.113.77".parse().unwrap();
+    let known: Vec<std::net::IpAddr> = (1..MAX_BEACON_SLOTS as u8)
+        .map(|i| std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i)))
+        .collect();
+    let mut fired = None;
+    for k in 0..60u64 {
+        let ws = 1_000_000 + k * 300;
+        let quiet = k >= 10 && (k - 10) % 4 == 3;
+        let mut ev = Evidence::default();
+        if quiet {
+            let a = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, k as u8));
+            ev.peers_out.push(ext_row(a, 443, ws, true));
+        } else {
+            for &a in &known {
+                ev.peers_out.push(ext_row(a, 443, ws, false));
+            }
+            if k >= 10 {
+                ev.peers_out.push(ext_row(c2, 8443, ws, k == 10));
+            }
+        }
+        if let Some(f) = t.observe(&ev, ws, 300, true, &rules) {
+            assert_eq!(f.peer, Some(c2), "only the beacon is fresh and regular");
+            fired.get_or_insert(k);
+        }
+        assert!(t.slots.len() <= MAX_BEACON_SLOTS);
+    }
+    assert!(fired.is_some(), "the slow beacon was never reported");
+}
+
+#[test]
+fn a_tracked_pair_is_not_evicted_by_newcomers_listed_before_it() {
+    use flowvigil::detect::beacon::{BeaconTracker, MAX_BEACON_SLOTS};
+    use flowvigil::detect::FindingRules;
+    use flowvigil::features::Evidence;
+    let rules = FindingRules::default();
+    let mut t = BeaconTracker::default();
+    let c2: std::net::IpAddr = "203.0.113.78".parse().unwrap();
+    let mut n = 0u32;
+    let mut fired = None;
+    for k in 0..20u64 {
+        let ws = 2_000_000 + k * 300;
+        let mut ev = Evidence::default();
+        // More one-off newcomers than slots, all listed before the beacon's row.
+        for _ in 0..MAX_BEACON_SLOTS + 2 {
+            n += 1;
+            let a = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0b00_0000 + n));
+            ev.peers_out.push(ext_row(a, 443, ws, true));
+        }
+        // The beacon comes first once (to get a slot), then after the newcomers.
+        if k == 0 {
+            ev.peers_out.insert(0, ext_row(c2, 8443, ws, true));
+        } else {
+            ev.peers_out.push(ext_row(c2, 8443, ws, false));
+        }
+        if let Some(f) = t.observe(&ev, ws, 300, true, &rules) {
+            if f.peer == Some(c2) {
+                fired.get_or_insert(k);
+            }
+        }
+    }
+    assert_eq!(
+        fired,
+        Some(5),
+        "tracked every window, the beacon fires at its 6th window"
+    );
+}
+
+#[test]
+fn rdp_hammering_a_busy_web_server_is_brute_force_but_a_usual_load_is_not() {
+    use flowvigil::detect::findings::{brute_slot, evaluate, RuleContext, BRUTE_SLOTS};
+    use flowvigil::detect::FindingRules;
+    use flowvigil::features::{Evidence, PortStat};
+    let rules = FindingRules::default();
+    // The web server's total inbound flows are so large that 60 RDP flows do not move them:
+    // every z is 0.
+    let z = [0.0; NUM_FEATURES];
+    let v = [0.0; NUM_FEATURES];
+    let ev = Evidence {
+        ports: vec![PortStat {
+            port: 3389,
+            protocol: 6,
+            ingress: true,
+            flows: 60,
+            small_flows: 0,
+            rejected: 0,
+            peers: 2,
+            new_peers: 0,
+            internal_peers: 0,
+            bytes: 60 * 3_000,
+            packets: 60 * 15,
+            max_duration_secs: 5,
+            new_port: false,
+        }],
+        peers_out: vec![],
+    };
+    let run = |port_flows: &[f32; BRUTE_SLOTS]| {
+        let ctx = RuleContext {
+            z: &z,
+            history: 500,
+            window_secs: 300,
+            port_flows,
+        };
+        let mut out = Vec::new();
+        evaluate(&rules, &ctx, &v, &ev, &mut out);
+        out.iter().any(|f| f.kind == FindingKind::BruteForceRdp)
+    };
+    // Never (or barely) served RDP: 60 flows are far above the port's own mean.
+    assert!(run(&[0.0; BRUTE_SLOTS]));
+    // An ENI that usually carries 20 RDP flows a window (a jump host): 60 is under 5 × 21.
+    let mut usual = [0.0; BRUTE_SLOTS];
+    usual[brute_slot(3389, true).unwrap()] = 20.0;
+    assert!(!run(&usual));
+    // The other direction's mean does not excuse inbound hammering.
+    let mut other = [0.0; BRUTE_SLOTS];
+    other[brute_slot(3389, false).unwrap()] = 20.0;
+    assert!(run(&other));
+}
+
+#[test]
+fn port_flow_means_learn_like_the_baseline_and_not_from_protected_alerts() {
+    use flowvigil::detect::findings::brute_slot;
+    use flowvigil::features::PortStat;
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let (w0, _) = set.test.iter().find(|(_, l)| !l).unwrap();
+    let mut st = m.scorer.new_eni_state(w0);
+    let slot = brute_slot(22, true).unwrap();
+    let mut w = w0.clone();
+    w.evidence.ports.push(PortStat {
+        port: 22,
+        protocol: 6,
+        ingress: true,
+        flows: 4,
+        small_flows: 0,
+        rejected: 0,
+        peers: 1,
+        new_peers: 0,
+        internal_peers: 1,
+        bytes: 9_000,
+        packets: 60,
+        max_duration_secs: 200,
+        new_port: false,
+    });
+    let v = m.scorer.score_one(&mut st, &w);
+    if v.learned {
+        // The first learned window sets the mean to its own value (weights like the EW mean).
+        assert!(
+            (st.port_flows[slot] - 4.0).abs() < 1e-4,
+            "{:?}",
+            st.port_flows
+        );
+    } else {
+        assert_eq!(st.port_flows[slot], 0.0);
+    }
+}
+
+#[test]
+fn skipdata_alone_does_not_drive_the_baseline_score() {
+    use flowvigil::features::Feature;
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let (w, _) = set.test.iter().find(|(_, l)| !l).unwrap();
+    let name = set.names.name(w.eni).to_string();
+    let st = m.enis.get(&name).unwrap().clone();
+    let mut lossy = w.clone();
+    lossy.values[Feature::Skipdata as usize] = 50.0;
+    let a = m.scorer.score_one(&mut st.clone(), w);
+    let b = m.scorer.score_one(&mut st.clone(), &lossy);
+    assert_eq!(a.detectors.baseline, b.detectors.baseline);
+    assert!(b
+        .explanation
+        .items()
+        .iter()
+        .all(|c| usize::from(c.feature) != Feature::Skipdata as usize));
+}
+
+#[test]
+fn detector_weights_split_the_budget() {
+    use flowvigil::detect::calibrate::DETECTOR_WEIGHTS;
+    assert!((DETECTOR_WEIGHTS.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    let m = trained(&data(), &TrainParams::default());
+    let cal = &m.scorer.calibration;
+    assert_eq!(cal.weights, DETECTOR_WEIGHTS);
+    // A raw score far beyond every training value: its tail probability p gives
+    // anomaly_score = 1 − p / w, so the same p weighs more for a detector with a larger share.
+    let far = |d: usize| {
+        let mut raw = [0.0; 3];
+        raw[d] = cal.detectors[d].values.last().copied().unwrap_or(0.0) + 1.0;
+        let (score, p) = cal.combine(&raw);
+        (score, p[d])
+    };
+    for (d, w) in DETECTOR_WEIGHTS.iter().enumerate() {
+        let (score, p) = far(d);
+        let expected = 1.0 - (p / w).min(1.0);
+        assert!((score - expected).abs() < 1e-12, "detector {d}");
+    }
+}
+
+#[test]
+fn placeholder_pairs_without_a_protocol_are_not_beacons() {
+    use flowvigil::detect::beacon::BeaconTracker;
+    use flowvigil::detect::FindingRules;
+    use flowvigil::features::Evidence;
+    // Converted DARPA edges: port 0, protocol 0, the same placeholder size every time.
+    let rules = FindingRules::default();
+    let peer: std::net::IpAddr = "196.227.33.189".parse().unwrap();
+    let mut t = BeaconTracker::default();
+    let mut real = BeaconTracker::default();
+    let (mut placeholder_fired, mut real_fired) = (false, false);
+    for k in 0..20u64 {
+        let ws = 3_000_000 + k * 300;
+        let mut row = ext_row(peer, 0, ws, k == 0);
+        row.protocol = 0;
+        let ev = Evidence {
+            ports: vec![],
+            peers_out: vec![row.clone()],
+        };
+        placeholder_fired |= t.observe(&ev, ws, 300, true, &rules).is_some();
+        // The same pattern as ICMP (protocol 1) is tracked.
+        row.protocol = 1;
+        let ev = Evidence {
+            ports: vec![],
+            peers_out: vec![row],
+        };
+        real_fired |= real.observe(&ev, ws, 300, true, &rules).is_some();
+    }
+    assert!(!placeholder_fired);
+    assert!(real_fired);
+}

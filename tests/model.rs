@@ -104,13 +104,14 @@ fn wrong_magic_version_and_schema_are_named() {
             err,
             ModelError::Version {
                 found: 99,
-                expected: 1,
+                expected: model::FORMAT_VERSION,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("99") && err.to_string().contains("version 1"));
+    let expected = format!("version {}", model::FORMAT_VERSION);
+    assert!(err.to_string().contains("99") && err.to_string().contains(&expected));
     let mut b = bytes.clone();
     b[16] ^= 1;
     assert!(matches!(

@@ -6,6 +6,9 @@
 //! home every N seconds gives constant gaps, counts and sizes: each subscore is
 //! `1 − min(1, coefficient of variation)` and the regularity is their mean.
 //!
+//! Pairs with protocol 0 are skipped: that is how converted data without ports, protocols or
+//! sizes (DARPA 1998 edges) marks them, and their constant placeholder sizes would look regular.
+//!
 //! Bound: at most [`MAX_BEACON_SLOTS`] pairs per ENI (about 60 bytes each serialized). Only
 //! external peers are tracked. When full, a new pair takes the slot of a pair not seen in this
 //! window: a non-fresh pair first (one the ENI already knew, which can never fire), then the one
@@ -108,15 +111,27 @@ impl BeaconTracker {
     ) -> Option<Finding> {
         let width = u64::from(window_secs.max(1));
         let mut best: Option<Finding> = None;
-        for p in ev.peers_out.iter().filter(|p| p.external && p.flows > 0) {
+        // Two passes: pairs already tracked first, then new ones. A new pair may only evict a
+        // slot not seen in this window; updating the tracked pairs first makes sure that a pair
+        // present in this window is never evicted because its row came after a newcomer's.
+        // Protocol 0 marks converted data without ports, protocols or sizes (the DARPA 1998
+        // edges): their placeholder sizes are constant by construction and would look regular.
+        let rows = || {
+            ev.peers_out
+                .iter()
+                .filter(|p| p.external && p.flows > 0 && p.protocol != 0)
+        };
+        for (pass, p) in rows().map(|p| (0, p)).chain(rows().map(|p| (1, p))) {
             let size = p.bytes as f64 / f64::from(p.flows);
             let idx = self
                 .slots
                 .iter()
                 .position(|s| s.addr == p.addr && s.port == p.port);
-            let idx = match idx {
-                Some(i) => i,
-                None => match self.free_slot(window_start) {
+            let idx = match (idx, pass) {
+                (Some(i), 0) => i,
+                // Tracked pairs were done in pass 0; new pairs wait for pass 1.
+                (Some(_), _) | (None, 0) => continue,
+                (None, _) => match self.free_slot(window_start) {
                     Some(i) => {
                         let slot = BeaconSlot {
                             addr: p.addr,

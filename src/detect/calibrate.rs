@@ -171,7 +171,12 @@ impl Calibration {
     pub fn combine(&self, raw: &[f64; NUM_DETECTORS]) -> (f64, [f64; NUM_DETECTORS]) {
         let mut p = [1.0; NUM_DETECTORS];
         let mut pmin = 1.0f64;
-        for (((pd, q), &r), &w) in p.iter_mut().zip(&self.detectors).zip(raw).zip(&self.weights) {
+        for (((pd, q), &r), &w) in p
+            .iter_mut()
+            .zip(&self.detectors)
+            .zip(raw)
+            .zip(&self.weights)
+        {
             *pd = q.tail(r);
             // A zero or broken weight mutes that detector rather than dividing by zero.
             let scaled = if w > 0.0 { *pd / w } else { 1.0 };

@@ -216,6 +216,15 @@ struct PortAgg {
     peers: DistinctCounter,
 }
 
+/// What a port row keeps beyond its record count when evidence is built.
+#[derive(Clone, Copy, Debug)]
+struct PortDetail {
+    small: bool,
+    rejected: bool,
+    /// The remote address's key.
+    peer: Option<u64>,
+}
+
 /// Shares of a window's peers, applied to a port whose own peer count is only estimated.
 #[derive(Clone, Copy, Debug)]
 struct PeerShares {
@@ -336,8 +345,12 @@ impl WindowAcc {
                 let reply = sp < EPHEMERAL_MIN && dp >= EPHEMERAL_MIN;
                 if !reply {
                     // Egress: the remote port; ingress: the local port. Both are `dstport`.
-                    let peer = if evidence { rkey } else { None };
-                    self.add_port(dp, dir, obs, small, rejected, peer);
+                    let detail = evidence.then_some(PortDetail {
+                        small,
+                        rejected,
+                        peer: rkey,
+                    });
+                    self.add_port(dp, dir, obs, detail);
                 }
             }
         }
@@ -414,16 +427,9 @@ impl WindowAcc {
         p.last_start = p.last_start.max(obs.start);
     }
 
-    /// `peer` (the remote address's key) is given only when evidence is kept.
-    fn add_port(
-        &mut self,
-        port: u16,
-        dir: Dir,
-        obs: &Observation,
-        small: bool,
-        rejected: bool,
-        peer: Option<u64>,
-    ) {
+    /// `detail` is given only when evidence is kept: without it only the row's record count
+    /// (which `dst_port_entropy` needs) is kept, and the other columns stay zero.
+    fn add_port(&mut self, port: u16, dir: Dir, obs: &Observation, detail: Option<PortDetail>) {
         let d = dir.idx();
         if let Some(set) = self.port_sets.get_mut(d) {
             set.insert(port);
@@ -453,6 +459,14 @@ impl WindowAcc {
             })
         };
         s.flows = s.flows.saturating_add(1);
+        let Some(PortDetail {
+            small,
+            rejected,
+            peer,
+        }) = detail
+        else {
+            return;
+        };
         // u32 counters saturate: a window cannot overflow them into a panic (debug builds).
         s.small = s.small.saturating_add(u32::from(small));
         s.rejected = s.rejected.saturating_add(u32::from(rejected));

@@ -169,13 +169,13 @@ impl<'c> Sim<'c> {
         match role {
             Role::LoadBalancer => {
                 let n = self.count(5.0, role, vol);
-                self.from_clients(em, i, n, (900.0, 12_000.0));
+                self.client_requests(em, i, n, (900.0, 12_000.0));
                 let n = self.count(3.5, role, vol);
                 self.calls(em, i, n, Role::Web, true, (900.0, 12_000.0));
             }
             Role::Web => {
                 let n = self.count(2.5, role, vol);
-                self.from_clients(em, i, n, (800.0, 15_000.0));
+                self.client_requests(em, i, n, (800.0, 15_000.0));
                 let n = self.count(2.5, role, vol);
                 self.calls(em, i, n, Role::App, true, (600.0, 4_000.0));
             }
@@ -271,7 +271,7 @@ impl<'c> Sim<'c> {
 
     /// `n` requests from internet clients to ENI `i` on 443, with median request and response
     /// payloads `size`.
-    fn from_clients(&mut self, em: &mut Emitter<'_, '_>, i: usize, n: u64, size: (f64, f64)) {
+    fn client_requests(&mut self, em: &mut Emitter<'_, '_>, i: usize, n: u64, size: (f64, f64)) {
         for _ in 0..n {
             let c = self.client();
             let conv = self.short(End::Ext(c), End::Eni(i), 443, size.0, size.1);

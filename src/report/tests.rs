@@ -264,3 +264,26 @@ fn the_recall_chart_keeps_the_largest_attack_types_and_counts_the_rest() {
         "note missing"
     );
 }
+
+#[test]
+fn close_attack_bands_keep_every_band_but_do_not_print_names_over_each_other() {
+    let mut d = data("eni-a", "x");
+    let t0 = 1_700_000_000;
+    let span = |s: u64, kind: &str| AttackSpan {
+        start: t0 + s,
+        end: t0 + s + 300,
+        attack_type: kind.into(),
+    };
+    // Two bands 5 minutes apart on a 50-window (~4 h) axis: a few pixels, far less than a name.
+    d.timelines[0].attacks = vec![span(600, "first_long_name"), span(900, "second_long_name")];
+    let html = render_html(&d);
+    let chart = &html[html.find("id=\"timeline-0\"").unwrap()..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    assert_eq!(chart.matches("class=\"attack-span\"").count(), 2);
+    assert_eq!(chart.matches("class=\"span-label\"").count(), 1);
+    assert!(chart.contains(">first_long_name</text>"));
+    assert!(
+        chart.contains("<title>second_long_name</title>"),
+        "kept as a tooltip"
+    );
+}
