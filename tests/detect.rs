@@ -801,13 +801,14 @@ fn skipdata_alone_does_not_drive_the_baseline_score() {
 
 #[test]
 fn detector_weights_split_the_budget() {
-    use flowvigil::detect::calibrate::DETECTOR_WEIGHTS;
+    use flowvigil::detect::calibrate::{DETECTOR_WEIGHTS, TIE_BREAK_POWER};
     assert!((DETECTOR_WEIGHTS.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     let m = trained(&data(), &TrainParams::default());
     let cal = &m.scorer.calibration;
     assert_eq!(cal.weights, DETECTOR_WEIGHTS);
-    // A raw score far beyond every training value: its tail probability p gives
-    // anomaly_score = 1 − p / w, so the same p weighs more for a detector with a larger share.
+    // A raw score far beyond every training value, the others at 0 (tail probability 1): its
+    // tail probability p gives anomaly_score = 1 − (p / w) · p^ε, so the same p weighs more for a
+    // detector with a larger share.
     let far = |d: usize| {
         let mut raw = [0.0; 3];
         raw[d] = cal.detectors[d].values.last().copied().unwrap_or(0.0) + 1.0;
@@ -816,9 +817,14 @@ fn detector_weights_split_the_budget() {
     };
     for (d, w) in DETECTOR_WEIGHTS.iter().enumerate() {
         let (score, p) = far(d);
-        let expected = 1.0 - (p / w).min(1.0);
+        let expected = 1.0 - (p / w).min(1.0) * p.powf(TIE_BREAK_POWER);
         assert!((score - expected).abs() < 1e-12, "detector {d}");
     }
+    // Ties: the same findings score, a more unusual baseline ranks higher.
+    let top = cal.detectors[2].values.last().copied().unwrap_or(0.0) + 8.0;
+    let mild = cal.combine(&[0.0, 0.0, top]).0;
+    let odd = cal.combine(&[cal.detectors[0].quantile(0.999), 0.0, top]).0;
+    assert!(odd > mild, "{odd} vs {mild}");
 }
 
 #[test]

@@ -1,15 +1,16 @@
 //! Calibration: each detector's raw training scores become quantiles; a raw score becomes an
 //! empirical tail probability `P(training score ≥ s)`; the detectors' tail probabilities combine
-//! into one `anomaly_score = 1 − min(1, min_d p_d / w_d)` (a weighted Bonferroni bound over the
-//! detectors, weights `w_d` summing to 1: [`DETECTOR_WEIGHTS`]), so a window extreme for any one
-//! detector scores high. The alert threshold is the training quantile of that combined score at
+//! into one `anomaly_score = 1 − min(1, min_d p_d / w_d) · Π_d p_d^ε` (a weighted Bonferroni
+//! bound over the detectors, weights `w_d` summing to 1: [`DETECTOR_WEIGHTS`], times a small
+//! tie-break factor, `ε` = [`TIE_BREAK_POWER`]), so a window extreme for any one detector scores
+//! high. The alert threshold is the training quantile of that combined score at
 //! `1 − alerts_per_1000 / 1000`.
 //!
-//! The weights split the alert budget between detectors. Held-out synthetic data (see
-//! `docs/readme/models.md`) showed the peer-group distance alone never caught an attack but
-//! took a third of the budget with equal weights (ENIs that sit far from every centroid are
-//! chronically "distant"), while typed findings carried nearly every true alert; so findings get
-//! 0.6, the baseline 0.3 and the peer distance 0.1. A detector still alerts alone when it is
+//! The weights split the alert budget between detectors. Synthetic tuning data (`flowvigil gen`
+//! seed 7, see `docs/readme/models.md`) showed the peer-group distance alone never caught an
+//! attack but took a third of the budget with equal weights (ENIs that sit far from every
+//! centroid are chronically "distant"), while typed findings carried nearly every true alert; so
+//! findings get 0.6, the baseline 0.3 and the peer distance 0.1. A detector still alerts alone when it is
 //! extreme enough; it just needs a tail probability `1/w_d` times smaller.
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,11 @@ pub const NUM_DETECTORS: usize = 3;
 
 /// Share of the alert budget of each detector (baseline, peer distance, findings): sums to 1.
 pub const DETECTOR_WEIGHTS: [f64; NUM_DETECTORS] = [0.3, 0.1, 0.6];
+
+/// Power of the tie-break factor `Π_d p_d^TIE_BREAK_POWER` that multiplies the weighted
+/// Bonferroni bound: windows with the same findings (the same findings tail probability) are
+/// then ranked by how unusual they are otherwise, instead of sharing one score.
+pub const TIE_BREAK_POWER: f64 = 0.02;
 
 /// Names of the detectors, in the order of their scores.
 pub const DETECTOR_NAMES: [&str; NUM_DETECTORS] = ["baseline", "peer_distance", "findings"];
@@ -182,7 +188,14 @@ impl Calibration {
             let scaled = if w > 0.0 { *pd / w } else { 1.0 };
             pmin = pmin.min(scaled);
         }
-        let score = 1.0 - pmin.min(1.0);
+        // Tie-break: windows with the same findings share one tail probability; the other
+        // detectors' evidence ranks them, through a small power so that it never outweighs the
+        // strongest detector (a factor of at most ~2 at p = 1e-15).
+        let tie: f64 = p
+            .iter()
+            .map(|&pd| pd.max(f64::MIN_POSITIVE).powf(TIE_BREAK_POWER))
+            .product();
+        let score = 1.0 - pmin.min(1.0) * tie;
         (score.clamp(0.0, 1.0), p)
     }
 }

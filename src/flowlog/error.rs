@@ -11,12 +11,14 @@ use super::parse::{FormatError, ParseError};
 #[derive(Debug, thiserror::Error)]
 pub enum FlowlogError {
     /// An input could not be opened, listed or read (including corrupt gzip data).
-    #[error("{}: {source}", path.display())]
+    // The cause is in the message and deliberately not a `#[source]`: error chains printed
+    // with `{:#}` (anyhow in the binary) would otherwise repeat it.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The input (`<stdin>` for standard input).
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A malformed line, in strict mode.
     #[error("{}:{}: {error}", path.display(), error.line)]

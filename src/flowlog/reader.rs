@@ -554,7 +554,10 @@ impl LogReader {
             .take()
             .and_then(|c| self.inputs.get(c.index))
             .map_or_else(|| PathBuf::from("-"), |p| shown(p));
-        FlowlogError::Io { path, source }
+        FlowlogError::Io {
+            path,
+            error: source,
+        }
     }
 
     /// Opens the next input; `Ok(false)` when there is none.
@@ -568,9 +571,9 @@ impl LogReader {
             Some(src) if index == 0 => sniff(src, self.opts.background_gzip),
             _ => open_input(path, self.opts.background_gzip),
         };
-        let (src, gzip) = opened.map_err(|source| FlowlogError::Io {
+        let (src, gzip) = opened.map_err(|error| FlowlogError::Io {
             path: shown(path),
-            source,
+            error,
         })?;
         self.summary.files.push(FileSummary {
             path: path.display().to_string(),
@@ -626,9 +629,9 @@ fn expand(input: &Path, out: &mut Vec<PathBuf>) -> Result<(), FlowlogError> {
         out.push(input.to_path_buf());
         return Ok(());
     }
-    let io = |source| FlowlogError::Io {
+    let io = |error| FlowlogError::Io {
         path: input.to_path_buf(),
-        source,
+        error,
     };
     let meta = std::fs::metadata(input).map_err(io)?;
     if !meta.is_dir() {
