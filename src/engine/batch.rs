@@ -1,5 +1,5 @@
-//! Training and batch backtests: the window → features → score path over rayon-free scoped
-//! shards (see [`crate::window::run_sharded`]), identical for any thread count.
+//! Training and batch backtests: the window → features → score path over shards on a rayon
+//! pool (see [`crate::window::run_sharded`]), identical for any thread count.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -1,6 +1,6 @@
 //! The engine: one window → features → score path for training, batch backtests and streams.
 //!
-//! - [`batch`]: training from logs, and backtests over rayon-free scoped shards (by ENI name),
+//! - [`batch`]: training from logs, and backtests over shards on a rayon pool (by ENI name),
 //!   identical for any thread count.
 //! - [`stream`]: streaming scoring (files, stdin, a followed folder) with atomic checkpoints and
 //!   exact resume.

@@ -7,11 +7,13 @@
 //! exactly as in one thread, hence the same windows. Records are routed by [`shard_of`] the ENI
 //! *name*, so a shard owns the same ENIs whatever the interner's ids.
 //!
-//! Shards run on scoped OS threads rather than rayon tasks: a shard blocks on its channel, and
-//! blocking tasks inside a rayon pool smaller than the shard count (or called from inside a
-//! rayon task) would deadlock. The result does not depend on the thread count either way.
+//! Shards run as long-lived tasks on a rayon pool of exactly `shards` threads, entered with
+//! `in_place_scope` so that the reading loop stays on the calling thread: a shard blocks on its
+//! channel, and in a pool smaller than the shard count (or with the reader inside the pool) that
+//! would deadlock. The result does not depend on the thread count.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +132,9 @@ pub enum RunError<E: std::error::Error + 'static> {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] WindowError),
+    /// The shard thread pool could not be started.
+    #[error("starting the shard threads: {0}")]
+    Pool(String),
 }
 
 /// One shard's driver: its [`Windower`], its sink, and the driving protocol of
@@ -277,15 +282,42 @@ where
         return Ok((vec![output], stats));
     }
 
-    std::thread::scope(|scope| {
+    // A pool of exactly `shards` threads, one long-lived task each; the reading loop runs on
+    // the calling thread (`in_place_scope`), outside the pool, so a shard blocking on its channel
+    // can never starve the reader.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(shards)
+        .thread_name(|i| format!("flowvigil-shard-{i}"))
+        .build()
+        .map_err(|e| RunError::Pool(e.to_string()))?;
+    type Slot<O> = Mutex<Option<(O, ShardEnd)>>;
+    let slots: Vec<Slot<S::Output>> = (0..shards).map(|_| Mutex::new(None)).collect();
+    let caught = Mutex::new(None);
+    let outcome = pool.in_place_scope(|scope| {
         let mut txs: Vec<SyncSender<Msg>> = Vec::with_capacity(shards);
-        let mut handles = Vec::with_capacity(shards);
-        for i in 0..shards {
+        for (i, slot) in slots.iter().enumerate() {
             let (tx, rx) = sync_channel::<Msg>(DEPTH);
             txs.push(tx);
             let sink = make_sink(i);
             let cfg = cfg.clone();
-            handles.push(scope.spawn(move || shard_loop(rx, &cfg, sink)));
+            let caught = &caught;
+            scope.spawn(move |_| {
+                // A panic is a bug, not bad input: keep it to re-raise once every shard is done.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    shard_loop(rx, &cfg, sink)
+                })) {
+                    Ok(done) => {
+                        if let Ok(mut s) = slot.lock() {
+                            *s = Some(done);
+                        }
+                    }
+                    Err(p) => {
+                        if let Ok(mut c) = caught.lock() {
+                            *c = Some(p);
+                        }
+                    }
+                }
+            });
         }
         let mut pending: Vec<Vec<(Observation, u64)>> = (0..shards).map(|_| Vec::new()).collect();
         let mut names_sent = 0usize;
@@ -339,32 +371,28 @@ where
             Ok(())
         })();
         drop(txs);
-        let mut outs = Vec::with_capacity(shards);
-        let mut ends = Vec::with_capacity(shards);
-        let mut panicked = None;
-        for h in handles {
-            match h.join() {
-                Ok((out, end)) => {
-                    outs.push(out);
-                    ends.push(end);
-                }
-                Err(p) => panicked = Some(p),
-            }
+        result
+    });
+    if let Some(p) = caught.into_inner().ok().flatten() {
+        // A shard panicked (a bug, not bad input): surface it rather than return partial output.
+        std::panic::resume_unwind(p);
+    }
+    outcome?;
+    let mut outs = Vec::with_capacity(shards);
+    let mut ends = Vec::with_capacity(shards);
+    for slot in slots {
+        if let Some((out, end)) = slot.into_inner().ok().flatten() {
+            outs.push(out);
+            ends.push(end);
         }
-        if let Some(first) = ends.first_mut() {
-            first.stats.add(local.stats());
-        }
-        if let Some(p) = panicked {
-            // A shard panicked (a bug, not bad input): surface it rather than return partial
-            // output.
-            std::panic::resume_unwind(p);
-        }
-        result?;
-        Ok((
-            outs,
-            finish_stats(ends, reader.interner(), wm.get(), shards),
-        ))
-    })
+    }
+    if let Some(first) = ends.first_mut() {
+        first.stats.add(local.stats());
+    }
+    Ok((
+        outs,
+        finish_stats(ends, reader.interner(), wm.get(), shards),
+    ))
 }
 
 /// Sends every shard its pending records and the names it has not seen; false when a shard is
