@@ -34,8 +34,8 @@ measure() { # label, command...
     echo "$wall $cpu" > "$work/$label.t"
 }
 
-files=$(find $rest -name '*.gz' | sort)
-measure gzip-dc sh -c "cat $files | gzip -dc"
+find $rest -name '*.gz' | sort > "$work/files.txt"
+measure gzip-dc sh -c "xargs cat < $work/files.txt | gzip -dc"
 measure backtest-1-thread "$bin" backtest --model "$work/model.fvm" --threads 1 $rest --out /dev/null
 measure backtest-2-threads "$bin" backtest --model "$work/model.fvm" --threads 2 $rest --out /dev/null
 read -r gz_wall _ < "$work/gzip-dc.t"
