@@ -5,9 +5,9 @@
 //! Layout (little endian): `FVIGCKPT` (8 bytes), format version u32, feature-schema hash u64,
 //! body length u64, CRC32 of the body u32, body.
 
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -19,7 +19,7 @@ use crate::features::schema_hash;
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"FVIGCKPT";
 
 /// Version of the checkpoint layout and body; bump when either changes.
-pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 2;
 
 const HEADER: usize = 8 + 4 + 8 + 8 + 4;
 
@@ -43,31 +43,9 @@ pub fn save_checkpoint<T: Serialize>(value: &T, path: &Path) -> Result<(), Model
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
     bytes.extend_from_slice(&body);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        ModelError::Io {
-            path: path.to_path_buf(),
-            error: source,
-        }
+    super::write_atomic(path, &bytes).map_err(|error| ModelError::Io {
+        path: path.to_path_buf(),
+        error,
     })
 }
 

@@ -311,6 +311,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
 /// the folder. A crash leaves either the old file or the new one, never half of one.
 pub fn save(model: &Model, path: &Path) -> Result<(), ModelError> {
     let bytes = to_bytes(model, path)?;
+    write_atomic(path, &bytes).map_err(io_err(path))
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, rename, fsync of
+/// the folder (best effort: not every platform can open a folder). Model files and checkpoints
+/// both go through it.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -322,19 +329,17 @@ pub fn save(model: &Model, path: &Path) -> Result<(), ModelError> {
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, path)?;
-        // Make the rename itself durable (best effort: not every platform can open a folder).
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
         Ok(())
     };
-    write().map_err(|e| {
+    write().inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
-        io_err(path)(e)
     })
 }
 
