@@ -120,10 +120,12 @@ fn parse_row(line: &str) -> Result<Label, String> {
         if cols[i] == "-" {
             return Ok(None);
         }
-        cols[i]
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("column {name}: expected an IP address or `-`, found `{}`", cols[i]))
+        cols[i].parse().map(Some).map_err(|_| {
+            format!(
+                "column {name}: expected an IP address or `-`, found `{}`",
+                cols[i]
+            )
+        })
     };
     let start = num(3, "start")?;
     let end = num(4, "end")?;
@@ -131,7 +133,8 @@ fn parse_row(line: &str) -> Result<Label, String> {
         return Err(format!("end {end} is before start {start}"));
     }
     Ok(Label {
-        attack_id: u32::try_from(num(0, "attack_id")?).map_err(|_| "attack_id too large".to_string())?,
+        attack_id: u32::try_from(num(0, "attack_id")?)
+            .map_err(|_| "attack_id too large".to_string())?,
         attack_type: cols[1].to_string(),
         eni: cols[2].to_string(),
         start,

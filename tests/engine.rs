@@ -108,7 +108,10 @@ fn backtest_lines(f: &Fixture, threads: usize) -> Vec<String> {
 fn the_model_carries_windowing_and_histories() {
     let f = fixture();
     assert_eq!(f.model.windowing, WindowConfig::default());
-    assert!(!f.model.histories.is_empty(), "training must carry feature histories");
+    assert!(
+        !f.model.histories.is_empty(),
+        "training must carry feature histories"
+    );
     let loaded = model::load(&f.model_path).expect("load");
     assert_eq!(loaded, f.model);
 }
@@ -202,7 +205,10 @@ fn aborted_and_resumed_runs_emit_exactly_the_uninterrupted_alerts() {
     assert!(st.success());
     assert_eq!(crashes, 4, "every fault injection must have struck");
     let got = std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("read");
-    assert_eq!(got, want, "resumed output differs from the uninterrupted one");
+    assert_eq!(
+        got, want,
+        "resumed output differs from the uninterrupted one"
+    );
 }
 
 #[test]
@@ -227,7 +233,10 @@ fn a_sigkilled_run_resumes_exactly() {
     let st = score_cmd(f, dir.path(), &[]).status().expect("final run");
     assert!(st.success());
     let got = std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("read");
-    assert_eq!(got, want, "resumed output differs from the uninterrupted one");
+    assert_eq!(
+        got, want,
+        "resumed output differs from the uninterrupted one"
+    );
 }
 
 #[test]
@@ -238,7 +247,10 @@ fn a_corrupt_checkpoint_is_refused_with_advice() {
     let out = score_cmd(f, dir.path(), &[]).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("checkpoint") && err.contains("delete it"), "{err}");
+    assert!(
+        err.contains("checkpoint") && err.contains("delete it"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -312,7 +324,10 @@ fn following_a_folder_scores_files_as_they_land() {
     // A followed folder never ends, so the last windows stay open (in the checkpoint): what was
     // emitted is exactly the beginning of the uninterrupted run's alerts.
     assert!(!got.is_empty(), "no alert was emitted while following");
-    assert!(want.starts_with(&got), "followed output is not a prefix of the full run");
+    assert!(
+        want.starts_with(&got),
+        "followed output is not a prefix of the full run"
+    );
 }
 
 #[test]
@@ -330,12 +345,20 @@ fn ocsf_alerts_are_detection_findings_with_evidence() {
         let v: serde_json::Value = serde_json::from_str(line).expect("json");
         assert_eq!(v["class_uid"], 2004);
         assert_eq!(v["type_uid"], 200401);
-        assert!(v["finding_info"]["title"].as_str().is_some_and(|t| t.contains("eni-")));
-        assert!(v["resources"][0]["uid"].as_str().is_some_and(|u| u.starts_with("eni-")));
+        assert!(v["finding_info"]["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("eni-")));
+        assert!(v["resources"][0]["uid"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("eni-")));
         let data = &v["evidences"][0]["data"];
-        assert!(data["anomaly_score"].as_f64().is_some_and(|s| (0.0..=1.0).contains(&s)));
+        assert!(data["anomaly_score"]
+            .as_f64()
+            .is_some_and(|s| (0.0..=1.0).contains(&s)));
         for a in v["finding_info"]["attacks"].as_array().expect("attacks") {
-            assert!(a["technique"]["uid"].as_str().is_some_and(|t| t.starts_with('T')));
+            assert!(a["technique"]["uid"]
+                .as_str()
+                .is_some_and(|t| t.starts_with('T')));
         }
         n += 1;
     }
@@ -347,9 +370,15 @@ fn the_shipped_default_model_loads_and_flags_the_sample_attacks() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let m = model::load(&root.join("models/default.fvm"))
         .expect("models/default.fvm must load: rebuild it as models/README.md says");
-    assert!(!m.histories.is_empty(), "the default model must carry feature histories");
-    let reader = LogReader::open(&[root.join("datasets/samples/tiny-v2")], ReadOptions::default())
-        .expect("open sample");
+    assert!(
+        !m.histories.is_empty(),
+        "the default model must carry feature histories"
+    );
+    let reader = LogReader::open(
+        &[root.join("datasets/samples/tiny-v2")],
+        ReadOptions::default(),
+    )
+    .expect("open sample");
     let (bt, _) = engine::backtest(
         reader,
         &m,

@@ -66,7 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?)
+        Box::new(
+            File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?,
+        )
     };
     let mut out = BufWriter::new(out);
     let window_secs = model.windowing.window_secs;

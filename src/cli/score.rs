@@ -91,7 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if outcome.bad_lines > 0 {
-        eprintln!("flowvigil: {} bad line(s) counted and skipped (see above)", outcome.bad_lines);
+        eprintln!(
+            "flowvigil: {} bad line(s) counted and skipped (see above)",
+            outcome.bad_lines
+        );
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)

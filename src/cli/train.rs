@@ -67,9 +67,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = LogReader::open(&args.inputs, args.read.options()?)?;
     let threads = common::threads(args.threads);
     let mut progress = super::progress::Progress::new("train");
-    let (m, run, reader) =
-        train_from_logs(reader, &windowing, &params, threads, &mut |n| progress.update(n))
-            .context("training")?;
+    let (m, run, reader) = train_from_logs(reader, &windowing, &params, threads, &mut |n| {
+        progress.update(n)
+    })
+    .context("training")?;
     progress.done();
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -26,7 +26,9 @@ impl std::str::FromStr for AlertFormat {
         match s {
             "jsonl" => Ok(AlertFormat::Jsonl),
             "ocsf" => Ok(AlertFormat::Ocsf),
-            other => Err(format!("unknown alert format `{other}`: expected jsonl or ocsf")),
+            other => Err(format!(
+                "unknown alert format `{other}`: expected jsonl or ocsf"
+            )),
         }
     }
 }

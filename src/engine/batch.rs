@@ -6,9 +6,9 @@ use std::sync::Mutex;
 
 use crate::detect::{self, EniState, FindingKind, Scorer, TrainParams, Verdict};
 use crate::features::{EniHistory, FeatureVector, WindowFeatures};
+use crate::flowlog::FlowlogError;
 use crate::flowlog::{EniId, FlowRecord, Interner, LogReader};
 use crate::model::Model;
-use crate::flowlog::FlowlogError;
 use crate::window::{
     run_sharded, shard_of, RecordSource, RunStats, WindowConfig, WindowSink, Windower,
 };
@@ -50,7 +50,10 @@ impl ScoredRow {
 /// The bit set of a verdict's finding kinds.
 pub fn finding_mask(v: &Verdict) -> u16 {
     v.findings.iter().fold(0u16, |m, f| {
-        let bit = FindingKind::ALL.iter().position(|k| *k == f.kind).unwrap_or(15);
+        let bit = FindingKind::ALL
+            .iter()
+            .position(|k| *k == f.kind)
+            .unwrap_or(15);
         m | (1 << bit)
     })
 }

@@ -41,9 +41,9 @@ pub enum EngineError {
     #[error("the training input produced no windows: give flow logs with OK records (see `flowvigil stats`)")]
     NoWindows,
     /// Opening or preparing an output failed.
-    #[error("{0}: {1}")]
+    #[error("{}", .0.display())]
     Output(PathBuf, #[source] std::io::Error),
     /// Writing alerts failed.
-    #[error("writing alerts: {0}")]
+    #[error("writing alerts")]
     Write(#[source] std::io::Error),
 }

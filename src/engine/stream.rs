@@ -345,8 +345,8 @@ pub fn run_stream(
     let stopped = match opts.follow.as_deref() {
         Some(dir) => follow(&mut stream, dir)?,
         None => {
-            let mut reader = LogReader::open(inputs, opts.read.clone())?
-                .with_interner(stream.names.clone());
+            let mut reader =
+                LogReader::open(inputs, opts.read.clone())?.with_interner(stream.names.clone());
             if let Some(pos) = stream.position.clone() {
                 reader.resume_at(&pos)?;
             }
@@ -377,7 +377,12 @@ fn fresh<'m>(
         let id = names.intern(name.as_bytes());
         windower.set_history(id, h.clone());
     }
-    let sink = ScoringSink::new(&model.scorer, model.enis.clone(), Vec::new(), opts.all_windows);
+    let sink = ScoringSink::new(
+        &model.scorer,
+        model.enis.clone(),
+        Vec::new(),
+        opts.all_windows,
+    );
     let out = Out::open(opts.out.as_deref(), 0)?;
     Ok(Stream {
         opts,
@@ -478,10 +483,16 @@ fn follow(stream: &mut Stream<'_>, dir: &Path) -> Result<bool, EngineError> {
             stream.checkpoint(false)?;
         } else {
             idle += 1;
-            if stream.opts.idle_polls_before_exit.is_some_and(|n| idle >= n) {
+            if stream
+                .opts
+                .idle_polls_before_exit
+                .is_some_and(|n| idle >= n)
+            {
                 return Ok(false);
             }
         }
-        std::thread::sleep(std::time::Duration::from_millis(stream.opts.poll_interval_ms));
+        std::thread::sleep(std::time::Duration::from_millis(
+            stream.opts.poll_interval_ms,
+        ));
     }
 }

@@ -124,10 +124,10 @@ pub type ShardedOutput<O> = (Vec<O>, RunStats);
 #[derive(Debug, thiserror::Error)]
 pub enum RunError<E: std::error::Error + 'static> {
     /// Reading the input failed.
-    #[error("reading flow logs: {0}")]
+    #[error("reading flow logs")]
     Read(#[source] E),
     /// The late-record callback failed (e.g. writing the side file).
-    #[error("writing late records: {0}")]
+    #[error("writing late records")]
     Late(#[source] std::io::Error),
     /// The configuration is invalid.
     #[error(transparent)]
