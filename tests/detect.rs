@@ -858,3 +858,27 @@ fn placeholder_pairs_without_a_protocol_are_not_beacons() {
     assert!(!placeholder_fired);
     assert!(real_fired);
 }
+
+#[test]
+fn an_inbound_flood_is_found_at_the_victim() {
+    use flowvigil::features::Feature;
+    let set = data();
+    let m = trained(&set, &TrainParams::default());
+    let (w0, _) = set.test.iter().find(|(w, l)| !l && w.eni == 4).unwrap();
+    let mut st = m.enis.get(set.names.name(4)).unwrap().clone();
+    // A SYN flood: thousands of small inbound records from many sources.
+    let mut w = w0.clone();
+    w.values[Feature::FlowsIn as usize] = 5_000.0;
+    w.values[Feature::PacketsIn as usize] = 5_000.0;
+    w.values[Feature::FanIn as usize] = 3_000.0;
+    w.values[Feature::SmallFlowFrac as usize] = 0.95;
+    let v = m.scorer.score_one(&mut st, &w);
+    let dos = v
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::DoS)
+        .expect("an inbound flood must raise Impact/DoS");
+    assert!(dos.ingress, "the victim-side finding is inbound: {dos:?}");
+    assert!(v.alert, "a flood with a High finding must alert: {v:?}");
+    assert!(dos.detail().to_string().contains("inbound flood"));
+}

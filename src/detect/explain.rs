@@ -46,7 +46,9 @@ impl Contribution {
             .copied()
             .unwrap_or(false)
         {
-            x.exp_m1()
+            // Counts and volumes are never negative; a baseline (or a seasonal offset) can put
+            // the model-space mean below zero, which would print as `vs -0.22`.
+            x.exp_m1().max(0.0)
         } else {
             x
         }
@@ -210,5 +212,25 @@ mod tests {
             c.to_string().starts_with("fan_out 412 vs 8.00 ± 0.9"),
             "{c}"
         );
+    }
+}
+
+#[cfg(test)]
+mod raw_unit_tests {
+    use super::*;
+    use crate::features::Feature;
+
+    #[test]
+    fn counts_never_expect_a_negative_value() {
+        let c = Contribution {
+            feature: Feature::PacketsIn as u8,
+            observed: 38.0,
+            mean: -0.25,
+            sd: 0.04,
+            z: 14.3,
+        };
+        assert_eq!(c.expected(), 0.0);
+        assert!(c.spread() >= 0.0);
+        assert!(c.to_string().contains("vs 0.00"), "{c}");
     }
 }

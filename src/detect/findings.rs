@@ -218,6 +218,13 @@ impl fmt::Display for FindingDetail<'_> {
                 write_peer(f, x.peer, x.port)?;
                 write!(f, " over {} windows (regularity {:.2})", x.count, x.score)
             }
+            FindingKind::DoS if x.ingress => {
+                write!(
+                    f,
+                    "inbound flood: {} packets/s or flows per window in, far above baseline (z={:+.1})",
+                    x.count, x.score
+                )
+            }
             FindingKind::DoS => {
                 write!(
                     f,
@@ -315,6 +322,10 @@ pub struct FindingRules {
     pub beacon_min_score: f64,
     /// DoS: egress packets per second at least this, with `packets_out` above baseline.
     pub dos_min_pps: f64,
+    /// DoS, victim side (inbound flood, e.g. a SYN flood): ingress packets per second at least
+    /// [`FindingRules::dos_min_pps`] or ingress records at least this many per window, with
+    /// `packets_in` or `flows_in` above baseline.
+    pub dos_min_flows_in: f64,
     /// LateralMovement (source side): at least this many new internal peers summed over the egress
     /// admin ports ([`ADMIN_PORTS`]), or a single one on an admin port that is itself new for the
     /// ENI (an attacker moves one host at a time, often slower than one per window), fewer than
@@ -350,6 +361,7 @@ impl Default for FindingRules {
             beacon_min_windows: 6,
             beacon_min_score: 0.8,
             dos_min_pps: 2_000.0,
+            dos_min_flows_in: 300.0,
             lateral_min_new_peers: 2,
             lateral_min_history: 12,
             spam_min_peers: 10,
@@ -632,6 +644,28 @@ pub fn evaluate(
             z(Feature::PacketsOut),
         );
         push(out, f);
+    }
+    // DoS, victim side: an inbound flood (packets or records far above the ENI's baseline).
+    let pps_in = val(Feature::PacketsIn) / f64::from(ctx.window_secs.max(1));
+    let flows_in = val(Feature::FlowsIn);
+    let z_in = z(Feature::PacketsIn).max(z(Feature::FlowsIn));
+    if (pps_in >= rules.dos_min_pps || flows_in >= rules.dos_min_flows_in) && z_in >= rules.min_z {
+        let count = if pps_in >= rules.dos_min_pps {
+            pps_in
+        } else {
+            flows_in
+        };
+        push(
+            out,
+            finding(
+                FindingKind::DoS,
+                Severity::High,
+                true,
+                0,
+                count as u64,
+                z_in,
+            ),
+        );
     }
 }
 
