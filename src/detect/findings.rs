@@ -322,10 +322,16 @@ pub struct FindingRules {
     pub beacon_min_score: f64,
     /// DoS: egress packets per second at least this, with `packets_out` above baseline.
     pub dos_min_pps: f64,
-    /// DoS, victim side (inbound flood, e.g. a SYN flood): ingress packets per second at least
-    /// [`FindingRules::dos_min_pps`] or ingress records at least this many per window, with
-    /// `packets_in` or `flows_in` above baseline.
+    /// DoS, victim side (inbound flood, e.g. a SYN flood): ingress records at least this many
+    /// per window, or ingress packets per second at least [`FindingRules::dos_min_pps_in`], with
+    /// `packets_in` or `flows_in` at least `min_z` above the ENI's own baseline.
     pub dos_min_flows_in: f64,
+    /// DoS, victim side: ingress packets per second that count as a flood (lower than the egress
+    /// floor: a victim's baseline guards it, and a SYN flood is many small packets).
+    pub dos_min_pps_in: f64,
+    /// DoS, victim side: the deviation `packets_in` or `flows_in` needs (stricter than `min_z`:
+    /// inbound load is the one thing a service does not choose, so busy hours reach z ≈ 3).
+    pub dos_min_z_in: f64,
     /// LateralMovement (source side): at least this many new internal peers summed over the egress
     /// admin ports ([`ADMIN_PORTS`]), or a single one on an admin port that is itself new for the
     /// ENI (an attacker moves one host at a time, often slower than one per window), fewer than
@@ -362,6 +368,8 @@ impl Default for FindingRules {
             beacon_min_score: 0.8,
             dos_min_pps: 2_000.0,
             dos_min_flows_in: 300.0,
+            dos_min_pps_in: 20.0,
+            dos_min_z_in: 5.0,
             lateral_min_new_peers: 2,
             lateral_min_history: 12,
             spam_min_peers: 10,
@@ -649,8 +657,10 @@ pub fn evaluate(
     let pps_in = val(Feature::PacketsIn) / f64::from(ctx.window_secs.max(1));
     let flows_in = val(Feature::FlowsIn);
     let z_in = z(Feature::PacketsIn).max(z(Feature::FlowsIn));
-    if (pps_in >= rules.dos_min_pps || flows_in >= rules.dos_min_flows_in) && z_in >= rules.min_z {
-        let count = if pps_in >= rules.dos_min_pps {
+    if (pps_in >= rules.dos_min_pps_in || flows_in >= rules.dos_min_flows_in)
+        && z_in >= rules.dos_min_z_in
+    {
+        let count = if pps_in >= rules.dos_min_pps_in {
             pps_in
         } else {
             flows_in
