@@ -12,6 +12,7 @@
 //! - [`flowlog`]: the flow record, every AWS format (v2..v8, custom, headers), the byte-level
 //!   parser, inputs (files, gzip, folder trees, stdin), the text writer, and malformed-line reports.
 //! - [`stats`]: the summary behind `flowvigil stats`.
+//! - [`civil`]: UTC calendar arithmetic on Unix seconds (dates for file names, reports, stats).
 //! - [`window`]: per-ENI event-time tumbling windows closed by a watermark; late-record accounting;
 //!   sharding by ENI.
 //! - [`features`]: schema v1 ([`features::FEATURE_NAMES`]), per-ENI bounded history (ports and
@@ -33,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+pub mod civil;
 pub mod convert;
 pub mod detect;
 pub mod engine;

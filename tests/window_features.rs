@@ -968,3 +968,69 @@ fn the_features_command_writes_csv_late_records_and_the_same_rows_for_any_thread
         "--threads 3 must give the rows of --threads 1"
     );
 }
+
+/// One ENI-window of egress pairs: `(internal, dstport, flows, bytes per flow)`.
+fn pair_window(pairs: &[(bool, u16, u64, u64)]) -> WindowFeatures {
+    let mut recs = Vec::new();
+    for (i, &(internal, port, flows, bytes)) in pairs.iter().enumerate() {
+        let mut s = spec(0, 0);
+        s.peer = i as u32 + 1;
+        s.public = !internal;
+        s.dstport = port;
+        s.bytes = bytes;
+        for f in 0..flows {
+            s.offset = f;
+            recs.push(record(&s));
+        }
+    }
+    let (ws, _, _) = run(recs, 1, &WindowConfig::default(), 1);
+    assert_eq!(ws.len(), 1);
+    ws.into_iter().next().unwrap()
+}
+
+#[test]
+fn busy_internal_peers_leave_room_for_an_external_pair() {
+    // A NAT-gateway-like window: 40 busy internal pairs and one quiet external beacon (one
+    // small record). Before the external reserve, the 16 rows all went to internal pairs.
+    let mut pairs: Vec<(bool, u16, u64, u64)> =
+        (0..40).map(|i| (true, 443, 5, 50_000 + i)).collect();
+    pairs.push((false, 8443, 1, 120));
+    let w = pair_window(&pairs);
+    let rows = &w.evidence.peers_out;
+    assert_eq!(rows.len(), MAX_PEER_STATS);
+    let ext: Vec<_> = rows.iter().filter(|p| p.external).collect();
+    assert_eq!(ext.len(), 1, "{rows:?}");
+    assert_eq!((ext[0].port, ext[0].flows, ext[0].bytes), (8443, 1, 120));
+    // The other 15 rows follow the usual rule: the 8 busiest by bytes (i = 32..40), then by
+    // records (all tie at 5, so by address: i = 0..7).
+    let mut internal: Vec<u64> = rows
+        .iter()
+        .filter(|p| !p.external)
+        .map(|p| p.bytes)
+        .collect();
+    internal.sort_unstable();
+    let expect: Vec<u64> = (0..7).chain(32..40).map(|i| 5 * (50_000 + i)).collect();
+    assert_eq!(internal, expect);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Whatever the mix, the egress rows stay bounded, hold the busiest pair by bytes and by
+    /// records, and keep up to half of the rows for external pairs when there are that many.
+    #[test]
+    fn peer_rows_reserve_room_for_external_pairs(
+        pairs in prop::collection::vec((any::<bool>(), 1u16..4, 1u64..6, 40u64..5_000), 1..60)
+    ) {
+        let w = pair_window(&pairs);
+        let rows = &w.evidence.peers_out;
+        // Pairs are distinct: each gets its own peer address.
+        prop_assert_eq!(rows.len(), pairs.len().min(MAX_PEER_STATS));
+        let n_ext = pairs.iter().filter(|p| !p.0).count();
+        let ext = rows.iter().filter(|p| p.external).count();
+        prop_assert!(ext >= n_ext.min(MAX_PEER_STATS / 2), "{} external of {}", ext, n_ext);
+        let max_bytes = pairs.iter().map(|p| p.2 * p.3).max().unwrap_or(0);
+        let max_flows = pairs.iter().map(|p| p.2).max().unwrap_or(0) as u32;
+        prop_assert!(rows.iter().any(|p| p.bytes == max_bytes));
+        prop_assert!(rows.iter().any(|p| p.flows == max_flows));
+    }
+}

@@ -26,9 +26,11 @@
 //! counts continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and such
 //! addresses no longer feed `top_peer_bytes_out` (then a lower bound). Port rows: at most
 //! [`PORT_STATS_CAP`] (port, direction) rows plus the watched ports; (peer, port) pairs: at most
-//! [`PAIR_CAP`]; per-window port sets are exact (≤ 8 KiB each). So one open window stays below
-//! about 400 KiB however hostile its records (measured: 220 KiB for one window of 60,000 records
-//! to random peers and ports, `hostile_input_stays_bounded` in `tests/window_features.rs`).
+//! [`PAIR_CAP`], of which [`MAX_PEER_STATS`] reach the evidence (up to
+//! [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs); per-window port sets are exact
+//! (≤ 8 KiB each). So one open window stays below about 400 KiB however hostile its records
+//! (measured: 220 KiB for one window of 60,000 records to random peers and ports,
+//! `hostile_input_stays_bounded` in `tests/window_features.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -50,6 +52,9 @@ pub const PEER_MAP_CAP: usize = 1024;
 pub const PORT_STATS_CAP: usize = 256;
 /// Egress (peer, port) pairs tracked per window.
 pub const PAIR_CAP: usize = 256;
+/// Rows of [`Evidence::peers_out`] kept for external (public) pairs when a window has that many
+/// of them: half of [`MAX_PEER_STATS`], so that busy internal peers cannot crowd them out.
+pub const EXTERNAL_PEER_RESERVE: usize = MAX_PEER_STATS / 2;
 /// Records with an undecided direction kept per window until it closes; more are decided at once.
 pub const MAX_DEFERRED: usize = 16;
 /// Lowest port counted as ephemeral by the reply heuristic.
@@ -825,26 +830,32 @@ impl WindowAcc {
         by_bytes.sort_unstable_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| tie(a, b)));
         let mut by_flows = by_bytes.clone();
         by_flows.sort_unstable_by(|a, b| b.flows.cmp(&a.flows).then_with(|| tie(a, b)));
-        let mut chosen: Vec<&PairAgg> = Vec::new();
+        // Room kept for external pairs: on a NAT gateway or a busy internal service, internal
+        // peers would otherwise take every row and hide a low-volume external beacon. Internal
+        // rows stop at `MAX_PEER_STATS - reserve`, so when internal pairs did not crowd the
+        // externals out the list is exactly the unreserved one.
+        let externals = by_bytes.iter().filter(|p| !is_private(p.addr)).count();
+        let reserve = externals.min(EXTERNAL_PEER_RESERVE);
+        let internal_cap = MAX_PEER_STATS - reserve;
+        let mut internals = 0usize;
+        let mut chosen: Vec<&PairAgg> = Vec::with_capacity(MAX_PEER_STATS);
         let half = MAX_PEER_STATS / 2;
-        for p in by_bytes.iter().take(half) {
+        // The first half by bytes, then by records. `by_flows` holds every pair, so after it the
+        // list is full or holds every pair (a tail by bytes would add nothing).
+        for p in by_bytes.iter().take(half).copied().chain(by_flows) {
+            if chosen.len() >= MAX_PEER_STATS {
+                break;
+            }
+            if chosen.iter().any(|c| std::ptr::eq(*c, p)) {
+                continue;
+            }
+            if is_private(p.addr) {
+                if internals >= internal_cap {
+                    continue;
+                }
+                internals += 1;
+            }
             chosen.push(p);
-        }
-        for p in by_flows {
-            if chosen.len() >= MAX_PEER_STATS {
-                break;
-            }
-            if !chosen.iter().any(|c| std::ptr::eq(*c, p)) {
-                chosen.push(p);
-            }
-        }
-        for p in by_bytes.iter().skip(half) {
-            if chosen.len() >= MAX_PEER_STATS {
-                break;
-            }
-            if !chosen.iter().any(|c| std::ptr::eq(*c, *p)) {
-                chosen.push(p);
-            }
         }
         chosen
             .into_iter()

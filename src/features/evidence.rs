@@ -82,7 +82,11 @@ pub struct PeerStat {
 pub struct Evidence {
     /// Busiest ports by records (both directions), plus every watched port with traffic.
     pub ports: Vec<PortStat>,
-    /// Egress (peer, port) pairs: the top ones by bytes and by records, for exfiltration and
-    /// beaconing.
+    /// Egress (peer, port) pairs, for exfiltration and beaconing: at most [`MAX_PEER_STATS`]
+    /// rows, the top half by bytes then the top ones by records (ties broken by address, port,
+    /// protocol). Up to half of the rows are kept for external pairs (`external`): internal
+    /// pairs take at most `MAX_PEER_STATS - min(MAX_PEER_STATS / 2, external pairs)` rows, so
+    /// busy internal peers (a NAT gateway) cannot hide a quiet external beacon. Chosen among the
+    /// first `PAIR_CAP` (256) pairs of the window.
     pub peers_out: Vec<PeerStat>,
 }

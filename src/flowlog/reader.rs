@@ -203,28 +203,25 @@ impl LogReader {
         for input in inputs {
             expand(input, &mut files)?;
         }
-        let initial_format = opts.format.clone().unwrap_or_default();
-        Ok(LogReader {
-            inputs: files,
-            opts,
-            initial_format,
-            interner: Interner::new(),
-            sink: Box::new(StderrSink),
-            summary: ReadSummary::default(),
-            next_input: 0,
-            cur: None,
-            lines: Lines::new(),
-            last: InputPosition::default(),
-            given: None,
-        })
+        Ok(Self::with_inputs(files, None, opts))
     }
 
     /// Reads from any byte source (a socket, a buffer, a test's data) as one input named
     /// `name`; gzip is detected as for files.
     pub fn from_read(name: &str, src: Box<dyn Read + Send>, opts: ReadOptions) -> Self {
+        Self::with_inputs(vec![PathBuf::from(name)], Some(src), opts)
+    }
+
+    /// The one constructor behind [`LogReader::open`] and [`LogReader::from_read`]: a reader
+    /// before its first input, with `given` as the source of the first input when set.
+    fn with_inputs(
+        inputs: Vec<PathBuf>,
+        given: Option<Box<dyn Read + Send>>,
+        opts: ReadOptions,
+    ) -> Self {
         let initial_format = opts.format.clone().unwrap_or_default();
         LogReader {
-            inputs: vec![PathBuf::from(name)],
+            inputs,
             opts,
             initial_format,
             interner: Interner::new(),
@@ -234,7 +231,7 @@ impl LogReader {
             cur: None,
             lines: Lines::new(),
             last: InputPosition::default(),
-            given: Some(src),
+            given,
         }
     }
 

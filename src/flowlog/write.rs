@@ -16,7 +16,9 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use super::intern::Interner;
-use super::record::{Action, Field, FlowDirection, FlowRecord, IpType, LogStatus, TextField};
+use super::record::{
+    Action, Field, FlowDirection, FlowRecord, IpType, LogStatus, TextField, DEFAULT_V2_FIELDS,
+};
 
 /// Every field flowvigil knows with its header name, in AWS's documented order (v2 .. v8, then
 /// `resource-id` and `encryption-status`).
@@ -83,24 +85,13 @@ pub const ALL_FIELDS: [(Field, &str); 42] = [
     (Field::EncryptionStatus, "encryption-status"),
 ];
 
-/// The fields of AWS's version 5 format in its documented order: the 14 default fields, then
-/// v3 (`vpc-id` .. `pkt-dstaddr`), v4 (`region` .. `sublocation-id`) and v5
-/// (`pkt-src-aws-service` .. `traffic-path`).
-pub const V5_FIELDS: [Field; 29] = [
-    Field::Version,
-    Field::AccountId,
-    Field::InterfaceId,
-    Field::SrcAddr,
-    Field::DstAddr,
-    Field::SrcPort,
-    Field::DstPort,
-    Field::Protocol,
-    Field::Packets,
-    Field::Bytes,
-    Field::Start,
-    Field::End,
-    Field::Action,
-    Field::LogStatus,
+/// The fields of AWS's version 5 format in its documented order: the 14 default fields
+/// ([`DEFAULT_V2_FIELDS`]), then v3 (`vpc-id` .. `pkt-dstaddr`), v4 (`region` ..
+/// `sublocation-id`) and v5 (`pkt-src-aws-service` .. `traffic-path`).
+pub const V5_FIELDS: [Field; 29] = concat_fields(&DEFAULT_V2_FIELDS, &V3_TO_V5_FIELDS);
+
+/// The fields versions 3, 4 and 5 append to the default ones, in AWS's documented order.
+const V3_TO_V5_FIELDS: [Field; 15] = [
     Field::Text(TextField::VpcId),
     Field::Text(TextField::SubnetId),
     Field::Text(TextField::InstanceId),
@@ -117,6 +108,24 @@ pub const V5_FIELDS: [Field; 29] = [
     Field::FlowDirection,
     Field::TrafficPath,
 ];
+
+/// `a` followed by `b` as one array, built at compile time so a format is spelled out once; a
+/// wrong length `N` fails the build (the assertion runs during const evaluation).
+const fn concat_fields<const N: usize>(a: &[Field], b: &[Field]) -> [Field; N] {
+    assert!(a.len() + b.len() == N, "concat_fields: wrong output length");
+    let mut out = [Field::Version; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[a.len() + j] = b[j];
+        j += 1;
+    }
+    out
+}
 
 /// The header name of `f` (`interface-id`, `pkt-srcaddr`, ...).
 pub fn field_name(f: Field) -> &'static str {
@@ -220,16 +229,27 @@ fn write_field(rec: &FlowRecord, f: Field, interner: &Interner, out: &mut Vec<u8
     }
 }
 
-/// Writes a free-text value so that it stays one field (see the module docs).
-fn text(v: &[u8], out: &mut Vec<u8>) {
+/// Writes a free-text value so that it stays one field (see the module docs): `-` when empty,
+/// and space, tab, CR and LF replaced by `_`. The generator's fast writer (`gen::text`) calls
+/// this too, so both writers escape alike.
+pub(crate) fn text(v: &[u8], out: &mut Vec<u8>) {
     if v.is_empty() {
         out.push(b'-');
         return;
     }
-    out.extend(v.iter().map(|&b| match b {
-        b' ' | b'\t' | b'\r' | b'\n' => b'_',
-        _ => b,
-    }));
+    // A fold without early exit: the compiler turns it into a vectorised scan, and the usual
+    // value (nothing to escape) is then copied whole.
+    let dirty = v
+        .iter()
+        .fold(false, |d, &b| d | matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    if dirty {
+        out.extend(v.iter().map(|&b| match b {
+            b' ' | b'\t' | b'\r' | b'\n' => b'_',
+            _ => b,
+        }));
+    } else {
+        out.extend_from_slice(v);
+    }
 }
 
 fn opt_u64(v: Option<u64>, out: &mut Vec<u8>) {
@@ -276,6 +296,27 @@ fn opt_ip(v: Option<IpAddr>, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::flowlog::record::{TcpFlags, DEFAULT_V2_FIELDS};
+
+    #[test]
+    fn v5_fields_follow_the_documented_order() {
+        // ALL_FIELDS lists AWS's order independently; v5 is its first 29 entries, and starts
+        // with the default format.
+        let documented: Vec<Field> = ALL_FIELDS.iter().take(29).map(|(f, _)| *f).collect();
+        assert_eq!(V5_FIELDS.as_slice(), documented.as_slice());
+        assert_eq!(V5_FIELDS[..14], DEFAULT_V2_FIELDS);
+        assert_eq!(V5_FIELDS.last(), Some(&Field::TrafficPath));
+    }
+
+    #[test]
+    fn text_escapes_only_separators() {
+        let mut out = Vec::new();
+        text(b"", &mut out);
+        out.push(b'|');
+        text(b"plain-value", &mut out);
+        out.push(b'|');
+        text(b"a b\tc\rd\ne", &mut out);
+        assert_eq!(out, b"-|plain-value|a_b_c_d_e".to_vec());
+    }
 
     #[test]
     fn every_field_has_one_distinct_name() {

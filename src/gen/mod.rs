@@ -28,7 +28,8 @@
 //! held until no late record can still land in them; label spans are one entry per (attack, ENI).
 
 pub mod attacks;
-pub mod civil;
+/// Calendar arithmetic, shared with the rest of the crate (kept here under its old path).
+pub use crate::civil;
 pub mod emit;
 pub mod rng;
 pub mod sim;

@@ -21,6 +21,8 @@ use crate::flowlog::{
     write_record, Action, Field, FlowDirection, FlowRecord, Interner, IpType, LogStatus, TextField,
     DEFAULT_V2_FIELDS, V5_FIELDS,
 };
+// The escaping of free text is shared with `write_record` so the two writers cannot drift.
+use crate::flowlog::write::text;
 
 /// Which straight-line path a field list takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,27 +213,6 @@ fn opt_text(rec: &FlowRecord, f: TextField, out: &mut Vec<u8>) {
     match rec.text.get_bytes(f) {
         Some(v) => text(v, out),
         None => out.push(b'-'),
-    }
-}
-
-/// A free-text value as `write_record` writes it: `-` when empty, and space, tab, CR and LF
-/// replaced by `_` so the value stays one field.
-fn text(v: &[u8], out: &mut Vec<u8>) {
-    if v.is_empty() {
-        out.push(b'-');
-        return;
-    }
-    // A fold without early exit: the compiler turns it into a vectorised scan.
-    let dirty = v
-        .iter()
-        .fold(false, |d, &b| d | matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
-    if dirty {
-        out.extend(v.iter().map(|&b| match b {
-            b' ' | b'\t' | b'\r' | b'\n' => b'_',
-            _ => b,
-        }));
-    } else {
-        out.extend_from_slice(v);
     }
 }
 

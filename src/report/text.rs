@@ -85,33 +85,14 @@ pub fn duration(secs: f64) -> String {
 
 /// A Unix time as `YYYY-MM-DD HH:MM` UTC.
 pub fn datetime(t: u64) -> String {
-    let (y, m, d) = civil(t / 86_400);
-    let s = t % 86_400;
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", s / 3600, s % 3600 / 60)
+    let (y, m, d, h, min) = crate::civil::parts(t);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}")
 }
 
 /// A Unix time as `MM-DD` (day) and `HH:MM` (time of day) UTC.
 pub fn day_and_time(t: u64) -> (String, String) {
-    let (_, m, d) = civil(t / 86_400);
-    let s = t % 86_400;
-    (
-        format!("{m:02}-{d:02}"),
-        format!("{:02}:{:02}", s / 3600, s % 3600 / 60),
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil(days: u64) -> (i64, u32, u32) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let (_, m, d, h, min) = crate::civil::parts(t);
+    (format!("{m:02}-{d:02}"), format!("{h:02}:{min:02}"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! Calendar arithmetic on Unix seconds (UTC), without a date crate: S3 key prefixes, file names,
-//! and the DARPA converter's `MM/DD/YYYY-HH:MM` timestamps.
+//! Calendar arithmetic on Unix seconds (UTC, proleptic Gregorian), without a date crate. The one
+//! place dates are computed: the generator's S3 key prefixes and file names, the DARPA
+//! converter's `MM/DD/YYYY-HH:MM` timestamps, `flowvigil stats` times and the report's dates.
+//! Pure integer arithmetic on event time; no clock is read.
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -66,6 +68,18 @@ mod tests {
         assert_eq!(days_in_month(1900, 2), 28);
         assert_eq!(days_in_month(1998, 7), 31);
         assert_eq!(days_in_month(1998, 13), 0);
+    }
+
+    proptest::proptest! {
+        /// `parts` inverts `days_from_civil` for any time up to year ~36,800, the range
+        /// `flowvigil stats` and the report format.
+        #[test]
+        fn parts_round_trip(unix in 0u64..(1 << 40)) {
+            let (y, m, d, h, min) = parts(unix);
+            proptest::prop_assert!(h < 24 && min < 60);
+            let back = days_from_civil(y, m, d) * 86_400 + i64::from(h * 3600 + min * 60);
+            proptest::prop_assert_eq!(back, (unix - unix % 60) as i64);
+        }
     }
 
     #[test]
