@@ -24,19 +24,32 @@ pub struct ReadArgs {
 impl ReadArgs {
     /// The reader options these flags describe.
     pub fn options(&self) -> anyhow::Result<ReadOptions> {
-        let format = self
-            .format
-            .as_deref()
-            .map(Format::parse)
-            .transpose()
-            .context("--log-format")?;
-        Ok(ReadOptions {
-            strict: self.strict,
-            format,
-            max_enis: self.max_enis,
-            ..ReadOptions::default()
-        })
+        read_options(
+            self.strict,
+            self.format.as_deref(),
+            self.max_enis,
+            "--log-format",
+        )
     }
+}
+
+/// Reader options from the usual flags; `flag` names the field-list flag in errors.
+pub fn read_options(
+    strict: bool,
+    format: Option<&str>,
+    max_enis: usize,
+    flag: &str,
+) -> anyhow::Result<ReadOptions> {
+    let format = format
+        .map(Format::parse)
+        .transpose()
+        .with_context(|| flag.to_string())?;
+    Ok(ReadOptions {
+        strict,
+        format,
+        max_enis,
+        ..ReadOptions::default()
+    })
 }
 
 /// Window flags (flattened into `train` and `features`).

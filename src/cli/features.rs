@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use flowvigil::features::{WindowFeatures, FEATURE_NAMES};
 use flowvigil::flowlog::{
-    write_header, write_record, Field, Format, Interner, LogReader, ReadOptions, ALL_FIELDS,
+    write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS,
 };
 use flowvigil::window::{run_sharded, WindowConfig, WindowSink};
 
@@ -111,17 +111,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..WindowConfig::default()
     };
     cfg.validate().context("--window-secs")?;
-    let format = args
-        .format
-        .as_deref()
-        .map(Format::parse)
-        .transpose()
-        .context("--format")?;
-    let opts = ReadOptions {
-        strict: args.strict,
-        format,
-        ..ReadOptions::default()
-    };
+    let opts = super::common::read_options(
+        args.strict,
+        args.format.as_deref(),
+        ReadOptions::default().max_enis,
+        "--format",
+    )?;
     let mut reader = LogReader::open(&args.inputs, opts)?;
     let mut out: Box<dyn Write + Send> = if args.out.as_os_str() == "-" {
         Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout()))

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use flowvigil::flowlog::{Format, LogReader, ReadOptions};
+use flowvigil::flowlog::{LogReader, ReadOptions};
 
 /// Flags of `flowvigil stats`.
 #[derive(Debug, clap::Args)]
@@ -30,18 +30,12 @@ pub struct Args {
 
 /// Runs `flowvigil stats`: exit 0, or 2 when bad lines were counted; errors exit 1.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let format = args
-        .format
-        .as_deref()
-        .map(Format::parse)
-        .transpose()
-        .context("--format")?;
-    let opts = ReadOptions {
-        strict: args.strict,
-        format,
-        max_enis: args.max_enis,
-        ..ReadOptions::default()
-    };
+    let opts = super::common::read_options(
+        args.strict,
+        args.format.as_deref(),
+        args.max_enis,
+        "--format",
+    )?;
     let mut reader = LogReader::open(&args.inputs, opts)?;
     if reader.inputs().is_empty() {
         anyhow::bail!(

@@ -115,18 +115,31 @@ impl Ranked {
         if self.positives == 0 || self.negatives == 0 {
             return Vec::new();
         }
-        let mut pts = vec![CurvePoint {
-            x: 0.0,
-            y: 0.0,
+        self.sweep((0.0, 0.0), |tp, fp| {
+            (
+                fp as f64 / self.negatives as f64,
+                tp as f64 / self.positives as f64,
+            )
+        })
+    }
+
+    /// One point per distinct threshold, highest first, after `start`: `point(tp, fp)` gives
+    /// (x, y) from the cumulative true and false positives at that threshold.
+    fn sweep(&self, start: (f64, f64), point: impl Fn(u64, u64) -> (f64, f64)) -> Vec<CurvePoint> {
+        let mut pts = Vec::with_capacity(self.groups.len() + 1);
+        pts.push(CurvePoint {
+            x: start.0,
+            y: start.1,
             threshold: None,
-        }];
+        });
         let (mut tp, mut fp) = (0u64, 0u64);
         for &(score, p, n) in &self.groups {
             tp += p;
             fp += n;
+            let (x, y) = point(tp, fp);
             pts.push(CurvePoint {
-                x: fp as f64 / self.negatives as f64,
-                y: tp as f64 / self.positives as f64,
+                x,
+                y,
                 threshold: finite(score),
             });
         }
@@ -140,22 +153,12 @@ impl Ranked {
         if self.positives == 0 {
             return Vec::new();
         }
-        let mut pts = vec![CurvePoint {
-            x: 0.0,
-            y: 1.0,
-            threshold: None,
-        }];
-        let (mut tp, mut fp) = (0u64, 0u64);
-        for &(score, p, n) in &self.groups {
-            tp += p;
-            fp += n;
-            pts.push(CurvePoint {
-                x: tp as f64 / self.positives as f64,
-                y: tp as f64 / (tp + fp) as f64,
-                threshold: finite(score),
-            });
-        }
-        pts
+        self.sweep((0.0, 1.0), |tp, fp| {
+            (
+                tp as f64 / self.positives as f64,
+                tp as f64 / (tp + fp) as f64,
+            )
+        })
     }
 
     /// The lowest threshold with at most `budget` items at or above it, and the true positives
