@@ -137,22 +137,7 @@ fn demo_writes_a_report_that_finds_the_attacks_and_is_deterministic() {
     let mut days: Vec<std::path::PathBuf> = walk_days(&out.join("data/AWSLogs"));
     days.sort();
     assert!(days.len() >= 2, "{days:?}");
-    let eval = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
-        .arg("eval")
-        .arg("--model")
-        .arg(out.join("model.fvm"))
-        .arg("--labels")
-        .arg(out.join("data/labels.csv"))
-        .arg("--json")
-        .arg(&json)
-        .args(&days[1..])
-        .output()
-        .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    run_eval(&out, &json, |c| c.args(&days[1..]));
     let e: Value = serde_json::from_str(&read(&json)).unwrap();
     assert_eq!(e["flowvigil"], m["flowvigil"]);
     assert_eq!(e["references"][0]["metrics"], m["references"][0]["metrics"]);
@@ -160,24 +145,11 @@ fn demo_writes_a_report_that_finds_the_attacks_and_is_deterministic() {
     // An input without a single window still gives metrics (all undefined, with notes).
     let empty = dir.path().join("empty.log");
     std::fs::write(&empty, "").unwrap();
-    let eval = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
-        .arg("eval")
-        .arg("--model")
-        .arg(out.join("model.fvm"))
-        .arg("--labels")
-        .arg(out.join("data/labels.csv"))
-        .arg("--json")
-        .arg(&json)
-        .arg("--report")
-        .arg(dir.path().join("empty.html"))
-        .arg(&empty)
-        .output()
-        .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    run_eval(&out, &json, |c| {
+        c.arg("--report")
+            .arg(dir.path().join("empty.html"))
+            .arg(&empty)
+    });
     let e: Value = serde_json::from_str(&read(&json)).unwrap();
     assert_eq!(f(&e, "/flowvigil/counts/windows"), 0.0);
     assert!(e["flowvigil"]["roc_auc"].is_null());
@@ -238,4 +210,27 @@ fn demo_rejects_a_run_without_history() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--days must be at least 2"), "{err}");
     assert!(!dir.path().join("data").exists(), "nothing generated");
+}
+
+/// Runs `flowvigil eval` with the demo's model and labels in `out`, JSON metrics to `json`, and
+/// the arguments `more` adds; asserts it succeeded.
+fn run_eval(
+    out: &std::path::Path,
+    json: &std::path::Path,
+    more: impl FnOnce(&mut Command) -> &mut Command,
+) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowvigil"));
+    cmd.arg("eval")
+        .arg("--model")
+        .arg(out.join("model.fvm"))
+        .arg("--labels")
+        .arg(out.join("data/labels.csv"))
+        .arg("--json")
+        .arg(json);
+    let eval = more(&mut cmd).output().unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
 }
