@@ -1,7 +1,7 @@
 #!/usr/bin/env sh
 # Peer benchmark: flowvigil `features` vs DuckDB and Polars on one generated v2 file.
 #
-#   benches/peers/run.sh [RECORDS] [ENIS] [HOURS]     (defaults: 5000000 500 12)
+#   benches/peers/run.sh [RECORDS] [ENIS] [HOURS] [REPEAT]     (defaults: 5000000 500 12 3)
 #
 # Works on a fresh machine with Rust, Python 3 (with venv) and gzip: it creates a virtualenv in
 # target/peers-bench/venv, installs duckdb and polars from PyPI into it, builds flowvigil in
@@ -12,6 +12,7 @@ set -eu
 RECORDS="${1:-5000000}"
 ENIS="${2:-500}"
 HOURS="${3:-12}"
+REPEAT="${4:-3}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT="$ROOT/target/peers-bench"
 mkdir -p "$OUT"
@@ -35,4 +36,4 @@ if [ ! -s "$LOG.gz" ]; then
 fi
 
 "$OUT/venv/bin/python" "$ROOT/benches/peers/peers.py" \
-    "$ROOT/target/release/flowvigil" "$LOG" "$LOG.gz" "$RECORDS" "$OUT"
+    "$ROOT/target/release/flowvigil" "$LOG" "$LOG.gz" "$RECORDS" "$OUT" "$REPEAT"
