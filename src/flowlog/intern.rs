@@ -76,42 +76,93 @@ fn fold_mul(a: u64, b: u64) -> u64 {
     (full as u64) ^ ((full >> 64) as u64)
 }
 
-impl HashKey {
-    /// A multiply-fold hash over 8-byte words (the idea of foldhash/wyhash).
-    #[inline]
-    fn hash(self, bytes: &[u8]) -> u64 {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut acc = self.0 ^ (bytes.len() as u64).wrapping_mul(K);
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            acc = fold_mul(acc ^ u64::from_le_bytes(w), self.0 ^ K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            acc = fold_mul(acc ^ u64::from_le_bytes(w), self.0.rotate_left(17) ^ K);
-        }
-        fold_mul(acc, self.0.rotate_left(32) ^ 0x85eb_ca6b_c2b2_ae35)
+/// The little-endian word of `b[at..at + 8]` (the caller keeps it in bounds).
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk::<8>)
+        .map_or(0, |w| u64::from_le_bytes(*w))
+}
+
+/// Up to eight bytes as a word: the first four and the last four (overlapping for 4..=8
+/// bytes), or the first, middle and last byte below four. With the length mixed in by the
+/// caller, different short names give different inputs.
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let half = |at: usize| {
+        b.get(at..)
+            .and_then(<[u8]>::first_chunk::<4>)
+            .map_or(0, |w| u64::from(u32::from_le_bytes(*w)))
+    };
+    if n >= 4 {
+        half(0) | half(n - 4) << 32
+    } else if n > 0 {
+        let byte = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+        byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16
+    } else {
+        0
     }
 }
 
-/// Byte equality without a `memcmp` call for short names.
+impl HashKey {
+    /// A keyed multiply-fold hash (the construction of foldhash): names of up to 32 bytes
+    /// (AWS's are 21) take two or three folded multiplications over overlapping words, with
+    /// no loop and no copy; longer names fold 16 bytes at a time.
+    #[inline]
+    fn hash(self, bytes: &[u8]) -> u64 {
+        const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+        const K2: u64 = 0x85eb_ca6b_c2b2_ae35;
+        const K3: u64 = 0xc2b2_ae3d_27d4_eb4f;
+        const K4: u64 = 0x1656_67b1_9e37_79f9;
+        let k = self.0;
+        let n = bytes.len();
+        let acc = k ^ (n as u64).wrapping_mul(K1);
+        let acc = if n <= 8 {
+            fold_mul(acc ^ short_word(bytes), k ^ K2)
+        } else if n <= 16 {
+            fold_mul(acc ^ word(bytes, 0), word(bytes, n - 8) ^ k ^ K2)
+        } else if n <= 32 {
+            let a = fold_mul(acc ^ word(bytes, 0), word(bytes, 8) ^ k ^ K2);
+            let b = fold_mul(
+                word(bytes, n - 16) ^ k.rotate_left(23) ^ K3,
+                word(bytes, n - 8) ^ k ^ K4,
+            );
+            a ^ b
+        } else {
+            let mut acc = acc;
+            let mut chunks = bytes.chunks_exact(16);
+            for c in &mut chunks {
+                acc = fold_mul(acc ^ word(c, 0), word(c, 8) ^ k ^ K2);
+            }
+            // The last 16 bytes again (overlapping the chunks): the tail is covered.
+            fold_mul(
+                acc ^ word(bytes, n - 16) ^ K3,
+                word(bytes, n - 8) ^ k.rotate_left(23) ^ K4,
+            )
+        };
+        fold_mul(acc, k.rotate_left(32) ^ K2)
+    }
+}
+
+/// Byte equality without a `memcmp` call for names of up to 32 bytes: overlapping words.
 #[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        if x != y {
-            return false;
-        }
+    if (8..=16).contains(&n) {
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
     }
-    ca.remainder() == cb.remainder()
+    if (17..=32).contains(&n) {
+        return (word(a, 0) ^ word(b, 0))
+            | (word(a, 8) ^ word(b, 8))
+            | (word(a, n - 16) ^ word(b, n - 16))
+            | (word(a, n - 8) ^ word(b, n - 8))
+            == 0;
+    }
+    a == b
 }
 
 impl Index {

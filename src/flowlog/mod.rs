@@ -9,6 +9,7 @@
 //! - [`intern`]: ENI names to dense ids.
 
 pub mod error;
+mod fast;
 pub mod intern;
 pub mod parse;
 pub mod reader;

@@ -423,6 +423,21 @@ pub fn parse_line(
     max_enis: usize,
     rec: &mut FlowRecord,
 ) -> Result<(), ParseError> {
+    if format.is_v2 && super::fast::parse_v2(line, interner, max_enis, rec) {
+        return Ok(());
+    }
+    parse_line_general(line, line_no, format, interner, max_enis, rec)
+}
+
+/// The general per-column parser behind [`parse_line`]: every format, every error.
+pub(super) fn parse_line_general(
+    line: &[u8],
+    line_no: u64,
+    format: &Format,
+    interner: &mut Interner,
+    max_enis: usize,
+    rec: &mut FlowRecord,
+) -> Result<(), ParseError> {
     rec.clear();
     let mut pos = 0usize;
     if format.is_v2 {
@@ -602,33 +617,39 @@ fn int_at(line: &[u8], pos: &mut usize, max: u64) -> Result<Option<u64>, Expecte
 
 /// Eight bytes of `line` from `pos`, little-endian, zero-padded past the end.
 #[inline(always)]
-fn load8(line: &[u8], pos: usize) -> u64 {
-    let mut w = [0u8; 8];
-    match line.get(pos..pos + 8) {
-        Some(b) => w.copy_from_slice(b),
-        None => {
-            let rest = line.get(pos..).unwrap_or_default();
-            w[..rest.len()].copy_from_slice(rest);
-        }
+pub(super) fn load8(line: &[u8], pos: usize) -> u64 {
+    match line.get(pos..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(b) => u64::from_le_bytes(*b),
+        None => load8_padded(line, pos),
     }
+}
+
+/// [`load8`] near the end of the line (kept out of line: most loads are whole words).
+#[cold]
+#[inline(never)]
+fn load8_padded(line: &[u8], pos: usize) -> u64 {
+    let mut w = [0u8; 8];
+    let rest = line.get(pos..).unwrap_or_default();
+    let n = rest.len().min(8);
+    w[..n].copy_from_slice(&rest[..n]);
     u64::from_le_bytes(w)
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
+pub(super) const ONES: u64 = 0x0101_0101_0101_0101;
+pub(super) const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// How many of the (up to 8) bytes of `w`, from the lowest, are ASCII digits before the first
 /// non-digit. A byte `c` is flagged when `c - 0x30` or `c + 0x46` sets its high bit; borrows
 /// and carries only travel to later bytes, so the first flag is exact.
 #[inline(always)]
-fn digit_run(w: u64) -> usize {
+pub(super) fn digit_run(w: u64) -> usize {
     let non_digit = (w.wrapping_sub(0x30 * ONES) | w.wrapping_add(0x46 * ONES)) & HIGHS;
     (non_digit.trailing_zeros() / 8) as usize
 }
 
 /// The value of `n` (1..=8) ASCII digits in the low bytes of `w` (first digit lowest).
 #[inline(always)]
-fn swar_value(w: u64, n: usize) -> u64 {
+pub(super) fn swar_value(w: u64, n: usize) -> u64 {
     // Move the digits to the top so that the bytes below act as leading zeros, then combine
     // pairs, quads and octets with three multiplications.
     let v = ((w & (0x0f * ONES)) << (8 * (8 - n))) & (0x0f * ONES);
@@ -828,7 +849,7 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
 }
 
 #[inline]
-fn addr(v: &[u8]) -> Result<IpAddr, Expected> {
+pub(super) fn addr(v: &[u8]) -> Result<IpAddr, Expected> {
     if let Some(a) = parse_ipv4(v) {
         return Ok(IpAddr::V4(a));
     }
@@ -850,7 +871,7 @@ pub fn parse_ipv4(v: &[u8]) -> Option<Ipv4Addr> {
 /// valued with the same word-at-a-time code as integers: octet lengths vary from 1 to 3 at
 /// random, and a per-digit loop mispredicts on each of them.
 #[inline(always)]
-fn ipv4_prefix(v: &[u8]) -> Option<(Ipv4Addr, usize)> {
+pub(super) fn ipv4_prefix(v: &[u8]) -> Option<(Ipv4Addr, usize)> {
     let mut octets = [0u8; 4];
     let mut i = 0usize;
     for (k, octet) in octets.iter_mut().enumerate() {
