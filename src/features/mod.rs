@@ -2,6 +2,7 @@
 //!
 //! - [`schema`]: the names (schema v1) and their order: the contract with models and exports.
 //! - [`accum`]: the per-window accumulator (direction, endpoints, ports, bounds per window).
+//! - [`ports`]: one window's port set and port rows in one table.
 //! - [`history`]: the bounded per-ENI "seen before" state carried across windows and runs.
 //! - [`distinct`]: exact-then-HyperLogLog distinct counting and the fixed hashes behind it.
 //! - [`evidence`]: per-port and per-peer detail for typed findings.
@@ -10,6 +11,7 @@ pub mod accum;
 pub mod distinct;
 pub mod evidence;
 pub mod history;
+pub mod ports;
 pub mod schema;
 
 pub use accum::{Dir, Observation, Unplaceable, WindowAcc};
