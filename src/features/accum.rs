@@ -22,15 +22,27 @@
 //!
 //! # Bounds (per open window)
 //!
-//! Peers are tracked exactly up to [`PEER_MAP_CAP`] addresses (≈ 48 B each); beyond, distinct
-//! counts continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and such
-//! addresses no longer feed `top_peer_bytes_out` (then a lower bound). Port rows: at most
-//! [`PORT_STATS_CAP`] (port, direction) rows plus the watched ports; (peer, port) pairs: at most
-//! [`PAIR_CAP`], of which [`MAX_PEER_STATS`] reach the evidence (up to
-//! [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs); per-window port sets are exact
-//! (≤ 8 KiB each). So one open window stays below about 400 KiB however hostile its records
-//! (measured: 220 KiB for one window of 60,000 records to random peers and ports,
-//! `hostile_input_stays_bounded` in `tests/window_features.rs`).
+//! Peers are tracked exactly up to [`PEER_MAP_CAP`] addresses, in a [`PeerTable`] of 24-byte
+//! slots at most half full (≤ 48 KiB, plus 8 KiB of first-seen order); beyond, distinct counts
+//! continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and such addresses
+//! no longer feed `top_peer_bytes_out` (then a lower bound). Ports: the exact port set of both
+//! directions and the port rows (at most [`PORT_STATS_CAP`] (port, direction) rows plus the
+//! watched ports) share one [`WindowPorts`] table (≤ 24 KiB, see `crate::features::ports`);
+//! with evidence on, each row also keeps its detail (≤ 288 rows, a 32-key distinct counter
+//! each). (peer, port) pairs: at most [`PAIR_CAP`], of which [`MAX_PEER_STATS`] reach the
+//! evidence (up to [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open
+//! window stays below about 400 KiB however hostile its records (`hostile_input_stays_bounded`
+//! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
+//! ports and asserts < 600 KiB).
+//!
+//! # Layout
+//!
+//! The stage is memory-bound: each record of a time-ordered input lands in another ENI's open
+//! window (hundreds of ENIs, thousands of open windows), so what counts is cache lines touched
+//! per record. The accumulator keeps its counters and the two tables' headers in its first
+//! three lines; a record then touches one peer slot (egress bytes, direction and private flags
+//! together, no address) and one port slot (set membership and row count together). Work only
+//! the evidence needs (per-port detail, (peer, port) pairs) is skipped when evidence is off.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -42,6 +54,7 @@ use super::evidence::{
     Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS,
 };
 use super::history::EniHistory;
+use super::peers::{PeerTable, PeerVal, PEER_IN, PEER_OUT, PEER_PRIVATE};
 use super::ports::{PortHit, WindowPorts};
 use super::schema::{Feature, FeatureVector, NUM_FEATURES};
 use super::WindowFeatures;
@@ -191,21 +204,6 @@ pub fn is_private(addr: IpAddr) -> bool {
     }
 }
 
-/// A tracked peer: egress bytes to it and [`PEER_OUT`] / [`PEER_IN`] / [`PEER_PRIVATE`] flags.
-/// No address: whether it is private is all the window needs of it (24-byte map entries).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct PeerVal {
-    out_bytes: u64,
-    flags: u8,
-}
-
-/// [`PeerVal::flags`]: seen on egress.
-const PEER_OUT: u8 = 1;
-/// [`PeerVal::flags`]: seen on ingress.
-const PEER_IN: u8 = 2;
-/// [`PeerVal::flags`]: a private address ([`is_private`]).
-const PEER_PRIVATE: u8 = 4;
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct PeerOverflow {
     fan: [Hll; 2],
@@ -280,8 +278,9 @@ struct PairAgg {
     last_start: u64,
 }
 
-/// The per-record counters, together (two cache lines).
+/// The per-record counters, together (112 bytes).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[repr(C)]
 struct Counters {
     flows: [u64; 2],
     bytes: [u64; 2],
@@ -296,14 +295,17 @@ struct Counters {
 }
 
 /// Open-window state of one ENI-window (serializable: it goes into checkpoints).
+///
+/// Laid out in declaration order, cache-line aligned: the counters, the overflow pointer, and the
+/// peer and port tables' headers (their first fields) come first, so that a record touches the
+/// accumulator's first three lines plus one peer slot and one port slot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[repr(C, align(64))]
 pub struct WindowAcc {
     c: Counters,
-    /// The window's remote addresses by key. A std `HashMap` on purpose: when the ENI's peer
-    /// history switches to its filter, the window's peers are inserted in this map's order,
-    /// and that order (with the history's insert count) must not change.
-    peers: HashMap<u64, PeerVal, PreMixed>,
     peer_overflow: Option<Box<PeerOverflow>>,
+    /// The window's remote addresses by key.
+    peers: PeerTable,
     /// Port set and row counts, both directions.
     ports: WindowPorts,
     /// Evidence detail per port row (by row index); empty without evidence.
@@ -411,7 +413,7 @@ impl WindowAcc {
                 fan.insert(key);
             }
         }
-        if let Some(p) = self.peers.get_mut(&key) {
+        if let Some(p) = self.peers.get_mut(key) {
             p.out_bytes = p.out_bytes.saturating_add(out_bytes);
             p.flags |= bit;
             return;
@@ -430,7 +432,7 @@ impl WindowAcc {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         if self.peers.len() < PEER_MAP_CAP {
             let private = if is_private(addr) { PEER_PRIVATE } else { 0 };
-            self.peers.insert(
+            self.peers.insert_new(
                 key,
                 PeerVal {
                     out_bytes,
@@ -444,10 +446,10 @@ impl WindowAcc {
                 fan: [Hll::new(12), Hll::new(12)],
                 new: Hll::new(12),
             };
-            for (k, p) in &self.peers {
+            for (k, p) in self.peers.iter() {
                 for (i, fan) in ov.fan.iter_mut().enumerate() {
                     if p.flags & (1 << i) != 0 {
-                        fan.insert(*k);
+                        fan.insert(k);
                     }
                 }
             }
@@ -544,7 +546,7 @@ impl WindowAcc {
 
     /// Heap bytes held, approximately (for the memory figures in the docs).
     pub fn approx_heap_bytes(&self) -> usize {
-        self.peers.capacity() * (std::mem::size_of::<(u64, PeerVal)>() + 1)
+        self.peers.heap_bytes()
             + self.port_detail.capacity() * std::mem::size_of::<PortDetailAgg>()
             + self
                 .port_detail
@@ -580,7 +582,7 @@ impl WindowAcc {
     /// True when the accumulator grew beyond what is worth keeping for reuse. (Only the peer
     /// map decides, as it always did: which accumulator is reused shapes that map's order.)
     pub fn is_oversized(&self) -> bool {
-        self.peers.capacity() > 2 * PEER_MAP_CAP
+        self.peers.legacy_capacity() > 2 * PEER_MAP_CAP
     }
 
     /// Empties the accumulator, keeping its allocations.
@@ -634,7 +636,7 @@ impl WindowAcc {
         let mut top = 0u64;
         let mut internal = 0usize;
         new_keys.clear();
-        for (&k, p) in &self.peers {
+        for (k, p) in self.peers.iter() {
             n_out += usize::from(p.flags & PEER_OUT != 0);
             n_in += usize::from(p.flags & PEER_IN != 0);
             top = top.max(p.out_bytes);
@@ -717,9 +719,9 @@ impl WindowAcc {
             hist.ports_in.insert(p);
         }
         if !hist.peers.insert_new_sorted(new_keys) {
-            // The exact set would switch to the filter: insert one by one, in map order, as
-            // before (the switch point decides the filter's insert count).
-            for &k in self.peers.keys() {
+            // The exact set would switch to the filter: insert one by one, in the order of the
+            // map this table replaced (the switch point decides the filter's insert count).
+            for k in self.peers.legacy_order() {
                 hist.peers.insert(k);
             }
         }
@@ -836,7 +838,7 @@ impl WindowAcc {
                 keys.iter()
                     .filter(|k| {
                         self.peers
-                            .get(*k)
+                            .get(**k)
                             .is_some_and(|p| p.flags & PEER_PRIVATE != 0)
                     })
                     .count() as u32,

@@ -7,7 +7,7 @@
 //! |---|---|---|---|---|
 //! | ports out, ports in ([`PortHistory`]) | ≤ 512 ports (sorted `u16`s, ≤ 1 KiB) | a 65,536-bit bitmap | 8 KiB each | none (exact always) |
 //! | peers ([`PeerHistory`]) | ≤ 2,048 addresses (sorted 64-bit keys, ≤ 16 KiB) | Bloom filter, 2^17 bits, 4 hashes | 16 KiB | see below |
-//! | own address ([`AddrLearner`]) | 4 candidate addresses (Misra–Gries) | — | < 200 B | — |
+//! | own address ([`AddrLearner`]) | 4 candidate addresses (Misra–Gries), inline | — | 64 B inline (+ 64 B once an IPv6 address is held) | — |
 //!
 //! So one ENI's history never exceeds about 33 KiB (plus a few dozen bytes of bookkeeping), and
 //! a typical ENI (tens of ports, hundreds of peers) holds a few KiB; `heap_bytes` measures it.

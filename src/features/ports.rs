@@ -62,6 +62,7 @@ pub struct PortRowRef {
 
 /// The ports of one open window (see the module docs).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[repr(C)]
 pub struct WindowPorts {
     slots: Vec<Slot>,
     /// Occupied slots.
