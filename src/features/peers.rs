@@ -191,8 +191,7 @@ impl PeerTable {
     pub fn legacy_order(&self) -> Vec<u64> {
         let mut buckets = self.hb_start;
         let mut ctrl: Vec<Option<u64>> = vec![None; buckets];
-        let mut items = 0usize;
-        for &k in &self.order {
+        for (items, &k) in self.order.iter().enumerate() {
             if items == hb_capacity(buckets) {
                 buckets = hb_buckets_for(hb_capacity(buckets) + 1);
                 let mut grown = vec![None; buckets];
@@ -202,7 +201,6 @@ impl PeerTable {
                 ctrl = grown;
             }
             hb_place(&mut ctrl, k);
-            items += 1;
         }
         ctrl.into_iter().flatten().collect()
     }

@@ -137,7 +137,7 @@ impl WindowPorts {
             return PortHit::Untracked;
         }
         if self.used as usize >= TABLE_MAX {
-            self.to_bitmap();
+            self.move_to_bitmap();
             return self.add_absent(pk, port, d);
         }
         if let Some(c) = self.distinct.get_mut(d) {
@@ -191,7 +191,7 @@ impl WindowPorts {
     }
 
     /// More than [`TABLE_MAX`] pairs: membership moves to the bitmaps, the table keeps the rows.
-    fn to_bitmap(&mut self) {
+    fn move_to_bitmap(&mut self) {
         let mut bits = vec![0u64; 2 * BITMAP_WORDS];
         let old = std::mem::take(&mut self.slots);
         self.slots = vec![Slot::default(); old.len()];

@@ -389,7 +389,9 @@ pub struct Windower {
     open_index: BTreeSet<(u64, EniId)>,
     stats: WindowStats,
     /// Emptied accumulators kept for reuse (at most [`SPARE_ACCS`]); not part of the state.
+    /// Boxed: they move into and out of the ENIs' open lists as pointers.
     #[serde(skip)]
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<WindowAcc>>,
 }
 
