@@ -98,8 +98,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("features");
     g.throughput(Throughput::Elements(RECORDS as u64));
     g.sample_size(10);
-    // Dense: 50 ENIs over 2 h (≈ 170 records per window); sparse: 200 ENIs over 12 h (≈ 7).
-    for (name, enis, hours) in [("dense", 50, 2), ("sparse", 200, 12)] {
+    // Dense: 50 ENIs over 2 h (≈ 170 records per window); sparse: 200 ENIs over 12 h (≈ 7);
+    // wide: 500 ENIs over 1 h (≈ 33 records per window, ≈ 2,000 windows open at once, each
+    // record in another ENI's window: memory-bound like the 500-ENI peer benchmark).
+    for (name, enis, hours) in [("dense", 50, 2), ("sparse", 200, 12), ("wide", 500, 1)] {
         let (recs, names) = records(enis, hours);
         for evidence in [true, false] {
             let cfg = WindowConfig {

@@ -22,15 +22,27 @@
 //!
 //! # Bounds (per open window)
 //!
-//! Peers are tracked exactly up to [`PEER_MAP_CAP`] addresses (≈ 48 B each); beyond, distinct
-//! counts continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and such
-//! addresses no longer feed `top_peer_bytes_out` (then a lower bound). Port rows: at most
-//! [`PORT_STATS_CAP`] (port, direction) rows plus the watched ports; (peer, port) pairs: at most
-//! [`PAIR_CAP`], of which [`MAX_PEER_STATS`] reach the evidence (up to
-//! [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs); per-window port sets are exact
-//! (≤ 8 KiB each). So one open window stays below about 400 KiB however hostile its records
-//! (measured: 220 KiB for one window of 60,000 records to random peers and ports,
-//! `hostile_input_stays_bounded` in `tests/window_features.rs`).
+//! Peers are tracked exactly up to [`PEER_MAP_CAP`] addresses, in a [`PeerTable`] of 24-byte
+//! slots at most half full (≤ 48 KiB, plus 8 KiB of first-seen order); beyond, distinct counts
+//! continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and such addresses
+//! no longer feed `top_peer_bytes_out` (then a lower bound). Ports: the exact port set of both
+//! directions and the port rows (at most [`PORT_STATS_CAP`] (port, direction) rows plus the
+//! watched ports) share one [`WindowPorts`] table (≤ 24 KiB, see `crate::features::ports`);
+//! with evidence on, each row also keeps its detail (≤ 288 rows, a 32-key distinct counter
+//! each). (peer, port) pairs: at most [`PAIR_CAP`], of which [`MAX_PEER_STATS`] reach the
+//! evidence (up to [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open
+//! window stays below about 400 KiB however hostile its records (`hostile_input_stays_bounded`
+//! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
+//! ports and asserts < 600 KiB).
+//!
+//! # Layout
+//!
+//! The stage is memory-bound: each record of a time-ordered input lands in another ENI's open
+//! window (hundreds of ENIs, thousands of open windows), so what counts is cache lines touched
+//! per record. The accumulator keeps its counters and the two tables' headers in its first
+//! three lines; a record then touches one peer slot (egress bytes, direction and private flags
+//! together, no address) and one port slot (set membership and row count together). Work only
+//! the evidence needs (per-port detail, (peer, port) pairs) is skipped when evidence is off.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,15 +53,16 @@ use super::distinct::{addr_key, mix64, DistinctCounter, Hll, PreMixed};
 use super::evidence::{
     Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS,
 };
-use super::history::{EniHistory, PortHistory};
+use super::history::EniHistory;
+use super::peers::{PeerTable, PeerVal, PEER_IN, PEER_OUT, PEER_PRIVATE};
+use super::ports::{PortHit, WindowPorts};
 use super::schema::{Feature, FeatureVector, NUM_FEATURES};
 use super::WindowFeatures;
 use crate::flowlog::{Action, EniId, FlowDirection, FlowRecord, LogStatus};
 
 /// Distinct remote addresses tracked exactly per window.
 pub const PEER_MAP_CAP: usize = 1024;
-/// (port, direction) rows tracked per window, besides the watched ports.
-pub const PORT_STATS_CAP: usize = 256;
+pub use super::ports::PORT_STATS_CAP;
 /// Egress (peer, port) pairs tracked per window.
 pub const PAIR_CAP: usize = 256;
 /// Rows of [`Evidence::peers_out`] kept for external (public) pairs when a window has that many
@@ -192,22 +205,14 @@ pub fn is_private(addr: IpAddr) -> bool {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct PeerAgg {
-    addr: IpAddr,
-    out_bytes: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct PeerOverflow {
     fan: [Hll; 2],
     new: Hll,
 }
 
+/// What a port row keeps for the evidence besides its record count (which the port table keeps).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct PortAgg {
-    port: u16,
-    ingress: bool,
-    flows: u32,
+struct PortDetailAgg {
     small: u32,
     rejected: u32,
     bytes: u64,
@@ -219,6 +224,30 @@ struct PortAgg {
     /// Distinct remote addresses; which of them are internal is looked up in the window's peer
     /// map at close, so no second counter is kept.
     peers: DistinctCounter,
+}
+
+impl PortDetailAgg {
+    fn new() -> Self {
+        Self {
+            small: 0,
+            rejected: 0,
+            bytes: 0,
+            packets: 0,
+            max_dur: 0,
+            proto: [0; 3],
+            other_proto: 0,
+            peers: DistinctCounter::new(32, 8),
+        }
+    }
+}
+
+/// A port row at close: the table's part and the evidence's part.
+#[derive(Clone, Copy, Debug)]
+struct PortAgg<'a> {
+    port: u16,
+    ingress: bool,
+    flows: u32,
+    detail: Option<&'a PortDetailAgg>,
 }
 
 /// What a port row keeps beyond its record count when evidence is built.
@@ -249,9 +278,10 @@ struct PairAgg {
     last_start: u64,
 }
 
-/// Open-window state of one ENI-window (serializable: it goes into checkpoints).
+/// The per-record counters, together (112 bytes).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct WindowAcc {
+#[repr(C)]
+struct Counters {
     flows: [u64; 2],
     bytes: [u64; 2],
     packets: [u64; 2],
@@ -261,22 +291,31 @@ pub struct WindowAcc {
     syn_only: u64,
     skipdata: u64,
     ext_bytes_out: u64,
-    /// Presence bits per peer: bit 0 egress, bit 1 ingress.
-    peers: HashMap<u64, (PeerAgg, u8), PreMixed>,
-    peer_overflow: Option<Box<PeerOverflow>>,
-    port_sets: [PortHistory; 2],
-    port_stats: HashMap<u64, PortAgg, PreMixed>,
     untracked_port_flows: [u64; 2],
+}
+
+/// Open-window state of one ENI-window (serializable: it goes into checkpoints).
+///
+/// Laid out in declaration order, cache-line aligned: the counters, the overflow pointer, and the
+/// peer and port tables' headers (their first fields) come first, so that a record touches the
+/// accumulator's first three lines plus one peer slot and one port slot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[repr(C, align(64))]
+pub struct WindowAcc {
+    c: Counters,
+    peer_overflow: Option<Box<PeerOverflow>>,
+    /// The window's remote addresses by key.
+    peers: PeerTable,
+    /// Port set and row counts, both directions.
+    ports: WindowPorts,
+    /// Evidence detail per port row (by row index); empty without evidence.
+    port_detail: Vec<PortDetailAgg>,
     pairs: HashMap<u64, PairAgg, PreMixed>,
     /// Records whose direction waits for the window's close (see `crate::window`).
     deferred: Vec<Observation>,
     /// Scratch space for closing (the window's new peer keys); not state.
     #[serde(skip)]
     scratch_keys: Vec<u64>,
-}
-
-fn port_key(port: u16, dir: Dir) -> u64 {
-    mix64(u64::from(port) | ((dir.idx() as u64) << 16) | (3 << 20))
 }
 
 fn pair_key(addr: u64, port: u16, protocol: u8) -> u64 {
@@ -304,32 +343,36 @@ impl WindowAcc {
 
     /// Counts one SKIPDATA record.
     pub fn add_skipdata(&mut self) {
-        self.skipdata += 1;
+        self.c.skipdata += 1;
     }
 
     /// Adds one traffic (`OK`) record whose direction is resolved. `hist` is the ENI's history:
     /// read for "seen before", and written only for peers beyond [`PEER_MAP_CAP`] (which cannot
     /// be enumerated at close). Without `evidence`, the detail only [`Evidence`] needs (per-port
     /// peer counts, (peer, port) pairs) is skipped; the feature vector is the same.
+    #[inline]
     pub fn add(&mut self, obs: &Observation, dir: Dir, hist: &mut EniHistory, evidence: bool) {
         let d = dir.idx();
-        self.flows[d] += 1;
-        self.bytes[d] = self.bytes[d].saturating_add(obs.bytes);
-        self.packets[d] = self.packets[d].saturating_add(obs.packets);
+        let c = &mut self.c;
+        if let (Some(f), Some(b), Some(p)) =
+            (c.flows.get_mut(d), c.bytes.get_mut(d), c.packets.get_mut(d))
+        {
+            *f += 1;
+            *b = b.saturating_add(obs.bytes);
+            *p = p.saturating_add(obs.packets);
+        }
         let rejected = obs.action == Some(Action::Reject);
         if rejected {
-            self.rejects[d] += 1;
+            if let Some(r) = c.rejects.get_mut(d) {
+                *r += 1;
+            }
         }
         let small = obs.packets <= 2;
-        if small {
-            self.small += 1;
-        }
+        c.small += u64::from(small);
         if obs.protocol == Some(6) {
             if let Some(f) = obs.tcp_flags {
-                self.tcp_flagged += 1;
-                if f == crate::flowlog::TcpFlags::SYN {
-                    self.syn_only += 1;
-                }
+                c.tcp_flagged += 1;
+                c.syn_only += u64::from(f == crate::flowlog::TcpFlags::SYN);
             }
         }
         let remote = obs.remote(dir);
@@ -338,7 +381,7 @@ impl WindowAcc {
             self.add_peer(addr, key, dir, obs.bytes, hist);
             if dir == Dir::Out {
                 if !is_private(addr) {
-                    self.ext_bytes_out = self.ext_bytes_out.saturating_add(obs.bytes);
+                    self.c.ext_bytes_out = self.c.ext_bytes_out.saturating_add(obs.bytes);
                 }
                 if evidence {
                     self.add_pair(addr, key, obs);
@@ -361,21 +404,41 @@ impl WindowAcc {
         }
     }
 
+    #[inline]
     fn add_peer(&mut self, addr: IpAddr, key: u64, dir: Dir, bytes: u64, hist: &mut EniHistory) {
-        let bit = 1u8 << dir.idx();
+        let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         let out_bytes = if dir == Dir::Out { bytes } else { 0 };
         if let Some(ov) = &mut self.peer_overflow {
             if let Some(fan) = ov.fan.get_mut(dir.idx()) {
                 fan.insert(key);
             }
         }
-        if let Some((p, bits)) = self.peers.get_mut(&key) {
+        if let Some(p) = self.peers.get_mut(key) {
             p.out_bytes = p.out_bytes.saturating_add(out_bytes);
-            *bits |= bit;
+            p.flags |= bit;
             return;
         }
+        self.add_new_peer(addr, key, dir, out_bytes, hist);
+    }
+
+    fn add_new_peer(
+        &mut self,
+        addr: IpAddr,
+        key: u64,
+        dir: Dir,
+        out_bytes: u64,
+        hist: &mut EniHistory,
+    ) {
+        let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         if self.peers.len() < PEER_MAP_CAP {
-            self.peers.insert(key, (PeerAgg { addr, out_bytes }, bit));
+            let private = if is_private(addr) { PEER_PRIVATE } else { 0 };
+            self.peers.insert_new(
+                key,
+                PeerVal {
+                    out_bytes,
+                    flags: bit | private,
+                },
+            );
             return;
         }
         if self.peer_overflow.is_none() {
@@ -383,10 +446,10 @@ impl WindowAcc {
                 fan: [Hll::new(12), Hll::new(12)],
                 new: Hll::new(12),
             };
-            for (k, (_, bits)) in &self.peers {
+            for (k, p) in self.peers.iter() {
                 for (i, fan) in ov.fan.iter_mut().enumerate() {
-                    if bits & (1 << i) != 0 {
-                        fan.insert(*k);
+                    if p.flags & (1 << i) != 0 {
+                        fan.insert(k);
                     }
                 }
             }
@@ -434,42 +497,30 @@ impl WindowAcc {
 
     /// `detail` is given only when evidence is kept: without it only the row's record count
     /// (which `dst_port_entropy` needs) is kept, and the other columns stay zero.
+    #[inline]
     fn add_port(&mut self, port: u16, dir: Dir, obs: &Observation, detail: Option<PortDetail>) {
         let d = dir.idx();
-        if let Some(set) = self.port_sets.get_mut(d) {
-            set.insert(port);
-        }
-        let key = port_key(port, dir);
-        let s = if self.port_stats.len() >= PORT_STATS_CAP && !WATCHED_PORTS.contains(&port) {
-            match self.port_stats.get_mut(&key) {
-                Some(s) => s,
-                None => {
-                    self.untracked_port_flows[d] += 1;
-                    return;
+        let row = match self.ports.add(port, d) {
+            PortHit::Row(r) => r,
+            PortHit::Untracked => {
+                if let Some(u) = self.c.untracked_port_flows.get_mut(d) {
+                    *u += 1;
                 }
+                return;
             }
-        } else {
-            self.port_stats.entry(key).or_insert_with(|| PortAgg {
-                port,
-                ingress: dir == Dir::In,
-                flows: 0,
-                small: 0,
-                rejected: 0,
-                bytes: 0,
-                packets: 0,
-                max_dur: 0,
-                proto: [0; 3],
-                other_proto: 0,
-                peers: DistinctCounter::new(32, 8),
-            })
         };
-        s.flows = s.flows.saturating_add(1);
         let Some(PortDetail {
             small,
             rejected,
             peer,
         }) = detail
         else {
+            return;
+        };
+        while self.port_detail.len() <= row {
+            self.port_detail.push(PortDetailAgg::new());
+        }
+        let Some(s) = self.port_detail.get_mut(row) else {
             return;
         };
         // u32 counters saturate: a window cannot overflow them into a panic (debug builds).
@@ -495,19 +546,15 @@ impl WindowAcc {
 
     /// Heap bytes held, approximately (for the memory figures in the docs).
     pub fn approx_heap_bytes(&self) -> usize {
-        self.peers.capacity() * (8 + std::mem::size_of::<(PeerAgg, u8)>() + 1)
-            + self.port_stats.capacity() * (8 + std::mem::size_of::<PortAgg>() + 1)
+        self.peers.heap_bytes()
+            + self.port_detail.capacity() * std::mem::size_of::<PortDetailAgg>()
             + self
-                .port_stats
-                .values()
+                .port_detail
+                .iter()
                 .map(|p| (p.peers.count() as usize).min(32) * 16)
                 .sum::<usize>()
             + self.pairs.capacity() * (8 + std::mem::size_of::<PairAgg>() + 1)
-            + self
-                .port_sets
-                .iter()
-                .map(PortHistory::heap_bytes)
-                .sum::<usize>()
+            + self.ports.heap_bytes()
             + self.peer_overflow.as_ref().map_or(0, |_| 3 * 4096)
     }
 
@@ -532,29 +579,19 @@ impl WindowAcc {
         w
     }
 
-    /// True when the accumulator grew beyond what is worth keeping for reuse.
+    /// True when the accumulator grew beyond what is worth keeping for reuse. (Only the peer
+    /// map decides, as it always did: which accumulator is reused shapes that map's order.)
     pub fn is_oversized(&self) -> bool {
-        self.peers.capacity() > 2 * PEER_MAP_CAP || self.port_stats.capacity() > 4 * PORT_STATS_CAP
+        self.peers.legacy_capacity() > 2 * PEER_MAP_CAP
     }
 
     /// Empties the accumulator, keeping its allocations.
     pub fn clear(&mut self) {
-        self.flows = [0; 2];
-        self.bytes = [0; 2];
-        self.packets = [0; 2];
-        self.rejects = [0; 2];
-        self.small = 0;
-        self.tcp_flagged = 0;
-        self.syn_only = 0;
-        self.skipdata = 0;
-        self.ext_bytes_out = 0;
+        self.c = Counters::default();
         self.peers.clear();
         self.peer_overflow = None;
-        for s in &mut self.port_sets {
-            s.clear();
-        }
-        self.port_stats.clear();
-        self.untracked_port_flows = [0; 2];
+        self.ports.clear();
+        self.port_detail.clear();
         self.pairs.clear();
         self.deferred.clear();
     }
@@ -573,8 +610,8 @@ impl WindowAcc {
                 *slot = x;
             }
         };
-        let [fo, fi] = self.flows;
-        let [bo, bi] = self.bytes;
+        let [fo, fi] = self.c.flows;
+        let [bo, bi] = self.c.bytes;
         let ratio = |num: u64, den: u64| {
             if den == 0 {
                 0.0
@@ -586,8 +623,8 @@ impl WindowAcc {
         set(&mut v, Feature::FlowsIn, fi as f64);
         set(&mut v, Feature::BytesOut, bo as f64);
         set(&mut v, Feature::BytesIn, bi as f64);
-        set(&mut v, Feature::PacketsOut, self.packets[0] as f64);
-        set(&mut v, Feature::PacketsIn, self.packets[1] as f64);
+        set(&mut v, Feature::PacketsOut, self.c.packets[0] as f64);
+        set(&mut v, Feature::PacketsIn, self.c.packets[1] as f64);
         set(
             &mut v,
             Feature::ByteRatio,
@@ -599,13 +636,11 @@ impl WindowAcc {
         let mut top = 0u64;
         let mut internal = 0usize;
         new_keys.clear();
-        for (&k, (p, bits)) in &self.peers {
-            n_out += usize::from(bits & 1 != 0);
-            n_in += usize::from(bits & 2 != 0);
+        for (k, p) in self.peers.iter() {
+            n_out += usize::from(p.flags & PEER_OUT != 0);
+            n_in += usize::from(p.flags & PEER_IN != 0);
             top = top.max(p.out_bytes);
-            if evidence && is_private(p.addr) {
-                internal += 1;
-            }
+            internal += usize::from(p.flags & PEER_PRIVATE != 0);
             if !hist.peers.contains(k) {
                 new_keys.push(k);
             }
@@ -616,15 +651,16 @@ impl WindowAcc {
         };
         set(&mut v, Feature::FanOut, fan_out);
         set(&mut v, Feature::FanIn, fan_in);
-        let [ports_out, ports_in] = &self.port_sets;
-        set(&mut v, Feature::DstPortsOut, ports_out.len() as f64);
-        set(&mut v, Feature::LocalPortsIn, ports_in.len() as f64);
-        let new_out = ports_out
-            .ports()
+        set(&mut v, Feature::DstPortsOut, self.ports.len(0) as f64);
+        set(&mut v, Feature::LocalPortsIn, self.ports.len(1) as f64);
+        let new_out = self
+            .ports
+            .ports(0)
             .filter(|&p| !hist.ports_out.contains(p))
             .count();
-        let new_in = ports_in
-            .ports()
+        let new_in = self
+            .ports
+            .ports(1)
             .filter(|&p| !hist.ports_in.contains(p))
             .count();
         set(&mut v, Feature::NewPortsOut, new_out as f64);
@@ -636,22 +672,26 @@ impl WindowAcc {
             .map_or(0.0, |ov| ov.new.estimate().round());
         let new_peers = new_in_map as f64 + new_over;
         set(&mut v, Feature::NewPeers, new_peers);
-        set(&mut v, Feature::RejectRatioIn, ratio(self.rejects[1], fi));
-        set(&mut v, Feature::RejectRatioOut, ratio(self.rejects[0], fo));
+        set(&mut v, Feature::RejectRatioIn, ratio(self.c.rejects[1], fi));
+        set(
+            &mut v,
+            Feature::RejectRatioOut,
+            ratio(self.c.rejects[0], fo),
+        );
         set(
             &mut v,
             Feature::ExternalBytesFrac,
-            ratio(self.ext_bytes_out, bo),
+            ratio(self.c.ext_bytes_out, bo),
         );
-        set(&mut v, Feature::SmallFlowFrac, ratio(self.small, fo + fi));
+        set(&mut v, Feature::SmallFlowFrac, ratio(self.c.small, fo + fi));
         set(&mut v, Feature::DstPortEntropy, self.egress_port_entropy());
         set(&mut v, Feature::TopPeerBytesOut, top as f64);
         set(
             &mut v,
             Feature::SynOnlyFrac,
-            ratio(self.syn_only, self.tcp_flagged),
+            ratio(self.c.syn_only, self.c.tcp_flagged),
         );
-        set(&mut v, Feature::Skipdata, self.skipdata as f64);
+        set(&mut v, Feature::Skipdata, self.c.skipdata as f64);
 
         let evidence = if evidence {
             let total_peers = (self.peers.len() as f64).max(fan_out.max(fan_in));
@@ -672,16 +712,16 @@ impl WindowAcc {
             Evidence::default()
         };
 
-        for p in ports_out.ports() {
+        for p in self.ports.ports(0) {
             hist.ports_out.insert(p);
         }
-        for p in ports_in.ports() {
+        for p in self.ports.ports(1) {
             hist.ports_in.insert(p);
         }
         if !hist.peers.insert_new_sorted(new_keys) {
-            // The exact set would switch to the filter: insert one by one, in map order, as
-            // before (the switch point decides the filter's insert count).
-            for &k in self.peers.keys() {
+            // The exact set would switch to the filter: insert one by one, in the order of the
+            // map this table replaced (the switch point decides the filter's insert count).
+            for k in self.peers.legacy_order() {
                 hist.peers.insert(k);
             }
         }
@@ -702,7 +742,7 @@ impl WindowAcc {
         let mut stack = [0u64; 64];
         let mut heap = Vec::new();
         let mut n = 0usize;
-        for p in self.port_stats.values().filter(|p| !p.ingress) {
+        for p in self.ports.row_refs().filter(|p| p.dir == 0) {
             let c = u64::from(p.flows);
             if let Some(slot) = stack.get_mut(n) {
                 *slot = c;
@@ -722,7 +762,7 @@ impl WindowAcc {
         // Sum in a fixed order: hash-map order depends on insertion history, and float sums on
         // order, and equal records must give bit-identical features.
         rows.sort_unstable();
-        let rest = self.untracked_port_flows[0];
+        let rest = self.c.untracked_port_flows[0];
         let total = rows.iter().sum::<u64>() + rest;
         if total == 0 {
             return 0.0;
@@ -736,7 +776,7 @@ impl WindowAcc {
             }
         };
         let mut h: f64 = rows.iter().map(|&c| term(c as f64)).sum();
-        let untracked_ports = self.port_sets[0].len().saturating_sub(rows.len());
+        let untracked_ports = self.ports.len(0).saturating_sub(rows.len());
         if rest > 0 && untracked_ports > 0 {
             let each = rest as f64 / untracked_ports as f64;
             h += untracked_ports as f64 * term(each);
@@ -746,7 +786,16 @@ impl WindowAcc {
     }
 
     fn port_rows(&self, hist: &EniHistory, frac: PeerShares) -> Vec<PortStat> {
-        let mut rows: Vec<&PortAgg> = self.port_stats.values().collect();
+        let mut rows: Vec<PortAgg<'_>> = self
+            .ports
+            .row_refs()
+            .map(|r| PortAgg {
+                port: r.port,
+                ingress: r.dir == 1,
+                flows: r.flows,
+                detail: self.port_detail.get(r.row),
+            })
+            .collect();
         // Busiest first; ties by port then direction, so the order never depends on hashing.
         // Unstable sorts: the keys are a total order ((port, direction) is unique), and the
         // stable sort's scratch allocation was measurable per window.
@@ -771,7 +820,7 @@ impl WindowAcc {
                 others += 1;
                 others <= room
             })
-            .map(|p| self.port_row(p, hist, frac))
+            .map(|p| self.port_row(&p, hist, frac))
             .collect()
     }
 
@@ -781,39 +830,45 @@ impl WindowAcc {
         } else {
             !hist.ports_out.contains(p.port)
         };
-        let (new_peers, internal_peers) = match p.peers.keys() {
+        let empty = PortDetailAgg::new();
+        let d = p.detail.unwrap_or(&empty);
+        let (new_peers, internal_peers) = match d.peers.keys() {
             Some(keys) => (
                 keys.iter().filter(|&&k| !hist.peers.contains(k)).count() as u32,
                 keys.iter()
-                    .filter(|k| self.peers.get(*k).is_some_and(|(a, _)| is_private(a.addr)))
+                    .filter(|k| {
+                        self.peers
+                            .get(**k)
+                            .is_some_and(|p| p.flags & PEER_PRIVATE != 0)
+                    })
                     .count() as u32,
             ),
             // Sketched (more than 32 peers on this port): the window's shares, applied.
             None => (
-                (p.peers.count() * frac.new).round() as u32,
-                (p.peers.count() * frac.internal).round() as u32,
+                (d.peers.count() * frac.new).round() as u32,
+                (d.peers.count() * frac.internal).round() as u32,
             ),
         };
-        let protocol = if p.proto[0] >= p.proto[1] && p.proto[0] >= p.proto[2] {
+        let protocol = if d.proto[0] >= d.proto[1] && d.proto[0] >= d.proto[2] {
             6
-        } else if p.proto[1] >= p.proto[2] {
+        } else if d.proto[1] >= d.proto[2] {
             17
         } else {
-            p.other_proto
+            d.other_proto
         };
         PortStat {
             port: p.port,
             protocol,
             ingress: p.ingress,
             flows: p.flows,
-            small_flows: p.small,
-            rejected: p.rejected,
-            peers: p.peers.count() as u32,
+            small_flows: d.small,
+            rejected: d.rejected,
+            peers: d.peers.count() as u32,
             new_peers,
             internal_peers,
-            bytes: p.bytes,
-            packets: p.packets,
-            max_duration_secs: p.max_dur,
+            bytes: d.bytes,
+            packets: d.packets,
+            max_duration_secs: d.max_dur,
             new_port,
         }
     }

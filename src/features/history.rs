@@ -7,7 +7,7 @@
 //! |---|---|---|---|---|
 //! | ports out, ports in ([`PortHistory`]) | ≤ 512 ports (sorted `u16`s, ≤ 1 KiB) | a 65,536-bit bitmap | 8 KiB each | none (exact always) |
 //! | peers ([`PeerHistory`]) | ≤ 2,048 addresses (sorted 64-bit keys, ≤ 16 KiB) | Bloom filter, 2^17 bits, 4 hashes | 16 KiB | see below |
-//! | own address ([`AddrLearner`]) | 4 candidate addresses (Misra–Gries) | — | < 200 B | — |
+//! | own address ([`AddrLearner`]) | 4 candidate addresses (Misra–Gries), inline | — | 64 B inline (+ 64 B once an IPv6 address is held) | — |
 //!
 //! So one ENI's history never exceeds about 33 KiB (plus a few dozen bytes of bookkeeping), and
 //! a typical ENI (tens of ports, hundreds of peers) holds a few KiB; `heap_bytes` measures it.
@@ -243,25 +243,123 @@ impl PeerHistory {
 /// has the ENI's address on one side, so that address is the majority element of the stream of
 /// (srcaddr, dstaddr) values. Misra–Gries with [`LEARNER_SLOTS`] counters keeps every address
 /// whose share exceeds 1/5, so the own address (share ≈ 1/2) is never lost.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// It runs twice per record, so its slots live inline (one cache line: IPv4 addresses as `u32`,
+/// IPv6 ones in a side box allocated on the first IPv6 address). It serializes as the list of
+/// (address, count) slots in slot order, the shape model files hold.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(try_from = "LearnerSlots", into = "LearnerSlots")]
 pub struct AddrLearner {
+    counts: [u64; LEARNER_SLOTS],
+    v4: [u32; LEARNER_SLOTS],
+    /// Bit `i` set: slot `i` holds an IPv6 address, in `v6[i]`.
+    v6_mask: u8,
+    len: u8,
+    v6: Option<Box<[u128; LEARNER_SLOTS]>>,
+}
+
+/// The serialized form of an [`AddrLearner`]: its occupied slots in order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LearnerSlots {
     slots: Vec<(IpAddr, u64)>,
 }
 
-/// Address equality without the byte-wise compare `IpAddr`'s derived `==` compiles to.
-fn same_addr(a: &IpAddr, b: &IpAddr) -> bool {
-    match (a, b) {
-        (IpAddr::V4(x), IpAddr::V4(y)) => u32::from(*x) == u32::from(*y),
-        (IpAddr::V6(x), IpAddr::V6(y)) => u128::from(*x) == u128::from(*y),
-        _ => false,
+impl From<AddrLearner> for LearnerSlots {
+    fn from(l: AddrLearner) -> Self {
+        LearnerSlots {
+            slots: l.slots().collect(),
+        }
+    }
+}
+
+impl TryFrom<LearnerSlots> for AddrLearner {
+    type Error = String;
+    fn try_from(s: LearnerSlots) -> Result<Self, String> {
+        if s.slots.len() > LEARNER_SLOTS {
+            return Err(format!(
+                "own-address learner: {} slots, at most {LEARNER_SLOTS}",
+                s.slots.len()
+            ));
+        }
+        let mut l = AddrLearner::default();
+        for (addr, count) in s.slots {
+            l.push(addr, count);
+        }
+        Ok(l)
+    }
+}
+
+impl PartialEq for AddrLearner {
+    fn eq(&self, other: &Self) -> bool {
+        self.slots().eq(other.slots())
     }
 }
 
 impl AddrLearner {
+    /// The occupied slots, in order.
+    fn slots(&self) -> impl Iterator<Item = (IpAddr, u64)> + '_ {
+        (0..usize::from(self.len)).map(move |i| (self.addr_at(i), self.counts[i % LEARNER_SLOTS]))
+    }
+
+    fn addr_at(&self, i: usize) -> IpAddr {
+        let i = i % LEARNER_SLOTS;
+        if self.v6_mask & (1 << i) != 0 {
+            let v = self.v6.as_ref().map_or(0, |b| b[i]);
+            IpAddr::V6(v.into())
+        } else {
+            IpAddr::V4(self.v4[i].into())
+        }
+    }
+
+    /// The slot holding `addr`.
+    #[inline]
+    fn find(&self, addr: IpAddr) -> Option<usize> {
+        let n = usize::from(self.len).min(LEARNER_SLOTS);
+        match addr {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                (0..n).find(|&i| self.v4[i] == a && self.v6_mask & (1 << i) == 0)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                let v6 = self.v6.as_deref()?;
+                (0..n).find(|&i| self.v6_mask & (1 << i) != 0 && v6[i] == a)
+            }
+        }
+    }
+
+    /// Appends a slot (the caller checked there is room).
+    fn push(&mut self, addr: IpAddr, count: u64) {
+        let i = usize::from(self.len);
+        if i >= LEARNER_SLOTS {
+            return;
+        }
+        self.set(i, addr, count);
+        self.len += 1;
+    }
+
+    fn set(&mut self, i: usize, addr: IpAddr, count: u64) {
+        let i = i % LEARNER_SLOTS;
+        self.counts[i] = count;
+        match addr {
+            IpAddr::V4(a) => {
+                self.v4[i] = u32::from(a);
+                self.v6_mask &= !(1 << i);
+            }
+            IpAddr::V6(a) => {
+                self.v4[i] = 0;
+                self.v6_mask |= 1 << i;
+                self.v6.get_or_insert_with(|| Box::new([0; LEARNER_SLOTS]))[i] = u128::from(a);
+            }
+        }
+    }
+
     /// Counts one address.
+    #[inline]
     pub fn observe(&mut self, addr: IpAddr) {
-        if let Some(s) = self.slots.iter_mut().find(|s| same_addr(&s.0, &addr)) {
-            s.1 = s.1.saturating_add(1);
+        if let Some(i) = self.find(addr) {
+            let c = &mut self.counts[i % LEARNER_SLOTS];
+            *c = c.saturating_add(1);
         } else {
             self.observe_absent(addr);
         }
@@ -269,30 +367,51 @@ impl AddrLearner {
 
     /// [`Self::observe`] for an address known not to be held.
     fn observe_absent(&mut self, addr: IpAddr) {
-        if self.slots.len() < LEARNER_SLOTS {
-            self.slots.push((addr, 1));
+        if usize::from(self.len) < LEARNER_SLOTS {
+            self.push(addr, 1);
         } else {
-            for s in &mut self.slots {
-                s.1 -= 1;
+            // Every count drops by one; slots reaching zero leave, the others keep their order.
+            // (Counts read from a file may be 0: they wrap, as the list form always did.)
+            let mut w = 0usize;
+            for r in 0..usize::from(self.len).min(LEARNER_SLOTS) {
+                let c = self.counts[r].wrapping_sub(1);
+                if c > 0 {
+                    let a = self.addr_at(r);
+                    self.set(w, a, c);
+                    w += 1;
+                }
             }
-            self.slots.retain(|s| s.1 > 0);
+            for i in w..LEARNER_SLOTS {
+                self.counts[i] = 0;
+                self.v4[i] = 0;
+                self.v6_mask &= !(1 << i);
+            }
+            self.len = w as u8;
+            if self.v6_mask == 0 {
+                self.v6 = None;
+            }
         }
     }
 
     /// The (under-)count of `addr`.
+    #[inline]
     pub fn count(&self, addr: IpAddr) -> u64 {
-        self.slots
-            .iter()
-            .find(|s| same_addr(&s.0, &addr))
-            .map_or(0, |s| s.1)
+        self.find(addr)
+            .map_or(0, |i| self.counts[i % LEARNER_SLOTS])
     }
 
     /// The address with the highest count, if any (ties: the lower address).
     pub fn leader(&self) -> Option<IpAddr> {
-        self.slots
-            .iter()
+        self.slots()
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|s| s.0)
+    }
+
+    /// Heap bytes held (the IPv6 side box, when any slot holds an IPv6 address).
+    pub fn heap_bytes(&self) -> usize {
+        self.v6
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<[u128; LEARNER_SLOTS]>())
     }
 }
 
@@ -317,7 +436,7 @@ impl EniHistory {
         self.ports_out.heap_bytes()
             + self.ports_in.heap_bytes()
             + self.peers.heap_bytes()
-            + self.own_addr.slots.capacity() * std::mem::size_of::<(IpAddr, u64)>()
+            + self.own_addr.heap_bytes()
     }
 }
 

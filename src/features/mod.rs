@@ -2,6 +2,8 @@
 //!
 //! - [`schema`]: the names (schema v1) and their order: the contract with models and exports.
 //! - [`accum`]: the per-window accumulator (direction, endpoints, ports, bounds per window).
+//! - [`peers`]: one window's remote addresses (and the order its history sees them in).
+//! - [`ports`]: one window's port set and port rows in one table.
 //! - [`history`]: the bounded per-ENI "seen before" state carried across windows and runs.
 //! - [`distinct`]: exact-then-HyperLogLog distinct counting and the fixed hashes behind it.
 //! - [`evidence`]: per-port and per-peer detail for typed findings.
@@ -10,6 +12,8 @@ pub mod accum;
 pub mod distinct;
 pub mod evidence;
 pub mod history;
+pub mod peers;
+pub mod ports;
 pub mod schema;
 
 pub use accum::{Dir, Observation, Unplaceable, WindowAcc};

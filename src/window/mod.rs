@@ -33,7 +33,11 @@
 //! Only open windows and per-ENI history are held: per ENI at most
 //! `max_open_windows_per_eni` open windows (each bounded, see `crate::features::accum`) and one
 //! [`EniHistory`] (≤ 33 KiB, see `crate::features::history`). The number of ENIs is bounded by
-//! the reader's interner cap.
+//! the reader's interner cap. Per-ENI state is found through a dense index by ENI id (4 bytes
+//! per id below 2^20, the reader's default interner cap: ≤ 4 MiB; larger ids go to a map), and
+//! each ENI's open windows are a short list of (start, boxed accumulator), so finding a record's
+//! window touches two or three cache lines. Emptied accumulators (at most 256) are kept for
+//! reuse.
 //!
 //! # Direction
 //!
@@ -267,11 +271,109 @@ impl WindowStats {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[repr(C)]
 struct EniState {
-    history: EniHistory,
-    late: u64,
     /// Open windows, ascending by start (a handful: lateness / width + 1 in steady state).
-    open: Vec<(u64, WindowAcc)>,
+    /// Boxed: the list stays small (one cache line for four windows) and reuse moves pointers.
+    open: Vec<(u64, Box<WindowAcc>)>,
+    late: u64,
+    history: EniHistory,
+}
+
+/// Ids at or above this go to the fallback map rather than the dense index (the reader's
+/// interner gives dense ids below its `max_enis`, 2^20 by default).
+const DENSE_IDS: usize = 1 << 20;
+/// [`EniTable::index`] entry of an id without state.
+const NO_STATE: u32 = u32::MAX;
+
+/// Per-ENI state, dense: `index[id]` is the state's position (ids come from the run's interner,
+/// so they are small and dense); ids beyond [`DENSE_IDS`] use a map. Serialized as a map from id
+/// to state (the shape of the `HashMap` it replaced).
+#[derive(Clone, Debug, Default)]
+struct EniTable {
+    index: Vec<u32>,
+    far: HashMap<EniId, u32, PreMixed>,
+    ids: Vec<EniId>,
+    states: Vec<EniState>,
+}
+
+impl EniTable {
+    fn position(&self, eni: EniId) -> Option<usize> {
+        let p = match self.index.get(eni as usize) {
+            Some(&p) => p,
+            None => *self.far.get(&eni)?,
+        };
+        (p != NO_STATE).then_some(p as usize)
+    }
+
+    /// The position of `eni`'s state, made on first use.
+    #[inline]
+    fn position_or_insert(&mut self, eni: EniId) -> usize {
+        if let Some(&p) = self.index.get(eni as usize) {
+            if p != NO_STATE {
+                return p as usize;
+            }
+        }
+        self.insert_slow(eni)
+    }
+
+    #[cold]
+    fn insert_slow(&mut self, eni: EniId) -> usize {
+        if let Some(p) = self.position(eni) {
+            return p;
+        }
+        let p = self.states.len();
+        let e = eni as usize;
+        if e < DENSE_IDS {
+            if self.index.len() <= e {
+                self.index.resize(e + 1, NO_STATE);
+            }
+            if let Some(slot) = self.index.get_mut(e) {
+                *slot = p as u32;
+            }
+        } else {
+            self.far.insert(eni, p as u32);
+        }
+        self.ids.push(eni);
+        self.states.push(EniState::default());
+        p
+    }
+
+    fn get(&self, eni: EniId) -> Option<&EniState> {
+        self.states.get(self.position(eni)?)
+    }
+
+    fn get_mut(&mut self, eni: EniId) -> Option<&mut EniState> {
+        let p = self.position(eni)?;
+        self.states.get_mut(p)
+    }
+
+    fn entry(&mut self, eni: EniId) -> &mut EniState {
+        let p = self.position_or_insert(eni);
+        // Positions always index `states` (both grow together in `insert_slow`).
+        &mut self.states[p]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (EniId, &EniState)> {
+        self.ids.iter().copied().zip(&self.states)
+    }
+}
+
+impl Serialize for EniTable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for EniTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<EniId, EniState>::deserialize(d)?;
+        let mut t = EniTable::default();
+        for (eni, state) in map {
+            *t.entry(eni) = state;
+        }
+        Ok(t)
+    }
 }
 
 /// One shard's state: open windows + per-ENI history. `Serialize`/`Deserialize` (checkpoints)
@@ -282,13 +384,15 @@ struct EniState {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Windower {
     cfg: WindowConfig,
-    enis: HashMap<EniId, EniState, PreMixed>,
+    enis: EniTable,
     /// (window start, ENI) of every open window: closing pops from the front.
     open_index: BTreeSet<(u64, EniId)>,
     stats: WindowStats,
     /// Emptied accumulators kept for reuse (at most [`SPARE_ACCS`]); not part of the state.
+    /// Boxed: they move into and out of the ENIs' open lists as pointers.
     #[serde(skip)]
-    spare: Vec<WindowAcc>,
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<WindowAcc>>,
 }
 
 /// Emptied window accumulators a [`Windower`] keeps for reuse.
@@ -336,7 +440,7 @@ impl Windower {
         self.stats.records += 1;
         let cfg = &self.cfg;
         let spare = &mut self.spare;
-        let state = self.enis.entry(obs.eni).or_default();
+        let state = self.enis.entry(obs.eni);
         // One division per record: the window start serves the lateness test and the lookup.
         let ws = cfg.window_start(obs.start);
         if ws.saturating_add(cfg.width()) <= watermark {
@@ -418,7 +522,7 @@ impl Windower {
     }
 
     fn close_one(&mut self, ws: u64, eni: EniId, out: &mut Vec<WindowFeatures>) {
-        let Some(state) = self.enis.get_mut(&eni) else {
+        let Some(state) = self.enis.get_mut(eni) else {
             return;
         };
         // Windows of one ENI close in start order, so the one to close is the first.
@@ -443,7 +547,7 @@ impl Windower {
             .enis
             .iter()
             .filter(|(_, s)| s.late > 0)
-            .map(|(&e, s)| (e, s.late))
+            .map(|(e, s)| (e, s.late))
             .collect();
         v.sort_unstable();
         v
@@ -461,19 +565,19 @@ impl Windower {
 
     /// The history of an ENI (ports and peers seen before, learned own address).
     pub fn history(&self, eni: EniId) -> Option<&EniHistory> {
-        self.enis.get(&eni).map(|s| &s.history)
+        self.enis.get(eni).map(|s| &s.history)
     }
 
     /// Replaces an ENI's history, e.g. with one a trained model carried forward (looked up by
     /// ENI name, re-keyed to this run's id). Call before the ENI's first record.
     pub fn set_history(&mut self, eni: EniId, history: EniHistory) {
-        self.enis.entry(eni).or_default().history = history;
+        self.enis.entry(eni).history = history;
     }
 
     /// Every ENI's history, ascending by id.
     pub fn histories(&self) -> Vec<(EniId, &EniHistory)> {
         let mut v: Vec<(EniId, &EniHistory)> =
-            self.enis.iter().map(|(&e, s)| (e, &s.history)).collect();
+            self.enis.iter().map(|(e, s)| (e, &s.history)).collect();
         v.sort_unstable_by_key(|(e, _)| *e);
         v
     }
@@ -481,8 +585,8 @@ impl Windower {
     /// Approximate heap bytes of all state (history + open windows), for the docs' figures.
     pub fn approx_heap_bytes(&self) -> usize {
         self.enis
-            .values()
-            .map(|s| {
+            .iter()
+            .map(|(_, s)| {
                 std::mem::size_of::<EniState>()
                     + s.history.heap_bytes()
                     + s.open
