@@ -125,6 +125,11 @@ impl Format {
         }
     }
 
+    /// True when the columns are exactly the default v2 order (the fast path's format).
+    pub(super) fn is_v2(&self) -> bool {
+        self.is_v2
+    }
+
     /// The columns, in order.
     pub fn columns(&self) -> &[Column] {
         &self.columns
