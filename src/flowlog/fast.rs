@@ -371,13 +371,18 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         if (w >> (tz - 7)) as u8 != if k == 3 { b' ' } else { b'.' } {
             return None;
         }
-        // The (at most three) digits at the top of the word, then in the three low bytes
-        // with missing leading digits as zeros.
-        let x = (t << (71 - tz)) >> 40;
-        let v = (x & 0xff) * 100 + ((x >> 8) & 0xff) * 10 + (x >> 16);
-        if v > 255 {
+        // The (at most three) digits at the top of the word, missing leading ones as zeros.
+        let top = t << (71 - tz);
+        // Byte-swapped, the digits read as a number in base 256 that compares like the
+        // octet: at most 2,5,5.
+        if top.swap_bytes() > 0x02_05_05 {
             return None;
         }
+        // Hundreds, tens and ones in the three low bytes; one multiplication gathers
+        // 100h + 10t + o in the third byte (no carry reaches it from below, and the value,
+        // at most 255 here, fits).
+        let x = top >> 40;
+        let v = (x.wrapping_mul(1 + (10 << 8) + (100 << 16)) >> 16) & 0xff;
         a = (a << 8) | v as u32;
         i += n as usize + 1;
     }

@@ -15,6 +15,13 @@
 //! format for the lines after it. NODATA and SKIPDATA rows are returned as records, with
 //! `log_status` set: windows count SKIPDATA per ENI as a data-quality signal.
 //!
+//! Default-v2 lines take a fast route: while the read buffer holds at least 520 more bytes, the
+//! next line is parsed where it lies by the straight-line v2 parser, which also finds the line's
+//! end, so there is no separate newline search and no copy. A line it does not take (any other
+//! format, a header, a blank or malformed line, a line across the buffer's end) goes the general
+//! way: split, trimmed, checked for headers, parsed. Counts, positions and errors are the same
+//! either way.
+//!
 //! Malformed lines are reported to a [`BadLineSink`] (stderr by default) as
 //! `path:LINE: field `dstport`: expected an integer 0..=65535, found "abc"`, at most
 //! `max_reports_per_file` per file (the rest are only counted), counted in the [`ReadSummary`],
