@@ -18,13 +18,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::intern::Interner;
-use super::parse::{addr, load8, HIGHS, MAX_ENI_LEN, ONES};
+use super::parse::{addr, HIGHS, MAX_ENI_LEN, ONES};
 use super::record::{Action, EniId, FlowRecord, LogStatus};
 
 /// `10^n` for the second word of a 9..=15 digit integer.
 const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
-/// A word's low bytes, little-endian: what `load8` returns for a value followed by those bytes.
+/// A word's low bytes, little-endian: what a load returns for a value followed by those bytes.
 const fn word(bytes: &[u8]) -> u64 {
     let mut w = 0u64;
     let mut i = 0;
@@ -42,6 +42,37 @@ const REJECT: u64 = word(b"REJECT ");
 const UNKNOWN: u64 = word(b"unknown ");
 const LOW7: u64 = 0x00ff_ffff_ffff_ffff;
 
+/// The fast path reads a line inside a window of this many bytes (plus 8 bytes of slack):
+/// positions are taken modulo `WIN`, so every 8-byte load is in bounds with no check. Each
+/// field's length is bounded (integers by 15 digits, tokens by [`MAX_TOKEN`]), which keeps
+/// every position of a line the fast path accepts below 400: positions never wrap.
+const WIN: usize = 512;
+
+/// The window: a copy of a short line (zero-padded), or the reader's buffer when at least this
+/// many bytes remain in it.
+type Window = [u8; WIN + 8];
+
+/// Longest line [`parse_v2`] takes; longer ones go to the general parser.
+const MAX_LINE: usize = 400;
+
+/// Longest interface id or non-IPv4 address token the fast path takes (IPv6 text is at most
+/// 45 bytes); longer ones go to the general parser.
+const MAX_TOKEN: usize = MAX_ENI_LEN;
+
+/// Eight bytes of the window from `p` (modulo [`WIN`]), little-endian.
+#[inline(always)]
+fn ld(win: &Window, p: usize) -> u64 {
+    let i = p & (WIN - 1);
+    // In bounds (i + 8 <= WIN + 8) and exactly eight bytes: no check, no failure.
+    <[u8; 8]>::try_from(&win[i..i + 8]).map_or(0, u64::from_le_bytes)
+}
+
+/// The byte of the window at `p` (modulo [`WIN`]).
+#[inline(always)]
+fn byte(win: &Window, p: usize) -> u8 {
+    win[p & (WIN - 1)]
+}
+
 /// Parses a default-v2 line in its usual shape into `rec`; `false` (with `rec` in any state)
 /// when the general parser must decide. See the module docs.
 #[inline(never)]
@@ -51,33 +82,71 @@ pub(super) fn parse_v2(
     max_enis: usize,
     rec: &mut FlowRecord,
 ) -> bool {
-    parse(line, interner, max_enis, rec).is_some()
+    let mut win = [0u8; WIN + 8];
+    let Some(head) = win.get_mut(..line.len()).filter(|_| line.len() <= MAX_LINE) else {
+        return false;
+    };
+    head.copy_from_slice(line);
+    parse::<false>(&win, line.len(), interner, max_enis, rec).is_some()
 }
 
-#[inline(always)]
-fn parse(
-    line: &[u8],
+/// [`parse_v2`] on the reader's buffer: the line is the start of `buf`, ended by `\n` (or
+/// `\r\n`), so the line splitter's search for the end is saved and nothing is copied. Returns
+/// the length of the line with its ending; `None` when the line is not in the usual shape or
+/// fewer than `WIN + 8` bytes remain in `buf` (the reader then takes its general route).
+#[inline(never)]
+pub(super) fn parse_v2_buffered(
+    buf: &[u8],
     interner: &mut Interner,
     max_enis: usize,
     rec: &mut FlowRecord,
-) -> Option<()> {
+) -> Option<usize> {
+    let win = buf.first_chunk::<{ WIN + 8 }>()?;
+    parse::<true>(win, 0, interner, max_enis, rec)
+}
+
+/// The parser behind both entry points. With `BUFFERED`, the status field is followed by a
+/// line ending and the length through it is returned; else the line is `win[..len]` and the
+/// status ends it.
+#[inline(always)]
+fn parse<const BUFFERED: bool>(
+    win: &Window,
+    len: usize,
+    interner: &mut Interner,
+    max_enis: usize,
+    rec: &mut FlowRecord,
+) -> Option<usize> {
     const U8: u64 = u8::MAX as u64;
     const U16: u64 = u16::MAX as u64;
     let mut p = 0usize;
-    let version = int_field(line, &mut p, U8)?;
-    let account_id = account_field(line, &mut p)?;
-    let eni = eni_field(line, &mut p, interner, max_enis)?;
-    let srcaddr = addr_field(line, &mut p)?;
-    let dstaddr = addr_field(line, &mut p)?;
-    let srcport = int_field(line, &mut p, U16)?;
-    let dstport = int_field(line, &mut p, U16)?;
-    let protocol = int_field(line, &mut p, U8)?;
-    let packets = int_field(line, &mut p, u64::MAX)?;
-    let bytes = int_field(line, &mut p, u64::MAX)?;
-    let start = int_field(line, &mut p, u64::MAX)?;
-    let end = int_field(line, &mut p, u64::MAX)?;
-    let action = action_field(line, &mut p)?;
-    let log_status = status_field(line.get(p..)?)?;
+    let version = int_field(win, &mut p, U8)?;
+    let account_id = account_field(win, &mut p)?;
+    let eni = eni_field(win, &mut p, interner, max_enis)?;
+    let srcaddr = addr_field(win, &mut p)?;
+    let dstaddr = addr_field(win, &mut p)?;
+    let srcport = int_field(win, &mut p, U16)?;
+    let dstport = int_field(win, &mut p, U16)?;
+    let protocol = int_field(win, &mut p, U8)?;
+    let packets = int_field(win, &mut p, u64::MAX)?;
+    let bytes = int_field(win, &mut p, u64::MAX)?;
+    let start = int_field(win, &mut p, u64::MAX)?;
+    let end = int_field(win, &mut p, u64::MAX)?;
+    let action = action_field(win, &mut p)?;
+    // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
+    debug_assert!(p < MAX_LINE);
+    let (log_status, n) = status_field(win, p)?;
+    let used = if BUFFERED {
+        match byte(win, p + n) {
+            b'\n' => p + n + 1,
+            b'\r' if byte(win, p + n + 1) == b'\n' => p + n + 2,
+            _ => return None,
+        }
+    } else {
+        if p + n != len {
+            return None;
+        }
+        len
+    };
 
     // Every field written once; the exhaustive destructuring makes a new field a compile error
     // here until it is set too.
@@ -127,7 +196,7 @@ fn parse(
     *traffic_path = None;
     *encryption_status = None;
     text.clear();
-    Some(())
+    Some(used)
 }
 
 /// The value of eight digit values (0..=9), one per byte of `v`, the first digit lowest; zero
@@ -149,12 +218,12 @@ fn classify(w: u64) -> (u64, u64) {
     (t, (t | w.wrapping_add(0x46 * ONES)) & HIGHS)
 }
 
-/// The digit run at `line[start..]` when it has 1..=15 digits: its value, its length and the
-/// byte after it (0 past the end of the line). `None` without a digit, or past 15 digits (the
-/// general parser's checked path decides those).
+/// The digit run at `p` when it has 1..=15 digits: its value, its length and the byte after
+/// it. `None` without a digit, or past 15 digits (the general parser's checked path decides
+/// those).
 #[inline(always)]
-fn digits(line: &[u8], start: usize) -> Option<(u64, usize, u8)> {
-    let w = load8(line, start);
+fn digits(win: &Window, p: usize) -> Option<(u64, usize, u8)> {
+    let w = ld(win, p);
     let (t, nd) = classify(w);
     if nd & 0x80 != 0 {
         return None;
@@ -169,7 +238,7 @@ fn digits(line: &[u8], start: usize) -> Option<(u64, usize, u8)> {
         ));
     }
     let hi = swar8(t);
-    let w2 = load8(line, start + 8);
+    let w2 = ld(win, p + 8);
     let (t2, nd2) = classify(w2);
     if nd2 & 0x80 != 0 {
         return Some((hi, 8, w2 as u8));
@@ -188,9 +257,9 @@ fn digits(line: &[u8], start: usize) -> Option<(u64, usize, u8)> {
 
 /// An integer field (at most `max`) or `-`, followed by a space.
 #[inline(always)]
-fn int_field(line: &[u8], p: &mut usize, max: u64) -> Option<Option<u64>> {
+fn int_field(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     let start = *p;
-    match digits(line, start) {
+    match digits(win, start) {
         Some((x, n, next)) => {
             if x > max || next != b' ' {
                 return None;
@@ -199,7 +268,7 @@ fn int_field(line: &[u8], p: &mut usize, max: u64) -> Option<Option<u64>> {
             Some(Some(x))
         }
         None => {
-            if load8(line, start) & 0xffff != DASH {
+            if ld(win, start) & 0xffff != DASH {
                 return None;
             }
             *p = start + 2;
@@ -208,49 +277,18 @@ fn int_field(line: &[u8], p: &mut usize, max: u64) -> Option<Option<u64>> {
     }
 }
 
-/// A dotted-quad IPv4 address followed by a space at `line[start..]`: the address and the
-/// length including the space. The same values as `parse::ipv4_prefix` (1..=3 digits per octet,
-/// leading zeros allowed, each at most 255), with one branch for the whole address.
-#[inline(always)]
-fn ipv4(line: &[u8], start: usize) -> Option<(u32, usize)> {
-    let mut i = start;
-    let mut a = 0u32;
-    let mut bad = false;
-    for k in 0..4 {
-        let w = load8(line, i);
-        let (t, nd) = classify(w);
-        // 8n + 7 for n digits (64 when all eight are digits).
-        let tz = nd.trailing_zeros();
-        let n = tz / 8;
-        bad |= n.wrapping_sub(1) > 2;
-        let sep = (w >> (tz.wrapping_sub(7) & 63)) as u8;
-        bad |= sep != if k == 3 { b' ' } else { b'.' };
-        // The (at most three) digits at the top of the word, then in the three low bytes
-        // with missing leading digits as zeros; meaningless when `bad`.
-        let x = (t << (71u32.wrapping_sub(tz) & 63)) >> 40;
-        let v = (x & 0xff) * 100 + ((x >> 8) & 0xff) * 10 + (x >> 16);
-        bad |= v > 255;
-        a = (a << 8) | (v as u32 & 0xff);
-        i += n as usize + 1;
-    }
-    if bad {
-        return None;
-    }
-    Some((a, i - start))
-}
-
 /// `account-id`: digits, `unknown` or `-`, followed by a space.
 #[inline(always)]
-fn account_field(line: &[u8], p: &mut usize) -> Option<Option<u64>> {
+fn account_field(win: &Window, p: &mut usize) -> Option<Option<u64>> {
     let start = *p;
-    if let Some((x, n, next)) = digits(line, start) {
+    if let Some((x, n, next)) = digits(win, start) {
         if next != b' ' {
             return None;
         }
         *p = start + n + 1;
         return Some(Some(x));
     }
-    let w = load8(line, start);
+    let w = ld(win, start);
     if w == UNKNOWN {
         *p = start + 8;
         return Some(None);
@@ -268,43 +306,37 @@ fn low_bytes(w: u64) -> u64 {
     !(((w & (0x7f * ONES)) + (0x5f * ONES)) | w) & HIGHS
 }
 
-/// The first byte at or after `q` that is at most 0x20, or the end of the line.
+/// A token of 1..=[`MAX_TOKEN`] bytes at `p`, followed by a space (not by a tab, a control
+/// byte or the end of the line). The token is a slice of the window.
 #[inline(always)]
-fn token_end(line: &[u8], mut q: usize) -> usize {
-    loop {
-        // Past the end `load8` pads with zeros, which are flagged: the loop stops at the end.
-        let m = low_bytes(load8(line, q));
+fn token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
+    let start = *p;
+    let mut q = start;
+    // Nine words cover MAX_TOKEN + 1 bytes.
+    for _ in 0..(MAX_TOKEN / 8 + 1) {
+        let m = low_bytes(ld(win, q));
         if m != 0 {
-            return (q + (m.trailing_zeros() / 8) as usize).min(line.len());
+            let end = q + (m.trailing_zeros() / 8) as usize;
+            if end == start || end - start > MAX_TOKEN || byte(win, end) != b' ' {
+                return None;
+            }
+            *p = end + 1;
+            return win.get(start..end);
         }
         q += 8;
     }
-}
-
-/// A token followed by a space (not by a tab, a control byte or the end of the line).
-#[inline(always)]
-fn token<'a>(line: &'a [u8], p: &mut usize) -> Option<&'a [u8]> {
-    let start = *p;
-    let end = token_end(line, start);
-    if line.get(end) != Some(&b' ') {
-        return None;
-    }
-    *p = end + 1;
-    line.get(start..end)
+    None
 }
 
 /// `interface-id`, interned exactly as the general parser would.
 #[inline(always)]
 fn eni_field(
-    line: &[u8],
+    win: &Window,
     p: &mut usize,
     interner: &mut Interner,
     max_enis: usize,
 ) -> Option<Option<EniId>> {
-    let name = token(line, p)?;
-    if name.is_empty() {
-        return None;
-    }
+    let name = token(win, p)?;
     if name == b"-" {
         return Some(None);
     }
@@ -320,14 +352,51 @@ fn eni_field(
     Some(Some(interner.intern(name)))
 }
 
+/// A dotted-quad IPv4 address followed by a space at `p`: the address and the length
+/// including the space. The same values as `parse::ipv4_prefix` (1..=3 digits per octet,
+/// leading zeros allowed, each at most 255).
+#[inline(always)]
+fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
+    let mut i = p;
+    let mut a = 0u32;
+    for k in 0..4 {
+        let w = ld(win, i);
+        let (t, nd) = classify(w);
+        // 8n + 7 for n digits (64 when all eight are digits).
+        let tz = nd.trailing_zeros();
+        let n = tz / 8;
+        if n.wrapping_sub(1) > 2 {
+            return None;
+        }
+        if (w >> (tz - 7)) as u8 != if k == 3 { b' ' } else { b'.' } {
+            return None;
+        }
+        // The (at most three) digits at the top of the word, missing leading ones as zeros.
+        let top = t << (71 - tz);
+        // Byte-swapped, the digits read as a number in base 256 that compares like the
+        // octet: at most 2,5,5.
+        if top.swap_bytes() > 0x02_05_05 {
+            return None;
+        }
+        // Hundreds, tens and ones in the three low bytes; one multiplication gathers
+        // 100h + 10t + o in the third byte (no carry reaches it from below, and the value,
+        // at most 255 here, fits).
+        let x = top >> 40;
+        let v = (x.wrapping_mul(1 + (10 << 8) + (100 << 16)) >> 16) & 0xff;
+        a = (a << 8) | v as u32;
+        i += n as usize + 1;
+    }
+    Some((a, i - p))
+}
+
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
 #[inline(always)]
-fn addr_field(line: &[u8], p: &mut usize) -> Option<Option<IpAddr>> {
-    if let Some((a, len)) = ipv4(line, *p) {
+fn addr_field(win: &Window, p: &mut usize) -> Option<Option<IpAddr>> {
+    if let Some((a, len)) = ipv4(win, *p) {
         *p += len;
         return Some(Some(IpAddr::V4(Ipv4Addr::from(a))));
     }
-    let v = token(line, p)?;
+    let v = token(win, p)?;
     if v == b"-" {
         return Some(None);
     }
@@ -336,8 +405,8 @@ fn addr_field(line: &[u8], p: &mut usize) -> Option<Option<IpAddr>> {
 
 /// `action` or `-`, followed by a space.
 #[inline(always)]
-fn action_field(line: &[u8], p: &mut usize) -> Option<Option<Action>> {
-    let w = load8(line, *p);
+fn action_field(win: &Window, p: &mut usize) -> Option<Option<Action>> {
+    let w = ld(win, *p);
     let (action, len) = match w & LOW7 {
         ACCEPT => (Some(Action::Accept), 7),
         REJECT => (Some(Action::Reject), 7),
@@ -348,15 +417,23 @@ fn action_field(line: &[u8], p: &mut usize) -> Option<Option<Action>> {
     Some(action)
 }
 
-/// `log-status` or `-`: the rest of the line.
+/// `log-status` or `-` at `p`, and its length (what follows is the caller's to check).
 #[inline(always)]
-fn status_field(rest: &[u8]) -> Option<Option<LogStatus>> {
-    match rest {
-        b"OK" => Some(Some(LogStatus::Ok)),
-        b"NODATA" => Some(Some(LogStatus::NoData)),
-        b"SKIPDATA" => Some(Some(LogStatus::SkipData)),
-        b"-" => Some(None),
-        _ => None,
+fn status_field(win: &Window, p: usize) -> Option<(Option<LogStatus>, usize)> {
+    const OK: u64 = word(b"OK");
+    const NODATA: u64 = word(b"NODATA");
+    const SKIPDATA: u64 = word(b"SKIPDATA");
+    let w = ld(win, p);
+    if w & 0xffff == OK {
+        Some((Some(LogStatus::Ok), 2))
+    } else if w & 0xff == u64::from(b'-') {
+        Some((None, 1))
+    } else if w & 0xffff_ffff_ffff == NODATA {
+        Some((Some(LogStatus::NoData), 6))
+    } else if w == SKIPDATA {
+        Some((Some(LogStatus::SkipData), 8))
+    } else {
+        None
     }
 }
 
@@ -422,6 +499,48 @@ mod tests {
             "{:?}",
             String::from_utf8_lossy(line)
         );
+
+        // The buffered entry point: the same line ended by `\n` or `\r\n` in a larger buffer
+        // takes the fast path exactly when the line the reader would cut (one `\r` trimmed)
+        // does, with the same record and interner.
+        let fresh = || {
+            let mut i = Interner::new();
+            for n in KNOWN {
+                i.intern(n.as_bytes());
+            }
+            i
+        };
+        for ending in [&b"\n"[..], b"\r\n"] {
+            let cut = if ending == b"\n" {
+                line.strip_suffix(b"\r").unwrap_or(line)
+            } else {
+                line
+            };
+            let (mut i_line, mut r_line) = (fresh(), dirty_record());
+            let fast = parse_v2(cut, &mut i_line, max_enis, &mut r_line);
+            let (mut i_cut, mut r_cut) = (fresh(), dirty_record());
+            let general = parse_line_general(cut, 7, &v2, &mut i_cut, max_enis, &mut r_cut);
+            if fast {
+                assert!(general.is_ok());
+                assert_eq!(r_line, r_cut);
+                assert_eq!(i_line.names(), i_cut.names());
+            }
+            let mut buf = line.to_vec();
+            buf.extend_from_slice(ending);
+            buf.extend_from_slice(&[b'7'; WIN + 8]);
+            let (mut i_buf, mut r_buf) = (fresh(), dirty_record());
+            let used = parse_v2_buffered(&buf, &mut i_buf, max_enis, &mut r_buf);
+            assert_eq!(
+                used,
+                fast.then_some(line.len() + ending.len()),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+            if fast {
+                assert_eq!(r_buf, r_cut);
+                assert_eq!(i_buf.names(), i_cut.names());
+            }
+        }
         (a, r_fast, i_fast)
     }
 

@@ -7,6 +7,8 @@
 //! - [`summary`]: [`ReadSummary`], the counts a reader keeps.
 //! - [`write`]: the text writer (generator, converters, round-trip tests).
 //! - [`intern`]: ENI names to dense ids.
+//! - `fast` (private): the straight-line parser of default-v2 lines behind [`parse_line`] and the
+//!   reader's fast route; it falls back to the general parser for anything unusual.
 
 pub mod error;
 mod fast;

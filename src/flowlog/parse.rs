@@ -5,6 +5,13 @@
 //! [`FlowRecord`]: no `String` per field, no allocation once the record's text buffer has grown,
 //! an IPv4 fast path, and the interface id interned to an [`EniId`](super::EniId).
 //!
+//! Two parsers give the same results. Default-v2 lines in their usual shape (single spaces, no
+//! integer past 15 digits, ...) take a straight-line fast path (`flowlog/fast.rs`, about a third
+//! of the general parser's instructions); every other line, and every line the fast path gives
+//! up on, goes through the general per-column parser, the only one that builds errors. A
+//! property test checks that both give the same records, errors and interned names on valid and
+//! corrupted lines.
+//!
 //! Formats: the default v2 order ([`Format::v2`]), a header line (`version account-id ...`) that
 //! switches the format for the lines after it, or a user-given field list ([`Format::parse`],
 //! the `--format` flag). A name flowvigil does not know becomes an opaque column: its values are
@@ -123,6 +130,11 @@ impl Format {
             unknown,
             is_v2,
         }
+    }
+
+    /// True when the columns are exactly the default v2 order (the fast path's format).
+    pub(super) fn is_v2(&self) -> bool {
+        self.is_v2
     }
 
     /// The columns, in order.
