@@ -585,6 +585,18 @@ impl WindowAcc {
         self.peers.legacy_capacity() > 2 * PEER_MAP_CAP
     }
 
+    /// The bucket count the window's peer map would have (see `crate::features::peers`).
+    pub fn legacy_peer_buckets(&self) -> usize {
+        self.peers.legacy_buckets()
+    }
+
+    /// Starts an empty accumulator as if its peer map had `buckets` buckets (see
+    /// `crate::features::peers`): the window stage hands the buckets of the map the old code
+    /// would have reused, whatever accumulator it actually reuses.
+    pub fn set_legacy_peer_buckets(&mut self, buckets: usize) {
+        self.peers.set_legacy_buckets(buckets);
+    }
+
     /// Empties the accumulator, keeping its allocations.
     pub fn clear(&mut self) {
         self.c = Counters::default();
