@@ -653,10 +653,11 @@ impl WindowAcc {
             n_in += usize::from(p.flags & PEER_IN != 0);
             top = top.max(p.out_bytes);
             internal += usize::from(p.flags & PEER_PRIVATE != 0);
-            if !hist.peers.contains(k) {
-                new_keys.push(k);
-            }
+            new_keys.push(k);
         }
+        // The peers the history has not seen: sorted, one pass over the history's exact set.
+        new_keys.sort_unstable();
+        hist.peers.retain_unseen_sorted(new_keys);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
             None => (n_out as f64, n_in as f64),
