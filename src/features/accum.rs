@@ -585,6 +585,18 @@ impl WindowAcc {
         self.peers.legacy_capacity() > 2 * PEER_MAP_CAP
     }
 
+    /// The bucket count the window's peer map would have (see `crate::features::peers`).
+    pub fn legacy_peer_buckets(&self) -> usize {
+        self.peers.legacy_buckets()
+    }
+
+    /// Starts an empty accumulator as if its peer map had `buckets` buckets (see
+    /// `crate::features::peers`): the window stage hands the buckets of the map the old code
+    /// would have reused, whatever accumulator it actually reuses.
+    pub fn set_legacy_peer_buckets(&mut self, buckets: usize) {
+        self.peers.set_legacy_buckets(buckets);
+    }
+
     /// Empties the accumulator, keeping its allocations.
     pub fn clear(&mut self) {
         self.c = Counters::default();
@@ -641,10 +653,11 @@ impl WindowAcc {
             n_in += usize::from(p.flags & PEER_IN != 0);
             top = top.max(p.out_bytes);
             internal += usize::from(p.flags & PEER_PRIVATE != 0);
-            if !hist.peers.contains(k) {
-                new_keys.push(k);
-            }
+            new_keys.push(k);
         }
+        // The peers the history has not seen: sorted, one pass over the history's exact set.
+        new_keys.sort_unstable();
+        hist.peers.retain_unseen_sorted(new_keys);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
             None => (n_out as f64, n_in as f64),

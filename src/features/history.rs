@@ -146,6 +146,33 @@ impl PeerHistory {
         }
     }
 
+    /// Keeps only the keys never inserted (`!self.contains(k)`), given sorted keys: one
+    /// galloping pass over the exact set instead of a binary search per key (the set is up to
+    /// 16 KiB, cold when a window closes).
+    pub fn retain_unseen_sorted(&self, keys: &mut Vec<u64>) {
+        if self.bloom.is_some() {
+            keys.retain(|&k| !self.contains(k));
+            return;
+        }
+        let ex = self.exact.as_slice();
+        let mut lo = 0usize;
+        keys.retain(|&k| {
+            let rest = ex.get(lo..).unwrap_or(&[]);
+            let mut bound = 1usize;
+            while bound < rest.len() && rest.get(bound - 1).is_some_and(|&x| x < k) {
+                bound *= 2;
+            }
+            let start = bound / 2;
+            let end = bound.min(rest.len());
+            let idx = start
+                + rest
+                    .get(start..end)
+                    .map_or(0, |r| r.partition_point(|&x| x < k));
+            lo += idx;
+            ex.get(lo) != Some(&k)
+        });
+    }
+
     /// Inserts a key.
     pub fn insert(&mut self, key: u64) {
         if let Some(bits) = &mut self.bloom {
@@ -317,8 +344,14 @@ impl AddrLearner {
         let n = usize::from(self.len).min(LEARNER_SLOTS);
         match addr {
             IpAddr::V4(a) => {
+                // All four slots compared at once, branch-free; unused slots masked off.
                 let a = u32::from(a);
-                (0..n).find(|&i| self.v4[i] == a && self.v6_mask & (1 << i) == 0)
+                let mut m = 0u8;
+                for (i, &x) in self.v4.iter().enumerate() {
+                    m |= u8::from(x == a) << i;
+                }
+                m &= !self.v6_mask & ((1u16 << n) - 1) as u8;
+                (m != 0).then(|| m.trailing_zeros() as usize)
             }
             IpAddr::V6(a) => {
                 let a = u128::from(a);
@@ -490,6 +523,25 @@ mod tests {
             prop_assert_eq!(&a.exact, &b.exact);
             prop_assert_eq!(a.inserted, b.inserted);
             prop_assert_eq!(a.is_filtered(), b.is_filtered());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn retain_unseen_equals_contains(
+            held in proptest::collection::vec(0u64..4_000, 0..2500),
+            asked in proptest::collection::vec(0u64..4_000, 0..300),
+        ) {
+            let mut h = PeerHistory::default();
+            for &k in &held {
+                h.insert(mix64(k));
+            }
+            let mut keys: Vec<u64> = asked.iter().map(|&k| mix64(k)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let want: Vec<u64> = keys.iter().copied().filter(|&k| !h.contains(k)).collect();
+            h.retain_unseen_sorted(&mut keys);
+            prop_assert_eq!(keys, want);
         }
     }
 

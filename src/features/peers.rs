@@ -59,6 +59,8 @@ pub struct PeerTable {
 }
 
 const INITIAL_SLOTS: usize = 32;
+/// Slots a cleared table keeps for reuse (12 KiB); bigger tables are dropped.
+pub const KEEP_SLOTS: usize = 512;
 /// hashbrown's SSE2 group width.
 const GROUP: usize = 16;
 
@@ -210,9 +212,26 @@ impl PeerTable {
         hb_capacity(self.hb_now)
     }
 
-    /// Forgets every peer, keeping the allocations.
+    /// The replaced map's bucket count now.
+    pub fn legacy_buckets(&self) -> usize {
+        self.hb_now
+    }
+
+    /// Starts an empty table as if the replaced map had `buckets` buckets (a reused map keeps
+    /// its buckets); ignored unless the table is empty.
+    pub fn set_legacy_buckets(&mut self, buckets: usize) {
+        if self.len == 0 {
+            self.hb_start = buckets;
+            self.hb_now = buckets;
+        }
+    }
+
+    /// Forgets every peer, keeping the allocations up to [`KEEP_SLOTS`] slots.
     pub fn clear(&mut self) {
-        if self.len > 0 {
+        if self.slots.len() > KEEP_SLOTS {
+            self.slots = Vec::new();
+            self.order = Vec::new();
+        } else if self.len > 0 {
             self.slots.fill(Slot::default());
         }
         self.len = 0;

@@ -36,8 +36,8 @@
 //! the reader's interner cap. Per-ENI state is found through a dense index by ENI id (4 bytes
 //! per id below 2^20, the reader's default interner cap: ≤ 4 MiB; larger ids go to a map), and
 //! each ENI's open windows are a short list of (start, boxed accumulator), so finding a record's
-//! window touches two or three cache lines. Emptied accumulators (at most 256) are kept for
-//! reuse.
+//! window touches two or three cache lines. Emptied accumulators are kept for reuse: at most
+//! 1,024, each holding at most 32 KiB (≤ 32 MiB in all).
 //!
 //! # Direction
 //!
@@ -388,15 +388,25 @@ pub struct Windower {
     /// (window start, ENI) of every open window: closing pops from the front.
     open_index: BTreeSet<(u64, EniId)>,
     stats: WindowStats,
-    /// Emptied accumulators kept for reuse (at most [`SPARE_ACCS`]); not part of the state.
-    /// Boxed: they move into and out of the ENIs' open lists as pointers.
+    /// Emptied accumulators kept for reuse (at most [`SPARE_POOL`], each holding at most
+    /// [`SPARE_BYTES`]); not part of the state. Boxed: they move into and out of the ENIs' open
+    /// lists as pointers.
     #[serde(skip)]
     #[allow(clippy::vec_box)]
     spare: Vec<Box<WindowAcc>>,
+    /// The peer-map bucket counts of the accumulators the previous design kept for reuse (at
+    /// most [`SPARE_ACCS`], same rule): a new window's peer table replays its order from them
+    /// (see `crate::features::peers`), whichever accumulator it really reuses. Not state.
+    #[serde(skip)]
+    legacy_spare: Vec<usize>,
 }
 
 /// Emptied window accumulators a [`Windower`] keeps for reuse.
 const SPARE_ACCS: usize = 256;
+/// Emptied accumulators kept for reuse: enough for every window of 1,024 ENIs closing at once.
+const SPARE_POOL: usize = 1024;
+/// Heap bytes an accumulator may hold to be kept for reuse (so the pool holds ≤ 32 MiB).
+const SPARE_BYTES: usize = 32 * 1024;
 
 impl Windower {
     /// A windower with no state. Invalid values are clamped (see [`WindowConfig::validate`]).
@@ -440,6 +450,7 @@ impl Windower {
         self.stats.records += 1;
         let cfg = &self.cfg;
         let spare = &mut self.spare;
+        let legacy_spare = &mut self.legacy_spare;
         let state = self.enis.entry(obs.eni);
         // One division per record: the window start serves the lateness test and the lookup.
         let ws = cfg.window_start(obs.start);
@@ -470,7 +481,9 @@ impl Windower {
                     self.count_unplaceable(Unplaceable::TooFarAhead);
                     return Push::Unplaceable(Unplaceable::TooFarAhead);
                 }
-                state.open.insert(i, (ws, spare.pop().unwrap_or_default()));
+                let mut acc = spare.pop().unwrap_or_default();
+                acc.set_legacy_peer_buckets(legacy_spare.pop().unwrap_or(0));
+                state.open.insert(i, (ws, acc));
                 self.open_index.insert((ws, obs.eni));
                 i
             }
@@ -535,7 +548,10 @@ impl Windower {
             acc.add(&obs, d, &mut state.history, self.cfg.evidence);
         }
         out.push(acc.finish(eni, ws, &mut state.history, self.cfg.evidence));
-        if self.spare.len() < SPARE_ACCS && !acc.is_oversized() {
+        if self.legacy_spare.len() < SPARE_ACCS && !acc.is_oversized() {
+            self.legacy_spare.push(acc.legacy_peer_buckets());
+        }
+        if self.spare.len() < SPARE_POOL && acc.approx_heap_bytes() <= SPARE_BYTES {
             self.spare.push(acc);
         }
         self.stats.windows += 1;
