@@ -529,6 +529,21 @@ impl Windower {
         sort_by_name(&mut out[first..], names);
     }
 
+    /// Closes the open windows of `eni` whose end ≤ `watermark`, appending them in start
+    /// order (not sorted with other ENIs' windows: see [`sort_closed`]). Closing one ENI's
+    /// windows early changes nothing for the others: windows only read and write their own
+    /// ENI's state.
+    pub fn close_eni_until(&mut self, eni: EniId, watermark: u64, out: &mut Vec<WindowFeatures>) {
+        let w = self.cfg.width();
+        while let Some(&(ws, _)) = self.enis.get(eni).and_then(|s| s.open.first()) {
+            if ws.saturating_add(w) > watermark {
+                return;
+            }
+            self.open_index.remove(&(ws, eni));
+            self.close_one(ws, eni, out);
+        }
+    }
+
     /// End of input: closes every open window, in (window start, ENI name) order.
     pub fn finish(&mut self, names: &Interner, out: &mut Vec<WindowFeatures>) {
         self.close_until(u64::MAX, names, out);
@@ -672,6 +687,11 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
     } else {
         Dir::Out
     }
+}
+
+/// Sorts closed windows into the one output order: window start, then ENI name.
+pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
+    sort_by_name(ws, names);
 }
 
 fn sort_by_name(ws: &mut [WindowFeatures], names: &Interner) {

@@ -17,14 +17,21 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::{shard_of, Push, Watermark, WindowConfig, WindowError, WindowStats, Windower};
+use super::{
+    shard_of, sort_closed, Push, Watermark, WindowConfig, WindowError, WindowStats, Windower,
+};
 use crate::features::{Observation, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 
-/// Records sent to the shards per message.
-const BATCH: usize = 4096;
-/// Messages in flight per shard (bounds memory: `shards * DEPTH * BATCH` records).
-const DEPTH: usize = 4;
+/// Records the one-thread path hands to [`ShardDriver::feed_block`] at a time: enough that each
+/// ENI of a busy log has a run of records in a block (500 ENIs: ~130 each).
+const BLOCK: usize = 65_536;
+/// Records sent to the shards per message (in all): large, so that each shard's
+/// [`ShardDriver::feed_block`] finds runs of records per ENI.
+const BATCH: usize = 65_536;
+/// Messages in flight per shard (bounds memory: at most `shards * (DEPTH + 2) * BATCH`
+/// records of ≈ 140 bytes are held, in flight, pending and being processed).
+const DEPTH: usize = 2;
 
 /// Where records come from: [`LogReader`], or anything that fills a reused record.
 pub trait RecordSource {
@@ -145,6 +152,19 @@ pub struct ShardDriver<S: WindowSink> {
     sink: S,
     last_wm: u64,
     buf: Vec<WindowFeatures>,
+    group: Grouping,
+}
+
+/// Scratch space of [`ShardDriver::feed_block`]: a counting sort of a block's records by ENI.
+#[derive(Default)]
+struct Grouping {
+    /// Per ENI id: records in the block, then the end of its run in `order` (zero between blocks).
+    count: Vec<u32>,
+    /// ENIs of the block, in order of first appearance.
+    touched: Vec<EniId>,
+    /// The block's records, grouped by ENI, input order within each ENI (copied: reading them
+    /// in place by index would miss the cache on every record instead).
+    sorted: Vec<(Observation, u64)>,
 }
 
 impl<S: WindowSink> ShardDriver<S> {
@@ -162,6 +182,7 @@ impl<S: WindowSink> ShardDriver<S> {
             sink,
             last_wm: last_watermark,
             buf: Vec::new(),
+            group: Grouping::default(),
         }
     }
 
@@ -180,6 +201,82 @@ impl<S: WindowSink> ShardDriver<S> {
     pub fn feed(&mut self, obs: &Observation, wm: u64, names: &Interner) -> Push {
         self.advance(wm, names);
         self.windower.push_obs(obs, wm)
+    }
+
+    /// A block of records in input order, each with the global watermark at its read time,
+    /// then the watermark after the block (at least the last record's). The same windows reach
+    /// the sink, in the same order, as from [`Self::feed`] on each record and then
+    /// [`Self::advance`]`(wm_after)` (property-tested), only faster: each ENI's records of the
+    /// block are applied together, so its open windows stay in cache instead of being evicted
+    /// by the hundreds of other ENIs' windows between two of its records in a time-ordered
+    /// log.
+    ///
+    /// Why the result is the same: a window reads and writes only its own ENI's state, so an
+    /// ENI's state depends only on the order of its own records and of its own windows'
+    /// closes. Before each record of an ENI, its windows that the record's watermark passed are
+    /// closed ([`Windower::close_eni_until`]), exactly those a sequential run would have closed
+    /// by then; at the end every window `wm_after` passed is closed, and the block's closed
+    /// windows are sorted into the one output order (window start, ENI name), which is the
+    /// order a sequential run emits them in. Late records (see [`WindowConfig::is_late`]) are
+    /// counted here as in [`Self::feed`]; the caller decides their side file at read time.
+    pub fn feed_block(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
+        let g = &mut self.group;
+        g.touched.clear();
+        for (obs, _) in items {
+            let e = obs.eni as usize;
+            if g.count.len() <= e {
+                g.count.resize(e + 1, 0);
+            }
+            if let Some(c) = g.count.get_mut(e) {
+                if *c == 0 {
+                    g.touched.push(obs.eni);
+                }
+                *c += 1;
+            }
+        }
+        let mut at = 0u32;
+        for &e in &g.touched {
+            if let Some(c) = g.count.get_mut(e as usize) {
+                let n = *c;
+                *c = at;
+                at += n;
+            }
+        }
+        g.sorted.clear();
+        if let Some(first) = items.first() {
+            g.sorted.resize(items.len(), *first);
+        }
+        for item in items {
+            if let Some(c) = g.count.get_mut(item.0.eni as usize) {
+                if let Some(slot) = g.sorted.get_mut(*c as usize) {
+                    *slot = *item;
+                }
+                *c += 1;
+            }
+        }
+        let mut start = 0usize;
+        for &e in &g.touched {
+            let Some(c) = g.count.get_mut(e as usize) else {
+                continue;
+            };
+            let end = *c as usize;
+            *c = 0;
+            for (obs, wm) in g.sorted.get(start..end).unwrap_or_default() {
+                if *wm > self.last_wm {
+                    self.windower.close_eni_until(e, *wm, &mut self.buf);
+                }
+                self.windower.push_obs(obs, *wm);
+            }
+            start = end;
+        }
+        if wm_after > self.last_wm {
+            self.last_wm = wm_after;
+            self.windower.close_until(wm_after, names, &mut self.buf);
+        }
+        sort_closed(&mut self.buf, names);
+        for w in self.buf.drain(..) {
+            self.sink.accept_named(w, names);
+        }
     }
 
     /// End of input: closes every open window and hands it to the sink.
@@ -262,20 +359,27 @@ where
     let mut local = Windower::new(cfg.clone());
     if shards == 1 {
         let mut worker = ShardDriver::new(cfg, make_sink(0));
+        let mut block: Vec<(Observation, u64)> = Vec::with_capacity(BLOCK);
         while reader.next_record(&mut rec).map_err(RunError::Read)? {
             let now = wm.get();
             match Observation::from_record(&rec) {
                 Ok(obs) => {
-                    if worker.feed(&obs, now, reader.interner()) == Push::Late {
+                    if cfg.is_late(obs.start, now) {
                         on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                     }
+                    block.push((obs, now));
                 }
                 Err(_) => {
                     local.push(&rec, now);
                 }
             }
             wm.observe(&rec);
+            if block.len() >= BLOCK {
+                worker.feed_block(&block, wm.get(), reader.interner());
+                block.clear();
+            }
         }
+        worker.feed_block(&block, wm.get(), reader.interner());
         let (output, mut end) = worker.end(reader.interner());
         end.stats.add(local.stats());
         let stats = finish_stats(vec![end], reader.interner(), wm.get(), 1);
@@ -429,10 +533,7 @@ fn shard_loop<S: WindowSink>(
         for n in &msg.new_names {
             names.intern(n.as_bytes());
         }
-        for (obs, wm) in &msg.items {
-            worker.feed(obs, *wm, &names);
-        }
-        worker.advance(msg.wm_after, &names);
+        worker.feed_block(&msg.items, msg.wm_after, &names);
     }
     worker.end(&names)
 }
