@@ -579,24 +579,6 @@ impl WindowAcc {
         w
     }
 
-    /// True when the accumulator grew beyond what is worth keeping for reuse. (Only the peer
-    /// map decides, as it always did: which accumulator is reused shapes that map's order.)
-    pub fn is_oversized(&self) -> bool {
-        self.peers.legacy_capacity() > 2 * PEER_MAP_CAP
-    }
-
-    /// The bucket count the window's peer map would have (see `crate::features::peers`).
-    pub fn legacy_peer_buckets(&self) -> usize {
-        self.peers.legacy_buckets()
-    }
-
-    /// Starts an empty accumulator as if its peer map had `buckets` buckets (see
-    /// `crate::features::peers`): the window stage hands the buckets of the map the old code
-    /// would have reused, whatever accumulator it actually reuses.
-    pub fn set_legacy_peer_buckets(&mut self, buckets: usize) {
-        self.peers.set_legacy_buckets(buckets);
-    }
-
     /// Empties the accumulator, keeping its allocations.
     pub fn clear(&mut self) {
         self.c = Counters::default();
@@ -732,9 +714,11 @@ impl WindowAcc {
             hist.ports_in.insert(p);
         }
         if !hist.peers.insert_new_sorted(new_keys) {
-            // The exact set would switch to the filter: insert one by one, in the order of the
-            // map this table replaced (the switch point decides the filter's insert count).
-            for k in self.peers.legacy_order() {
+            // The exact set would switch to the filter: insert the new peers one by one, in key
+            // order (the switch point decides the filter's insert count, so the order must not
+            // depend on the table's slots or on which emptied table the window reused).
+            new_keys.sort_unstable();
+            for &k in new_keys.iter() {
                 hist.peers.insert(k);
             }
         }

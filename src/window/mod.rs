@@ -394,15 +394,8 @@ pub struct Windower {
     #[serde(skip)]
     #[allow(clippy::vec_box)]
     spare: Vec<Box<WindowAcc>>,
-    /// The peer-map bucket counts of the accumulators the previous design kept for reuse (at
-    /// most [`SPARE_ACCS`], same rule): a new window's peer table replays its order from them
-    /// (see `crate::features::peers`), whichever accumulator it really reuses. Not state.
-    #[serde(skip)]
-    legacy_spare: Vec<usize>,
 }
 
-/// Emptied window accumulators a [`Windower`] keeps for reuse.
-const SPARE_ACCS: usize = 256;
 /// Emptied accumulators kept for reuse: enough for every window of 1,024 ENIs closing at once.
 const SPARE_POOL: usize = 1024;
 /// Heap bytes an accumulator may hold to be kept for reuse (so the pool holds ≤ 32 MiB).
@@ -450,7 +443,6 @@ impl Windower {
         self.stats.records += 1;
         let cfg = &self.cfg;
         let spare = &mut self.spare;
-        let legacy_spare = &mut self.legacy_spare;
         let state = self.enis.entry(obs.eni);
         // One division per record: the window start serves the lateness test and the lookup.
         let ws = cfg.window_start(obs.start);
@@ -481,8 +473,7 @@ impl Windower {
                     self.count_unplaceable(Unplaceable::TooFarAhead);
                     return Push::Unplaceable(Unplaceable::TooFarAhead);
                 }
-                let mut acc = spare.pop().unwrap_or_default();
-                acc.set_legacy_peer_buckets(legacy_spare.pop().unwrap_or(0));
+                let acc = spare.pop().unwrap_or_default();
                 state.open.insert(i, (ws, acc));
                 self.open_index.insert((ws, obs.eni));
                 i
@@ -563,9 +554,6 @@ impl Windower {
             acc.add(&obs, d, &mut state.history, self.cfg.evidence);
         }
         out.push(acc.finish(eni, ws, &mut state.history, self.cfg.evidence));
-        if self.legacy_spare.len() < SPARE_ACCS && !acc.is_oversized() {
-            self.legacy_spare.push(acc.legacy_peer_buckets());
-        }
         if self.spare.len() < SPARE_POOL && acc.approx_heap_bytes() <= SPARE_BYTES {
             self.spare.push(acc);
         }
