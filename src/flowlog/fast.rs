@@ -259,6 +259,13 @@ fn digits(win: &Window, p: usize) -> Option<(u64, usize, u8)> {
 #[inline(always)]
 fn int_field(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     let start = *p;
+    // One digit and a space (the version, often the protocol and counts): no word arithmetic.
+    let w = ld(win, start);
+    let d = (w as u8).wrapping_sub(b'0');
+    if d <= 9 && (w >> 8) as u8 == b' ' {
+        *p = start + 2;
+        return Some(Some(u64::from(d)));
+    }
     match digits(win, start) {
         Some((x, n, next)) => {
             if x > max || next != b' ' {
