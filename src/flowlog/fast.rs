@@ -260,9 +260,10 @@ fn digits(win: &Window, p: usize) -> Option<(u64, usize, u8)> {
 fn int_field(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     let start = *p;
     // One digit and a space (the version, often the protocol and counts): no word arithmetic.
-    let w = ld(win, start);
-    let d = (w as u8).wrapping_sub(b'0');
-    if d <= 9 && (w >> 8) as u8 == b' ' {
+    // `w - "0 "` over the low two bytes is below 10 exactly when they are a digit and a
+    // space (any other second byte, or a borrow from a first byte below '0', lands above).
+    let d = (ld(win, start) as u16).wrapping_sub(u16::from_le_bytes(*b"0 "));
+    if d < 10 {
         *p = start + 2;
         return Some(Some(u64::from(d)));
     }
