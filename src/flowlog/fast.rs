@@ -87,7 +87,8 @@ pub(super) fn parse_v2(
         return false;
     };
     head.copy_from_slice(line);
-    parse::<false>(&win, line.len(), interner, max_enis, rec).is_some()
+    let mut cache = Cache::default();
+    parse::<false>(&win, line.len(), interner, max_enis, rec, &mut cache).is_some()
 }
 
 /// [`parse_v2`] on the reader's buffer: the line is the start of `buf`, ended by `\n` (or
@@ -100,9 +101,10 @@ pub(super) fn parse_v2_buffered(
     interner: &mut Interner,
     max_enis: usize,
     rec: &mut FlowRecord,
+    cache: &mut Cache,
 ) -> Option<usize> {
     let win = buf.first_chunk::<{ WIN + 8 }>()?;
-    parse::<true>(win, 0, interner, max_enis, rec)
+    parse::<true>(win, 0, interner, max_enis, rec, cache)
 }
 
 /// The parser behind both entry points. With `BUFFERED`, the status field is followed by a
@@ -115,12 +117,13 @@ fn parse<const BUFFERED: bool>(
     interner: &mut Interner,
     max_enis: usize,
     rec: &mut FlowRecord,
+    cache: &mut Cache,
 ) -> Option<usize> {
     const U8: u64 = u8::MAX as u64;
     const U16: u64 = u16::MAX as u64;
     let mut p = 0usize;
     let version = int_field(win, &mut p, U8)?;
-    let account_id = account_field(win, &mut p)?;
+    let account_id = account_field(win, &mut p, cache)?;
     let eni = eni_field(win, &mut p, interner, max_enis)?;
     let srcaddr = addr_field(win, &mut p)?;
     let dstaddr = addr_field(win, &mut p)?;
@@ -259,6 +262,14 @@ fn digits(win: &Window, p: usize) -> Option<(u64, usize, u8)> {
 #[inline(always)]
 fn int_field(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     let start = *p;
+    // One digit and a space (the version, often the protocol and counts): no word arithmetic.
+    // `w - "0 "` over the low two bytes is below 10 exactly when they are a digit and a
+    // space (any other second byte, or a borrow from a first byte below '0', lands above).
+    let d = (ld(win, start) as u16).wrapping_sub(u16::from_le_bytes(*b"0 "));
+    if d < 10 {
+        *p = start + 2;
+        return Some(Some(u64::from(d)));
+    }
     match digits(win, start) {
         Some((x, n, next)) => {
             if x > max || next != b' ' {
@@ -277,15 +288,43 @@ fn int_field(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     }
 }
 
+/// What the fast path remembers between the lines of one reader: the last `account-id` of
+/// 9..=14 digits as its bytes (first word; mask and masked second word, the space included),
+/// length with the space and value. A flow log's lines nearly always share their account, and
+/// equal bytes have the equal value: the cache changes speed only.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Cache {
+    account: (u64, u64, u64, usize, u64),
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        // A mask of 0 with a masked word of 1 never matches.
+        Cache {
+            account: (0, 0, 1, 0, 0),
+        }
+    }
+}
+
 /// `account-id`: digits, `unknown` or `-`, followed by a space.
 #[inline(always)]
-fn account_field(win: &Window, p: &mut usize) -> Option<Option<u64>> {
+fn account_field(win: &Window, p: &mut usize, cache: &mut Cache) -> Option<Option<u64>> {
     let start = *p;
+    let (w0, w1) = (ld(win, start), ld(win, start + 8));
+    if w0 == cache.account.0 && w1 & cache.account.1 == cache.account.2 {
+        *p = start + cache.account.3;
+        return Some(Some(cache.account.4));
+    }
     if let Some((x, n, next)) = digits(win, start) {
         if next != b' ' {
             return None;
         }
         *p = start + n + 1;
+        if (8..15).contains(&n) {
+            // The digits after the first eight, and the space, under the mask.
+            let mask = (1u64 << (8 * (n - 7))) - 1;
+            cache.account = (w0, mask, w1 & mask, n + 1, x);
+        }
         return Some(Some(x));
     }
     let w = ld(win, start);
@@ -328,6 +367,22 @@ fn token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
     None
 }
 
+/// AWS's interface ids are 21 bytes (`eni-` and 17 hex digits): checked with three
+/// overlapping words and the byte after them, else found by [`token`]. The same token either way.
+#[inline(always)]
+fn eni_token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
+    const AWS: usize = 21;
+    let start = *p;
+    let low = low_bytes(ld(win, start))
+        | low_bytes(ld(win, start + 8))
+        | low_bytes(ld(win, start + AWS - 8));
+    if low == 0 && byte(win, start + AWS) == b' ' {
+        *p = start + AWS + 1;
+        return win.get(start..start + AWS);
+    }
+    token(win, p)
+}
+
 /// `interface-id`, interned exactly as the general parser would.
 #[inline(always)]
 fn eni_field(
@@ -336,7 +391,7 @@ fn eni_field(
     interner: &mut Interner,
     max_enis: usize,
 ) -> Option<Option<EniId>> {
-    let name = token(win, p)?;
+    let name = eni_token(win, p)?;
     if name == b"-" {
         return Some(None);
     }
@@ -529,7 +584,13 @@ mod tests {
             buf.extend_from_slice(ending);
             buf.extend_from_slice(&[b'7'; WIN + 8]);
             let (mut i_buf, mut r_buf) = (fresh(), dirty_record());
-            let used = parse_v2_buffered(&buf, &mut i_buf, max_enis, &mut r_buf);
+            let used = parse_v2_buffered(
+                &buf,
+                &mut i_buf,
+                max_enis,
+                &mut r_buf,
+                &mut Cache::default(),
+            );
             assert_eq!(
                 used,
                 fast.then_some(line.len() + ending.len()),
@@ -741,6 +802,48 @@ mod tests {
                 }
             }
             let _ = both(&line, max_enis);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        /// Lines read one after another through one cache (as the reader does) give what the
+        /// general parser gives for each, whatever accounts come before.
+        #[test]
+        fn cached_accounts_change_nothing(
+            lines in proptest::collection::vec(
+                (v2_line(), proptest::sample::select(&[
+                    "123456789012", "123456789013", "12345678901", "1234567890123", "123456789",
+                    "12345678901234", "123456789012345", "123456789012x", "1234567890 12",
+                    "unknown", "-",
+                ][..])),
+                1..6),
+        ) {
+            let v2 = Format::v2();
+            let mut cache = Cache::default();
+            let (mut i_buf, mut i_gen) = (Interner::new(), Interner::new());
+            for (mut fields, account) in lines {
+                fields[1] = account.to_string();
+                let line = fields.join(" ");
+                let mut r_gen = dirty_record();
+                let general =
+                    parse_line_general(line.as_bytes(), 7, &v2, &mut i_gen, 1000, &mut r_gen);
+                let mut buf = line.clone().into_bytes();
+                buf.push(b'\n');
+                buf.extend_from_slice(&[b' '; WIN + 8]);
+                let mut r_buf = dirty_record();
+                let used = parse_v2_buffered(&buf, &mut i_buf, 1000, &mut r_buf, &mut cache);
+                if used.is_some() {
+                    prop_assert_eq!(used, Some(line.len() + 1));
+                    prop_assert!(general.is_ok());
+                    prop_assert_eq!(&r_buf, &r_gen);
+                } else {
+                    // Keep the interners in step, as the reader's general route would.
+                    let mut r = dirty_record();
+                    let _ = parse_line(line.as_bytes(), 7, &v2, &mut i_buf, 1000, &mut r);
+                }
+                prop_assert_eq!(i_buf.names(), i_gen.names());
+            }
         }
     }
 }

@@ -112,7 +112,7 @@ impl HashKey {
     /// A keyed multiply-fold hash (the construction of foldhash): names of up to 32 bytes
     /// (AWS's are 21) take two or three folded multiplications over overlapping words, with
     /// no loop and no copy; longer names fold 16 bytes at a time.
-    #[inline]
+    #[inline(always)]
     fn hash(self, bytes: &[u8]) -> u64 {
         const K1: u64 = 0x9e37_79b9_7f4a_7c15;
         const K2: u64 = 0x85eb_ca6b_c2b2_ae35;
@@ -133,18 +133,28 @@ impl HashKey {
             );
             a ^ b
         } else {
-            let mut acc = acc;
-            let mut chunks = bytes.chunks_exact(16);
-            for c in &mut chunks {
-                acc = fold_mul(acc ^ word(c, 0), word(c, 8) ^ k ^ K2);
-            }
-            // The last 16 bytes again (overlapping the chunks): the tail is covered.
-            fold_mul(
-                acc ^ word(bytes, n - 16) ^ K3,
-                word(bytes, n - 8) ^ k.rotate_left(23) ^ K4,
-            )
+            self.hash_long(acc, bytes)
         };
         fold_mul(acc, k.rotate_left(32) ^ K2)
+    }
+
+    /// The rest of [`HashKey::hash`] for names over 32 bytes (kept out of the inlined path).
+    #[inline(never)]
+    fn hash_long(self, mut acc: u64, bytes: &[u8]) -> u64 {
+        const K2: u64 = 0x85eb_ca6b_c2b2_ae35;
+        const K3: u64 = 0xc2b2_ae3d_27d4_eb4f;
+        const K4: u64 = 0x1656_67b1_9e37_79f9;
+        let k = self.0;
+        let n = bytes.len();
+        let mut chunks = bytes.chunks_exact(16);
+        for c in &mut chunks {
+            acc = fold_mul(acc ^ word(c, 0), word(c, 8) ^ k ^ K2);
+        }
+        // The last 16 bytes again (overlapping the chunks): the tail is covered.
+        fold_mul(
+            acc ^ word(bytes, n.saturating_sub(16)) ^ K3,
+            word(bytes, n.saturating_sub(8)) ^ k.rotate_left(23) ^ K4,
+        )
     }
 }
 

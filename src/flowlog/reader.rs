@@ -175,6 +175,8 @@ pub struct LogReader {
     last: InputPosition,
     /// A source given by [`LogReader::from_read`], read as input 0.
     given: Option<Box<dyn Read + Send>>,
+    /// What the fast route remembers between lines (the last account id's bytes).
+    fast_cache: fast::Cache,
 }
 
 /// The input being read.
@@ -240,6 +242,7 @@ impl LogReader {
             lines: Lines::new(),
             last: InputPosition::default(),
             given,
+            fast_cache: fast::Cache::default(),
         }
     }
 
@@ -294,9 +297,13 @@ impl LogReader {
             if cur.format.is_v2() && !cur.unsupported && !self.lines.discarding {
                 let lines = &mut self.lines;
                 let buf = lines.buf.get(lines.start..lines.end).unwrap_or_default();
-                if let Some(len) =
-                    fast::parse_v2_buffered(buf, &mut self.interner, self.opts.max_enis, rec)
-                {
+                if let Some(len) = fast::parse_v2_buffered(
+                    buf,
+                    &mut self.interner,
+                    self.opts.max_enis,
+                    rec,
+                    &mut self.fast_cache,
+                ) {
                     lines.start += len;
                     lines.scanned = lines.start;
                     cur.line_no += 1;
