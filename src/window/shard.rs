@@ -12,7 +12,7 @@
 //! channel, and in a pool smaller than the shard count (or with the reader inside the pool) that
 //! would deadlock. The result does not depend on the thread count.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -364,7 +364,9 @@ where
             let now = wm.get();
             match Observation::from_record(&rec) {
                 Ok(obs) => {
-                    if cfg.is_late(obs.start, now) {
+                    // A record never starts after its window's end, so one starting at or
+                    // after the watermark cannot be late (skips the division, nearly always).
+                    if obs.start < now && cfg.is_late(obs.start, now) {
                         on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                     }
                     block.push((obs, now));
@@ -399,7 +401,11 @@ where
     let caught = Mutex::new(None);
     let outcome = pool.in_place_scope(|scope| {
         let mut txs: Vec<SyncSender<Msg>> = Vec::with_capacity(shards);
+        // Shards hand their emptied batches back, so batches are reused instead of allocated
+        // (and page-faulted in) afresh: at most `shards * (DEPTH + 2)` are ever in circulation.
+        let (recycle_tx, recycle_rx) = channel::<Vec<(Observation, u64)>>();
         for (i, slot) in slots.iter().enumerate() {
+            let recycle = recycle_tx.clone();
             let (tx, rx) = sync_channel::<Msg>(DEPTH);
             txs.push(tx);
             let sink = make_sink(i);
@@ -408,7 +414,7 @@ where
             scope.spawn(move |_| {
                 // A panic is a bug, not bad input: keep it to re-raise once every shard is done.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    shard_loop(rx, &cfg, sink)
+                    shard_loop(rx, &cfg, sink, &recycle)
                 })) {
                     Ok(done) => {
                         if let Ok(mut s) = slot.lock() {
@@ -433,7 +439,7 @@ where
                 let now = wm.get();
                 match Observation::from_record(&rec) {
                     Ok(obs) => {
-                        if cfg.is_late(obs.start, now) {
+                        if obs.start < now && cfg.is_late(obs.start, now) {
                             on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                         }
                         let names = reader.interner().names();
@@ -457,6 +463,7 @@ where
                     if !flush(
                         &txs,
                         &mut pending,
+                        &recycle_rx,
                         reader.interner(),
                         &mut names_sent,
                         wm.get(),
@@ -468,6 +475,7 @@ where
             flush(
                 &txs,
                 &mut pending,
+                &recycle_rx,
                 reader.interner(),
                 &mut names_sent,
                 wm.get(),
@@ -504,6 +512,7 @@ where
 fn flush(
     txs: &[SyncSender<Msg>],
     pending: &mut [Vec<(Observation, u64)>],
+    recycled: &Receiver<Vec<(Observation, u64)>>,
     names: &Interner,
     names_sent: &mut usize,
     wm_after: u64,
@@ -512,9 +521,12 @@ fn flush(
     *names_sent = names.len();
     let mut ok = true;
     for (tx, items) in txs.iter().zip(pending.iter_mut()) {
+        let fresh = recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH / txs.len().max(1)));
         let msg = Msg {
             new_names: new_names.clone(),
-            items: std::mem::replace(items, Vec::with_capacity(BATCH)),
+            items: std::mem::replace(items, fresh),
             wm_after,
         };
         ok &= tx.send(msg).is_ok();
@@ -526,6 +538,7 @@ fn shard_loop<S: WindowSink>(
     rx: Receiver<Msg>,
     cfg: &WindowConfig,
     sink: S,
+    recycle: &Sender<Vec<(Observation, u64)>>,
 ) -> (S::Output, ShardEnd) {
     let mut names = Interner::new();
     let mut worker = ShardDriver::new(cfg, sink);
@@ -534,6 +547,10 @@ fn shard_loop<S: WindowSink>(
             names.intern(n.as_bytes());
         }
         worker.feed_block(&msg.items, msg.wm_after, &names);
+        let mut items = msg.items;
+        items.clear();
+        // The reader may be done already; then the batch is simply dropped.
+        let _ = recycle.send(items);
     }
     worker.end(&names)
 }
