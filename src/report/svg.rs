@@ -35,19 +35,27 @@ pub struct Frame {
     pub y: (f64, f64),
 }
 
+/// Where `v` lies in `range`, in 0..=1 (clamped; 0 for NaN). Computed on halves so that no
+/// finite input overflows: a range from -1.5e308 to 1.5e308 is 3e308 wide, beyond `f64::MAX`.
+fn fraction(v: f64, (lo, hi): (f64, f64)) -> f64 {
+    let span = (hi * 0.5 - lo * 0.5).max(f64::MIN_POSITIVE);
+    let f = ((v * 0.5 - lo * 0.5) / span).clamp(0.0, 1.0);
+    if f.is_nan() {
+        0.0
+    } else {
+        f
+    }
+}
+
 impl Frame {
     /// Pixel x of data x (clamped into the plot).
     pub fn px(&self, x: f64) -> f64 {
-        let span = (self.x.1 - self.x.0).max(f64::MIN_POSITIVE);
-        let f = ((x - self.x.0) / span).clamp(0.0, 1.0);
-        self.l + f * (self.w - self.l - self.r)
+        self.l + fraction(x, self.x) * (self.w - self.l - self.r)
     }
 
     /// Pixel y of data y (clamped into the plot).
     pub fn py(&self, y: f64) -> f64 {
-        let span = (self.y.1 - self.y.0).max(f64::MIN_POSITIVE);
-        let f = ((y - self.y.0) / span).clamp(0.0, 1.0);
-        self.h - self.b - f * (self.h - self.t - self.b)
+        self.h - self.b - fraction(y, self.y) * (self.h - self.t - self.b)
     }
 
     fn bottom(&self) -> f64 {
@@ -480,7 +488,7 @@ pub fn timeline_chart(out: &mut String, p: &TimelinePlot) {
         .min(p.threshold.min(0.0));
     let hi = finite.fold(f64::NEG_INFINITY, f64::max).max(p.threshold);
     let hi = if hi.is_finite() && hi > lo {
-        hi + (hi - lo) * 0.08
+        (hi + (hi * 0.5 - lo * 0.5) * 0.16).min(f64::MAX)
     } else {
         lo + 1.0
     };

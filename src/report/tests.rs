@@ -287,3 +287,47 @@ fn close_attack_bands_keep_every_band_but_do_not_print_names_over_each_other() {
         "kept as a tooltip"
     );
 }
+
+#[test]
+/// Scores at the ends of the f64 range (a span wider than `f64::MAX`) draw no NaN.
+fn extreme_scores_draw_no_nan() {
+    let windows: Vec<ScoredWindow> = [1.5e308f64, -1.5e308, 0.3, 1.7e308]
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| ScoredWindow {
+            eni: "a".into(),
+            window_start: (i as u64 / 2) * 300,
+            score: s,
+            alert: i % 3 == 0,
+            findings: vec!["k".into()],
+        })
+        .collect();
+    let labels = vec![Label {
+        attack_id: 1,
+        attack_type: "k".into(),
+        eni: "a".into(),
+        start: 0,
+        end: 900,
+        attacker: None,
+        victim: None,
+    }];
+    for threshold in [0.5, -1.6e308, 1.6e308] {
+        let m = evaluate(&EvalInput {
+            windows: &windows,
+            window_secs: 300,
+            labels: &labels,
+            threshold,
+        });
+        let top = top_alert_rows(&windows, &labels, 300, 10);
+        let html = render_html(&ReportData {
+            title: "t".into(),
+            dataset: "d".into(),
+            facts: vec![],
+            flowvigil: m,
+            references: vec![],
+            timelines: top_eni_timelines(&windows, &labels, 300, 3),
+            top_alerts: top,
+        });
+        assert!(!html.contains("NaN"), "threshold {threshold}");
+    }
+}
