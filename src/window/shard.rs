@@ -23,14 +23,15 @@ use super::{
 use crate::features::{Observation, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 
-/// Records the one-thread path hands to [`ShardDriver::feed_block`] at a time: enough that each
-/// ENI of a busy log has a run of records in a block (500 ENIs: ~130 each).
-const BLOCK: usize = 65_536;
-/// Records sent to the shards per message (in all): large, so that each shard's
-/// [`ShardDriver::feed_block`] finds runs of records per ENI.
-const BATCH: usize = 65_536;
-/// Messages in flight per shard (bounds memory: at most `shards * (DEPTH + 2) * BATCH`
-/// records of ≈ 140 bytes are held, in flight, pending and being processed).
+/// Records a shard hands to [`ShardDriver::feed_block`] at a time: enough that each ENI of a
+/// busy log has a run of records in a block (500 ENIs: ~30 each), small enough that the block
+/// (≈ 140 bytes a record) stays near the core's L2 cache while it is grouped (16,384 measured
+/// faster than 8,192 and 65,536 on the peer benchmark).
+const BLOCK: usize = 16_384;
+/// Messages in flight per shard. Batches are `BLOCK * shards` records in all (so `BLOCK` per
+/// shard on average); with the one pending and the one being processed, at most `DEPTH + 2`
+/// batches per shard exist at once (emptied ones are recycled), each holding at most
+/// `BLOCK * shards` records.
 const DEPTH: usize = 2;
 
 /// Where records come from: [`LogReader`], or anything that fills a reused record.
@@ -458,7 +459,7 @@ where
                     }
                 }
                 wm.observe(&rec);
-                if in_batch >= BATCH {
+                if in_batch >= BLOCK * shards {
                     in_batch = 0;
                     if !flush(
                         &txs,
@@ -523,7 +524,7 @@ fn flush(
     for (tx, items) in txs.iter().zip(pending.iter_mut()) {
         let fresh = recycled
             .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH / txs.len().max(1)));
+            .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
         let msg = Msg {
             new_names: new_names.clone(),
             items: std::mem::replace(items, fresh),
