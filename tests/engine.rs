@@ -409,3 +409,44 @@ fn the_shipped_default_model_loads_and_flags_the_sample_attacks() {
         alerts.len()
     );
 }
+
+/// A trained model is the same bytes for any thread count, also when an ENI's peer history
+/// switches from its exact set to the Bloom filter (the switch point decides the filter's insert
+/// count, which once depended on the order other ENIs' windows closed in, hence on the shards).
+#[test]
+fn model_bytes_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = GenConfig {
+        seed: 7,
+        enis: 60,
+        days: 2,
+        ..GenConfig::default()
+    };
+    generate(&cfg, dir.path()).expect("generate");
+    let train = |threads: usize| {
+        let reader =
+            LogReader::open(&[dir.path().to_path_buf()], ReadOptions::default()).expect("open");
+        let (m, _, _) = engine::train_from_logs(
+            reader,
+            &WindowConfig::default(),
+            &TrainParams::default(),
+            threads,
+            &mut |_| {},
+        )
+        .expect("train");
+        m
+    };
+    let one = train(1);
+    assert!(
+        one.histories.values().any(|h| h.peers.is_filtered()),
+        "the data set must drive a peer history past its exact set"
+    );
+    let bytes = |m: &Model| model::to_bytes(m, Path::new("m.fvm")).expect("encode");
+    let want = bytes(&one);
+    for threads in [2, 3] {
+        assert!(
+            bytes(&train(threads)) == want,
+            "{threads} threads gave another model"
+        );
+    }
+}
