@@ -1,5 +1,7 @@
 //! Window + feature extraction throughput, without parsing: records built in memory (fixed
-//! seed), pushed through a `Windower` with the watermark protocol, every window closed.
+//! seed), pushed through a `Windower` with the watermark protocol one at a time (the streaming
+//! path), and in blocks grouped by ENI through `ShardDriver::feed_block` (`*-blocks`, the batch
+//! path), every window closed.
 //!
 //! `cargo bench --bench features`. The end-to-end figure (parsing included, against DuckDB and
 //! Polars) is the peer benchmark in `benches/peers/`.
@@ -7,8 +9,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use flowvigil::features::{Observation, WindowFeatures};
 use flowvigil::flowlog::{Action, FlowRecord, Interner, LogStatus};
-use flowvigil::window::{Watermark, WindowConfig, Windower};
+use flowvigil::window::{ShardDriver, Watermark, WindowConfig, Windower};
 
 const RECORDS: usize = 200_000;
 
@@ -94,6 +97,27 @@ fn run(recs: &[FlowRecord], names: &Interner, cfg: &WindowConfig) -> usize {
     windows + out.len()
 }
 
+/// The batch path: blocks of records grouped by ENI ([`ShardDriver::feed_block`]), as
+/// `features`, `train` and `backtest` run them.
+fn run_blocks(recs: &[FlowRecord], names: &Interner, cfg: &WindowConfig) -> usize {
+    let mut d = ShardDriver::new(cfg, Vec::<WindowFeatures>::new());
+    let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+    let mut block = Vec::with_capacity(16_384);
+    for r in recs {
+        if let Ok(obs) = Observation::from_record(r) {
+            block.push((obs, wm.get()));
+        }
+        wm.observe(r);
+        if block.len() == 16_384 {
+            d.feed_block(&block, wm.get(), names);
+            block.clear();
+        }
+    }
+    d.feed_block(&block, wm.get(), names);
+    d.finish_windows(names);
+    d.sink().len()
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("features");
     g.throughput(Throughput::Elements(RECORDS as u64));
@@ -110,6 +134,8 @@ fn bench(c: &mut Criterion) {
             };
             let id = format!("{name}/evidence={evidence}");
             g.bench_function(id, |b| b.iter(|| run(&recs, &names, &cfg)));
+            let id = format!("{name}-blocks/evidence={evidence}");
+            g.bench_function(id, |b| b.iter(|| run_blocks(&recs, &names, &cfg)));
         }
     }
     g.finish();
