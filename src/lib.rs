@@ -10,13 +10,16 @@
 //! # Layout
 //!
 //! - [`flowlog`]: the flow record, every AWS format (v2..v8, custom, headers), the byte-level
-//!   parser, inputs (files, gzip, folder trees, stdin), the text writer, and malformed-line reports.
+//!   parser (with a straight-line fast path for default v2 lines that falls back to the general
+//!   one), inputs (files, gzip, folder trees, stdin), the text writer, and malformed-line reports.
 //! - [`stats`]: the summary behind `flowvigil stats`.
 //! - [`civil`]: UTC calendar arithmetic on Unix seconds (dates for file names, reports, stats).
 //! - [`window`]: per-ENI event-time tumbling windows closed by a watermark; late-record accounting;
-//!   sharding by ENI.
-//! - [`features`]: schema v1 ([`features::FEATURE_NAMES`]), per-ENI bounded history (ports and
-//!   peers seen before), distinct counting, and the evidence typed findings need.
+//!   sharding by ENI; batch runs apply each block's records grouped by ENI (same result as one
+//!   at a time, far fewer cache misses).
+//! - [`features`]: schema v1 ([`features::FEATURE_NAMES`]), the per-window accumulator (compact
+//!   peer and port tables), per-ENI bounded history (ports and peers seen before), distinct
+//!   counting, and the evidence typed findings need.
 //! - [`detect`]: online per-ENI baselines, peer groups (linfa k-means), typed findings with ATT&CK
 //!   ids, calibration into one `anomaly_score`, explanations.
 //! - [`model`]: the trained model and its file format; bincode lives only in `model::codec`.
