@@ -56,6 +56,23 @@ fn slot_of(key: u64, mask: usize) -> usize {
     (key >> 40) as usize & mask
 }
 
+/// Puts `slot` in the first empty slot (per `empty`) from `home` on, wrapping around: the insert
+/// of an open-addressing table with linear probing (`slots.len()` a power of two, never full).
+pub(crate) fn place_linear<T>(slots: &mut [T], home: usize, slot: T, empty: impl Fn(&T) -> bool) {
+    let mask = slots.len().wrapping_sub(1);
+    let mut i = home & mask;
+    for _ in 0..slots.len() {
+        match slots.get_mut(i) {
+            Some(s) if empty(s) => {
+                *s = slot;
+                return;
+            }
+            Some(_) => i = (i + 1) & mask,
+            None => return,
+        }
+    }
+}
+
 impl PeerTable {
     /// Peers held.
     pub fn len(&self) -> usize {
@@ -126,18 +143,8 @@ impl PeerTable {
     }
 
     fn place(&mut self, slot: Slot) {
-        let mask = self.slots.len().wrapping_sub(1);
-        let mut i = slot_of(slot.key, mask);
-        for _ in 0..self.slots.len() {
-            match self.slots.get_mut(i) {
-                Some(s) if s.key == 0 => {
-                    *s = slot;
-                    return;
-                }
-                Some(_) => i = (i + 1) & mask,
-                None => return,
-            }
-        }
+        let home = slot_of(slot.key, self.slots.len().wrapping_sub(1));
+        place_linear(&mut self.slots, home, slot, |s| s.key == 0);
     }
 
     /// Every peer, in no particular order.

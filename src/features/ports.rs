@@ -169,18 +169,8 @@ impl WindowPorts {
     }
 
     fn place(&mut self, slot: Slot) {
-        let mask = self.slots.len().wrapping_sub(1);
-        let mut i = slot_of(slot.key, mask);
-        for _ in 0..self.slots.len() {
-            match self.slots.get_mut(i) {
-                Some(s) if s.key == 0 => {
-                    *s = slot;
-                    return;
-                }
-                Some(_) => i = (i + 1) & mask,
-                None => return,
-            }
-        }
+        let home = slot_of(slot.key, self.slots.len().wrapping_sub(1));
+        super::peers::place_linear(&mut self.slots, home, slot, |s| s.key == 0);
     }
 
     fn grow(&mut self, n: usize) {
