@@ -21,7 +21,7 @@
 //! from the 128-bit mask costs more than the per-field end searches it replaces (about 220
 //! more instructions per line on the peer benchmark, 653 M to 763 M for `flowvigil stats` on
 //! 500 k lines) and the overlap it allows did not pay it back: `stats` on 5 M lines took
-//! about 10 % more user time. SSE2 alone has no byte shuffle (`pshufb` is SSSE3), so it cannot
+//! about 14 % more user time. SSE2 alone has no byte shuffle (`pshufb` is SSSE3), so it cannot
 //! value the digits either; the word-at-a-time code already classifies eight bytes per step.
 
 use std::net::{IpAddr, Ipv4Addr};
