@@ -715,9 +715,8 @@ impl WindowAcc {
         }
         if !hist.peers.insert_new_sorted(new_keys) {
             // The exact set would switch to the filter: insert the new peers one by one, in key
-            // order (the switch point decides the filter's insert count, so the order must not
-            // depend on the table's slots or on which emptied table the window reused).
-            new_keys.sort_unstable();
+            // order (sorted above; the switch point decides the filter's insert count, so the
+            // order must not depend on the table's slots or on which emptied table was reused).
             for &k in new_keys.iter() {
                 hist.peers.insert(k);
             }

@@ -146,7 +146,9 @@ impl WindowConfig {
 
     /// True when a record starting at `start` is late under watermark `wm`.
     pub fn is_late(&self, start: u64, wm: u64) -> bool {
-        self.window_start(start).saturating_add(self.width()) <= wm
+        // A window ends after every start it holds, so a record starting at or after the
+        // watermark is never late: that test skips the division for nearly every record.
+        start < wm && self.window_start(start).saturating_add(self.width()) <= wm
     }
 }
 
@@ -517,7 +519,7 @@ impl Windower {
             self.open_index.pop_first();
             self.close_one(ws, eni, out);
         }
-        sort_by_name(&mut out[first..], names);
+        sort_closed(&mut out[first..], names);
     }
 
     /// Closes the open windows of `eni` whose end ≤ `watermark`, appending them in start
@@ -679,10 +681,6 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
 
 /// Sorts closed windows into the one output order: window start, then ENI name.
 pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
-    sort_by_name(ws, names);
-}
-
-fn sort_by_name(ws: &mut [WindowFeatures], names: &Interner) {
     // (window start, ENI id) is unique, so an unstable sort gives the one order, without the
     // stable sort's scratch allocation.
     ws.sort_unstable_by(|a, b| {

@@ -159,7 +159,8 @@ pub struct ShardDriver<S: WindowSink> {
 /// Scratch space of [`ShardDriver::feed_block`]: a counting sort of a block's records by ENI.
 #[derive(Default)]
 struct Grouping {
-    /// Per ENI id: records in the block, then the end of its run in `order` (zero between blocks).
+    /// Per ENI id: records in the block, then the end of its run in `sorted` (zero between
+    /// blocks).
     count: Vec<u32>,
     /// ENIs of the block, in order of first appearance.
     touched: Vec<EniId>,
@@ -365,9 +366,7 @@ where
             let now = wm.get();
             match Observation::from_record(&rec) {
                 Ok(obs) => {
-                    // A record never starts after its window's end, so one starting at or
-                    // after the watermark cannot be late (skips the division, nearly always).
-                    if obs.start < now && cfg.is_late(obs.start, now) {
+                    if cfg.is_late(obs.start, now) {
                         on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                     }
                     block.push((obs, now));
@@ -440,7 +439,7 @@ where
                 let now = wm.get();
                 match Observation::from_record(&rec) {
                     Ok(obs) => {
-                        if obs.start < now && cfg.is_late(obs.start, now) {
+                        if cfg.is_late(obs.start, now) {
                             on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                         }
                         let names = reader.interner().names();
