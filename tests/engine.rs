@@ -85,8 +85,7 @@ fn backtest_lines(f: &Fixture, threads: usize) -> Vec<String> {
         threads,
         ..BacktestOptions::default()
     };
-    let (bt, _) =
-        engine::backtest(reader, &f.model, &opts, &mut |_| {}, |_, _| Ok(())).expect("backtest");
+    let (bt, _) = engine::backtest(reader, &f.model, &opts, &mut |_| {}).expect("backtest");
     let mut out = Vec::new();
     for row in bt.rows.iter().filter(|r| r.alert) {
         let v = row.verdict.as_deref().expect("alerts keep their verdict");
@@ -379,14 +378,8 @@ fn the_shipped_default_model_loads_and_flags_the_sample_attacks() {
         ReadOptions::default(),
     )
     .expect("open sample");
-    let (bt, _) = engine::backtest(
-        reader,
-        &m,
-        &BacktestOptions::default(),
-        &mut |_| {},
-        |_, _| Ok(()),
-    )
-    .expect("backtest");
+    let (bt, _) =
+        engine::backtest(reader, &m, &BacktestOptions::default(), &mut |_| {}).expect("backtest");
     let labels = flowvigil::labels::read_labels(std::io::BufReader::new(
         std::fs::File::open(root.join("datasets/samples/tiny-v2/labels.csv")).expect("labels"),
     ))

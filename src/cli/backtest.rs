@@ -55,13 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         keep_all: args.all_windows,
         keep_features: false,
     };
-    let (bt, reader) = engine::backtest(
-        reader,
-        &model,
-        &opts,
-        &mut |n| progress.update(n),
-        |_, _| Ok(()),
-    )?;
+    let (bt, reader) = engine::backtest(reader, &model, &opts, &mut |n| progress.update(n))?;
     progress.done();
     let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())

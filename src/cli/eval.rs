@@ -200,10 +200,7 @@ pub fn evaluate_logs(reader: LogReader, plan: Plan) -> anyhow::Result<Outcome> {
         keep_features: true,
     };
     let (bt, reader) =
-        engine::backtest(reader, model, &opts, &mut |n| progress.update(n), |_, _| {
-            Ok(())
-        })
-        .context("backtest")?;
+        engine::backtest(reader, model, &opts, &mut |n| progress.update(n)).context("backtest")?;
     progress.done();
     let read = reader.summary().clone();
     let window_secs = u64::from(model.windowing.window_secs);

@@ -12,7 +12,7 @@ use flowvigil::features::{WindowFeatures, FEATURE_NAMES};
 use flowvigil::flowlog::{
     write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS,
 };
-use flowvigil::window::{run_sharded, WindowConfig, WindowSink};
+use flowvigil::window::{run_parallel, run_sharded, WindowConfig, WindowSink};
 
 /// Flags of `flowvigil features`.
 #[derive(Debug, clap::Args)]
@@ -173,8 +173,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         check_errors(&outs)?;
         stats
     } else {
-        let (outs, stats) =
-            run_sharded(&mut reader, &cfg, threads, |_| CsvRows::new(None), on_late)?;
+        // Parsing runs on the shards' threads too, unless late records go to a side file
+        // (written at read time, in input order: the reading thread must see the watermark).
+        let (outs, stats) = if args.late_out.is_none() {
+            run_parallel(
+                &mut reader,
+                &cfg,
+                threads,
+                |_| CsvRows::new(None),
+                &mut |_| {},
+            )?
+        } else {
+            run_sharded(&mut reader, &cfg, threads, |_| CsvRows::new(None), on_late)?
+        };
         check_errors(&outs)?;
         merge_rows(&outs, &mut out)?;
         out.flush()?;

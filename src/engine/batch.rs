@@ -10,7 +10,8 @@ use crate::flowlog::FlowlogError;
 use crate::flowlog::{EniId, FlowRecord, Interner, LogReader};
 use crate::model::Model;
 use crate::window::{
-    run_sharded, shard_of, RecordSource, RunStats, WindowConfig, WindowSink, Windower,
+    run_parallel, run_sharded, shard_of, RecordSource, RunError, RunStats, ShardedOutput,
+    WindowConfig, WindowSink, Windower,
 };
 
 use super::EngineError;
@@ -274,24 +275,19 @@ pub const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// A [`RecordSource`] that counts records and reports progress to a callback.
 pub struct Counting<'a> {
-    reader: LogReader,
+    reader: &'a mut LogReader,
     records: u64,
     on_progress: &'a mut dyn FnMut(u64),
 }
 
 impl<'a> Counting<'a> {
     /// Wraps `reader`; `on_progress(records)` is called every [`PROGRESS_EVERY`] records.
-    pub fn new(reader: LogReader, on_progress: &'a mut dyn FnMut(u64)) -> Self {
+    pub fn new(reader: &'a mut LogReader, on_progress: &'a mut dyn FnMut(u64)) -> Self {
         Self {
             reader,
             records: 0,
             on_progress,
         }
-    }
-
-    /// The wrapped reader.
-    pub fn into_inner(self) -> LogReader {
-        self.reader
     }
 }
 
@@ -310,6 +306,23 @@ impl RecordSource for Counting<'_> {
     fn interner(&self) -> &Interner {
         self.reader.interner()
     }
+}
+
+/// The window stage of a batch run: one thread reads and windows ([`run_sharded`], progress
+/// every [`PROGRESS_EVERY`] records), several parse and window in parallel ([`run_parallel`],
+/// progress per chunk); the windows are the same.
+fn run_windows<S: WindowSink>(
+    reader: &mut LogReader,
+    cfg: &WindowConfig,
+    shards: usize,
+    make_sink: impl Fn(usize) -> S,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
+    if shards >= 2 {
+        return run_parallel(reader, cfg, shards, make_sink, on_progress);
+    }
+    let mut counting = Counting::new(reader, on_progress);
+    run_sharded(&mut counting, cfg, 1, make_sink, |_, _| Ok(()))
 }
 
 /// How a backtest runs.
@@ -331,13 +344,12 @@ pub fn backtest(
     model: &Model,
     opts: &BacktestOptions,
     on_progress: &mut dyn FnMut(u64),
-    on_late: impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
 ) -> Result<(Backtest, LogReader), EngineError> {
     let shards = opts.threads.max(1);
     let keep_all = opts.keep_all;
     let mut interner = Interner::new();
     let preload = preload_histories(model, &mut interner, shards);
-    let mut reader = Counting::new(reader.with_interner(interner), on_progress);
+    let mut reader = reader.with_interner(interner);
     let states = split_states(model, shards);
     let preload = Mutex::new(preload);
     let states = Mutex::new(states);
@@ -352,7 +364,7 @@ pub fn backtest(
             .unwrap_or_default();
         ScoringSink::new(&model.scorer, s, p, keep_all).keep_features(opts.keep_features)
     };
-    let (outs, run) = run_sharded(&mut reader, &model.windowing, shards, take, on_late)?;
+    let (outs, run) = run_windows(&mut reader, &model.windowing, shards, take, on_progress)?;
     let mut next = model.clone();
     let mut rows = Vec::with_capacity(outs.len());
     for out in outs {
@@ -366,7 +378,7 @@ pub fn backtest(
             run,
             model: next,
         },
-        reader.into_inner(),
+        reader,
     ))
 }
 
@@ -380,11 +392,11 @@ pub fn train_from_logs(
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(Model, RunStats, LogReader), EngineError> {
     let shards = threads.max(1);
-    let mut reader = Counting::new(reader, on_progress);
+    let mut reader = reader;
     let make = |_| CollectSink {
         windows: Vec::new(),
     };
-    let (outs, run) = run_sharded(&mut reader, windowing, shards, make, |_, _| Ok(()))?;
+    let (outs, run) = run_windows(&mut reader, windowing, shards, make, on_progress)?;
     let mut windows = Vec::new();
     let mut histories = BTreeMap::new();
     for out in outs {
@@ -408,5 +420,5 @@ pub fn train_from_logs(
     let mut model = detect::train(&windows, names, &params)?;
     model.windowing = windowing.clone();
     model.histories = histories;
-    Ok((model, run, reader.into_inner()))
+    Ok((model, run, reader))
 }

@@ -41,4 +41,14 @@ pub enum FlowlogError {
         /// Why it does not match.
         reason: &'static str,
     },
+    /// More distinct interface ids than `max_enis`, found while reading in parallel (where the
+    /// excess lines cannot be turned into bad lines after the fact, as one thread does).
+    #[error(
+        "more than {max} distinct interface ids: rerun with --threads 1 to count the lines of \
+         the excess interfaces as bad lines, or raise the limit (--max-enis where offered)"
+    )]
+    TooManyEnis {
+        /// The limit.
+        max: usize,
+    },
 }

@@ -7,9 +7,12 @@
 //! - [`summary`]: [`ReadSummary`], the counts a reader keeps.
 //! - [`write`]: the text writer (generator, converters, round-trip tests).
 //! - [`intern`]: ENI names to dense ids.
+//! - [`chunk`]: parallel reading: pieces of input, parsed on worker threads and merged in
+//!   order (used by `window::run_parallel`).
 //! - `fast` (private): the straight-line parser of default-v2 lines behind [`parse_line`] and the
 //!   reader's fast route; it falls back to the general parser for anything unusual.
 
+pub mod chunk;
 pub mod error;
 mod fast;
 pub mod intern;

@@ -41,13 +41,14 @@ use std::sync::{Arc, Mutex};
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 
+use super::chunk::{ChunkOutcome, Piece, PieceKind, RawChunk};
 use super::error::FlowlogError;
 use super::fast;
 use super::intern::Interner;
 use super::parse::{
     is_header_line, parse_line, Expected, Format, FormatError, ParseError, Snippet,
 };
-use super::record::{FlowRecord, LogStatus};
+use super::record::{EniId, FlowRecord, LogStatus};
 use super::summary::{FileSummary, ReadSummary, MAX_UNKNOWN_FIELDS};
 
 /// Size of one read (and one gzip pipeline chunk).
@@ -177,6 +178,10 @@ pub struct LogReader {
     given: Option<Box<dyn Read + Send>>,
     /// What the fast route remembers between lines (the last account id's bytes).
     fast_cache: fast::Cache,
+    /// Bad lines reported so far, per file slot of the summary.
+    reported: Vec<usize>,
+    /// Parallel reading ([`LogReader::next_piece`], [`LogReader::merge_piece`]).
+    pieces: PieceState,
 }
 
 /// The input being read.
@@ -190,7 +195,6 @@ struct Current {
     format_listed: bool,
     /// Under a Transit Gateway header: rows are skipped until the next header.
     unsupported: bool,
-    reported: usize,
     file_slot: usize,
 }
 
@@ -243,6 +247,8 @@ impl LogReader {
             last: InputPosition::default(),
             given,
             fast_cache: fast::Cache::default(),
+            reported: Vec::new(),
+            pieces: PieceState::default(),
         }
     }
 
@@ -480,26 +486,47 @@ impl LogReader {
     }
 
     fn on_header(&mut self, line: &[u8], line_no: u64) -> Result<(), FlowlogError> {
-        let Some(cur) = self.cur.as_mut() else {
+        let Some((file_slot, index)) = self.cur.as_ref().map(|c| (c.file_slot, c.index)) else {
             return Ok(());
         };
+        let accounted = self.account_header(file_slot, index, line_no, line);
+        let Some(cur) = self.cur.as_mut() else {
+            return accounted.map(|_| ());
+        };
+        match accounted? {
+            Some((format, slot)) => {
+                cur.unsupported = false;
+                cur.format_slot = slot;
+                cur.format_listed = true;
+                cur.format = format;
+            }
+            None => cur.unsupported = true,
+        }
+        Ok(())
+    }
+
+    /// The summary side of a header line of input `index` (file slot `file_slot`): counts,
+    /// the formats list, notices of unknown fields. Returns the format and its slot in the
+    /// summary's list, or `None` for a rejected header (Transit Gateway, too many columns),
+    /// which counts as a bad line instead, so each line counts once.
+    fn account_header(
+        &mut self,
+        file_slot: usize,
+        index: usize,
+        line_no: u64,
+        line: &[u8],
+    ) -> Result<Option<(Format, Option<usize>)>, FlowlogError> {
         match Format::parse_bytes(line) {
             Ok(format) => {
-                // A rejected header counts as a bad line instead, so each line counts once.
                 self.summary.headers += 1;
-                if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
+                if let Some(f) = self.summary.files.get_mut(file_slot) {
                     f.headers += 1;
                 }
-                cur.unsupported = false;
-                cur.format_slot = self.summary.format_slot(&format);
-                cur.format_listed = true;
-                if let Some(f) = cur
-                    .format_slot
-                    .and_then(|i| self.summary.formats.get_mut(i))
-                {
+                let slot = self.summary.format_slot(&format);
+                if let Some(f) = slot.and_then(|i| self.summary.formats.get_mut(i)) {
                     f.headers += 1;
                 }
-                let path = self.inputs.get(cur.index).cloned().unwrap_or_default();
+                let path = self.inputs.get(index).cloned().unwrap_or_default();
                 for name in format.unknown_names() {
                     if self.summary.unknown_fields.len() < MAX_UNKNOWN_FIELDS
                         && !self.summary.unknown_fields.contains(name)
@@ -515,11 +542,9 @@ impl LogReader {
                         );
                     }
                 }
-                cur.format = format;
-                Ok(())
+                Ok(Some((format, slot)))
             }
             Err(e) => {
-                cur.unsupported = true;
                 let (expected, found) = match &e {
                     FormatError::TransitGateway(name) => {
                         (Expected::VpcHeader, Snippet::new(name.as_bytes()))
@@ -527,7 +552,14 @@ impl LogReader {
                     FormatError::TooManyColumns(_) => (Expected::HeaderColumns, Snippet::EMPTY),
                     FormatError::Empty => (Expected::VpcHeader, Snippet::EMPTY),
                 };
-                self.bad(expected, found)
+                let error = ParseError {
+                    line: line_no,
+                    column: None,
+                    field: None,
+                    expected,
+                    found,
+                };
+                self.bad_at(file_slot, index, error).map(|()| None)
             }
         }
     }
@@ -556,21 +588,42 @@ impl LogReader {
     }
 
     fn bad_parsed(&mut self, error: ParseError) -> Result<(), FlowlogError> {
+        match self.cur.as_ref() {
+            Some(cur) => self.bad_at(cur.file_slot, cur.index, error),
+            None => {
+                self.summary.bad_lines += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts and reports a bad line of the input `index` (summary file slot `file_slot`);
+    /// with `strict`, returns it as the error.
+    fn bad_at(
+        &mut self,
+        file_slot: usize,
+        index: usize,
+        error: ParseError,
+    ) -> Result<(), FlowlogError> {
         self.summary.bad_lines += 1;
-        let Some(cur) = self.cur.as_mut() else {
-            return Ok(());
-        };
-        if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
+        if let Some(f) = self.summary.files.get_mut(file_slot) {
             f.bad_lines += 1;
         }
-        let path = shown(self.inputs.get(cur.index).map_or(Path::new("-"), |p| p));
+        let path = shown(self.inputs.get(index).map_or(Path::new("-"), |p| p));
         if self.opts.strict {
             return Err(FlowlogError::BadLine { path, error });
         }
-        if cur.reported < self.opts.max_reports_per_file {
-            cur.reported += 1;
+        if self.reported.len() <= file_slot {
+            self.reported.resize(file_slot + 1, 0);
+        }
+        let Some(reported) = self.reported.get_mut(file_slot) else {
+            return Ok(());
+        };
+        if *reported < self.opts.max_reports_per_file {
+            *reported += 1;
+            let last = *reported == self.opts.max_reports_per_file;
             self.sink.bad_line(&path, &error);
-            if cur.reported == self.opts.max_reports_per_file {
+            if last {
                 self.sink.notice(
                     &path,
                     error.line,
@@ -625,10 +678,344 @@ impl LogReader {
             format_listed: false,
             format,
             unsupported: false,
-            reported: 0,
             file_slot: self.summary.files.len() - 1,
         });
         Ok(true)
+    }
+}
+
+/// What [`LogReader::next_piece`] and [`LogReader::merge_piece`] keep between calls.
+#[derive(Debug, Default)]
+struct PieceState {
+    /// Pieces cut so far (the next piece's sequence number).
+    seq: u64,
+    /// Format segments started so far (a new input or a header starts one).
+    segment: u64,
+    /// The current segment's format, shared by its chunks.
+    format: Option<Arc<Format>>,
+    /// A piece found while a chunk was being filled, handed out by the next call.
+    pending: Option<PieceKind>,
+    /// Pieces merged so far.
+    merged: u64,
+    /// The segment of the last merged piece, and its format's slot in the summary list once a
+    /// record (or its header) listed it.
+    merge_segment: u64,
+    merge_slot: Option<usize>,
+    merge_listed: bool,
+}
+
+impl LogReader {
+    /// Cuts the next piece of input for parallel parsing: whole lines of one input under one
+    /// format (a [`RawChunk`] of about `target` bytes, filled into `buf`), or one line the
+    /// reader handles itself (a header, an over-long line). Returns `Ok(None)` at the end of
+    /// all inputs.
+    ///
+    /// Lines are split exactly as [`LogReader::next_record`] splits them, and a header line
+    /// switches the format of the chunks after it, so parsing the chunks with
+    /// [`ChunkParser`](super::chunk::ChunkParser) and handing every piece, in sequence order, to
+    /// [`LogReader::merge_piece`] gives the same records, counts, reports and interner as
+    /// reading record by record. Do not mix the two ways of reading on one reader.
+    pub fn next_piece(
+        &mut self,
+        target: usize,
+        mut buf: Vec<u8>,
+    ) -> Result<Option<Piece>, FlowlogError> {
+        if let Some(kind) = self.pieces.pending.take() {
+            return Ok(Some(self.piece(kind)));
+        }
+        buf.clear();
+        let mut first_line = 0;
+        loop {
+            if self.cur.is_none() {
+                if !self.open_next()? {
+                    return Ok(None);
+                }
+                self.pieces.segment += 1;
+                self.pieces.format = None;
+            }
+            let Some(cur) = self.cur.as_mut() else {
+                return Ok(None);
+            };
+            if buf.is_empty() {
+                first_line = cur.line_no;
+            }
+            // Every whole line already in the read buffer at once, up to a header line.
+            let lines = &mut self.lines;
+            if !lines.discarding {
+                let avail = lines.buf.get(lines.start..lines.end).unwrap_or_default();
+                if let Some(last) = memchr::memrchr(b'\n', avail) {
+                    let region = avail.get(..=last).unwrap_or_default();
+                    let mut at = 0usize;
+                    let mut header = None;
+                    let mut count = 0u64;
+                    // Stop at the line that fills the chunk.
+                    let room = target.saturating_sub(buf.len());
+                    for nl in memchr::memchr_iter(b'\n', region) {
+                        if at >= room && at > 0 {
+                            break;
+                        }
+                        let line = region.get(at..nl).unwrap_or_default();
+                        let starts_data = line.first().is_some_and(|b| b.is_ascii_digit());
+                        if !starts_data {
+                            let line = trim_cr(line);
+                            if maybe_header(line) && is_header_line(line) {
+                                header = Some((at, nl));
+                                break;
+                            }
+                        }
+                        count += 1;
+                        at = nl + 1;
+                    }
+                    buf.extend_from_slice(region.get(..at).unwrap_or_default());
+                    cur.line_no += count;
+                    lines.start += at;
+                    lines.scanned = lines.start;
+                    if let Some((a, b)) = header {
+                        let line = trim_cr(region.get(a..b).unwrap_or_default()).to_vec();
+                        lines.start += b - a + 1;
+                        lines.scanned = lines.start;
+                        cur.line_no += 1;
+                        return Ok(Some(self.header_piece(buf, first_line, line)));
+                    }
+                    if buf.len() >= target {
+                        return Ok(Some(self.lines_piece(buf, first_line)));
+                    }
+                    continue;
+                }
+            }
+            // No whole line buffered: the line splitter reads on (one line at a time).
+            let outcome = match self.lines.next(cur.src.as_mut(), self.opts.max_line_bytes) {
+                Ok(o) => o,
+                Err(e) => return Err(self.io_error(e)),
+            };
+            match outcome {
+                LineOutcome::Eof => {
+                    let piece = (!buf.is_empty()).then(|| self.lines_piece(buf, first_line));
+                    self.cur = None;
+                    match piece {
+                        Some(p) => return Ok(Some(p)),
+                        None => {
+                            buf = Vec::new();
+                            continue;
+                        }
+                    }
+                }
+                LineOutcome::TooLong => {
+                    cur.line_no += 1;
+                    let kind = PieceKind::TooLong {
+                        file_slot: cur.file_slot,
+                        input: cur.index,
+                        line_no: cur.line_no,
+                    };
+                    return Ok(Some(self.emit(buf, first_line, kind)));
+                }
+                LineOutcome::Line(a, b) => {
+                    let line = self.lines.buf.get(a..b).unwrap_or_default();
+                    let trimmed = trim_cr(line);
+                    if maybe_header(trimmed) && is_header_line(trimmed) {
+                        let line = trimmed.to_vec();
+                        cur.line_no += 1;
+                        return Ok(Some(self.header_piece(buf, first_line, line)));
+                    }
+                    buf.extend_from_slice(line);
+                    buf.push(b'\n');
+                    cur.line_no += 1;
+                }
+            }
+        }
+    }
+
+    /// The format switch of a header line at cutting time (its accounting waits for
+    /// [`LogReader::merge_piece`]).
+    fn cut_header(&mut self, line: Vec<u8>) -> PieceKind {
+        let Some(cur) = self.cur.as_mut() else {
+            return PieceKind::TooLong {
+                file_slot: 0,
+                input: 0,
+                line_no: 0,
+            };
+        };
+        match Format::parse_bytes(&line) {
+            Ok(f) => {
+                cur.format = f;
+                cur.unsupported = false;
+            }
+            Err(_) => cur.unsupported = true,
+        }
+        self.pieces.segment += 1;
+        self.pieces.format = None;
+        PieceKind::Header {
+            file_slot: cur.file_slot,
+            input: cur.index,
+            line_no: cur.line_no,
+            segment: self.pieces.segment,
+            line,
+        }
+    }
+
+    /// A header line as the next piece, after the lines in `buf` when there are any (cut
+    /// under the format before the header).
+    fn header_piece(&mut self, buf: Vec<u8>, first_line: u64, line: Vec<u8>) -> Piece {
+        let before = (!buf.is_empty()).then(|| self.lines_piece(buf, first_line));
+        let kind = self.cut_header(line);
+        match before {
+            Some(p) => {
+                self.pieces.pending = Some(kind);
+                p
+            }
+            None => self.piece(kind),
+        }
+    }
+
+    /// `kind` as the next piece, after the lines in `buf` when there are any.
+    fn emit(&mut self, buf: Vec<u8>, first_line: u64, kind: PieceKind) -> Piece {
+        if buf.is_empty() {
+            return self.piece(kind);
+        }
+        self.pieces.pending = Some(kind);
+        self.lines_piece(buf, first_line)
+    }
+
+    fn lines_piece(&mut self, data: Vec<u8>, first_line: u64) -> Piece {
+        let (file_slot, input, unsupported, format) = match self.cur.as_ref() {
+            Some(cur) => {
+                let format = self
+                    .pieces
+                    .format
+                    .get_or_insert_with(|| Arc::new(cur.format.clone()))
+                    .clone();
+                (cur.file_slot, cur.index, cur.unsupported, format)
+            }
+            None => (0, 0, true, Arc::new(Format::default())),
+        };
+        self.piece(PieceKind::Lines(RawChunk {
+            file_slot,
+            input,
+            first_line,
+            format,
+            unsupported,
+            segment: self.pieces.segment,
+            data,
+        }))
+    }
+
+    fn piece(&mut self, kind: PieceKind) -> Piece {
+        let seq = self.pieces.seq;
+        self.pieces.seq += 1;
+        Piece { seq, kind }
+    }
+
+    /// Accounts for one piece of [`LogReader::next_piece`], in sequence order: counts, the
+    /// formats list, bad-line reports (the first error, with `strict`), the read position,
+    /// and the ENI names first seen in it, interned in order. `parsed` is what
+    /// [`ChunkParser::parse`](super::chunk::ChunkParser::parse) gave for a chunk (ignored for other pieces). Returns the ids of
+    /// `parsed.new_names` in the reader's interner.
+    ///
+    /// Fails with [`FlowlogError::TooManyEnis`] when the names would pass `max_enis`: record
+    /// by record, those lines would be bad lines, which pieces parsed ahead cannot undo.
+    pub fn merge_piece(
+        &mut self,
+        piece: &PieceKind,
+        parsed: &ChunkOutcome,
+    ) -> Result<Vec<EniId>, FlowlogError> {
+        self.pieces.merged += 1;
+        match piece {
+            PieceKind::Header {
+                file_slot,
+                input,
+                line_no,
+                segment,
+                line,
+            } => {
+                self.add_lines(*file_slot, 1);
+                if let Some((_, slot)) = self.account_header(*file_slot, *input, *line_no, line)? {
+                    self.pieces.merge_segment = *segment;
+                    self.pieces.merge_slot = slot;
+                    self.pieces.merge_listed = true;
+                }
+                Ok(Vec::new())
+            }
+            PieceKind::TooLong {
+                file_slot,
+                input,
+                line_no,
+            } => {
+                self.add_lines(*file_slot, 1);
+                let max = self.opts.max_line_bytes.min(u32::MAX as usize) as u32;
+                let error = ParseError {
+                    line: *line_no,
+                    column: None,
+                    field: None,
+                    expected: Expected::LineLength { max },
+                    found: Snippet::EMPTY,
+                };
+                self.bad_at(*file_slot, *input, error)?;
+                Ok(Vec::new())
+            }
+            PieceKind::Lines(chunk) => {
+                let mut ids = Vec::with_capacity(parsed.new_names.len());
+                for name in &parsed.new_names {
+                    let id = match self.interner.get(name.as_bytes()) {
+                        Some(id) => id,
+                        None if self.interner.len() >= self.opts.max_enis => {
+                            return Err(FlowlogError::TooManyEnis {
+                                max: self.opts.max_enis,
+                            })
+                        }
+                        None => self.interner.intern(name.as_bytes()),
+                    };
+                    ids.push(id);
+                }
+                let slot = chunk.file_slot;
+                self.add_lines(slot, parsed.lines);
+                self.summary.blank_lines += parsed.blank_lines;
+                self.summary.unsupported_rows += parsed.unsupported_rows;
+                if parsed.records > 0 {
+                    let ps = &mut self.pieces;
+                    if ps.merge_segment != chunk.segment {
+                        ps.merge_segment = chunk.segment;
+                        ps.merge_slot = None;
+                        ps.merge_listed = false;
+                    }
+                    if !ps.merge_listed {
+                        ps.merge_slot = self.summary.format_slot(&chunk.format);
+                        ps.merge_listed = true;
+                    }
+                    match ps.merge_slot.and_then(|i| self.summary.formats.get_mut(i)) {
+                        Some(f) => f.records += parsed.records,
+                        None => self.summary.formats_not_listed += parsed.records,
+                    }
+                    self.summary.records += parsed.records;
+                    self.summary.nodata += parsed.nodata;
+                    self.summary.skipdata += parsed.skipdata;
+                    if let Some(f) = self.summary.files.get_mut(slot) {
+                        f.records += parsed.records;
+                    }
+                    if self.last.file_index != chunk.input || self.last.path.as_os_str().is_empty()
+                    {
+                        self.last.file_index = chunk.input;
+                        self.last.path = self.inputs.get(chunk.input).cloned().unwrap_or_default();
+                    }
+                    self.last.line = parsed.last_record_line;
+                }
+                for e in &parsed.errors {
+                    self.bad_at(slot, chunk.input, *e)?;
+                }
+                Ok(ids)
+            }
+        }
+    }
+
+    fn add_lines(&mut self, file_slot: usize, n: u64) {
+        self.summary.lines += n;
+        if let Some(f) = self.summary.files.get_mut(file_slot) {
+            f.lines += n;
+        }
+    }
+
+    /// The options this reader was opened with.
+    pub fn options(&self) -> &ReadOptions {
+        &self.opts
     }
 }
 

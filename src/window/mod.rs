@@ -64,8 +64,10 @@ use crate::features::distinct::PreMixed;
 use crate::features::{Dir, EniHistory, Observation, Unplaceable, WindowAcc, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
 
+mod parallel;
 mod shard;
 
+pub use parallel::{run_parallel, run_parallel_chunked, CHUNK_PER_SHARD};
 pub use shard::{
     run_sharded, RecordSource, RunError, RunStats, ShardDriver, ShardedOutput, WindowSink,
 };

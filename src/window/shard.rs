@@ -117,8 +117,8 @@ pub struct RunStats {
 }
 
 /// What one shard hands back at the end, besides its sink's output.
-struct ShardEnd {
-    stats: WindowStats,
+pub(super) struct ShardEnd {
+    pub(super) stats: WindowStats,
     late: Vec<(EniId, u64)>,
     enis: u64,
     history_bytes: u64,
@@ -314,7 +314,7 @@ impl<S: WindowSink> ShardDriver<S> {
         &mut self.sink
     }
 
-    fn end(mut self, names: &Interner) -> (S::Output, ShardEnd) {
+    pub(super) fn end(mut self, names: &Interner) -> (S::Output, ShardEnd) {
         self.finish_windows(names);
         let hist = self.windower.histories();
         let sizes = hist.iter().map(|(_, h)| h.heap_bytes() as u64);
@@ -555,7 +555,12 @@ fn shard_loop<S: WindowSink>(
     worker.end(&names)
 }
 
-fn finish_stats(ends: Vec<ShardEnd>, names: &Interner, watermark: u64, shards: usize) -> RunStats {
+pub(super) fn finish_stats(
+    ends: Vec<ShardEnd>,
+    names: &Interner,
+    watermark: u64,
+    shards: usize,
+) -> RunStats {
     let mut run = RunStats {
         watermark,
         shards,

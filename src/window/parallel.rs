@@ -1,0 +1,497 @@
+//! Parallel extraction: every worker thread both **parses** (chunks of the input) and **runs one
+//! shard** (the windows of the ENIs [`shard_of`] gives it), so `--threads N` uses N cores for
+//! the whole pipeline instead of one reading thread feeding N shards.
+//!
+//! - The calling thread cuts the input into pieces ([`LogReader::next_piece`]: chunks of whole
+//!   lines, about [`CHUNK_PER_SHARD`] bytes per shard each) and hands the chunks out in turn.
+//! - A worker parses a chunk with its own [`ChunkParser`], routes each record to the shard that
+//!   owns its ENI (records carry the parser's ENI ids and the highest `end` seen *in the chunk*
+//!   before them), and sends the chunk's counts back to the calling thread.
+//! - The calling thread merges pieces strictly in input order ([`LogReader::merge_piece`]):
+//!   counts, bad-line reports, and the parsers' new ENI names, interned in the reader's
+//!   interner, which gives the ids a sequential read gives. It sends each shard the new names
+//!   and the translation of the parser's ids.
+//! - Each shard takes chunks in input order: it translates ids, turns chunk-local maxima into
+//!   the global watermark (`max(highest end before the chunk, highest end before the record in
+//!   the chunk) - lateness`, the value a sequential reader has at that record), and applies the
+//!   records with [`ShardDriver::feed_block`].
+//!
+//! So each shard sees exactly the records, watermarks and ids of [`run_sharded`], and the output
+//! is the same (tested against it). Not covered here: a late-record side file (late records are
+//! written at read time, in input order, which needs the watermark while reading) — callers use
+//! [`run_sharded`] for that — and more distinct ENIs than the reader's `max_enis`
+//! ([`FlowlogError::TooManyEnis`]; one thread counts the excess lines as bad lines).
+//!
+//! Memory: at most `2 * shards + 2` pieces are between cutting and the last shard being done
+//! with them; each holds its text (≈ `CHUNK_PER_SHARD * shards` bytes) and its records (≈ 1.25×
+//! the text, 144 bytes a record of ≈ 115 bytes of text): about 45 MiB for two shards.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use super::shard::{finish_stats, ShardEnd};
+use super::{
+    run_sharded, shard_of, RunError, ShardDriver, ShardedOutput, WindowConfig, WindowSink, Windower,
+};
+use crate::features::Observation;
+use crate::flowlog::chunk::{ChunkOutcome, ChunkParser, PieceKind, RawChunk};
+use crate::flowlog::{EniId, FlowlogError, Interner, LogReader};
+
+/// Bytes of input text per shard in one chunk: about 18,000 default-v2 records, so each shard
+/// gets a block of about the size [`ShardDriver::feed_block`] works best with.
+pub const CHUNK_PER_SHARD: usize = 2 << 20;
+
+/// A record as a parser hands it to a shard: the observation (parser's ENI id) and the highest
+/// `end` seen in its chunk before it (the shard turns both into the reader's values).
+type Item = (Observation, u64);
+
+enum ToWorker {
+    /// A chunk to parse.
+    Raw(u64, RawChunk),
+    /// One chunk's records for this shard, from parser `parser`, with the chunk's highest `end`.
+    Items {
+        seq: u64,
+        parser: usize,
+        items: Vec<Item>,
+        max_end: u64,
+    },
+    /// A piece was merged: the names it added to the reader's interner and, for a chunk, the
+    /// reader's ids of its parser's new names.
+    Merged {
+        seq: u64,
+        parser: Option<usize>,
+        names: Arc<[String]>,
+        ids: Arc<[EniId]>,
+    },
+    /// Every piece up to this sequence number was sent: finish after it.
+    End(u64),
+    /// Stop now (the run failed).
+    Abort,
+}
+
+enum ToLead {
+    /// A chunk was parsed.
+    Parsed {
+        seq: u64,
+        parser: usize,
+        chunk: RawChunk,
+        outcome: ChunkOutcome,
+    },
+    /// A shard is done with every piece before `upto`.
+    Processed { worker: usize, upto: u64 },
+}
+
+/// What a worker hands back: its sink's output, its shard's counters, the final highest `end`.
+type WorkerEnd<O> = (O, ShardEnd, u64);
+
+/// [`run_sharded`] with parsing spread over the shards' threads (see the module docs); the same
+/// output. `on_progress(records)` is called as pieces are merged. With `shards < 2` this is
+/// [`run_sharded`] on the calling thread.
+pub fn run_parallel<S: WindowSink>(
+    reader: &mut LogReader,
+    cfg: &WindowConfig,
+    shards: usize,
+    make_sink: impl Fn(usize) -> S,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
+    run_parallel_chunked(reader, cfg, shards, CHUNK_PER_SHARD, make_sink, on_progress)
+}
+
+/// [`run_parallel`] with chunks of about `chunk_per_shard * shards` bytes (at least one line
+/// each); the output does not depend on it (tests cut tiny chunks to cross many boundaries).
+pub fn run_parallel_chunked<S: WindowSink>(
+    reader: &mut LogReader,
+    cfg: &WindowConfig,
+    shards: usize,
+    chunk_per_shard: usize,
+    make_sink: impl Fn(usize) -> S,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
+    if shards < 2 {
+        let out = run_sharded(reader, cfg, 1, make_sink, |_, _| Ok(()))?;
+        on_progress(reader.summary().records);
+        return Ok(out);
+    }
+    cfg.validate()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(shards)
+        .thread_name(|i| format!("flowvigil-worker-{i}"))
+        .build()
+        .map_err(|e| RunError::Pool(e.to_string()))?;
+    let base = reader.interner().clone();
+    let max_enis = reader.options().max_enis;
+    let pool_items: Mutex<Vec<Vec<Item>>> = Mutex::new(Vec::new());
+    type Slot<O> = Mutex<Option<WorkerEnd<O>>>;
+    let slots: Vec<Slot<S::Output>> = (0..shards).map(|_| Mutex::new(None)).collect();
+    let caught = Mutex::new(None);
+    let (lead_tx, lead_rx) = channel::<ToLead>();
+    let mut txs = Vec::with_capacity(shards);
+    let mut rxs = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let (tx, rx) = channel::<ToWorker>();
+        txs.push(tx);
+        rxs.push(rx);
+    }
+    let outcome = pool.in_place_scope(|scope| {
+        for (w, (rx, slot)) in rxs.into_iter().zip(&slots).enumerate() {
+            let worker = Worker {
+                w,
+                shards,
+                peers: txs.clone(),
+                lead: lead_tx.clone(),
+                cfg: cfg.clone(),
+                base: &base,
+                max_enis,
+                pool: &pool_items,
+            };
+            let sink = make_sink(w);
+            let caught = &caught;
+            scope.spawn(move |_| {
+                // A panic is a bug, not bad input: keep it to re-raise once every thread is done.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker.run(rx, sink)
+                })) {
+                    Ok(Some(done)) => {
+                        if let Ok(mut s) = slot.lock() {
+                            *s = Some(done);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(p) => {
+                        if let Ok(mut c) = caught.lock() {
+                            *c = Some(p);
+                        }
+                    }
+                }
+            });
+        }
+        drop(lead_tx);
+        let target = chunk_per_shard.saturating_mul(shards).max(1);
+        let result = lead(reader, shards, target, &txs, &lead_rx, on_progress);
+        let last = match &result {
+            Ok(total) => ToWorker::End(*total),
+            Err(_) => ToWorker::Abort,
+        };
+        for tx in &txs {
+            let msg = match &last {
+                ToWorker::End(t) => ToWorker::End(*t),
+                _ => ToWorker::Abort,
+            };
+            // A worker that is gone has panicked: reported below.
+            let _ = tx.send(msg);
+        }
+        drop(txs);
+        result
+    });
+    if let Some(p) = caught.into_inner().ok().flatten() {
+        std::panic::resume_unwind(p);
+    }
+    outcome.map_err(|e| match e {
+        LeadError::Read(e) => RunError::Read(e),
+        LeadError::Gone => RunError::Pool("a worker thread stopped".into()),
+    })?;
+    let mut outs = Vec::with_capacity(shards);
+    let mut ends = Vec::with_capacity(shards);
+    let mut max_end = 0;
+    for slot in slots {
+        if let Some((out, end, m)) = slot.into_inner().ok().flatten() {
+            outs.push(out);
+            ends.push(end);
+            max_end = m;
+        }
+    }
+    let wm = max_end.saturating_sub(u64::from(cfg.allowed_lateness_secs));
+    Ok((outs, finish_stats(ends, reader.interner(), wm, shards)))
+}
+
+enum LeadError {
+    Read(FlowlogError),
+    Gone,
+}
+
+/// The calling thread: cuts pieces, hands chunks out, merges in order. Returns the number of
+/// pieces.
+fn lead(
+    reader: &mut LogReader,
+    shards: usize,
+    target: usize,
+    txs: &[Sender<ToWorker>],
+    rx: &Receiver<ToLead>,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<u64, LeadError> {
+    let max_in_flight = 2 * shards as u64 + 2;
+    let mut cut = 0u64;
+    let mut eof = false;
+    let mut processed = vec![0u64; shards];
+    let mut ready: BTreeMap<u64, (PieceKind, ChunkOutcome, Option<usize>)> = BTreeMap::new();
+    let mut next_merge = 0u64;
+    let mut free: Vec<Vec<u8>> = Vec::new();
+    let mut names_sent = reader.interner().len();
+    let mut handed = 0usize;
+    loop {
+        let done = processed.iter().copied().min().unwrap_or(0);
+        while !eof && cut - done < max_in_flight {
+            match reader
+                .next_piece(target, free.pop().unwrap_or_default())
+                .map_err(LeadError::Read)?
+            {
+                None => eof = true,
+                Some(piece) => {
+                    cut = piece.seq + 1;
+                    match piece.kind {
+                        PieceKind::Lines(chunk) => {
+                            let w = handed % shards;
+                            handed += 1;
+                            txs.get(w)
+                                .ok_or(LeadError::Gone)?
+                                .send(ToWorker::Raw(piece.seq, chunk))
+                                .map_err(|_| LeadError::Gone)?;
+                        }
+                        other => {
+                            ready.insert(piece.seq, (other, ChunkOutcome::default(), None));
+                        }
+                    }
+                }
+            }
+        }
+        while let Some((kind, outcome, parser)) = ready.remove(&next_merge) {
+            let ids = reader
+                .merge_piece(&kind, &outcome)
+                .map_err(LeadError::Read)?;
+            let all = reader.interner().names();
+            let names: Arc<[String]> = all.get(names_sent..).unwrap_or_default().into();
+            names_sent = all.len();
+            let ids: Arc<[EniId]> = ids.into();
+            for tx in txs {
+                tx.send(ToWorker::Merged {
+                    seq: next_merge,
+                    parser,
+                    names: names.clone(),
+                    ids: ids.clone(),
+                })
+                .map_err(|_| LeadError::Gone)?;
+            }
+            if let PieceKind::Lines(chunk) = kind {
+                free.push(chunk.data);
+                on_progress(reader.summary().records);
+            }
+            next_merge += 1;
+        }
+        if eof && next_merge == cut {
+            return Ok(cut);
+        }
+        match rx.recv() {
+            Ok(ToLead::Parsed {
+                seq,
+                parser,
+                chunk,
+                outcome,
+            }) => {
+                ready.insert(seq, (PieceKind::Lines(chunk), outcome, Some(parser)));
+            }
+            Ok(ToLead::Processed { worker, upto }) => {
+                if let Some(p) = processed.get_mut(worker) {
+                    *p = upto;
+                }
+            }
+            Err(_) => return Err(LeadError::Gone),
+        }
+    }
+}
+
+/// One worker: a parser and a shard.
+struct Worker<'a> {
+    w: usize,
+    shards: usize,
+    peers: Vec<Sender<ToWorker>>,
+    lead: Sender<ToLead>,
+    cfg: WindowConfig,
+    base: &'a Interner,
+    max_enis: usize,
+    pool: &'a Mutex<Vec<Vec<Item>>>,
+}
+
+/// A merged piece as a shard keeps it until its turn.
+struct Merged {
+    parser: Option<usize>,
+    names: Arc<[String]>,
+    ids: Arc<[EniId]>,
+}
+
+impl Worker<'_> {
+    fn run<S: WindowSink>(
+        self,
+        inbox: Receiver<ToWorker>,
+        sink: S,
+    ) -> Option<WorkerEnd<S::Output>> {
+        let mut parser = ChunkParser::new(self.base, self.max_enis);
+        // Records that cannot become observations are only counted.
+        let mut unplaced = Windower::new(self.cfg.clone());
+        let mut route: Vec<usize> = Vec::new();
+        let mut driver = ShardDriver::new(&self.cfg, sink);
+        let mut names = self.base.clone();
+        names.ensure_index();
+        let identity: Vec<EniId> = (0..self.base.len() as u64).map(|i| i as EniId).collect();
+        let mut maps: Vec<Vec<EniId>> = vec![identity; self.shards];
+        let mut raws: VecDeque<(u64, RawChunk)> = VecDeque::new();
+        let mut items: HashMap<u64, (usize, Vec<Item>, u64)> = HashMap::new();
+        let mut merged: HashMap<u64, Merged> = HashMap::new();
+        let mut next = 0u64;
+        let mut total: Option<u64> = None;
+        let mut max_end = 0u64;
+        let lateness = u64::from(self.cfg.allowed_lateness_secs);
+        let handle = |m: ToWorker,
+                      raws: &mut VecDeque<(u64, RawChunk)>,
+                      items: &mut HashMap<u64, (usize, Vec<Item>, u64)>,
+                      merged: &mut HashMap<u64, Merged>,
+                      total: &mut Option<u64>|
+         -> bool {
+            match m {
+                ToWorker::Raw(seq, chunk) => raws.push_back((seq, chunk)),
+                ToWorker::Items {
+                    seq,
+                    parser,
+                    items: it,
+                    max_end,
+                } => {
+                    items.insert(seq, (parser, it, max_end));
+                }
+                ToWorker::Merged {
+                    seq,
+                    parser,
+                    names,
+                    ids,
+                } => {
+                    merged.insert(seq, Merged { parser, names, ids });
+                }
+                ToWorker::End(t) => *total = Some(t),
+                ToWorker::Abort => return false,
+            }
+            true
+        };
+        loop {
+            while let Ok(m) = inbox.try_recv() {
+                if !handle(m, &mut raws, &mut items, &mut merged, &mut total) {
+                    return None;
+                }
+            }
+            // The shard: pieces in input order, as far as they are parsed and merged.
+            let before = next;
+            while let Some(m) = merged.get(&next) {
+                if m.parser.is_some() && !items.contains_key(&next) {
+                    break;
+                }
+                let Some(m) = merged.remove(&next) else {
+                    break;
+                };
+                for n in m.names.iter() {
+                    names.intern(n.as_bytes());
+                }
+                if let Some(p) = m.parser {
+                    if let Some(map) = maps.get_mut(p) {
+                        map.extend_from_slice(&m.ids);
+                    }
+                    if let Some((from, mut it, chunk_max)) = items.remove(&next) {
+                        let map = maps.get(from).map_or(&[][..], Vec::as_slice);
+                        for (obs, wm) in &mut it {
+                            obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
+                            *wm = max_end.max(*wm).saturating_sub(lateness);
+                        }
+                        max_end = max_end.max(chunk_max);
+                        driver.feed_block(&it, max_end.saturating_sub(lateness), &names);
+                        it.clear();
+                        if let Ok(mut pool) = self.pool.lock() {
+                            pool.push(it);
+                        }
+                    }
+                }
+                next += 1;
+            }
+            if next != before
+                && self
+                    .lead
+                    .send(ToLead::Processed {
+                        worker: self.w,
+                        upto: next,
+                    })
+                    .is_err()
+            {
+                return None;
+            }
+            if total == Some(next) {
+                break;
+            }
+            // The parser: one chunk, its records routed to the shards.
+            if let Some((seq, chunk)) = raws.pop_front() {
+                let mut out: Vec<Vec<Item>> = (0..self.shards)
+                    .map(|_| {
+                        self.pool
+                            .lock()
+                            .ok()
+                            .and_then(|mut p| p.pop())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let mut chunk_max = 0u64;
+                let shards = self.shards;
+                let outcome = parser.parse(&chunk, |rec, local| {
+                    let before = chunk_max;
+                    if let Some(t) = rec.end.or(rec.start) {
+                        chunk_max = chunk_max.max(t);
+                    }
+                    match Observation::from_record(rec) {
+                        Ok(obs) => {
+                            let names = local.names();
+                            while route.len() < names.len() {
+                                let name = names.get(route.len()).map_or("?", String::as_str);
+                                route.push(shard_of(name, shards));
+                            }
+                            let s = route.get(obs.eni as usize).copied().unwrap_or(0);
+                            if let Some(v) = out.get_mut(s) {
+                                v.push((obs, before));
+                            }
+                        }
+                        Err(_) => {
+                            unplaced.push(rec, 0);
+                        }
+                    }
+                });
+                for (s, v) in out.into_iter().enumerate() {
+                    let msg = ToWorker::Items {
+                        seq,
+                        parser: self.w,
+                        items: v,
+                        max_end: chunk_max,
+                    };
+                    if s == self.w {
+                        handle(msg, &mut raws, &mut items, &mut merged, &mut total);
+                    } else if self.peers.get(s).is_none_or(|tx| tx.send(msg).is_err()) {
+                        return None;
+                    }
+                }
+                let parsed = ToLead::Parsed {
+                    seq,
+                    parser: self.w,
+                    chunk,
+                    outcome,
+                };
+                if self.lead.send(parsed).is_err() {
+                    return None;
+                }
+                continue;
+            }
+            match inbox.recv() {
+                Ok(m) => {
+                    if !handle(m, &mut raws, &mut items, &mut merged, &mut total) {
+                        return None;
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+        let (output, mut end) = driver.end(&names);
+        end.stats.add(unplaced.stats());
+        Some((output, end, max_end))
+    }
+}

@@ -1,0 +1,394 @@
+//! Parallel reading and extraction (`flowvigil::window::run_parallel`, `flowlog::chunk`) against
+//! the one-thread reference (`run_sharded` over `LogReader::next_record`): the same windows,
+//! counters, read summary, bad-line reports and interner, whatever the chunk size and thread
+//! count, on input with everything a reader meets: header lines switching the format mid-file,
+//! blank, malformed and over-long lines, NODATA/SKIPDATA, CRLF, a last line without its
+//! newline, late and out-of-order records, several files, gzip.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use flowvigil::features::WindowFeatures;
+use flowvigil::flowlog::{FlowlogError, LogReader, MemorySink, ReadOptions, ReadSummary};
+use flowvigil::window::{run_parallel_chunked, run_sharded, RunError, RunStats, WindowConfig};
+use proptest::prelude::*;
+
+const T0: u64 = 1_700_000_000;
+
+/// One line of a generated file.
+#[derive(Clone, Debug)]
+enum Line {
+    /// A record: ENI index, start offset, duration, peer, port, bytes, reject, status.
+    Rec {
+        eni: u8,
+        offset: u32,
+        span: u16,
+        peer: u8,
+        port: u16,
+        bytes: u32,
+        reject: bool,
+        status: u8,
+    },
+    Blank,
+    Garbage(u8),
+    /// A header: 0 = default v2 order, 1 = a custom order (v5 fields), 2 = Transit Gateway.
+    Header(u8),
+    TooLong,
+}
+
+fn line_strategy() -> impl Strategy<Value = Line> {
+    prop_oneof![
+        40 => (0u8..12, 0u32..7200, 0u16..120, 0u8..40, prop::sample::select(vec![22u16, 80, 443, 3389, 40000, 53]), 0u32..100_000, any::<bool>(), 0u8..20)
+            .prop_map(|(eni, offset, span, peer, port, bytes, reject, status)| Line::Rec {
+                eni, offset, span, peer, port, bytes, reject, status
+            }),
+        1 => Just(Line::Blank),
+        2 => (0u8..4).prop_map(Line::Garbage),
+        1 => (0u8..3).prop_map(Line::Header),
+        1 => Just(Line::TooLong),
+    ]
+}
+
+/// The fields of the custom header (1): reordered, with flow-direction.
+const CUSTOM: &str = "interface-id version start end srcaddr dstaddr srcport dstport protocol packets bytes action log-status flow-direction";
+
+/// Renders lines as flow-log text; `format` tracks the header in force.
+fn render(lines: &[Line], crlf: bool, last_newline: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut format = 0u8;
+    for (i, l) in lines.iter().enumerate() {
+        match l {
+            Line::Rec {
+                eni,
+                offset,
+                span,
+                peer,
+                port,
+                bytes,
+                reject,
+                status,
+            } => {
+                let name = format!("eni-{:017x}", u64::from(*eni) * 7919 + 11);
+                let start = T0 + u64::from(*offset);
+                let end = start + u64::from(*span);
+                let src = format!("10.0.{eni}.10");
+                let dst = format!("10.1.{peer}.{}", peer % 7 + 1);
+                let action = if *reject { "REJECT" } else { "ACCEPT" };
+                let row = match (status, format) {
+                    (0, 0 | 2) => format!("2 123456789012 {name} - - - - - - - {start} {end} - NODATA"),
+                    (1, 0 | 2) => format!("2 123456789012 {name} - - - - - - - {start} {end} - SKIPDATA"),
+                    (_, 1) => format!("{name} 5 {start} {end} {src} {dst} 40000 {port} 6 3 {bytes} {action} OK egress"),
+                    _ => format!("2 123456789012 {name} {src} {dst} 40000 {port} 6 3 {bytes} {start} {end} {action} OK"),
+                };
+                out.extend_from_slice(row.as_bytes());
+            }
+            Line::Blank => {}
+            Line::Garbage(k) => out.extend_from_slice(match k {
+                0 => b"2 123456789012 eni-0 10.0.0.1 not-an-address 1 2 6 1 1 1 1 ACCEPT OK".as_slice(),
+                1 => b"garbage".as_slice(),
+                2 => b"2 123456789012 eni-00000000000000001 10.0.0.1 10.0.0.2 99999 2 6 1 1 1 1 ACCEPT OK".as_slice(),
+                _ => b"   \t".as_slice(),
+            }),
+            Line::Header(h) => {
+                format = *h;
+                out.extend_from_slice(match h {
+                    0 => b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status".as_slice(),
+                    1 => CUSTOM.as_bytes(),
+                    _ => b"version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id tgw-dst-vpc-account-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status".as_slice(),
+                });
+            }
+            Line::TooLong => out.extend(std::iter::repeat_n(b'9', 300)),
+        }
+        let last = i + 1 == lines.len();
+        if !last || last_newline {
+            if crlf {
+                out.push(b'\r');
+            }
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// Everything a run gives that must not depend on how it was read.
+#[derive(Debug)]
+struct Outcome {
+    windows: Vec<(String, WindowFeatures)>,
+    stats: RunStats,
+    summary: ReadSummary,
+    names: Vec<String>,
+    reports: Vec<String>,
+}
+
+/// The first difference between two outcomes (`shards` aside, which is the thread count).
+fn difference(one: &Outcome, many: &Outcome) -> Option<String> {
+    if one.summary != many.summary {
+        return Some(format!("summary: {:?} vs {:?}", one.summary, many.summary));
+    }
+    if one.reports != many.reports {
+        return Some(format!("reports: {:?} vs {:?}", one.reports, many.reports));
+    }
+    if one.names != many.names {
+        return Some(format!("names: {:?} vs {:?}", one.names, many.names));
+    }
+    let mut a = one.stats.clone();
+    a.shards = many.stats.shards;
+    if a != many.stats {
+        return Some(format!("stats: {:?} vs {:?}", one.stats, many.stats));
+    }
+    if one.windows.len() != many.windows.len() {
+        return Some(format!(
+            "{} vs {} windows",
+            one.windows.len(),
+            many.windows.len()
+        ));
+    }
+    one.windows
+        .iter()
+        .zip(&many.windows)
+        .find(|(x, y)| x != y)
+        .map(|(x, y)| format!("window {x:?} vs {y:?}"))
+}
+
+fn open(files: &[PathBuf], sink: &MemorySink) -> LogReader {
+    let opts = ReadOptions {
+        max_line_bytes: 200,
+        max_reports_per_file: 3,
+        ..ReadOptions::default()
+    };
+    LogReader::open(files, opts)
+        .expect("open")
+        .with_sink(Box::new(sink.clone()))
+}
+
+fn collect(
+    reader: &LogReader,
+    outs: Vec<Vec<WindowFeatures>>,
+    stats: RunStats,
+    sink: &MemorySink,
+) -> Outcome {
+    let names = reader.interner();
+    let mut windows: Vec<(String, WindowFeatures)> = outs
+        .into_iter()
+        .flatten()
+        .map(|w| (names.name(w.eni).to_string(), w))
+        .collect();
+    windows.sort_by(|a, b| (a.1.window_start, &a.0).cmp(&(b.1.window_start, &b.0)));
+    Outcome {
+        windows,
+        stats,
+        summary: reader.summary().clone(),
+        names: names.names().to_vec(),
+        reports: sink.messages(),
+    }
+}
+
+fn sequential(files: &[PathBuf], cfg: &WindowConfig) -> Outcome {
+    let sink = MemorySink::new();
+    let mut reader = open(files, &sink);
+    let (outs, stats) =
+        run_sharded(&mut reader, cfg, 1, |_| Vec::new(), |_, _| Ok(())).expect("sequential");
+    collect(&reader, outs, stats, &sink)
+}
+
+fn parallel(files: &[PathBuf], cfg: &WindowConfig, shards: usize, chunk: usize) -> Outcome {
+    let sink = MemorySink::new();
+    let mut reader = open(files, &sink);
+    let mut last = 0;
+    let (outs, stats) =
+        run_parallel_chunked(&mut reader, cfg, shards, chunk, |_| Vec::new(), &mut |n| {
+            assert!(n >= last, "progress goes forward");
+            last = n;
+        })
+        .expect("parallel");
+    assert_eq!(
+        last,
+        reader.summary().records,
+        "the last progress is the total"
+    );
+    collect(&reader, outs, stats, &sink)
+}
+
+fn write_files(dir: &Path, texts: &[Vec<u8>], gzip_first: bool) -> Vec<PathBuf> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let path = dir.join(format!("part-{i}.log"));
+            let mut f = std::fs::File::create(&path).expect("create");
+            if i == 0 && gzip_first {
+                let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+                gz.write_all(t).expect("write");
+                gz.finish().expect("finish");
+            } else {
+                f.write_all(t).expect("write");
+            }
+            path
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parallel_equals_sequential(
+        files in proptest::collection::vec(proptest::collection::vec(line_strategy(), 0..300), 1..4),
+        crlf in any::<bool>(),
+        last_newline in any::<bool>(),
+        gzip_first in any::<bool>(),
+        shards in 2usize..4,
+        chunk in 1usize..3000,
+        lateness in prop::sample::select(vec![0u32, 300, 900]),
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let texts: Vec<Vec<u8>> = files.iter().map(|l| render(l, crlf, last_newline)).collect();
+        let paths = write_files(dir.path(), &texts, gzip_first);
+        let cfg = WindowConfig {
+            allowed_lateness_secs: lateness,
+            ..WindowConfig::default()
+        };
+        let one = sequential(&paths, &cfg);
+        let many = parallel(&paths, &cfg, shards, chunk);
+        let diff = difference(&one, &many);
+        prop_assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+    }
+}
+
+/// The generator's edge cases are really exercised (a proptest that never meets a header or a
+/// bad line would prove nothing about them).
+#[test]
+fn the_generated_input_has_headers_bad_lines_and_late_records() {
+    let mut lines = Vec::new();
+    for i in 0..400u32 {
+        lines.push(Line::Rec {
+            eni: (i % 5) as u8,
+            offset: if i == 300 { 10 } else { i * 17 },
+            span: 30,
+            peer: (i % 13) as u8,
+            port: 443,
+            bytes: 1000 + i,
+            reject: i % 9 == 0,
+            status: (i % 20) as u8,
+        });
+        match i {
+            50 => lines.push(Line::Header(1)),
+            120 => lines.push(Line::Header(2)),
+            150 => lines.push(Line::Header(0)),
+            200 => lines.push(Line::Garbage(0)),
+            210 => lines.push(Line::TooLong),
+            220 => lines.push(Line::Blank),
+            _ => {}
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, true, false)], true);
+    let cfg = WindowConfig {
+        allowed_lateness_secs: 300,
+        ..WindowConfig::default()
+    };
+    let one = sequential(&paths, &cfg);
+    assert_eq!(
+        one.summary.headers, 2,
+        "two VPC headers (the TGW one is a bad line)"
+    );
+    assert_eq!(
+        one.summary.bad_lines, 3,
+        "TGW header, garbage, over-long line"
+    );
+    assert!(
+        one.summary.unsupported_rows > 0,
+        "rows under the TGW header"
+    );
+    assert!(one.summary.nodata > 0 && one.summary.skipdata > 0);
+    assert!(
+        one.stats.window.late > 0,
+        "the record at offset 10 comes late"
+    );
+    assert!(!one.windows.is_empty());
+    for chunk in [1, 64, 4096, 1 << 20] {
+        for shards in [2, 3] {
+            let many = parallel(&paths, &cfg, shards, chunk);
+            if let Some(d) = difference(&one, &many) {
+                panic!("chunk {chunk}, {shards} shards: {d}");
+            }
+        }
+    }
+}
+
+/// Strict mode stops at the first bad line with the same error as one thread.
+#[test]
+fn strict_stops_at_the_first_bad_line() {
+    let mut lines: Vec<Line> = (0..200u32)
+        .map(|i| Line::Rec {
+            eni: (i % 3) as u8,
+            offset: i * 10,
+            span: 5,
+            peer: 1,
+            port: 22,
+            bytes: 10,
+            reject: false,
+            status: 5,
+        })
+        .collect();
+    lines.insert(150, Line::Garbage(1));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let opts = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    let cfg = WindowConfig::default();
+    let mut one = LogReader::open(&paths, opts.clone()).expect("open");
+    let a =
+        run_sharded(&mut one, &cfg, 1, |_| Vec::new(), |_, _| Ok(())).expect_err("strict fails");
+    let mut many = LogReader::open(&paths, opts).expect("open");
+    let b = run_parallel_chunked(&mut many, &cfg, 2, 100, |_| Vec::new(), &mut |_| {})
+        .expect_err("strict fails");
+    match (a, b) {
+        (RunError::Read(x), RunError::Read(y)) => {
+            assert_eq!(x.to_string(), y.to_string());
+            assert!(x.to_string().contains(":151:"), "{x}");
+        }
+        other => panic!("unexpected errors {other:?}"),
+    }
+}
+
+/// More ENIs than the reader's limit: one thread counts the excess lines as bad lines; in
+/// parallel the run stops with an error that says what to do (never silently different).
+#[test]
+fn too_many_enis_in_parallel_is_an_error_that_says_what_to_do() {
+    let lines: Vec<Line> = (0..60u32)
+        .map(|i| Line::Rec {
+            eni: (i % 12) as u8,
+            offset: i * 10,
+            span: 5,
+            peer: 1,
+            port: 22,
+            bytes: 10,
+            reject: false,
+            status: 5,
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let opts = ReadOptions {
+        max_enis: 5,
+        ..ReadOptions::default()
+    };
+    let cfg = WindowConfig::default();
+    let mut one = LogReader::open(&paths, opts.clone())
+        .expect("open")
+        .with_sink(Box::new(MemorySink::new()));
+    run_sharded(&mut one, &cfg, 1, |_| Vec::new(), |_, _| Ok(())).expect("one thread runs on");
+    assert!(one.summary().bad_lines > 0);
+    let mut many = LogReader::open(&paths, opts)
+        .expect("open")
+        .with_sink(Box::new(MemorySink::new()));
+    match run_parallel_chunked(&mut many, &cfg, 2, 100, |_| Vec::new(), &mut |_| {}) {
+        Err(RunError::Read(e @ FlowlogError::TooManyEnis { max: 5 })) => {
+            assert!(e.to_string().contains("--threads 1"), "{e}");
+        }
+        other => panic!("expected TooManyEnis, got {:?}", other.map(|_| ())),
+    }
+}
