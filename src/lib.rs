@@ -11,12 +11,14 @@
 //!
 //! - [`flowlog`]: the flow record, every AWS format (v2..v8, custom, headers), the byte-level
 //!   parser (with a straight-line fast path for default v2 lines that falls back to the general
-//!   one), inputs (files, gzip, folder trees, stdin), the text writer, and malformed-line reports.
+//!   one), inputs (files, gzip, folder trees, stdin), the text writer, malformed-line reports,
+//!   and pieces of input for parallel parsing (`flowlog::chunk`), merged back in input order.
 //! - [`stats`]: the summary behind `flowvigil stats`.
 //! - [`civil`]: UTC calendar arithmetic on Unix seconds (dates for file names, reports, stats).
 //! - [`window`]: per-ENI event-time tumbling windows closed by a watermark; late-record accounting;
 //!   sharding by ENI; batch runs apply each block's records grouped by ENI (same result as one
-//!   at a time, far fewer cache misses).
+//!   at a time, far fewer cache misses); `window::run_parallel` spreads parsing over the shards'
+//!   threads (same result as one thread).
 //! - [`features`]: schema v1 ([`features::FEATURE_NAMES`]), the per-window accumulator (compact
 //!   peer and port tables), per-ENI bounded history (ports and peers seen before), distinct
 //!   counting, and the evidence typed findings need.

@@ -80,6 +80,8 @@ enum ToLead {
     },
     /// A shard is done with every piece before `upto`.
     Processed { worker: usize, upto: u64 },
+    /// A worker panicked (a bug): stop.
+    Failed,
 }
 
 /// What a worker hands back: its sink's output, its shard's counters, the final highest `end`.
@@ -147,6 +149,7 @@ pub fn run_parallel_chunked<S: WindowSink>(
             };
             let sink = make_sink(w);
             let caught = &caught;
+            let alarm = lead_tx.clone();
             scope.spawn(move |_| {
                 // A panic is a bug, not bad input: keep it to re-raise once every thread is done.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -162,6 +165,8 @@ pub fn run_parallel_chunked<S: WindowSink>(
                         if let Ok(mut c) = caught.lock() {
                             *c = Some(p);
                         }
+                        // Wake the calling thread, which stops the other workers.
+                        let _ = alarm.send(ToLead::Failed);
                     }
                 }
             });
@@ -200,6 +205,10 @@ pub fn run_parallel_chunked<S: WindowSink>(
             ends.push(end);
             max_end = m;
         }
+    }
+    if outs.len() != shards {
+        // Never expected: a worker stopped without a panic (its channel closed).
+        return Err(RunError::Pool("a worker thread stopped early".into()));
     }
     let wm = max_end.saturating_sub(u64::from(cfg.allowed_lateness_secs));
     Ok((outs, finish_stats(ends, reader.interner(), wm, shards)))
@@ -295,7 +304,7 @@ fn lead(
                     *p = upto;
                 }
             }
-            Err(_) => return Err(LeadError::Gone),
+            Ok(ToLead::Failed) | Err(_) => return Err(LeadError::Gone),
         }
     }
 }
