@@ -238,6 +238,7 @@ fn lead(
     let mut free: Vec<Vec<u8>> = Vec::new();
     let mut names_sent = reader.interner().len();
     let mut handed = 0usize;
+    let mut waiting = vec![0usize; shards];
     loop {
         let done = processed.iter().copied().min().unwrap_or(0);
         while !eof && cut - done < max_in_flight {
@@ -250,8 +251,16 @@ fn lead(
                     cut = piece.seq + 1;
                     match piece.kind {
                         PieceKind::Lines(chunk) => {
-                            let w = handed % shards;
+                            // To the worker with the fewest chunks waiting to be parsed (the
+                            // one whose shard is lighter parses more), in turn on a tie.
+                            let w = (0..shards)
+                                .map(|i| (handed + i) % shards)
+                                .min_by_key(|&i| waiting.get(i).copied().unwrap_or(0))
+                                .unwrap_or(0);
                             handed += 1;
+                            if let Some(n) = waiting.get_mut(w) {
+                                *n += 1;
+                            }
                             txs.get(w)
                                 .ok_or(LeadError::Gone)?
                                 .send(ToWorker::Raw(piece.seq, chunk))
@@ -297,6 +306,9 @@ fn lead(
                 chunk,
                 outcome,
             }) => {
+                if let Some(n) = waiting.get_mut(parser) {
+                    *n = n.saturating_sub(1);
+                }
                 ready.insert(seq, (PieceKind::Lines(chunk), outcome, Some(parser)));
             }
             Ok(ToLead::Processed { worker, upto }) => {
