@@ -281,8 +281,19 @@ fn the_generated_input_has_headers_bad_lines_and_late_records() {
             _ => {}
         }
     }
+    let mut text = render(&lines, true, false);
+    // And a line longer than a whole read (the reader drops it while reading on).
+    let at = text.len() / 2;
+    let at = at
+        + text[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("a newline")
+        + 1;
+    let huge: Vec<u8> = std::iter::repeat_n(b'7', 600_000).chain([b'\n']).collect();
+    text.splice(at..at, huge);
     let dir = tempfile::tempdir().expect("temp dir");
-    let paths = write_files(dir.path(), &[render(&lines, true, false)], true);
+    let paths = write_files(dir.path(), &[text], true);
     let cfg = WindowConfig {
         allowed_lateness_secs: 300,
         ..WindowConfig::default()
@@ -293,9 +304,17 @@ fn the_generated_input_has_headers_bad_lines_and_late_records() {
         "two VPC headers (the TGW one is a bad line)"
     );
     assert_eq!(
-        one.summary.bad_lines, 3,
-        "TGW header, garbage, over-long line"
+        one.summary.bad_lines, 4,
+        "TGW header, garbage, over-long line, huge line"
     );
+    let long = one
+        .reports
+        .iter()
+        .filter(|r| r.contains("expected a line of at most 200 bytes"))
+        .count();
+    // Three reports per file; the fourth bad line is only counted.
+    assert_eq!(long, 1, "{:?}", one.reports);
+    assert_eq!(one.summary.unreported_bad_lines, 1);
     assert!(
         one.summary.unsupported_rows > 0,
         "rows under the TGW header"

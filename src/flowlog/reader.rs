@@ -747,6 +747,8 @@ impl LogReader {
                     let region = avail.get(..=last).unwrap_or_default();
                     let mut at = 0usize;
                     let mut header = None;
+                    let mut long = None;
+                    let max_line = self.opts.max_line_bytes;
                     let mut count = 0u64;
                     // Stop at the line that fills the chunk.
                     let room = target.saturating_sub(buf.len());
@@ -755,6 +757,10 @@ impl LogReader {
                             break;
                         }
                         let line = region.get(at..nl).unwrap_or_default();
+                        if line.len() > max_line {
+                            long = Some(nl);
+                            break;
+                        }
                         let starts_data = line.first().is_some_and(|b| b.is_ascii_digit());
                         if !starts_data {
                             let line = trim_cr(line);
@@ -770,6 +776,17 @@ impl LogReader {
                     cur.line_no += count;
                     lines.start += at;
                     lines.scanned = lines.start;
+                    if let Some(nl) = long {
+                        lines.start += nl - at + 1;
+                        lines.scanned = lines.start;
+                        cur.line_no += 1;
+                        let kind = PieceKind::TooLong {
+                            file_slot: cur.file_slot,
+                            input: cur.index,
+                            line_no: cur.line_no,
+                        };
+                        return Ok(Some(self.emit(buf, first_line, kind)));
+                    }
                     if let Some((a, b)) = header {
                         let line = trim_cr(region.get(a..b).unwrap_or_default()).to_vec();
                         lines.start += b - a + 1;
@@ -1263,7 +1280,9 @@ impl Lines {
                 let (a, b) = (self.start, from + i);
                 self.start = b + 1;
                 self.scanned = self.start;
-                if self.discarding {
+                // Over the limit whether or not the whole line happened to fit in the buffer,
+                // so the outcome never depends on how reads were cut.
+                if self.discarding || b - a > max_line {
                     self.discarding = false;
                     return Ok(LineOutcome::TooLong);
                 }
@@ -1279,6 +1298,9 @@ impl Lines {
                 if self.start < self.end {
                     let a = self.start;
                     self.start = self.end;
+                    if self.end - a > max_line {
+                        return Ok(LineOutcome::TooLong);
+                    }
                     return Ok(LineOutcome::Line(a, self.end));
                 }
                 return Ok(LineOutcome::Eof);
@@ -1360,6 +1382,11 @@ mod tests {
         assert_eq!(
             split_all(&data, 2 * CHUNK),
             vec![Some(vec![b'z'; CHUNK + 10])]
+        );
+        // Over the limit even when the whole line sits in one read (in the middle or last).
+        assert_eq!(
+            split_all(b"ok\n123456\n12345\n1234567", 5),
+            vec![Some(b"ok".to_vec()), None, Some(b"12345".to_vec()), None]
         );
     }
 
