@@ -69,8 +69,10 @@ pub struct RawChunk {
     pub unsupported: bool,
     /// The format segment (input or header) it belongs to.
     pub segment: u64,
-    /// The lines.
+    /// The lines: `data[offset..]` (the buffer may be the reader's, handed over whole).
     pub data: Vec<u8>,
+    /// Where the lines start in `data`.
+    pub offset: usize,
 }
 
 /// What parsing one chunk gave, besides its records.
@@ -135,7 +137,7 @@ impl ChunkParser {
         mut on_record: impl FnMut(&FlowRecord, &Interner),
     ) -> ChunkOutcome {
         let mut out = ChunkOutcome::default();
-        let data = chunk.data.as_slice();
+        let data = chunk.data.get(chunk.offset..).unwrap_or_default();
         let v2 = chunk.format.is_v2() && !chunk.unsupported;
         let mut pos = 0usize;
         let mut line_no = chunk.first_line;

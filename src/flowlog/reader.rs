@@ -732,6 +732,7 @@ impl LogReader {
                 }
                 self.pieces.segment += 1;
                 self.pieces.format = None;
+                self.lines.read_size = target.max(64);
             }
             let Some(cur) = self.cur.as_mut() else {
                 return Ok(None);
@@ -772,8 +773,21 @@ impl LogReader {
                         count += 1;
                         at = nl + 1;
                     }
-                    buf.extend_from_slice(region.get(..at).unwrap_or_default());
                     cur.line_no += count;
+                    if buf.is_empty() && at == region.len() && at >= target / 4 {
+                        // The whole buffer's lines make the chunk: hand the buffer over instead
+                        // of copying it; the read buffer goes on with the partial last line.
+                        let from = lines.start;
+                        let tail = lines.buf.get(from + at..lines.end).unwrap_or_default();
+                        buf.extend_from_slice(tail);
+                        let mut data = std::mem::replace(&mut lines.buf, buf);
+                        data.truncate(from + at);
+                        lines.end -= from + at;
+                        lines.start = 0;
+                        lines.scanned = lines.end;
+                        return Ok(Some(self.lines_piece(data, from, first_line)));
+                    }
+                    buf.extend_from_slice(region.get(..at).unwrap_or_default());
                     lines.start += at;
                     lines.scanned = lines.start;
                     if let Some(nl) = long {
@@ -795,7 +809,7 @@ impl LogReader {
                         return Ok(Some(self.header_piece(buf, first_line, line)));
                     }
                     if buf.len() >= target {
-                        return Ok(Some(self.lines_piece(buf, first_line)));
+                        return Ok(Some(self.lines_piece(buf, 0, first_line)));
                     }
                     continue;
                 }
@@ -807,7 +821,7 @@ impl LogReader {
             };
             match outcome {
                 LineOutcome::Eof => {
-                    let piece = (!buf.is_empty()).then(|| self.lines_piece(buf, first_line));
+                    let piece = (!buf.is_empty()).then(|| self.lines_piece(buf, 0, first_line));
                     self.cur = None;
                     match piece {
                         Some(p) => return Ok(Some(p)),
@@ -837,6 +851,9 @@ impl LogReader {
                     buf.extend_from_slice(line);
                     buf.push(b'\n');
                     cur.line_no += 1;
+                    if buf.len() >= target {
+                        return Ok(Some(self.lines_piece(buf, 0, first_line)));
+                    }
                 }
             }
         }
@@ -873,7 +890,7 @@ impl LogReader {
     /// A header line as the next piece, after the lines in `buf` when there are any (cut
     /// under the format before the header).
     fn header_piece(&mut self, buf: Vec<u8>, first_line: u64, line: Vec<u8>) -> Piece {
-        let before = (!buf.is_empty()).then(|| self.lines_piece(buf, first_line));
+        let before = (!buf.is_empty()).then(|| self.lines_piece(buf, 0, first_line));
         let kind = self.cut_header(line);
         match before {
             Some(p) => {
@@ -890,10 +907,10 @@ impl LogReader {
             return self.piece(kind);
         }
         self.pieces.pending = Some(kind);
-        self.lines_piece(buf, first_line)
+        self.lines_piece(buf, 0, first_line)
     }
 
-    fn lines_piece(&mut self, data: Vec<u8>, first_line: u64) -> Piece {
+    fn lines_piece(&mut self, data: Vec<u8>, offset: usize, first_line: u64) -> Piece {
         let (file_slot, input, unsupported, format) = match self.cur.as_ref() {
             Some(cur) => {
                 let format = self
@@ -913,6 +930,7 @@ impl LogReader {
             unsupported,
             segment: self.pieces.segment,
             data,
+            offset,
         }))
     }
 
@@ -1259,6 +1277,9 @@ struct Lines {
     eof: bool,
     /// Dropping the rest of an over-long line.
     discarding: bool,
+    /// Bytes asked for per refill ([`CHUNK`]; parallel cutting asks for a chunk's worth and
+    /// keeps reading until it has half of it, see [`LogReader::next_piece`]).
+    read_size: usize,
 }
 
 impl Lines {
@@ -1270,6 +1291,7 @@ impl Lines {
             scanned: 0,
             eof: false,
             discarding: false,
+            read_size: CHUNK,
         }
     }
 
@@ -1321,9 +1343,14 @@ impl Lines {
             self.scanned = self.scanned.saturating_sub(self.start);
             self.start = 0;
         }
-        if self.buf.len() - self.end < CHUNK / 2 {
-            self.buf.resize(self.end + CHUNK, 0);
+        let size = self.read_size.max(1);
+        if self.buf.len() - self.end < size / 2 {
+            self.buf.resize(self.end + size, 0);
         }
+        // One read, as a stream wants; for big reads (parallel cutting) until half the room is
+        // filled, since a pipe or the gzip thread hands out less at a time.
+        let want = if size > CHUNK { size / 2 } else { 1 };
+        let begin = self.end;
         loop {
             match src.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
@@ -1332,7 +1359,9 @@ impl Lines {
                 }
                 Ok(n) => {
                     self.end += n;
-                    return Ok(());
+                    if self.end - begin >= want || self.end == self.buf.len() {
+                        return Ok(());
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
