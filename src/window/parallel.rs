@@ -333,6 +333,47 @@ struct Worker<'a> {
     pool: &'a Mutex<Vec<Vec<Item>>>,
 }
 
+/// What a worker has received and not yet used.
+#[derive(Default)]
+struct Queues {
+    /// Chunks to parse, in input order.
+    raws: VecDeque<(u64, RawChunk)>,
+    /// Records for this shard by piece: parser, records, the chunk's highest `end`.
+    items: HashMap<u64, (usize, Vec<Item>, u64)>,
+    /// Merged pieces waiting for their turn.
+    merged: HashMap<u64, Merged>,
+    /// The number of pieces, once known.
+    total: Option<u64>,
+}
+
+impl Queues {
+    /// Files a message; false for [`ToWorker::Abort`].
+    fn take(&mut self, m: ToWorker) -> bool {
+        match m {
+            ToWorker::Raw(seq, chunk) => self.raws.push_back((seq, chunk)),
+            ToWorker::Items {
+                seq,
+                parser,
+                items,
+                max_end,
+            } => {
+                self.items.insert(seq, (parser, items, max_end));
+            }
+            ToWorker::Merged {
+                seq,
+                parser,
+                names,
+                ids,
+            } => {
+                self.merged.insert(seq, Merged { parser, names, ids });
+            }
+            ToWorker::End(t) => self.total = Some(t),
+            ToWorker::Abort => return false,
+        }
+        true
+    }
+}
+
 /// A merged piece as a shard keeps it until its turn.
 struct Merged {
     parser: Option<usize>,
@@ -355,55 +396,23 @@ impl Worker<'_> {
         names.ensure_index();
         let identity: Vec<EniId> = (0..self.base.len() as u64).map(|i| i as EniId).collect();
         let mut maps: Vec<Vec<EniId>> = vec![identity; self.shards];
-        let mut raws: VecDeque<(u64, RawChunk)> = VecDeque::new();
-        let mut items: HashMap<u64, (usize, Vec<Item>, u64)> = HashMap::new();
-        let mut merged: HashMap<u64, Merged> = HashMap::new();
+        let mut q = Queues::default();
         let mut next = 0u64;
-        let mut total: Option<u64> = None;
         let mut max_end = 0u64;
         let lateness = u64::from(self.cfg.allowed_lateness_secs);
-        let handle = |m: ToWorker,
-                      raws: &mut VecDeque<(u64, RawChunk)>,
-                      items: &mut HashMap<u64, (usize, Vec<Item>, u64)>,
-                      merged: &mut HashMap<u64, Merged>,
-                      total: &mut Option<u64>|
-         -> bool {
-            match m {
-                ToWorker::Raw(seq, chunk) => raws.push_back((seq, chunk)),
-                ToWorker::Items {
-                    seq,
-                    parser,
-                    items: it,
-                    max_end,
-                } => {
-                    items.insert(seq, (parser, it, max_end));
-                }
-                ToWorker::Merged {
-                    seq,
-                    parser,
-                    names,
-                    ids,
-                } => {
-                    merged.insert(seq, Merged { parser, names, ids });
-                }
-                ToWorker::End(t) => *total = Some(t),
-                ToWorker::Abort => return false,
-            }
-            true
-        };
         loop {
             while let Ok(m) = inbox.try_recv() {
-                if !handle(m, &mut raws, &mut items, &mut merged, &mut total) {
+                if !q.take(m) {
                     return None;
                 }
             }
             // The shard: pieces in input order, as far as they are parsed and merged.
             let before = next;
-            while let Some(m) = merged.get(&next) {
-                if m.parser.is_some() && !items.contains_key(&next) {
+            while let Some(m) = q.merged.get(&next) {
+                if m.parser.is_some() && !q.items.contains_key(&next) {
                     break;
                 }
-                let Some(m) = merged.remove(&next) else {
+                let Some(m) = q.merged.remove(&next) else {
                     break;
                 };
                 for n in m.names.iter() {
@@ -413,7 +422,7 @@ impl Worker<'_> {
                     if let Some(map) = maps.get_mut(p) {
                         map.extend_from_slice(&m.ids);
                     }
-                    if let Some((from, mut it, chunk_max)) = items.remove(&next) {
+                    if let Some((from, mut it, chunk_max)) = q.items.remove(&next) {
                         let map = maps.get(from).map_or(&[][..], Vec::as_slice);
                         for (obs, wm) in &mut it {
                             obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
@@ -440,11 +449,11 @@ impl Worker<'_> {
             {
                 return None;
             }
-            if total == Some(next) {
+            if q.total == Some(next) {
                 break;
             }
             // The parser: one chunk, its records routed to the shards.
-            if let Some((seq, chunk)) = raws.pop_front() {
+            if let Some((seq, chunk)) = q.raws.pop_front() {
                 let mut out: Vec<Vec<Item>> = (0..self.shards)
                     .map(|_| {
                         self.pool
@@ -486,7 +495,7 @@ impl Worker<'_> {
                         max_end: chunk_max,
                     };
                     if s == self.w {
-                        handle(msg, &mut raws, &mut items, &mut merged, &mut total);
+                        q.take(msg);
                     } else if self.peers.get(s).is_none_or(|tx| tx.send(msg).is_err()) {
                         return None;
                     }
@@ -504,7 +513,7 @@ impl Worker<'_> {
             }
             match inbox.recv() {
                 Ok(m) => {
-                    if !handle(m, &mut raws, &mut items, &mut merged, &mut total) {
+                    if !q.take(m) {
                         return None;
                     }
                 }
