@@ -341,6 +341,25 @@ impl WindowAcc {
         std::mem::take(&mut self.deferred)
     }
 
+    /// Prefetches the peer-table slots a later [`Self::add`] of `obs` will touch (both ends'
+    /// slots when the direction is not known yet: the local end's slot is hot anyway). A hint:
+    /// it changes no state.
+    #[inline]
+    pub fn prefetch(&self, obs: &Observation) {
+        match obs.direction {
+            Some(d) => {
+                if let Some(a) = obs.remote(d.into()) {
+                    self.peers.prefetch(addr_key(a));
+                }
+            }
+            None => {
+                for a in [obs.remote(Dir::Out), obs.remote(Dir::In)].into_iter().flatten() {
+                    self.peers.prefetch(addr_key(a));
+                }
+            }
+        }
+    }
+
     /// Counts one SKIPDATA record.
     pub fn add_skipdata(&mut self) {
         self.c.skipdata += 1;

@@ -507,6 +507,25 @@ impl Windower {
         Push::Accepted
     }
 
+    /// Prefetches what a later [`Self::push_obs`] of `obs` will touch in its open window (see
+    /// [`WindowAcc::prefetch`]); nothing when the window is not open yet. A hint: it changes no
+    /// state, so a record applied out of turn costs at most a wasted fetch.
+    #[inline]
+    pub fn prefetch(&self, obs: &Observation) {
+        let Some(state) = self.enis.get(obs.eni) else {
+            return;
+        };
+        let w = self.cfg.width();
+        // No division: the window holding `start` is the open one less than a width before it.
+        if let Some((_, acc)) = state
+            .open
+            .iter()
+            .find(|(s, _)| obs.start.wrapping_sub(*s) < w)
+        {
+            acc.prefetch(obs);
+        }
+    }
+
     /// Closes every window whose end ≤ `watermark`; appends them in (window start, ENI name)
     /// order.
     pub fn close_until(&mut self, watermark: u64, names: &Interner, out: &mut Vec<WindowFeatures>) {
