@@ -341,22 +341,43 @@ impl WindowAcc {
         std::mem::take(&mut self.deferred)
     }
 
-    /// Prefetches the peer-table slots a later [`Self::add`] of `obs` will touch (both ends'
-    /// slots when the direction is not known yet: the local end's slot is hot anyway). A hint:
-    /// it changes no state.
+    /// Prefetches the peer-table and port-table slots a later [`Self::add`] of `obs` will touch
+    /// (those of both directions when the direction is not known yet: the local end's peer slot
+    /// is hot anyway). A hint: it changes no state.
     #[inline]
     pub fn prefetch(&self, obs: &Observation) {
+        let port = obs.dstport.filter(|_| has_ports(obs.protocol));
         match obs.direction {
             Some(d) => {
-                if let Some(a) = obs.remote(d.into()) {
+                let d = Dir::from(d);
+                if let Some(a) = obs.remote(d) {
                     self.peers.prefetch(addr_key(a));
+                }
+                if let Some(p) = port {
+                    self.ports.prefetch(p, d.idx());
                 }
             }
             None => {
-                for a in [obs.remote(Dir::Out), obs.remote(Dir::In)].into_iter().flatten() {
-                    self.peers.prefetch(addr_key(a));
+                for d in [Dir::Out, Dir::In] {
+                    if let Some(a) = obs.remote(d) {
+                        self.peers.prefetch(addr_key(a));
+                    }
+                    if let Some(p) = port {
+                        self.ports.prefetch(p, d.idx());
+                    }
                 }
             }
+        }
+    }
+
+    /// Prefetches the accumulator's first lines (counters and table headers, see the module
+    /// docs' layout note). A hint: it changes no state.
+    #[inline]
+    pub fn prefetch_header(&self) {
+        let p: *const Self = self;
+        let p = p.cast::<u8>();
+        for line in 0..3 {
+            super::peers::prefetch_ptr(p.wrapping_add(64 * line));
         }
     }
 

@@ -259,7 +259,14 @@ impl<S: WindowSink> ShardDriver<S> {
             }
         }
         let mut start = 0usize;
-        for &e in &g.touched {
+        for (k, &e) in g.touched.iter().enumerate() {
+            // The next ENIs' state, open list and accumulators: a chain of dependent misses,
+            // fetched one link per run so that each link's address is in cache when needed.
+            for step in 0..3u8 {
+                if let Some(&next) = g.touched.get(k + 3 - usize::from(step)) {
+                    self.windower.prefetch_eni(next, step);
+                }
+            }
             let Some(c) = g.count.get_mut(e as usize) else {
                 continue;
             };
