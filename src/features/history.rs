@@ -149,12 +149,38 @@ impl PeerHistory {
     /// Keeps only the keys never inserted (`!self.contains(k)`), given sorted keys: one
     /// galloping pass over the exact set instead of a binary search per key (the set is up to
     /// 16 KiB, cold when a window closes).
+    ///
+    /// The set is cold (an ENI's windows close minutes apart), so its lines are prefetched
+    /// first, letting their misses overlap instead of paying them one after another: the Bloom
+    /// words of every key, or the exact set's lines (all of them when the keys are dense enough
+    /// to touch most lines anyway, else those around each key's expected place: keys are
+    /// uniformly mixed, so a key's place in `n` sorted keys is about `key * n / 2^64`).
     pub fn retain_unseen_sorted(&self, keys: &mut Vec<u64>) {
-        if self.bloom.is_some() {
+        if let Some(bits) = &self.bloom {
+            for &k in keys.iter() {
+                for b in Self::bloom_bits(k) {
+                    super::peers::prefetch_ptr(bits.as_ptr().wrapping_add(b / 64));
+                }
+            }
             keys.retain(|&k| !self.contains(k));
             return;
         }
         let ex = self.exact.as_slice();
+        const PER_LINE: usize = 64 / std::mem::size_of::<u64>();
+        if keys.len() * 4 >= ex.len() / PER_LINE {
+            for i in (0..ex.len()).step_by(PER_LINE) {
+                super::peers::prefetch_ptr(ex.as_ptr().wrapping_add(i));
+            }
+        } else {
+            for &k in keys.iter() {
+                let at = ((u128::from(k) * ex.len() as u128) >> 64) as usize;
+                for i in [at.saturating_sub(PER_LINE), at, at + PER_LINE] {
+                    if i < ex.len() {
+                        super::peers::prefetch_ptr(ex.as_ptr().wrapping_add(i));
+                    }
+                }
+            }
+        }
         let mut lo = 0usize;
         keys.retain(|&k| {
             let rest = ex.get(lo..).unwrap_or(&[]);
