@@ -166,9 +166,11 @@ struct Grouping {
     count: Vec<u32>,
     /// ENIs of the block, in order of first appearance.
     touched: Vec<EniId>,
-    /// The block's records, grouped by ENI, input order within each ENI (copied: reading them
-    /// in place by index would miss the cache on every record instead).
-    sorted: Vec<(Observation, u64)>,
+    /// The block's ENI ids, in input order (so the second pass does not read the records).
+    enis: Vec<EniId>,
+    /// Indexes of the block's records, grouped by ENI, input order within each ENI (records
+    /// are read in place, fetched a few records ahead).
+    order: Vec<u32>,
 }
 
 impl<S: WindowSink> ShardDriver<S> {
@@ -226,8 +228,10 @@ impl<S: WindowSink> ShardDriver<S> {
     pub fn feed_block(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
         let g = &mut self.group;
         g.touched.clear();
+        g.enis.clear();
         for (obs, _) in items {
             let e = obs.eni as usize;
+            g.enis.push(obs.eni);
             if g.count.len() <= e {
                 g.count.resize(e + 1, 0);
             }
@@ -246,14 +250,12 @@ impl<S: WindowSink> ShardDriver<S> {
                 at += n;
             }
         }
-        g.sorted.clear();
-        if let Some(first) = items.first() {
-            g.sorted.resize(items.len(), *first);
-        }
-        for item in items {
-            if let Some(c) = g.count.get_mut(item.0.eni as usize) {
-                if let Some(slot) = g.sorted.get_mut(*c as usize) {
-                    *slot = *item;
+        g.order.clear();
+        g.order.resize(items.len(), 0);
+        for (i, &e) in g.enis.iter().enumerate() {
+            if let Some(c) = g.count.get_mut(e as usize) {
+                if let Some(slot) = g.order.get_mut(*c as usize) {
+                    *slot = i as u32;
                 }
                 *c += 1;
             }
@@ -273,12 +275,24 @@ impl<S: WindowSink> ShardDriver<S> {
             let end = *c as usize;
             *c = 0;
             for j in start..end {
-                // The peer slot of a record is a cache miss otherwise: ask for the one of the
-                // record `PREFETCH_AHEAD` on (perhaps another ENI's) while applying this one.
-                if let Some((ahead, _)) = g.sorted.get(j + PREFETCH_AHEAD) {
+                // Records are read in place, out of input order: fetch the one
+                // `2 * PREFETCH_AHEAD` on, then the peer and port slots of the one
+                // `PREFETCH_AHEAD` on (a cache miss per record otherwise), perhaps another
+                // ENI's, while applying this one.
+                if let Some(&i) = g.order.get(j + 2 * PREFETCH_AHEAD) {
+                    let p = items.as_ptr().wrapping_add(i as usize).cast::<u8>();
+                    for line in 0..3 {
+                        crate::features::peers::prefetch_ptr(p.wrapping_add(64 * line));
+                    }
+                }
+                if let Some((ahead, _)) = g
+                    .order
+                    .get(j + PREFETCH_AHEAD)
+                    .and_then(|&i| items.get(i as usize))
+                {
                     self.windower.prefetch(ahead);
                 }
-                let Some((obs, wm)) = g.sorted.get(j) else {
+                let Some((obs, wm)) = g.order.get(j).and_then(|&i| items.get(i as usize)) else {
                     break;
                 };
                 if *wm > self.last_wm {
