@@ -71,6 +71,17 @@ pub(crate) fn prefetch_ptr<T>(p: *const T) {
     let _ = p;
 }
 
+/// Prefetches the lines of `s`, at most `max_lines` of them (from the start; see
+/// [`prefetch_ptr`]).
+#[inline]
+pub(crate) fn prefetch_slice<T>(s: &[T], max_lines: usize) {
+    let p = s.as_ptr().cast::<u8>();
+    let bytes = std::mem::size_of_val(s).min(max_lines * 64);
+    for off in (0..bytes).step_by(64) {
+        prefetch_ptr(p.wrapping_add(off));
+    }
+}
+
 /// Puts `slot` in the first empty slot (per `empty`) from `home` on, wrapping around: the insert
 /// of an open-addressing table with linear probing (`slots.len()` a power of two, never full).
 pub(crate) fn place_linear<T>(slots: &mut [T], home: usize, slot: T, empty: impl Fn(&T) -> bool) {
@@ -128,6 +139,13 @@ impl PeerTable {
         if key != 0 && !self.slots.is_empty() {
             prefetch_ptr(self.slots.as_ptr().wrapping_add(slot_of(key, mask)));
         }
+    }
+
+    /// Prefetches the table's slots (up to `max_lines` cache lines), e.g. before the window
+    /// closes and reads them all.
+    #[inline]
+    pub fn prefetch_all(&self, max_lines: usize) {
+        prefetch_slice(&self.slots, max_lines);
     }
 
     /// The peer's entry, read-only.

@@ -98,6 +98,13 @@ impl WindowPorts {
         }
     }
 
+    /// Prefetches the table's slots (up to `max_lines` cache lines), e.g. before the window
+    /// closes and reads them all.
+    #[inline]
+    pub fn prefetch_all(&self, max_lines: usize) {
+        super::peers::prefetch_slice(&self.slots, max_lines);
+    }
+
     /// Counts one record on `port` in direction `d` (0 egress, 1 ingress).
     #[inline]
     pub fn add(&mut self, port: u16, d: usize) -> PortHit {

@@ -398,6 +398,8 @@ pub struct Windower {
     spare: Vec<Box<WindowAcc>>,
 }
 
+/// Cache lines [`Windower::prefetch_eni`] fetches at most per table before a window closes.
+const CLOSE_PREFETCH_LINES: usize = 128;
 /// Emptied accumulators kept for reuse: enough for every window of 1,024 ENIs closing at once.
 const SPARE_POOL: usize = 1024;
 /// Heap bytes an accumulator may hold to be kept for reuse (so the pool holds ≤ 32 MiB).
@@ -527,26 +529,36 @@ impl Windower {
     }
 
     /// Prefetches one step of the chain that leads to `eni`'s open windows, each step needing
-    /// the previous one in cache to find its address without a miss: step 0 the ENI's state,
-    /// step 1 its list of open windows, step 2 the accumulators' first lines. The window stage
-    /// calls step 0 for the ENI three runs ahead, 1 for two ahead and 2 for the next (see
-    /// `ShardDriver::feed_block`). A hint: it changes no state.
+    /// the previous one in cache to find its addresses without a miss: step 0 the ENI's state,
+    /// step 1 its list of open windows, step 2 the accumulators' first lines, step 3 (only when
+    /// its oldest window closes by `closing_wm`) what closing it reads: its tables and the
+    /// ENI's history sets. The window stage calls step 0 for the ENI four runs ahead, 1 for
+    /// three ahead, and so on (see `ShardDriver::feed_block`). A hint: it changes no state.
     #[inline]
-    pub fn prefetch_eni(&self, eni: EniId, step: u8) {
+    pub fn prefetch_eni(&self, eni: EniId, step: u8, closing_wm: u64) {
+        use crate::features::peers::{prefetch_ptr, prefetch_slice};
         let Some(p) = self.enis.position(eni) else {
             return;
         };
+        if step == 0 {
+            prefetch_slice(self.enis.states.get(p..=p).unwrap_or_default(), 8);
+            return;
+        }
+        let Some(s) = self.enis.states.get(p) else {
+            return;
+        };
         match step {
-            0 => crate::features::peers::prefetch_ptr(self.enis.states.as_ptr().wrapping_add(p)),
-            1 => {
-                if let Some(s) = self.enis.states.get(p) {
-                    crate::features::peers::prefetch_ptr(s.open.as_ptr());
+            1 => prefetch_ptr(s.open.as_ptr()),
+            2 => {
+                for (_, acc) in &s.open {
+                    acc.prefetch_header();
                 }
             }
             _ => {
-                if let Some(s) = self.enis.states.get(p) {
-                    for (_, acc) in &s.open {
-                        acc.prefetch_header();
+                if let Some((ws, acc)) = s.open.first() {
+                    if ws.saturating_add(self.cfg.width()) <= closing_wm {
+                        acc.prefetch_for_close(CLOSE_PREFETCH_LINES);
+                        s.history.prefetch_for_close(CLOSE_PREFETCH_LINES);
                     }
                 }
             }

@@ -264,9 +264,11 @@ impl<S: WindowSink> ShardDriver<S> {
         for (k, &e) in g.touched.iter().enumerate() {
             // The next ENIs' state, open list and accumulators: a chain of dependent misses,
             // fetched one link per run so that each link's address is in cache when needed.
-            for step in 0..3u8 {
-                if let Some(&next) = g.touched.get(k + 3 - usize::from(step)) {
-                    self.windower.prefetch_eni(next, step);
+            // Step 3 prefetches what closing a window reads, for windows the block's last
+            // watermark passes (nearly all of them close during their ENI's run).
+            for step in 0..4u8 {
+                if let Some(&next) = g.touched.get(k + 4 - usize::from(step)) {
+                    self.windower.prefetch_eni(next, step, wm_after);
                 }
             }
             let Some(c) = g.count.get_mut(e as usize) else {
