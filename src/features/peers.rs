@@ -137,7 +137,11 @@ impl PeerTable {
     pub fn prefetch(&self, key: u64) {
         let mask = self.slots.len().wrapping_sub(1);
         if key != 0 && !self.slots.is_empty() {
-            prefetch_ptr(self.slots.as_ptr().wrapping_add(slot_of(key, mask)));
+            let p = self.slots.as_ptr().wrapping_add(slot_of(key, mask));
+            prefetch_ptr(p);
+            // A probe often runs on (absent keys: 2.5 slots on average at half full), and two
+            // 24-byte slots on may be the next line.
+            prefetch_ptr(p.wrapping_add(2));
         }
     }
 
