@@ -161,7 +161,7 @@ pub struct ShardDriver<S: WindowSink> {
 /// Scratch space of [`ShardDriver::feed_block`]: a counting sort of a block's records by ENI.
 #[derive(Default)]
 struct Grouping {
-    /// Per ENI id: records in the block, then the end of its run in `sorted` (zero between
+    /// Per ENI id: records in the block, then the end of its run in `order` (zero between
     /// blocks).
     count: Vec<u32>,
     /// ENIs of the block, in order of first appearance.
@@ -171,6 +171,35 @@ struct Grouping {
     /// Indexes of the block's records, grouped by ENI, input order within each ENI (records
     /// are read in place, fetched a few records ahead).
     order: Vec<u32>,
+}
+
+impl Grouping {
+    /// Counts one record of `eni`, the block's next one.
+    #[inline]
+    fn count(&mut self, eni: EniId) {
+        let e = eni as usize;
+        self.enis.push(eni);
+        if self.count.len() <= e {
+            self.count.resize(e + 1, 0);
+        }
+        if let Some(c) = self.count.get_mut(e) {
+            if *c == 0 {
+                self.touched.push(eni);
+            }
+            *c += 1;
+        }
+    }
+
+    /// Forgets the counts (all zero again).
+    fn reset(&mut self) {
+        for &e in &self.touched {
+            if let Some(c) = self.count.get_mut(e as usize) {
+                *c = 0;
+            }
+        }
+        self.touched.clear();
+        self.enis.clear();
+    }
 }
 
 impl<S: WindowSink> ShardDriver<S> {
@@ -226,20 +255,23 @@ impl<S: WindowSink> ShardDriver<S> {
     /// order a sequential run emits them in. Late records (see [`WindowConfig::is_late`]) are
     /// counted here as in [`Self::feed`]; the caller decides their side file at read time.
     pub fn feed_block(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
-        let g = &mut self.group;
-        g.touched.clear();
-        g.enis.clear();
+        self.group.reset();
         for (obs, _) in items {
-            let e = obs.eni as usize;
-            g.enis.push(obs.eni);
-            if g.count.len() <= e {
-                g.count.resize(e + 1, 0);
-            }
-            if let Some(c) = g.count.get_mut(e) {
-                if *c == 0 {
-                    g.touched.push(obs.eni);
-                }
-                *c += 1;
+            self.group.count(obs.eni);
+        }
+        self.feed_counted(items, wm_after, names);
+    }
+
+    /// [`Self::feed_block`] for a block whose ENIs were counted already, in order, with
+    /// [`Grouping::count`] (the one-thread reading loop counts each record as it reads it, so
+    /// the block is not read once more just for its ENIs).
+    fn feed_counted(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
+        let g = &mut self.group;
+        if g.enis.len() != items.len() {
+            // Not counted as promised (a bug): count afresh rather than misgroup.
+            g.reset();
+            for (obs, _) in items {
+                g.count(obs.eni);
             }
         }
         let mut at = 0u32;
@@ -304,6 +336,8 @@ impl<S: WindowSink> ShardDriver<S> {
             }
             start = end;
         }
+        g.touched.clear();
+        g.enis.clear();
         if wm_after > self.last_wm {
             self.last_wm = wm_after;
             self.windower.close_until(wm_after, names, &mut self.buf);
@@ -402,6 +436,7 @@ where
                     if cfg.is_late(obs.start, now) {
                         on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                     }
+                    worker.group.count(obs.eni);
                     block.push((obs, now));
                 }
                 Err(_) => {
@@ -410,11 +445,11 @@ where
             }
             wm.observe(&rec);
             if block.len() >= BLOCK {
-                worker.feed_block(&block, wm.get(), reader.interner());
+                worker.feed_counted(&block, wm.get(), reader.interner());
                 block.clear();
             }
         }
-        worker.feed_block(&block, wm.get(), reader.interner());
+        worker.feed_counted(&block, wm.get(), reader.interner());
         let (output, mut end) = worker.end(reader.interner());
         end.stats.add(local.stats());
         let stats = finish_stats(vec![end], reader.interner(), wm.get(), 1);
