@@ -695,27 +695,31 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
     if let Some(d) = obs.direction {
         return Some(Some(d.into()));
     }
-    let (src, dst) = (obs.src?, obs.dst?);
+    // By reference: the addresses are read where the record holds them (see
+    // `AddrLearner::observe_ref`).
+    let (Some(src), Some(dst)) = (&obs.src, &obs.dst) else {
+        return None;
+    };
     let learner = &mut hist.own_addr;
-    learner.observe(src);
-    learner.observe(dst);
+    learner.observe_ref(src);
+    learner.observe_ref(dst);
     // A NAT gateway rewrites its own side: where a packet address differs from the interface
     // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
-    if obs.pkt_src.is_some_and(|p| p != src) {
-        learner.observe(src);
+    if obs.pkt_src.as_ref().is_some_and(|p| p != src) {
+        learner.observe_ref(src);
         return Some(Some(Dir::Out));
     }
-    if obs.pkt_dst.is_some_and(|p| p != dst) {
-        learner.observe(dst);
+    if obs.pkt_dst.as_ref().is_some_and(|p| p != dst) {
+        learner.observe_ref(dst);
         return Some(Some(Dir::In));
     }
-    let (cs, cd) = (learner.count(src), learner.count(dst));
+    let (cs, cd) = (learner.count_ref(src), learner.count_ref(dst));
     Some(if cs > cd {
         Some(Dir::Out)
     } else if cd > cs {
         Some(Dir::In)
     } else {
-        match (is_private(src), is_private(dst)) {
+        match (is_private(*src), is_private(*dst)) {
             (true, false) => Some(Dir::Out),
             (false, true) => Some(Dir::In),
             _ => None,
