@@ -43,6 +43,10 @@
 //! three lines; a record then touches one peer slot (egress bytes, direction and private flags
 //! together, no address) and one port slot (set membership and row count together). Work only
 //! the evidence needs (per-port detail, (peer, port) pairs) is skipped when evidence is off.
+//! Those two slots are still a cache miss each when the record arrives, so the batch path
+//! prefetches them a few records ahead ([`WindowAcc::prefetch`], called through
+//! `Windower::prefetch` by `ShardDriver::feed_block`), and the tables and history sets a
+//! closing window reads one ENI run ahead ([`WindowAcc::prefetch_for_close`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
