@@ -43,6 +43,10 @@
 //! three lines; a record then touches one peer slot (egress bytes, direction and private flags
 //! together, no address) and one port slot (set membership and row count together). Work only
 //! the evidence needs (per-port detail, (peer, port) pairs) is skipped when evidence is off.
+//! Those two slots are still a cache miss each when the record arrives, so the batch path
+//! prefetches them a few records ahead ([`WindowAcc::prefetch`], called through
+//! `Windower::prefetch` by `ShardDriver::feed_block`), and the tables and history sets a
+//! closing window reads one ENI run ahead ([`WindowAcc::prefetch_for_close`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -339,6 +343,54 @@ impl WindowAcc {
     /// The deferred records, leaving none.
     pub fn take_deferred(&mut self) -> Vec<Observation> {
         std::mem::take(&mut self.deferred)
+    }
+
+    /// Prefetches the peer-table and port-table slots a later [`Self::add`] of `obs` will touch
+    /// (those of both directions when the direction is not known yet: the local end's peer slot
+    /// is hot anyway). A hint: it changes no state.
+    #[inline]
+    pub fn prefetch(&self, obs: &Observation) {
+        let port = obs.dstport.filter(|_| has_ports(obs.protocol));
+        match obs.direction {
+            Some(d) => {
+                let d = Dir::from(d);
+                if let Some(a) = obs.remote(d) {
+                    self.peers.prefetch(addr_key(a));
+                }
+                if let Some(p) = port {
+                    self.ports.prefetch(p, d.idx());
+                }
+            }
+            None => {
+                for d in [Dir::Out, Dir::In] {
+                    if let Some(a) = obs.remote(d) {
+                        self.peers.prefetch(addr_key(a));
+                    }
+                    if let Some(p) = port {
+                        self.ports.prefetch(p, d.idx());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Prefetches the accumulator's first lines (counters and table headers, see the module
+    /// docs' layout note). A hint: it changes no state.
+    #[inline]
+    pub fn prefetch_header(&self) {
+        let p: *const Self = self;
+        let p = p.cast::<u8>();
+        for line in 0..3 {
+            super::peers::prefetch_ptr(p.wrapping_add(64 * line));
+        }
+    }
+
+    /// Prefetches what closing the window reads (the peer and port tables), up to `max_lines`
+    /// cache lines each. A hint: it changes no state.
+    #[inline]
+    pub fn prefetch_for_close(&self, max_lines: usize) {
+        self.peers.prefetch_all(max_lines);
+        self.ports.prefetch_all(max_lines);
     }
 
     /// Counts one SKIPDATA record.

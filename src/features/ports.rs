@@ -87,6 +87,24 @@ fn is_watched(port: u16) -> bool {
 }
 
 impl WindowPorts {
+    /// Prefetches the slot where [`Self::add`]`(port, d)` starts (a hint, see
+    /// `crate::features::peers::prefetch_ptr`).
+    #[inline]
+    pub fn prefetch(&self, port: u16, d: usize) {
+        let pk = u32::from(port) | if d == 0 { 0 } else { DIR_BIT };
+        let mask = self.slots.len().wrapping_sub(1);
+        if !self.slots.is_empty() {
+            super::peers::prefetch_ptr(self.slots.as_ptr().wrapping_add(slot_of(pk, mask)));
+        }
+    }
+
+    /// Prefetches the table's slots (up to `max_lines` cache lines), e.g. before the window
+    /// closes and reads them all.
+    #[inline]
+    pub fn prefetch_all(&self, max_lines: usize) {
+        super::peers::prefetch_slice(&self.slots, max_lines);
+    }
+
     /// Counts one record on `port` in direction `d` (0 egress, 1 ingress).
     #[inline]
     pub fn add(&mut self, port: u16, d: usize) -> PortHit {

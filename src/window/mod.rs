@@ -400,6 +400,8 @@ pub struct Windower {
     spare: Vec<Box<WindowAcc>>,
 }
 
+/// Cache lines [`Windower::prefetch_eni`] fetches at most per table before a window closes.
+const CLOSE_PREFETCH_LINES: usize = 128;
 /// Emptied accumulators kept for reuse: enough for every window of 1,024 ENIs closing at once.
 const SPARE_POOL: usize = 1024;
 /// Heap bytes an accumulator may hold to be kept for reuse (so the pool holds ≤ 32 MiB).
@@ -507,6 +509,62 @@ impl Windower {
             }
         }
         Push::Accepted
+    }
+
+    /// Prefetches what a later [`Self::push_obs`] of `obs` will touch in its open window (see
+    /// [`WindowAcc::prefetch`]); nothing when the window is not open yet. A hint: it changes no
+    /// state, so a record applied out of turn costs at most a wasted fetch.
+    #[inline]
+    pub fn prefetch(&self, obs: &Observation) {
+        let Some(state) = self.enis.get(obs.eni) else {
+            return;
+        };
+        let w = self.cfg.width();
+        // No division: the window holding `start` is the open one less than a width before it.
+        if let Some((_, acc)) = state
+            .open
+            .iter()
+            .find(|(s, _)| obs.start.wrapping_sub(*s) < w)
+        {
+            acc.prefetch(obs);
+        }
+    }
+
+    /// Prefetches one step of the chain that leads to `eni`'s open windows, each step needing
+    /// the previous one in cache to find its addresses without a miss: step 0 the ENI's state,
+    /// step 1 its list of open windows, step 2 the accumulators' first lines, step 3 (only when
+    /// its oldest window closes by `closing_wm`) what closing it reads: its tables and the
+    /// ENI's history sets. The window stage calls step 0 for the ENI four runs ahead, 1 for
+    /// three ahead, and so on (see `ShardDriver::feed_block`). A hint: it changes no state.
+    #[inline]
+    pub fn prefetch_eni(&self, eni: EniId, step: u8, closing_wm: u64) {
+        use crate::features::peers::{prefetch_ptr, prefetch_slice};
+        let Some(p) = self.enis.position(eni) else {
+            return;
+        };
+        if step == 0 {
+            prefetch_slice(self.enis.states.get(p..=p).unwrap_or_default(), 8);
+            return;
+        }
+        let Some(s) = self.enis.states.get(p) else {
+            return;
+        };
+        match step {
+            1 => prefetch_ptr(s.open.as_ptr()),
+            2 => {
+                for (_, acc) in &s.open {
+                    acc.prefetch_header();
+                }
+            }
+            _ => {
+                if let Some((ws, acc)) = s.open.first() {
+                    if ws.saturating_add(self.cfg.width()) <= closing_wm {
+                        acc.prefetch_for_close(CLOSE_PREFETCH_LINES);
+                        s.history.prefetch_for_close(CLOSE_PREFETCH_LINES);
+                    }
+                }
+            }
+        }
     }
 
     /// Closes every window whose end ≤ `watermark`; appends them in (window start, ENI name)
@@ -639,27 +697,31 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
     if let Some(d) = obs.direction {
         return Some(Some(d.into()));
     }
-    let (src, dst) = (obs.src?, obs.dst?);
+    // By reference: the addresses are read where the record holds them (see
+    // `AddrLearner::observe_ref`).
+    let (Some(src), Some(dst)) = (&obs.src, &obs.dst) else {
+        return None;
+    };
     let learner = &mut hist.own_addr;
-    learner.observe(src);
-    learner.observe(dst);
+    learner.observe_ref(src);
+    learner.observe_ref(dst);
     // A NAT gateway rewrites its own side: where a packet address differs from the interface
     // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
-    if obs.pkt_src.is_some_and(|p| p != src) {
-        learner.observe(src);
+    if obs.pkt_src.as_ref().is_some_and(|p| p != src) {
+        learner.observe_ref(src);
         return Some(Some(Dir::Out));
     }
-    if obs.pkt_dst.is_some_and(|p| p != dst) {
-        learner.observe(dst);
+    if obs.pkt_dst.as_ref().is_some_and(|p| p != dst) {
+        learner.observe_ref(dst);
         return Some(Some(Dir::In));
     }
-    let (cs, cd) = (learner.count(src), learner.count(dst));
+    let (cs, cd) = (learner.count_ref(src), learner.count_ref(dst));
     Some(if cs > cd {
         Some(Dir::Out)
     } else if cd > cs {
         Some(Dir::In)
     } else {
-        match (is_private(src), is_private(dst)) {
+        match (is_private(*src), is_private(*dst)) {
             (true, false) => Some(Dir::Out),
             (false, true) => Some(Dir::In),
             _ => None,
