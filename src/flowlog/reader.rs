@@ -718,12 +718,14 @@ impl LogReader {
     pub fn next_piece(
         &mut self,
         target: usize,
-        mut buf: Vec<u8>,
+        mut spare: Vec<u8>,
     ) -> Result<Option<Piece>, FlowlogError> {
         if let Some(kind) = self.pieces.pending.take() {
             return Ok(Some(self.piece(kind)));
         }
-        buf.clear();
+        // The chunk's lines when they are copied; `spare` (a used chunk's buffer, length
+        // kept, so it needs no zeroing) becomes this buffer or the next read buffer.
+        let mut buf: Vec<u8> = Vec::new();
         let mut first_line = 0;
         loop {
             if self.cur.is_none() {
@@ -779,13 +781,22 @@ impl LogReader {
                         // of copying it; the read buffer goes on with the partial last line.
                         let from = lines.start;
                         let tail = lines.buf.get(from + at..lines.end).unwrap_or_default();
-                        buf.extend_from_slice(tail);
-                        let mut data = std::mem::replace(&mut lines.buf, buf);
+                        if spare.len() < tail.len() {
+                            spare.resize(tail.len(), 0);
+                        }
+                        if let Some(head) = spare.get_mut(..tail.len()) {
+                            head.copy_from_slice(tail);
+                        }
+                        let mut data = std::mem::replace(&mut lines.buf, spare);
                         data.truncate(from + at);
                         lines.end -= from + at;
                         lines.start = 0;
                         lines.scanned = lines.end;
                         return Ok(Some(self.lines_piece(data, from, first_line)));
+                    }
+                    if buf.capacity() == 0 {
+                        buf = std::mem::take(&mut spare);
+                        buf.clear();
                     }
                     buf.extend_from_slice(region.get(..at).unwrap_or_default());
                     lines.start += at;
@@ -814,7 +825,19 @@ impl LogReader {
                     continue;
                 }
             }
-            // No whole line buffered: the line splitter reads on (one line at a time).
+            // No whole line buffered: read on, then take the lines at once as above (the
+            // read buffer can then be handed over whole). The splitter itself handles the end
+            // of the input and over-long lines, one line at a time.
+            let lines = &mut self.lines;
+            if !lines.discarding
+                && !lines.eof
+                && lines.end - lines.start <= self.opts.max_line_bytes
+            {
+                if let Err(e) = lines.refill(cur.src.as_mut()) {
+                    return Err(self.io_error(e));
+                }
+                continue;
+            }
             let outcome = match self.lines.next(cur.src.as_mut(), self.opts.max_line_bytes) {
                 Ok(o) => o,
                 Err(e) => return Err(self.io_error(e)),
@@ -848,6 +871,11 @@ impl LogReader {
                         cur.line_no += 1;
                         return Ok(Some(self.header_piece(buf, first_line, line)));
                     }
+                    if buf.capacity() == 0 {
+                        buf = std::mem::take(&mut spare);
+                        buf.clear();
+                    }
+                    let line = self.lines.buf.get(a..b).unwrap_or_default();
                     buf.extend_from_slice(line);
                     buf.push(b'\n');
                     cur.line_no += 1;

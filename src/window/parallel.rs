@@ -424,12 +424,17 @@ impl Worker<'_> {
                     }
                     if let Some((from, mut it, chunk_max)) = q.items.remove(&next) {
                         let map = maps.get(from).map_or(&[][..], Vec::as_slice);
+                        // The reader's ids and watermarks, counting ENIs for the grouping in
+                        // the same pass.
+                        let g = driver.grouping();
+                        g.reset();
                         for (obs, wm) in &mut it {
                             obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
                             *wm = max_end.max(*wm).saturating_sub(lateness);
+                            g.count(obs.eni);
                         }
                         max_end = max_end.max(chunk_max);
-                        driver.feed_block(&it, max_end.saturating_sub(lateness), &names);
+                        driver.feed_counted(&it, max_end.saturating_sub(lateness), &names);
                         it.clear();
                         if let Ok(mut pool) = self.pool.lock() {
                             pool.push(it);

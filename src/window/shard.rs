@@ -165,7 +165,7 @@ pub struct ShardDriver<S: WindowSink> {
 
 /// Scratch space of [`ShardDriver::feed_block`]: a counting sort of a block's records by ENI.
 #[derive(Default)]
-struct Grouping {
+pub(super) struct Grouping {
     /// Per ENI id: records in the block, then the end of its run in `order` (zero between
     /// blocks).
     count: Vec<u32>,
@@ -181,7 +181,7 @@ struct Grouping {
 impl Grouping {
     /// Counts one record of `eni`, the block's next one.
     #[inline]
-    fn count(&mut self, eni: EniId) {
+    pub(super) fn count(&mut self, eni: EniId) {
         let e = eni as usize;
         self.enis.push(eni);
         if self.count.len() <= e {
@@ -196,7 +196,7 @@ impl Grouping {
     }
 
     /// Forgets the counts (all zero again).
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         for &e in &self.touched {
             if let Some(c) = self.count.get_mut(e as usize) {
                 *c = 0;
@@ -270,7 +270,12 @@ impl<S: WindowSink> ShardDriver<S> {
     /// [`Self::feed_block`] for a block whose ENIs were counted already, in order, with
     /// [`Grouping::count`] (the one-thread reading loop counts each record as it reads it, so
     /// the block is not read once more just for its ENIs).
-    fn feed_counted(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
+    pub(super) fn feed_counted(
+        &mut self,
+        items: &[(Observation, u64)],
+        wm_after: u64,
+        names: &Interner,
+    ) {
         let g = &mut self.group;
         if g.enis.len() != items.len() {
             // Not counted as promised (a bug): count afresh rather than misgroup.
@@ -351,6 +356,12 @@ impl<S: WindowSink> ShardDriver<S> {
         for w in self.buf.drain(..) {
             self.sink.accept_named(w, names);
         }
+    }
+
+    /// The grouping scratch, to count a block's ENIs while preparing it (then
+    /// [`Self::feed_counted`]).
+    pub(super) fn grouping(&mut self) -> &mut Grouping {
+        &mut self.group
     }
 
     /// End of input: closes every open window and hands it to the sink.
