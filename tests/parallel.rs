@@ -335,12 +335,11 @@ fn the_generated_input_has_headers_bad_lines_and_late_records() {
     }
 }
 
-/// Strict mode stops at the first bad line with the same error as one thread.
-#[test]
-fn strict_stops_at_the_first_bad_line() {
-    let mut lines: Vec<Line> = (0..200u32)
+/// `n` ordinary v2 records, one every 10 s, over `enis` interfaces in turn.
+fn plain_records(n: u32, enis: u32) -> Vec<Line> {
+    (0..n)
         .map(|i| Line::Rec {
-            eni: (i % 3) as u8,
+            eni: (i % enis) as u8,
             offset: i * 10,
             span: 5,
             peer: 1,
@@ -349,7 +348,13 @@ fn strict_stops_at_the_first_bad_line() {
             reject: false,
             status: 5,
         })
-        .collect();
+        .collect()
+}
+
+/// Strict mode stops at the first bad line with the same error as one thread.
+#[test]
+fn strict_stops_at_the_first_bad_line() {
+    let mut lines = plain_records(200, 3);
     lines.insert(150, Line::Garbage(1));
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
@@ -377,18 +382,7 @@ fn strict_stops_at_the_first_bad_line() {
 /// parallel the run stops with an error that says what to do (never silently different).
 #[test]
 fn too_many_enis_in_parallel_is_an_error_that_says_what_to_do() {
-    let lines: Vec<Line> = (0..60u32)
-        .map(|i| Line::Rec {
-            eni: (i % 12) as u8,
-            offset: i * 10,
-            span: 5,
-            peer: 1,
-            port: 22,
-            bytes: 10,
-            reject: false,
-            status: 5,
-        })
-        .collect();
+    let lines = plain_records(60, 12);
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
     let opts = ReadOptions {

@@ -6,13 +6,9 @@ use std::sync::Mutex;
 
 use crate::detect::{self, EniState, FindingKind, Scorer, TrainParams, Verdict};
 use crate::features::{EniHistory, FeatureVector, WindowFeatures};
-use crate::flowlog::FlowlogError;
-use crate::flowlog::{EniId, FlowRecord, Interner, LogReader};
+use crate::flowlog::{EniId, Interner, LogReader};
 use crate::model::Model;
-use crate::window::{
-    run_parallel, run_sharded, shard_of, RecordSource, RunError, RunStats, ShardedOutput,
-    WindowConfig, WindowSink, Windower,
-};
+use crate::window::{run_parallel, shard_of, RunStats, WindowConfig, WindowSink, Windower};
 
 use super::EngineError;
 
@@ -270,61 +266,6 @@ pub struct Backtest {
     pub model: Model,
 }
 
-/// Records between two progress callbacks.
-pub const PROGRESS_EVERY: u64 = 1 << 16;
-
-/// A [`RecordSource`] that counts records and reports progress to a callback.
-pub struct Counting<'a> {
-    reader: &'a mut LogReader,
-    records: u64,
-    on_progress: &'a mut dyn FnMut(u64),
-}
-
-impl<'a> Counting<'a> {
-    /// Wraps `reader`; `on_progress(records)` is called every [`PROGRESS_EVERY`] records.
-    pub fn new(reader: &'a mut LogReader, on_progress: &'a mut dyn FnMut(u64)) -> Self {
-        Self {
-            reader,
-            records: 0,
-            on_progress,
-        }
-    }
-}
-
-impl RecordSource for Counting<'_> {
-    type Error = FlowlogError;
-    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, FlowlogError> {
-        let more = self.reader.next_record(rec)?;
-        if more {
-            self.records += 1;
-            if self.records % PROGRESS_EVERY == 0 {
-                (self.on_progress)(self.records);
-            }
-        }
-        Ok(more)
-    }
-    fn interner(&self) -> &Interner {
-        self.reader.interner()
-    }
-}
-
-/// The window stage of a batch run: one thread reads and windows ([`run_sharded`], progress
-/// every [`PROGRESS_EVERY`] records), several parse and window in parallel ([`run_parallel`],
-/// progress per chunk); the windows are the same.
-fn run_windows<S: WindowSink>(
-    reader: &mut LogReader,
-    cfg: &WindowConfig,
-    shards: usize,
-    make_sink: impl Fn(usize) -> S,
-    on_progress: &mut dyn FnMut(u64),
-) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
-    if shards >= 2 {
-        return run_parallel(reader, cfg, shards, make_sink, on_progress);
-    }
-    let mut counting = Counting::new(reader, on_progress);
-    run_sharded(&mut counting, cfg, 1, make_sink, |_, _| Ok(()))
-}
-
 /// How a backtest runs.
 #[derive(Clone, Debug, Default)]
 pub struct BacktestOptions {
@@ -364,7 +305,7 @@ pub fn backtest(
             .unwrap_or_default();
         ScoringSink::new(&model.scorer, s, p, keep_all).keep_features(opts.keep_features)
     };
-    let (outs, run) = run_windows(&mut reader, &model.windowing, shards, take, on_progress)?;
+    let (outs, run) = run_parallel(&mut reader, &model.windowing, shards, take, on_progress)?;
     let mut next = model.clone();
     let mut rows = Vec::with_capacity(outs.len());
     for out in outs {
@@ -396,7 +337,7 @@ pub fn train_from_logs(
     let make = |_| CollectSink {
         windows: Vec::new(),
     };
-    let (outs, run) = run_windows(&mut reader, windowing, shards, make, on_progress)?;
+    let (outs, run) = run_parallel(&mut reader, windowing, shards, make, on_progress)?;
     let mut windows = Vec::new();
     let mut histories = BTreeMap::new();
     for out in outs {

@@ -14,8 +14,7 @@ pub mod summary;
 
 pub use alerts::{alert_value, summary_line, write_alert, AlertFormat};
 pub use batch::{
-    backtest, finding_mask, train_from_logs, Backtest, BacktestOptions, Counting, ScoredRow,
-    ScoringSink,
+    backtest, finding_mask, train_from_logs, Backtest, BacktestOptions, ScoredRow, ScoringSink,
 };
 pub use stream::{run_stream, Checkpoint, StreamCounters, StreamOptions, StreamOutcome};
 pub use summary::BacktestSummary;

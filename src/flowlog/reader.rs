@@ -198,6 +198,18 @@ struct Current {
     file_slot: usize,
 }
 
+impl Current {
+    /// Counts an over-long line as the input's next line and makes it a piece.
+    fn too_long(&mut self) -> PieceKind {
+        self.line_no += 1;
+        PieceKind::TooLong {
+            file_slot: self.file_slot,
+            input: self.index,
+            line_no: self.line_no,
+        }
+    }
+}
+
 impl std::fmt::Debug for LogReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogReader")
@@ -804,12 +816,7 @@ impl LogReader {
                     if let Some(nl) = long {
                         lines.start += nl - at + 1;
                         lines.scanned = lines.start;
-                        cur.line_no += 1;
-                        let kind = PieceKind::TooLong {
-                            file_slot: cur.file_slot,
-                            input: cur.index,
-                            line_no: cur.line_no,
-                        };
+                        let kind = cur.too_long();
                         return Ok(Some(self.emit(buf, first_line, kind)));
                     }
                     if let Some((a, b)) = header {
@@ -855,12 +862,7 @@ impl LogReader {
                     }
                 }
                 LineOutcome::TooLong => {
-                    cur.line_no += 1;
-                    let kind = PieceKind::TooLong {
-                        file_slot: cur.file_slot,
-                        input: cur.index,
-                        line_no: cur.line_no,
-                    };
+                    let kind = cur.too_long();
                     return Ok(Some(self.emit(buf, first_line, kind)));
                 }
                 LineOutcome::Line(a, b) => {

@@ -1,5 +1,5 @@
 //! Parallel extraction: every worker thread both **parses** (chunks of the input) and **runs one
-//! shard** (the windows of the ENIs [`shard_of`] gives it), so `--threads N` uses N cores for
+//! shard** (the windows of the ENIs [`shard_of`](super::shard_of) gives it), so `--threads N` uses N cores for
 //! the whole pipeline instead of one reading thread feeding N shards.
 //!
 //! - The calling thread cuts the input into pieces ([`LogReader::next_piece`]: chunks of whole
@@ -30,13 +30,14 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use super::shard::{finish_stats, ShardEnd};
+use super::shard::{finish_stats, route_of, ShardEnd};
 use super::{
-    run_sharded, shard_of, RunError, ShardDriver, ShardedOutput, WindowConfig, WindowSink, Windower,
+    run_sharded, RecordSource, RunError, ShardDriver, ShardedOutput, WindowConfig, WindowSink,
+    Windower,
 };
 use crate::features::Observation;
 use crate::flowlog::chunk::{ChunkOutcome, ChunkParser, PieceKind, RawChunk};
-use crate::flowlog::{EniId, FlowlogError, Interner, LogReader};
+use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 
 /// Bytes of input text per shard in one chunk: about 18,000 default-v2 records, so each shard
 /// gets a block of about the size [`ShardDriver::feed_block`] works best with.
@@ -88,8 +89,8 @@ enum ToLead {
 type WorkerEnd<O> = (O, ShardEnd, u64);
 
 /// [`run_sharded`] with parsing spread over the shards' threads (see the module docs); the same
-/// output. `on_progress(records)` is called as pieces are merged. With `shards < 2` this is
-/// [`run_sharded`] on the calling thread.
+/// output. `on_progress(records)` is called as pieces are merged (with `shards < 2`, which is
+/// [`run_sharded`] on the calling thread, every 65,536 records and at the end).
 pub fn run_parallel<S: WindowSink>(
     reader: &mut LogReader,
     cfg: &WindowConfig,
@@ -111,9 +112,12 @@ pub fn run_parallel_chunked<S: WindowSink>(
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
     if shards < 2 {
-        let out = run_sharded(reader, cfg, 1, make_sink, |_, _| Ok(()))?;
-        on_progress(reader.summary().records);
-        return Ok(out);
+        let mut counting = Counting {
+            reader,
+            records: 0,
+            on_progress,
+        };
+        return run_sharded(&mut counting, cfg, 1, make_sink, |_, _| Ok(()));
     }
     cfg.validate()?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -212,6 +216,35 @@ pub fn run_parallel_chunked<S: WindowSink>(
     }
     let wm = max_end.saturating_sub(u64::from(cfg.allowed_lateness_secs));
     Ok((outs, finish_stats(ends, reader.interner(), wm, shards)))
+}
+
+/// Records between two progress callbacks of a one-thread run.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// The one-thread run's source: the reader, counting records for the progress callback.
+struct Counting<'a> {
+    reader: &'a mut LogReader,
+    records: u64,
+    on_progress: &'a mut dyn FnMut(u64),
+}
+
+impl RecordSource for Counting<'_> {
+    type Error = FlowlogError;
+    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, FlowlogError> {
+        let more = self.reader.next_record(rec)?;
+        if more {
+            self.records += 1;
+            if self.records % PROGRESS_EVERY == 0 {
+                (self.on_progress)(self.records);
+            }
+        } else {
+            (self.on_progress)(self.records);
+        }
+        Ok(more)
+    }
+    fn interner(&self) -> &Interner {
+        self.reader.interner()
+    }
 }
 
 enum LeadError {
@@ -477,12 +510,7 @@ impl Worker<'_> {
                     }
                     match Observation::from_record(rec) {
                         Ok(obs) => {
-                            let names = local.names();
-                            while route.len() < names.len() {
-                                let name = names.get(route.len()).map_or("?", String::as_str);
-                                route.push(shard_of(name, shards));
-                            }
-                            let s = route.get(obs.eni as usize).copied().unwrap_or(0);
+                            let s = route_of(&mut route, local, obs.eni, shards);
                             if let Some(v) = out.get_mut(s) {
                                 v.push((obs, before));
                             }

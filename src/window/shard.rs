@@ -526,12 +526,7 @@ where
                         if cfg.is_late(obs.start, now) {
                             on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                         }
-                        let names = reader.interner().names();
-                        while route.len() < names.len() {
-                            let name = names.get(route.len()).map_or("?", String::as_str);
-                            route.push(shard_of(name, shards));
-                        }
-                        let s = route.get(obs.eni as usize).copied().unwrap_or(0);
+                        let s = route_of(&mut route, reader.interner(), obs.eni, shards);
                         if let Some(p) = pending.get_mut(s) {
                             p.push((obs, now));
                         }
@@ -589,6 +584,22 @@ where
         outs,
         finish_stats(ends, reader.interner(), wm.get(), shards),
     ))
+}
+
+/// The shard of the ENI `eni` of `names`, through `route`, the shard of each id so far
+/// (extended to every name of `names`: computed once per ENI, ids are dense).
+pub(super) fn route_of(
+    route: &mut Vec<usize>,
+    names: &Interner,
+    eni: EniId,
+    shards: usize,
+) -> usize {
+    let all = names.names();
+    while route.len() < all.len() {
+        let name = all.get(route.len()).map_or("?", String::as_str);
+        route.push(shard_of(name, shards));
+    }
+    route.get(eni as usize).copied().unwrap_or(0)
 }
 
 /// Sends every shard its pending records and the names it has not seen; false when a shard is
