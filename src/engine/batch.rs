@@ -55,7 +55,7 @@ pub fn finding_mask(v: &Verdict) -> u16 {
     })
 }
 
-/// The per-ENI scoring state of one shard: the sink that [`run_sharded`] feeds. The streaming
+/// The per-ENI scoring state of one shard: the sink that [`run_parallel`] feeds. The streaming
 /// engine drives the very same sink, which is what makes stream and backtest agree.
 pub struct ScoringSink<'m> {
     scorer: &'m Scorer,

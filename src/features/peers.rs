@@ -131,7 +131,7 @@ impl PeerTable {
         None
     }
 
-    /// Prefetches the slot where a lookup of `key` starts (see [`prefetch_ptr`]): the window
+    /// Prefetches the slot where a lookup of `key` starts (see `prefetch_ptr`): the window
     /// stage calls it a few records ahead, since the slot is a cache miss per record otherwise.
     #[inline]
     pub fn prefetch(&self, key: u64) {
