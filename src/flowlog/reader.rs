@@ -29,7 +29,7 @@
 //!
 //! Memory is bounded whatever the input: the line buffer by `max_line_bytes` plus two read
 //! chunks, the interner by `max_enis` ids of at most [`MAX_ENI_LEN`](super::parse::MAX_ENI_LEN)
-//! bytes, the summary by the number of inputs plus [`MAX_FORMATS_LISTED`] formats and
+//! bytes, the summary by the number of inputs plus [`MAX_FORMATS_LISTED`](super::summary::MAX_FORMATS_LISTED) formats and
 //! [`MAX_UNKNOWN_FIELDS`] names, and the gzip pipeline by 4 chunks of 256 KiB in flight.
 
 use std::fs::File;
