@@ -130,38 +130,10 @@ fn parse<const BUFFERED: bool>(
 ) -> Option<usize> {
     const U8: u64 = u8::MAX as u64;
     const U16: u64 = u16::MAX as u64;
-    let mut p = 0usize;
-    let version = int_field(win, &mut p, U8)?;
-    let account_id = account_field(win, &mut p, cache)?;
-    let eni = eni_field(win, &mut p, interner, max_enis)?;
-    let srcaddr = addr_field(win, &mut p)?;
-    let dstaddr = addr_field(win, &mut p)?;
-    let srcport = int_field(win, &mut p, U16)?;
-    let dstport = int_field(win, &mut p, U16)?;
-    let protocol = int_field(win, &mut p, U8)?;
-    let packets = int_field(win, &mut p, u64::MAX)?;
-    let bytes = int_field(win, &mut p, u64::MAX)?;
-    let start = int_field(win, &mut p, u64::MAX)?;
-    let end = int_field(win, &mut p, u64::MAX)?;
-    let action = action_field(win, &mut p)?;
-    // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
-    debug_assert!(p < MAX_LINE);
-    let (log_status, n) = status_field(win, p)?;
-    let used = if BUFFERED {
-        match byte(win, p + n) {
-            b'\n' => p + n + 1,
-            b'\r' if byte(win, p + n + 1) == b'\n' => p + n + 2,
-            _ => return None,
-        }
-    } else {
-        if p + n != len {
-            return None;
-        }
-        len
-    };
-
-    // Every field written once; the exhaustive destructuring makes a new field a compile error
-    // here until it is set too.
+    // Each field is written as soon as it parses (`rec` may be left in any state when the
+    // line falls back), so no value waits in a register or on the stack for the rest of the
+    // line. The exhaustive destructuring makes a new field a compile error here until it is
+    // set too.
     let FlowRecord {
         version: r_version,
         account_id: r_account_id,
@@ -186,19 +158,35 @@ fn parse<const BUFFERED: bool>(
         encryption_status,
         text,
     } = rec;
-    *r_version = version.map(|x| x as u8);
-    *r_account_id = account_id;
-    *r_eni = eni;
-    *r_srcaddr = srcaddr;
-    *r_dstaddr = dstaddr;
-    *r_srcport = srcport.map(|x| x as u16);
-    *r_dstport = dstport.map(|x| x as u16);
-    *r_protocol = protocol.map(|x| x as u8);
-    *r_packets = packets;
-    *r_bytes = bytes;
-    *r_start = start;
-    *r_end = end;
-    *r_action = action;
+    let mut p = 0usize;
+    *r_version = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
+    *r_account_id = account_field(win, &mut p, cache)?;
+    *r_eni = eni_field(win, &mut p, interner, max_enis)?;
+    *r_srcaddr = addr_field(win, &mut p)?;
+    *r_dstaddr = addr_field(win, &mut p)?;
+    *r_srcport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
+    *r_dstport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
+    *r_protocol = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
+    *r_packets = int_field::<true>(win, &mut p, u64::MAX)?;
+    *r_bytes = int_field::<false>(win, &mut p, u64::MAX)?;
+    *r_start = int_field::<false>(win, &mut p, u64::MAX)?;
+    *r_end = int_field::<false>(win, &mut p, u64::MAX)?;
+    *r_action = action_field(win, &mut p)?;
+    // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
+    debug_assert!(p < MAX_LINE);
+    let (log_status, n) = status_field(win, p)?;
+    let used = if BUFFERED {
+        match byte(win, p + n) {
+            b'\n' => p + n + 1,
+            b'\r' if byte(win, p + n + 1) == b'\n' => p + n + 2,
+            _ => return None,
+        }
+    } else {
+        if p + n != len {
+            return None;
+        }
+        len
+    };
     *r_log_status = log_status;
     *tcp_flags = None;
     *ip_type = None;
@@ -267,15 +255,18 @@ fn digits(win: &Window, p: usize) -> Option<(u64, usize, u8)> {
     ))
 }
 
-/// An integer field (at most `max`) or `-`, followed by a space.
+/// An integer field (at most `max`) or `-`, followed by a space. `SHORT` for fields that are
+/// usually a single digit (the version, the protocol, packets), which first try that case
+/// alone; the others (ports, byte counts, times) go straight to the word-at-a-time path,
+/// which takes single digits too.
 #[inline(always)]
-fn int_field(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
+fn int_field<const SHORT: bool>(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     let start = *p;
-    // One digit and a space (the version, often the protocol and counts): no word arithmetic.
-    // `w - "0 "` over the low two bytes is below 10 exactly when they are a digit and a
-    // space (any other second byte, or a borrow from a first byte below '0', lands above).
+    // One digit and a space: no word arithmetic. `w - "0 "` over the low two bytes is below
+    // 10 exactly when they are a digit and a space (any other second byte, or a borrow from a
+    // first byte below '0', lands above).
     let d = (ld(win, start) as u16).wrapping_sub(u16::from_le_bytes(*b"0 "));
-    if d < 10 {
+    if SHORT && d < 10 {
         *p = start + 2;
         return Some(Some(u64::from(d)));
     }
