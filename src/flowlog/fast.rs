@@ -26,7 +26,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::intern::Interner;
+use super::intern::{Interner, Key};
 use super::parse::{addr, HIGHS, MAX_ENI_LEN, ONES};
 use super::record::{Action, EniId, FlowRecord, LogStatus};
 
@@ -368,19 +368,20 @@ fn token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
 }
 
 /// AWS's interface ids are 21 bytes (`eni-` and 17 hex digits): checked with three
-/// overlapping words and the byte after them, else found by [`token`]. The same token either way.
+/// overlapping words and the byte after them, else found by [`token`]. The same token either
+/// way; for a 21-byte one also its interner [`Key`], made from the words already loaded.
 #[inline(always)]
-fn eni_token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
+fn eni_token<'a>(win: &'a Window, p: &mut usize) -> Option<(&'a [u8], Option<Key>)> {
     const AWS: usize = 21;
     let start = *p;
-    let low = low_bytes(ld(win, start))
-        | low_bytes(ld(win, start + 8))
-        | low_bytes(ld(win, start + AWS - 8));
-    if low == 0 && byte(win, start + AWS) == b' ' {
+    let (w0, w1, w2) = (ld(win, start), ld(win, start + 8), ld(win, start + AWS - 8));
+    if low_bytes(w0) | low_bytes(w1) | low_bytes(w2) == 0 && byte(win, start + AWS) == b' ' {
         *p = start + AWS + 1;
-        return win.get(start..start + AWS);
+        // Bytes 16..21 are the top five of the last word.
+        let key = [AWS as u64, w0, w1, w2 >> 24];
+        return Some((win.get(start..start + AWS)?, Some(key)));
     }
-    token(win, p)
+    Some((token(win, p)?, None))
 }
 
 /// `interface-id`, interned exactly as the general parser would.
@@ -391,11 +392,15 @@ fn eni_field(
     interner: &mut Interner,
     max_enis: usize,
 ) -> Option<Option<EniId>> {
-    let name = eni_token(win, p)?;
+    let (name, key) = eni_token(win, p)?;
     if name == b"-" {
         return Some(None);
     }
-    if let Some(id) = interner.get(name) {
+    let known = match key {
+        Some(key) => interner.get_inline(name, &key),
+        None => interner.get(name),
+    };
+    if let Some(id) = known {
         return Some(Some(id));
     }
     if name.len() > MAX_ENI_LEN
