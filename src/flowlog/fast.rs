@@ -447,8 +447,15 @@ fn eni_field(
 fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
     let mut i = p;
     let mut a = 0u32;
+    let mut w = 0;
     for k in 0..4 {
-        let w = ld(win, i);
+        // The second and fourth octets come from the word of the one before, shifted past it
+        // and its separator (at most four bytes, so at least four of the word remain: enough
+        // for three digits and a separator; the zeros shifted in are non-digits): a shift in
+        // place of a load that would wait for the previous octet's length.
+        if k % 2 == 0 {
+            w = ld(win, i);
+        }
         let (t, nd) = classify(w);
         // 8n + 7 for n digits (64 when all eight are digits).
         let tz = nd.trailing_zeros();
@@ -473,6 +480,8 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         let v = (x.wrapping_mul(1 + (10 << 8) + (100 << 16)) >> 16) & 0xff;
         a = (a << 8) | v as u32;
         i += n as usize + 1;
+        // `tz + 1` is 8 (n + 1), 16..=32 here.
+        w >>= tz + 1;
     }
     Some((a, i - p))
 }
