@@ -2,8 +2,10 @@
 //!
 //! The lookup runs once per record, so it has its own small hash table instead of std's
 //! `HashMap<Box<[u8]>, u32>` (SipHash plus a `memcmp` call per probe cost more than the rest of
-//! a v2 line's parse): open addressing with linear probing over `u32` slots, the full 64-bit hash
-//! kept per id so a probe compares bytes only on a hash match, and a keyed multiply-fold hash
+//! a v2 line's parse): open addressing with linear probing over `u64` slots that hold the id and
+//! the high half of its name's hash, so a probe compares bytes only on a tag match, and then, for
+//! names of up to 24 bytes, against a 32-byte inline key (length and zero-padded words) instead
+//! of the `String`, and a keyed multiply-fold hash
 //! (foldhash's construction: two folded multiplications over overlapping words for names of 17 to
 //! 32 bytes, AWS's being 21) with a random key per interner, so crafted names cannot be made to
 //! collide without knowing it. Names of up to 32 bytes are compared word by word, no `memcmp`.
@@ -18,7 +20,8 @@ use super::record::EniId;
 ///
 /// The interner grows with the number of distinct interfaces in the input; readers cap it (see
 /// the reader's `max_enis`) so that hostile input cannot grow it without limit. Memory: each
-/// name's bytes plus about 40 bytes per name (the `String`, its hash, two table slots).
+/// name's bytes plus at most about 100 bytes per name (the `String`, its hash, its
+/// 32-byte key, two to four 8-byte table slots).
 ///
 /// Names are stored as text: a name that is not UTF-8 is stored, and looked up, in its lossy
 /// form (U+FFFD for invalid bytes), so interning it twice gives one id.
@@ -53,10 +56,15 @@ impl From<InternerNames> for Interner {
 /// [`Interner::ensure_index`]).
 #[derive(Clone, Debug, Default)]
 struct Index {
-    /// `id + 1` per slot, 0 for empty; the length is a power of two (or 0), at most half full.
-    slots: Vec<u32>,
+    /// Per slot, `id + 1` in the low 32 bits and the high 32 bits of the name's hash above
+    /// (a probe compares those before any name); 0 for empty. The length is a power of two (or
+    /// 0), at most half full.
+    slots: Vec<u64>,
     /// The hash of each id's name.
     hashes: Vec<u64>,
+    /// The [`Key`] of each id's name: names of up to [`INLINE`] bytes are compared here, in one
+    /// 32-byte record, without going through the `String`.
+    keys: Vec<Key>,
     key: HashKey,
 }
 
@@ -178,10 +186,54 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a == b
 }
 
+/// Longest name kept inline in [`Index::keys`] (AWS's are 21 bytes).
+pub(super) const INLINE: usize = 24;
+
+/// A name of at most [`INLINE`] bytes as its length and three little-endian words, zero padded:
+/// equal keys exactly for equal names. Longer names get their length and zeros (their bytes
+/// are compared in `names`).
+pub(super) type Key = [u64; 4];
+
+/// The [`Key`] of `name`.
+fn key_of(name: &[u8]) -> Key {
+    let mut padded = [0u8; INLINE];
+    if let Some(head) = padded.get_mut(..name.len()) {
+        head.copy_from_slice(name);
+    }
+    [
+        name.len() as u64,
+        word(&padded, 0),
+        word(&padded, 8),
+        word(&padded, 16),
+    ]
+}
+
+/// The high half of a slot: the hash's high 32 bits, compared before any name.
+const TAG: u64 = !0xffff_ffff;
+
 impl Index {
     /// The id of `name` (whose hash is `h`), looking names up in `names`.
     #[inline]
     fn find(&self, names: &[String], name: &[u8], h: u64) -> Option<EniId> {
+        if name.len() <= INLINE {
+            return self.find_key(&key_of(name), h);
+        }
+        self.probe(h, |id| {
+            names
+                .get(id as usize)
+                .is_some_and(|n| same(n.as_bytes(), name))
+        })
+    }
+
+    /// The id of the name of at most [`INLINE`] bytes whose key is `key` and hash `h`.
+    #[inline(always)]
+    fn find_key(&self, key: &Key, h: u64) -> Option<EniId> {
+        self.probe(h, |id| self.keys.get(id as usize) == Some(key))
+    }
+
+    /// Linear probing from `h`: the first id whose slot tag matches `h` and for which `is` holds.
+    #[inline(always)]
+    fn probe(&self, h: u64, is: impl Fn(EniId) -> bool) -> Option<EniId> {
         if self.slots.is_empty() {
             return None;
         }
@@ -192,21 +244,24 @@ impl Index {
             if slot == 0 {
                 return None;
             }
-            let id = slot - 1;
-            if self.hashes.get(id as usize) == Some(&h)
-                && names
-                    .get(id as usize)
-                    .is_some_and(|n| same(n.as_bytes(), name))
-            {
-                return Some(id);
+            if (slot ^ h) & TAG == 0 {
+                let id = (slot as EniId).wrapping_sub(1);
+                if is(id) {
+                    return Some(id);
+                }
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Adds `id` with hash `h` (the name is known to be absent).
-    fn insert(&mut self, id: EniId, h: u64) {
+    /// Adds `id` named `name` with hash `h` (the name is known to be absent).
+    fn insert(&mut self, id: EniId, name: &[u8], h: u64) {
         self.hashes.push(h);
+        self.keys.push(if name.len() <= INLINE {
+            key_of(name)
+        } else {
+            [name.len() as u64, 0, 0, 0]
+        });
         if (self.hashes.len()) * 2 > self.slots.len() {
             self.grow();
         } else {
@@ -221,7 +276,7 @@ impl Index {
             i = (i + 1) & mask;
         }
         if let Some(s) = self.slots.get_mut(i) {
-            *s = id + 1;
+            *s = (h & TAG) | u64::from(id + 1);
         }
     }
 
@@ -251,8 +306,8 @@ impl Interner {
             return id;
         }
         let id = self.names.len() as EniId;
+        self.index.insert(id, text.as_bytes(), h);
         self.names.push(text.into_owned());
-        self.index.insert(id, h);
         id
     }
 
@@ -261,6 +316,15 @@ impl Interner {
     pub fn get(&self, name: &[u8]) -> Option<EniId> {
         let h = self.index.key.hash(name);
         self.index.find(&self.names, name, h)
+    }
+
+    /// [`Interner::get`] for a name of at most [`INLINE`] bytes whose [`Key`] the caller
+    /// already has (from words it loaded anyway): `key` must be `name`'s key.
+    #[inline(always)]
+    pub(super) fn get_inline(&self, name: &[u8], key: &Key) -> Option<EniId> {
+        debug_assert!(name.len() <= INLINE && key_of(name) == *key);
+        let h = self.index.key.hash(name);
+        self.index.find_key(key, h)
     }
 
     /// The name behind `id`, or `"?"` for an id this interner never gave.
@@ -299,7 +363,7 @@ impl Interner {
             ..Index::default()
         };
         for (id, name) in self.names.iter().enumerate() {
-            index.insert(id as EniId, key.hash(name.as_bytes()));
+            index.insert(id as EniId, name.as_bytes(), key.hash(name.as_bytes()));
         }
         self.index = index;
     }
@@ -325,6 +389,29 @@ mod tests {
         assert_eq!(i.get(b"eni-missing"), None);
         assert_eq!(i.get(b""), None);
         assert_eq!(i.name(5000), "?");
+    }
+
+    #[test]
+    fn names_of_every_length_and_zero_padding_stay_apart() {
+        let mut i = Interner::new();
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for n in 0..=40usize {
+            names.push((0..n).map(|k| b'a' + (k % 26) as u8).collect());
+            // The same bytes and a trailing NUL: equal padded words, another length.
+            let mut z = names[names.len() - 1].clone();
+            z.push(0);
+            names.push(z);
+        }
+        let ids: Vec<EniId> = names.iter().map(|n| i.intern(n)).collect();
+        assert_eq!(ids, (0..names.len() as EniId).collect::<Vec<_>>());
+        for (n, &id) in names.iter().zip(&ids) {
+            assert_eq!(i.get(n), Some(id));
+            if n.len() <= INLINE {
+                assert_eq!(i.get_inline(n, &key_of(n)), Some(id));
+            }
+        }
+        assert_eq!(i.get(b"zzz"), None);
+        assert_eq!(i.get_inline(b"zzz", &key_of(b"zzz")), None);
     }
 
     #[test]
