@@ -66,6 +66,24 @@ impl CsvRows {
     }
 }
 
+/// One CSV row of a shard: window start, ENI name, the row's text.
+type Row<'a> = (u64, &'a [u8], &'a [u8]);
+
+impl CsvRows {
+    /// The rows kept, in their order.
+    fn rows(&self) -> Vec<Row<'_>> {
+        let mut start = 0;
+        let mut v = Vec::with_capacity(self.index.len());
+        for &(ws, name_end, end) in &self.index {
+            let name = self.text.get(start..name_end).unwrap_or(b"");
+            let row = self.text.get(start..end).unwrap_or(b"");
+            v.push((ws, name, row));
+            start = end;
+        }
+        v
+    }
+}
+
 impl WindowSink for CsvRows {
     type Output = CsvRows;
     fn accept(&mut self, w: WindowFeatures) {
@@ -259,19 +277,27 @@ fn check_errors(outs: &[CsvRows]) -> anyhow::Result<()> {
 
 /// Merges the shards' rows by (window start, ENI name): the order of a one-shard run.
 fn merge_rows(outs: &[CsvRows], out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut all: Vec<(u64, &[u8], &[u8])> = Vec::new();
-    for o in outs {
-        let mut start = 0;
-        for &(ws, name_end, end) in &o.index {
-            let name = o.text.get(start..name_end).unwrap_or(b"");
-            let row = o.text.get(start..end).unwrap_or(b"");
-            all.push((ws, name, row));
-            start = end;
+    // Each shard's rows are in that order already: merge them (one comparison per row and
+    // shard instead of a sort), on the calling thread after the run.
+    let lists: Vec<Vec<Row<'_>>> = outs.iter().map(CsvRows::rows).collect();
+    let mut at = vec![0usize; lists.len()];
+    loop {
+        let mut best: Option<(usize, (u64, &[u8]))> = None;
+        for (i, l) in lists.iter().enumerate() {
+            if let Some(&(ws, name, _)) = at.get(i).and_then(|&k| l.get(k)) {
+                if best.is_none_or(|(_, b)| (ws, name) < b) {
+                    best = Some((i, (ws, name)));
+                }
+            }
+        }
+        let Some((i, _)) = best else {
+            return Ok(());
+        };
+        if let (Some(k), Some(l)) = (at.get_mut(i), lists.get(i)) {
+            if let Some(&(_, _, row)) = l.get(*k) {
+                out.write_all(row)?;
+            }
+            *k += 1;
         }
     }
-    all.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(y.1)));
-    for (_, _, row) in all {
-        out.write_all(row)?;
-    }
-    Ok(())
 }

@@ -67,7 +67,7 @@ use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
 mod parallel;
 mod shard;
 
-pub use parallel::{run_parallel, run_parallel_chunked, CHUNK_PER_SHARD};
+pub use parallel::{run_parallel, run_parallel_chunked, CHUNK_PER_SHARD, MAX_CHUNK};
 pub use shard::{
     run_sharded, RecordSource, RunError, RunStats, ShardDriver, ShardedOutput, WindowSink,
 };

@@ -3,7 +3,8 @@
 //! the whole pipeline instead of one reading thread feeding N shards.
 //!
 //! - The calling thread cuts the input into pieces ([`LogReader::next_piece`]: chunks of whole
-//!   lines, about [`CHUNK_PER_SHARD`] bytes per shard each) and hands the chunks out in turn.
+//!   lines, about [`CHUNK_PER_SHARD`] bytes per shard each, at most [`MAX_CHUNK`]) and hands the
+//!   chunks out.
 //! - A worker parses a chunk with its own [`ChunkParser`], routes each record to the shard that
 //!   owns its ENI (records carry the parser's ENI ids and the highest `end` seen *in the chunk*
 //!   before them), and sends the chunk's counts back to the calling thread.
@@ -22,9 +23,10 @@
 //! [`run_sharded`] for that — and more distinct ENIs than the reader's `max_enis`
 //! ([`FlowlogError::TooManyEnis`]; one thread counts the excess lines as bad lines).
 //!
-//! Memory: at most `2 * shards + 2` pieces are between cutting and the last shard being done
-//! with them; each holds its text (≈ `CHUNK_PER_SHARD * shards` bytes) and its records (≈ 1.25×
-//! the text, 144 bytes a record of ≈ 115 bytes of text): about 45 MiB for two shards.
+//! Memory: at most `shards + 2` pieces are between cutting and the last shard being done with
+//! them; each holds its text (≤ [`MAX_CHUNK`] bytes) and its records (≈ 1.25× the text, 144
+//! bytes a record of ≈ 115 bytes of text): ≈ 18 MB a piece, ≈ 72 MB for two shards,
+//! ≈ 180 MB for eight.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -39,9 +41,13 @@ use crate::features::Observation;
 use crate::flowlog::chunk::{ChunkOutcome, ChunkParser, PieceKind, RawChunk};
 use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 
-/// Bytes of input text per shard in one chunk: about 18,000 default-v2 records, so each shard
-/// gets a block of about the size [`ShardDriver::feed_block`] works best with.
-pub const CHUNK_PER_SHARD: usize = 2 << 20;
+/// Bytes of input text per shard in one chunk: about 36,000 default-v2 records, so each shard
+/// gets large blocks for [`ShardDriver::feed_block`] (on the peer benchmark, 4 MiB ran a few
+/// per cent faster than 2 MiB and 1 MiB).
+pub const CHUNK_PER_SHARD: usize = 4 << 20;
+
+/// The most bytes of text in one chunk, whatever the shard count (memory, see the module docs).
+pub const MAX_CHUNK: usize = 8 << 20;
 
 /// A record as a parser hands it to a shard: the observation (parser's ENI id) and the highest
 /// `end` seen in its chunk before it (the shard turns both into the reader's values).
@@ -176,7 +182,7 @@ pub fn run_parallel_chunked<S: WindowSink>(
             });
         }
         drop(lead_tx);
-        let target = chunk_per_shard.saturating_mul(shards).max(1);
+        let target = chunk_per_shard.saturating_mul(shards).clamp(1, MAX_CHUNK);
         let result = lead(reader, shards, target, &txs, &lead_rx, on_progress);
         let last = match &result {
             Ok(total) => ToWorker::End(*total),
@@ -262,7 +268,7 @@ fn lead(
     rx: &Receiver<ToLead>,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, LeadError> {
-    let max_in_flight = 2 * shards as u64 + 2;
+    let max_in_flight = shards as u64 + 2;
     let mut cut = 0u64;
     let mut eof = false;
     let mut processed = vec![0u64; shards];

@@ -588,6 +588,7 @@ where
 
 /// The shard of the ENI `eni` of `names`, through `route`, the shard of each id so far
 /// (extended to every name of `names`: computed once per ENI, ids are dense).
+#[inline]
 pub(super) fn route_of(
     route: &mut Vec<usize>,
     names: &Interner,
