@@ -8,7 +8,8 @@
 //!   skipped, and symbolic links to folders are not followed (no cycles).
 //! - **Gzip** is detected from the magic bytes (not the name), and read as multi-member
 //!   (concatenated objects). By default it is decompressed on a background thread, so
-//!   decompression and parsing overlap; the records and their order are the same either way.
+//!   decompression and parsing overlap, and the next input is opened (its decoder started)
+//!   while one is read; the records and their order are the same either way.
 //! - **stdin** is `-`.
 //!
 //! Each input starts with the default format (`--format`, else v2); a header line switches the
@@ -30,7 +31,8 @@
 //! Memory is bounded whatever the input: the line buffer by `max_line_bytes` plus two read
 //! chunks, the interner by `max_enis` ids of at most [`MAX_ENI_LEN`](super::parse::MAX_ENI_LEN)
 //! bytes, the summary by the number of inputs plus [`MAX_FORMATS_LISTED`](super::summary::MAX_FORMATS_LISTED) formats and
-//! [`MAX_UNKNOWN_FIELDS`] names, and the gzip pipeline by 4 chunks of 256 KiB in flight.
+//! [`MAX_UNKNOWN_FIELDS`] names, and the gzip pipeline by 4 chunks of 256 KiB in flight per
+//! decoder (two decoders at most: the file being read and the next one, opened ahead).
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};
@@ -180,6 +182,8 @@ pub struct LogReader {
     fast_cache: fast::Cache,
     /// Bad lines reported so far, per file slot of the summary.
     reported: Vec<usize>,
+    /// The next input, opened ahead (its gzip decoder already at work), with its index.
+    ahead: Option<(usize, io::Result<(Box<dyn Read + Send>, bool)>)>,
     /// Parallel reading ([`LogReader::next_piece`], [`LogReader::merge_piece`]).
     pieces: PieceState,
 }
@@ -260,6 +264,7 @@ impl LogReader {
             given,
             fast_cache: fast::Cache::default(),
             reported: Vec::new(),
+            ahead: None,
             pieces: PieceState::default(),
         }
     }
@@ -660,17 +665,29 @@ impl LogReader {
         }
     }
 
-    /// Opens the next input; `Ok(false)` when there is none.
+    /// Opens the next input (and the one after it, ahead); `Ok(false)` when there is none.
     fn open_next(&mut self) -> Result<bool, FlowlogError> {
         let index = self.next_input;
         let Some(path) = self.inputs.get(index) else {
             return Ok(false);
         };
         self.next_input += 1;
-        let opened = match self.given.take() {
-            Some(src) if index == 0 => sniff(src, self.opts.background_gzip),
+        let ahead = self.ahead.take();
+        let opened = match (self.given.take(), ahead) {
+            (Some(src), _) if index == 0 => sniff(src, self.opts.background_gzip),
+            (_, Some((i, opened))) if i == index => opened,
             _ => open_input(path, self.opts.background_gzip),
         };
+        // Open the next file now, so that its gzip decoder is at work while this one is read
+        // (a folder of small objects would otherwise wait for each decoder's start). At most
+        // one input ahead; an error opening it is reported when reading reaches it.
+        if self.opts.background_gzip && self.given.is_none() {
+            if let Some(next) = self.inputs.get(index + 1) {
+                if next.as_path() != Path::new("-") {
+                    self.ahead = Some((index + 1, open_input(next, true)));
+                }
+            }
+        }
         let (src, gzip) = opened.map_err(|error| FlowlogError::Io {
             path: shown(path),
             error,

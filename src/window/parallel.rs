@@ -23,16 +23,17 @@
 //! [`run_sharded`] for that — and more distinct ENIs than the reader's `max_enis`
 //! ([`FlowlogError::TooManyEnis`]; one thread counts the excess lines as bad lines).
 //!
-//! Memory: at most `shards + 2` pieces are between cutting and the last shard being done with
-//! them; each holds its text (≤ [`MAX_CHUNK`] bytes) and its records (≈ 1.25× the text, 144
-//! bytes a record of ≈ 115 bytes of text): ≈ 18 MB a piece, ≈ 72 MB for two shards,
-//! ≈ 180 MB for eight.
+//! Memory: the pieces between cutting and the last shard being done with them hold at most
+//! `shards + 2` chunks' worth of text (one more chunk may start before the budget stops the
+//! cutting; small files make small chunks, so up to 256 pieces) and their records (≈ 1.25× the
+//! text, 144 bytes a record of ≈ 115 bytes of text): about 18 MB per chunk's worth, ≈ 90 MB
+//! for two shards, ≈ 200 MB for eight.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use super::shard::{finish_stats, route_of, ShardEnd};
+use super::shard::{finish_stats, route_of, ShardEnd, BLOCK};
 use super::{
     run_sharded, RecordSource, RunError, ShardDriver, ShardedOutput, WindowConfig, WindowSink,
     Windower,
@@ -48,6 +49,9 @@ pub const CHUNK_PER_SHARD: usize = 4 << 20;
 
 /// The most bytes of text in one chunk, whatever the shard count (memory, see the module docs).
 pub const MAX_CHUNK: usize = 8 << 20;
+
+/// The most pieces between cutting and the last shard being done with them.
+const MAX_PIECES_IN_FLIGHT: usize = 256;
 
 /// A record as a parser hands it to a shard: the observation (parser's ENI id) and the highest
 /// `end` seen in its chunk before it (the shard turns both into the reader's values).
@@ -268,7 +272,12 @@ fn lead(
     rx: &Receiver<ToLead>,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, LeadError> {
-    let max_in_flight = shards as u64 + 2;
+    // Text between cutting and the last shard being done with it: `shards + 2` full chunks'
+    // worth (small files make small chunks, and many of them may be in flight), in at most
+    // `MAX_PIECES_IN_FLIGHT` pieces.
+    let budget = (shards + 2).saturating_mul(target);
+    let mut in_flight: VecDeque<(u64, usize)> = VecDeque::new();
+    let mut in_flight_bytes = 0usize;
     let mut cut = 0u64;
     let mut eof = false;
     let mut processed = vec![0u64; shards];
@@ -280,7 +289,12 @@ fn lead(
     let mut waiting = vec![0usize; shards];
     loop {
         let done = processed.iter().copied().min().unwrap_or(0);
-        while !eof && cut - done < max_in_flight {
+        while in_flight.front().is_some_and(|&(seq, _)| seq < done) {
+            if let Some((_, bytes)) = in_flight.pop_front() {
+                in_flight_bytes -= bytes;
+            }
+        }
+        while !eof && in_flight_bytes < budget && in_flight.len() < MAX_PIECES_IN_FLIGHT {
             match reader
                 .next_piece(target, free.pop().unwrap_or_default())
                 .map_err(LeadError::Read)?
@@ -288,6 +302,12 @@ fn lead(
                 None => eof = true,
                 Some(piece) => {
                     cut = piece.seq + 1;
+                    let bytes = match &piece.kind {
+                        PieceKind::Lines(chunk) => chunk.data.len(),
+                        _ => 0,
+                    };
+                    in_flight.push_back((piece.seq, bytes));
+                    in_flight_bytes += bytes;
                     match piece.kind {
                         PieceKind::Lines(chunk) => {
                             // To the worker with the fewest chunks waiting to be parsed (the
@@ -439,6 +459,8 @@ impl Worker<'_> {
         let mut next = 0u64;
         let mut max_end = 0u64;
         let lateness = u64::from(self.cfg.allowed_lateness_secs);
+        // Records of small chunks waiting to make a block.
+        let mut pending: Vec<Item> = Vec::new();
         loop {
             while let Ok(m) = inbox.try_recv() {
                 if !q.take(m) {
@@ -463,17 +485,37 @@ impl Worker<'_> {
                     }
                     if let Some((from, mut it, chunk_max)) = q.items.remove(&next) {
                         let map = maps.get(from).map_or(&[][..], Vec::as_slice);
-                        // The reader's ids and watermarks, counting ENIs for the grouping in
-                        // the same pass.
-                        let g = driver.grouping();
-                        g.reset();
-                        for (obs, wm) in &mut it {
-                            obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
-                            *wm = max_end.max(*wm).saturating_sub(lateness);
-                            g.count(obs.eni);
+                        if pending.is_empty() && it.len() >= BLOCK {
+                            // A block on its own: the reader's ids and watermarks in place,
+                            // counting ENIs for the grouping in the same pass.
+                            let g = driver.grouping();
+                            g.reset();
+                            for (obs, wm) in &mut it {
+                                obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
+                                *wm = max_end.max(*wm).saturating_sub(lateness);
+                                g.count(obs.eni);
+                            }
+                            max_end = max_end.max(chunk_max);
+                            driver.feed_counted(&it, max_end.saturating_sub(lateness), &names);
+                        } else {
+                            // Small chunks (small files end a chunk) are gathered into a block
+                            // of at least `BLOCK` first: grouping needs runs per ENI.
+                            pending.reserve(it.len());
+                            for &(obs, wm) in &it {
+                                let eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
+                                let wm = max_end.max(wm).saturating_sub(lateness);
+                                pending.push((Observation { eni, ..obs }, wm));
+                            }
+                            max_end = max_end.max(chunk_max);
+                            if pending.len() >= BLOCK {
+                                driver.feed_block(
+                                    &pending,
+                                    max_end.saturating_sub(lateness),
+                                    &names,
+                                );
+                                pending.clear();
+                            }
                         }
-                        max_end = max_end.max(chunk_max);
-                        driver.feed_counted(&it, max_end.saturating_sub(lateness), &names);
                         it.clear();
                         if let Ok(mut pool) = self.pool.lock() {
                             pool.push(it);
@@ -558,6 +600,9 @@ impl Worker<'_> {
                 }
                 Err(_) => return None,
             }
+        }
+        if !pending.is_empty() {
+            driver.feed_block(&pending, max_end.saturating_sub(lateness), &names);
         }
         let (output, mut end) = driver.end(&names);
         end.stats.add(unplaced.stats());

@@ -27,7 +27,7 @@ use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 /// busy log has a run of records in a block (500 ENIs: ~30 each), small enough that the block
 /// (≈ 140 bytes a record) stays near the core's L2 cache while it is grouped (16,384 measured
 /// faster than 8,192 and 65,536 on the peer benchmark).
-const BLOCK: usize = 16_384;
+pub(super) const BLOCK: usize = 16_384;
 /// How many records ahead [`ShardDriver::feed_block`] prefetches a record's peer and port slots
 /// (4 and 16 measured no better).
 const PREFETCH_AHEAD: usize = 8;
