@@ -183,7 +183,7 @@ pub struct LogReader {
     /// Bad lines reported so far, per file slot of the summary.
     reported: Vec<usize>,
     /// The next input, opened ahead (its gzip decoder already at work), with its index.
-    ahead: Option<(usize, io::Result<(Box<dyn Read + Send>, bool)>)>,
+    ahead: Option<(usize, Opened)>,
     /// Parallel reading ([`LogReader::next_piece`], [`LogReader::merge_piece`]).
     pieces: PieceState,
 }
@@ -1174,7 +1174,10 @@ fn is_log_name(name: &str) -> bool {
 
 /// Opens an input, sniffing gzip from its first two bytes. Returns the reader and whether it is
 /// gzip.
-fn open_input(path: &Path, background: bool) -> io::Result<(Box<dyn Read + Send>, bool)> {
+/// An opened input: its bytes (decompressed) and whether it is gzip.
+type Opened = io::Result<(Box<dyn Read + Send>, bool)>;
+
+fn open_input(path: &Path, background: bool) -> Opened {
     let raw: Box<dyn Read + Send> = if path == Path::new("-") {
         Box::new(io::stdin())
     } else {
