@@ -3,6 +3,11 @@
 //! path), and in blocks grouped by ENI through `ShardDriver::feed_block` (`*-blocks`, the batch
 //! path), every window closed.
 //!
+//! A second group, `read+features`, writes the `wide` records as a default-v2 file and times the
+//! whole batch path over it (read, parse, window, features) with one thread and with two
+//! (`window::run_parallel`: every thread parses chunks and runs one shard), so the two-thread
+//! speed-up is measured in one run.
+//!
 //! `cargo bench --bench features`. The end-to-end figure (parsing included, against DuckDB and
 //! Polars) is the peer benchmark in `benches/peers/`.
 
@@ -10,8 +15,11 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flowvigil::features::{Observation, WindowFeatures};
-use flowvigil::flowlog::{Action, FlowRecord, Interner, LogStatus};
-use flowvigil::window::{ShardDriver, Watermark, WindowConfig, Windower};
+use flowvigil::flowlog::{
+    write_header, write_record, Action, FlowRecord, Interner, LogReader, LogStatus, ReadOptions,
+    DEFAULT_V2_FIELDS,
+};
+use flowvigil::window::{run_parallel, ShardDriver, Watermark, WindowConfig, Windower};
 
 const RECORDS: usize = 200_000;
 
@@ -141,5 +149,57 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The records as a default-v2 flow-log file with its header.
+fn v2_file(recs: &[FlowRecord], names: &Interner, path: &std::path::Path) {
+    let mut text = Vec::with_capacity(recs.len() * 120);
+    write_header(&DEFAULT_V2_FIELDS, &mut text);
+    for r in recs {
+        let r = FlowRecord {
+            version: Some(2),
+            account_id: Some(123_456_789_012),
+            ..r.clone()
+        };
+        write_record(&r, &DEFAULT_V2_FIELDS, names, &mut text);
+    }
+    if let Err(e) = std::fs::write(path, &text) {
+        panic!("writing {}: {e}", path.display());
+    }
+}
+
+/// `features` without the CSV: read, parse, window and extract over `path` on `threads`.
+fn run_file(path: &std::path::Path, threads: usize) -> usize {
+    let cfg = WindowConfig {
+        evidence: false,
+        ..WindowConfig::default()
+    };
+    let mut reader = match LogReader::open(&[path.to_path_buf()], ReadOptions::default()) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    match run_parallel(&mut reader, &cfg, threads, |_| Vec::new(), &mut |_| {}) {
+        Ok((outs, _)) => outs.iter().map(Vec::len).sum(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn bench_file(c: &mut Criterion) {
+    let (recs, names) = records(500, 1);
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    let path = dir.path().join("wide.log");
+    v2_file(&recs, &names, &path);
+    let mut g = c.benchmark_group("read+features");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.sample_size(10);
+    for threads in [1, 2] {
+        g.bench_function(format!("wide/threads={threads}"), |b| {
+            b.iter(|| run_file(&path, threads))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_file);
 criterion_main!(benches);
