@@ -405,3 +405,33 @@ fn too_many_enis_in_parallel_is_an_error_that_says_what_to_do() {
         other => panic!("expected TooManyEnis, got {:?}", other.map(|_| ())),
     }
 }
+
+/// The real AWS files of `../shared` (several formats, headers, gzip), read whole: parallel
+/// equals one thread for every chunk size tried. Skipped with a notice without `../shared`.
+#[test]
+fn real_aws_files_read_in_parallel_equal_one_thread() {
+    let root = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/datasets/aws-vpc-real"
+    ));
+    if !root.is_dir() {
+        eprintln!("notice: {} absent, skipping", root.display());
+        return;
+    }
+    let cfg = WindowConfig::default();
+    let paths = vec![root];
+    let one = sequential(&paths, &cfg);
+    assert!(one.summary.records > 100, "{:?}", one.summary);
+    assert_eq!(one.summary.bad_lines, 0, "{:?}", one.reports);
+    assert!(one.summary.headers > 1, "files with their own headers");
+    assert!(one.summary.files.len() > 2, "{:?}", one.summary.files);
+    assert!(!one.windows.is_empty());
+    for chunk in [1, 300, 1 << 20] {
+        for shards in [2, 3] {
+            let many = parallel(&paths, &cfg, shards, chunk);
+            if let Some(d) = difference(&one, &many) {
+                panic!("chunk {chunk}, {shards} shards: {d}");
+            }
+        }
+    }
+}
