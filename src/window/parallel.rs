@@ -1,6 +1,6 @@
 //! Parallel extraction: every worker thread both **parses** (chunks of the input) and **runs one
-//! shard** (the windows of the ENIs [`shard_of`](super::shard_of) gives it), so `--threads N` uses N cores for
-//! the whole pipeline instead of one reading thread feeding N shards.
+//! shard** (the windows of the ENIs [`shard_of`](super::shard_of) gives it), so `--threads N`
+//! uses N cores for the whole pipeline instead of one reading thread feeding N shards.
 //!
 //! - The calling thread cuts the input into pieces ([`LogReader::next_piece`]: chunks of whole
 //!   lines, about [`CHUNK_PER_SHARD`] bytes per shard each, at most [`MAX_CHUNK`]) and hands the
@@ -15,7 +15,9 @@
 //! - Each shard takes chunks in input order: it translates ids, turns chunk-local maxima into
 //!   the global watermark (`max(highest end before the chunk, highest end before the record in
 //!   the chunk) - lateness`, the value a sequential reader has at that record), and applies the
-//!   records with [`ShardDriver::feed_block`].
+//!   records with [`ShardDriver::feed_block`] (records of small chunks, e.g. one per small
+//!   `.gz` object, are gathered into a block of at least 16,384 first: grouping by ENI needs
+//!   runs of records per ENI).
 //!
 //! So each shard sees exactly the records, watermarks and ids of [`run_sharded`], and the output
 //! is the same (tested against it). Not covered here: a late-record side file (late records are
