@@ -11,6 +11,10 @@
 //! `in_place_scope` so that the reading loop stays on the calling thread: a shard blocks on its
 //! channel, and in a pool smaller than the shard count (or with the reader inside the pool) that
 //! would deadlock. The result does not depend on the thread count.
+//!
+//! Batch commands use [`super::run_parallel`] instead (parsing on the shards' threads too, the
+//! same output); [`run_sharded`] remains the one-thread path, the path of a late-record side
+//! file, and the [`ShardDriver`] here is what every path, the stream included, drives.
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
