@@ -110,18 +110,15 @@ impl PeerTable {
         self.len == 0
     }
 
-    /// The peer's entry.
+    /// The slot holding `key` (not 0), by linear probing from its home slot.
     #[inline]
-    pub fn get_mut(&mut self, key: u64) -> Option<&mut PeerVal> {
-        if key == 0 {
-            return self.zero.as_mut();
-        }
+    fn find(&self, key: u64) -> Option<usize> {
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = slot_of(key, mask);
         for _ in 0..self.slots.len() {
             let s = self.slots.get(i)?;
             if s.key == key {
-                return self.slots.get_mut(i).map(|s| &mut s.val);
+                return Some(i);
             }
             if s.key == 0 {
                 return None;
@@ -129,6 +126,16 @@ impl PeerTable {
             i = (i + 1) & mask;
         }
         None
+    }
+
+    /// The peer's entry.
+    #[inline]
+    pub fn get_mut(&mut self, key: u64) -> Option<&mut PeerVal> {
+        if key == 0 {
+            return self.zero.as_mut();
+        }
+        let i = self.find(key)?;
+        self.slots.get_mut(i).map(|s| &mut s.val)
     }
 
     /// Prefetches the slot where a lookup of `key` starts (see `prefetch_ptr`): the window
@@ -157,19 +164,8 @@ impl PeerTable {
         if key == 0 {
             return self.zero.as_ref();
         }
-        let mask = self.slots.len().wrapping_sub(1);
-        let mut i = slot_of(key, mask);
-        for _ in 0..self.slots.len() {
-            let s = self.slots.get(i)?;
-            if s.key == key {
-                return Some(&s.val);
-            }
-            if s.key == 0 {
-                return None;
-            }
-            i = (i + 1) & mask;
-        }
-        None
+        let i = self.find(key)?;
+        self.slots.get(i).map(|s| &s.val)
     }
 
     /// Adds a peer known to be absent.

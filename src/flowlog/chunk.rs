@@ -123,11 +123,6 @@ impl ChunkParser {
         }
     }
 
-    /// The parser's interner (its ids are those of the records it hands out).
-    pub fn interner(&self) -> &Interner {
-        &self.interner
-    }
-
     /// Parses `chunk`, calling `on_record` for each record in order (with the parser's
     /// interner), and returns the counts, errors and new names for
     /// [`LogReader::merge_piece`](super::LogReader::merge_piece).

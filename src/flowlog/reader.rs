@@ -724,8 +724,6 @@ struct PieceState {
     format: Option<Arc<Format>>,
     /// A piece found while a chunk was being filled, handed out by the next call.
     pending: Option<PieceKind>,
-    /// Pieces merged so far.
-    merged: u64,
     /// The segment of the last merged piece, and its format's slot in the summary list once a
     /// record (or its header) listed it.
     merge_segment: u64,
@@ -834,14 +832,14 @@ impl LogReader {
                         lines.start += nl - at + 1;
                         lines.scanned = lines.start;
                         let kind = cur.too_long();
-                        return Ok(Some(self.emit(buf, first_line, kind)));
+                        return Ok(Some(self.emit(buf, first_line, |_| kind)));
                     }
                     if let Some((a, b)) = header {
                         let line = trim_cr(region.get(a..b).unwrap_or_default()).to_vec();
                         lines.start += b - a + 1;
                         lines.scanned = lines.start;
                         cur.line_no += 1;
-                        return Ok(Some(self.header_piece(buf, first_line, line)));
+                        return Ok(Some(self.emit(buf, first_line, |r| r.cut_header(line))));
                     }
                     if buf.len() >= target {
                         return Ok(Some(self.lines_piece(buf, 0, first_line)));
@@ -880,7 +878,7 @@ impl LogReader {
                 }
                 LineOutcome::TooLong => {
                     let kind = cur.too_long();
-                    return Ok(Some(self.emit(buf, first_line, kind)));
+                    return Ok(Some(self.emit(buf, first_line, |_| kind)));
                 }
                 LineOutcome::Line(a, b) => {
                     let line = self.lines.buf.get(a..b).unwrap_or_default();
@@ -888,7 +886,7 @@ impl LogReader {
                     if maybe_header(trimmed) && is_header_line(trimmed) {
                         let line = trimmed.to_vec();
                         cur.line_no += 1;
-                        return Ok(Some(self.header_piece(buf, first_line, line)));
+                        return Ok(Some(self.emit(buf, first_line, |r| r.cut_header(line))));
                     }
                     if buf.capacity() == 0 {
                         buf = std::mem::take(&mut spare);
@@ -934,11 +932,16 @@ impl LogReader {
         }
     }
 
-    /// A header line as the next piece, after the lines in `buf` when there are any (cut
-    /// under the format before the header).
-    fn header_piece(&mut self, buf: Vec<u8>, first_line: u64, line: Vec<u8>) -> Piece {
+    /// The piece `kind` makes (called after the lines in `buf`, when there are any, are cut
+    /// under the state before it: a header switches the format), handed out after them.
+    fn emit(
+        &mut self,
+        buf: Vec<u8>,
+        first_line: u64,
+        kind: impl FnOnce(&mut Self) -> PieceKind,
+    ) -> Piece {
         let before = (!buf.is_empty()).then(|| self.lines_piece(buf, 0, first_line));
-        let kind = self.cut_header(line);
+        let kind = kind(self);
         match before {
             Some(p) => {
                 self.pieces.pending = Some(kind);
@@ -946,15 +949,6 @@ impl LogReader {
             }
             None => self.piece(kind),
         }
-    }
-
-    /// `kind` as the next piece, after the lines in `buf` when there are any.
-    fn emit(&mut self, buf: Vec<u8>, first_line: u64, kind: PieceKind) -> Piece {
-        if buf.is_empty() {
-            return self.piece(kind);
-        }
-        self.pieces.pending = Some(kind);
-        self.lines_piece(buf, 0, first_line)
     }
 
     fn lines_piece(&mut self, data: Vec<u8>, offset: usize, first_line: u64) -> Piece {
@@ -1000,7 +994,6 @@ impl LogReader {
         piece: &PieceKind,
         parsed: &ChunkOutcome,
     ) -> Result<Vec<EniId>, FlowlogError> {
-        self.pieces.merged += 1;
         match piece {
             PieceKind::Header {
                 file_slot,

@@ -190,17 +190,10 @@ pub fn run_parallel_chunked<S: WindowSink>(
         drop(lead_tx);
         let target = chunk_per_shard.saturating_mul(shards).clamp(1, MAX_CHUNK);
         let result = lead(reader, shards, target, &txs, &lead_rx, on_progress);
-        let last = match &result {
-            Ok(total) => ToWorker::End(*total),
-            Err(_) => ToWorker::Abort,
-        };
+        let total = result.as_ref().ok().copied();
         for tx in &txs {
-            let msg = match &last {
-                ToWorker::End(t) => ToWorker::End(*t),
-                _ => ToWorker::Abort,
-            };
             // A worker that is gone has panicked: reported below.
-            let _ = tx.send(msg);
+            let _ = tx.send(total.map_or(ToWorker::Abort, ToWorker::End));
         }
         drop(txs);
         result
@@ -487,34 +480,29 @@ impl Worker<'_> {
                     }
                     if let Some((from, mut it, chunk_max)) = q.items.remove(&next) {
                         let map = maps.get(from).map_or(&[][..], Vec::as_slice);
-                        if pending.is_empty() && it.len() >= BLOCK {
-                            // A block on its own: the reader's ids and watermarks in place,
-                            // counting ENIs for the grouping in the same pass.
-                            let g = driver.grouping();
-                            g.reset();
-                            for (obs, wm) in &mut it {
-                                obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
-                                *wm = max_end.max(*wm).saturating_sub(lateness);
+                        // A chunk of at least `BLOCK` records is a block on its own; records
+                        // of small chunks (small files end a chunk) are gathered into one
+                        // first, since grouping by ENI needs runs of records per ENI.
+                        let alone = pending.is_empty() && it.len() >= BLOCK;
+                        // The reader's ids and watermarks, in place, counting ENIs for the
+                        // grouping in the same pass when the chunk is a block.
+                        let g = driver.grouping();
+                        g.reset();
+                        for (obs, wm) in &mut it {
+                            obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
+                            *wm = max_end.max(*wm).saturating_sub(lateness);
+                            if alone {
                                 g.count(obs.eni);
                             }
-                            max_end = max_end.max(chunk_max);
-                            driver.feed_counted(&it, max_end.saturating_sub(lateness), &names);
+                        }
+                        max_end = max_end.max(chunk_max);
+                        let wm_after = max_end.saturating_sub(lateness);
+                        if alone {
+                            driver.feed_counted(&it, wm_after, &names);
                         } else {
-                            // Small chunks (small files end a chunk) are gathered into a block
-                            // of at least `BLOCK` first: grouping needs runs per ENI.
-                            pending.reserve(it.len());
-                            for &(obs, wm) in &it {
-                                let eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
-                                let wm = max_end.max(wm).saturating_sub(lateness);
-                                pending.push((Observation { eni, ..obs }, wm));
-                            }
-                            max_end = max_end.max(chunk_max);
+                            pending.extend_from_slice(&it);
                             if pending.len() >= BLOCK {
-                                driver.feed_block(
-                                    &pending,
-                                    max_end.saturating_sub(lateness),
-                                    &names,
-                                );
+                                driver.feed_block(&pending, wm_after, &names);
                                 pending.clear();
                             }
                         }
