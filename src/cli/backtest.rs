@@ -22,7 +22,8 @@ pub struct Args {
     /// Flow log files, `.gz` files, folders (walked recursively), or `-` for stdin.
     #[arg(required = true, value_name = "LOGS")]
     pub inputs: Vec<PathBuf>,
-    /// Shards (threads); the alerts are identical for any value. Default: the machine's cores.
+    /// Threads, each parsing chunks of the input and scoring one shard of the ENIs; the alerts
+    /// are identical for any value. Default: the machine's cores.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Write alerts here (`-` = stdout, the default).

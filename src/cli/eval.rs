@@ -59,7 +59,8 @@ pub struct Args {
     /// Name of the data in the report and the Markdown table.
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
-    /// Shards (threads); the results are identical for any value. Default: the machine's cores.
+    /// Threads, each parsing chunks of the input and scoring one shard of the ENIs; the results
+    /// are identical for any value. Default: the machine's cores.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Seed of the reference isolation forest.

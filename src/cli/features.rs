@@ -23,7 +23,8 @@ pub struct Args {
     /// Output CSV file, `-` for stdout.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
     pub out: PathBuf,
-    /// Shards (threads) for window and feature extraction; the output is the same for any value.
+    /// Threads, each parsing chunks of the input and windowing one shard of the ENIs (with
+    /// --late-out one thread reads and the others window); the output is the same for any value.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
     /// Window width in seconds.

@@ -44,7 +44,8 @@ pub struct Args {
     /// attacker repeating an attack must not teach the model that it is normal).
     #[arg(long)]
     pub no_protect: bool,
-    /// Worker threads (window shards); default: all cores. The model does not depend on it.
+    /// Threads, each parsing chunks of the input and windowing one shard of the ENIs; default:
+    /// all cores. The model does not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
