@@ -977,3 +977,33 @@ proptest! {
         }
     }
 }
+
+/// The reader opens the next input ahead (its gzip decoder at work early); an input that
+/// vanished in the meantime is still reported only when reading reaches it, after every record
+/// of the inputs before it, and as the missing file's error.
+#[test]
+fn an_input_opened_ahead_reports_its_error_in_turn() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let line = "2 123456789012 eni-0a1b2c3d4e5f60718 10.0.0.1 10.0.0.2 40000 443 6 3 300 1700000000 1700000060 ACCEPT OK\n";
+    let first = dir.path().join("a.log");
+    let second = dir.path().join("b.log");
+    std::fs::write(&first, line.repeat(3)).expect("write");
+    std::fs::write(&second, line).expect("write");
+    let mut reader =
+        LogReader::open(&[first, second.clone()], ReadOptions::default()).expect("open");
+    std::fs::remove_file(&second).expect("remove");
+    let mut rec = FlowRecord::default();
+    let mut records = 0;
+    let err = loop {
+        match reader.next_record(&mut rec) {
+            Ok(true) => records += 1,
+            Ok(false) => panic!("the vanished input was not reported"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(records, 3, "every record of the first input comes first");
+    match err {
+        FlowlogError::Io { path, .. } => assert!(path.ends_with("b.log"), "{}", path.display()),
+        other => panic!("expected an I/O error, got {other}"),
+    }
+}
