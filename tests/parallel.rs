@@ -351,6 +351,53 @@ fn plain_records(n: u32, enis: u32) -> Vec<Line> {
         .collect()
 }
 
+/// Chunks big enough that each shard applies a chunk's records as a block on its own, counted
+/// by the parser under its own ENI ids (the path the other tests' small chunks never take):
+/// 120,000 records over 40 ENIs in a scrambled order (so each parser numbers the ENIs unlike
+/// the reader), out of order within the lateness, with a few bad lines: the same outcome as one
+/// thread, for 2 and 3 shards.
+#[test]
+fn big_chunks_applied_under_the_parsers_ids_equal_one_thread() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as u32
+    };
+    let mut lines: Vec<Line> = (0..120_000u32)
+        .map(|i| {
+            let r = next();
+            Line::Rec {
+                eni: (r % 40) as u8,
+                // About one record a second, up to ten minutes early or late.
+                offset: (i / 2 + 600).saturating_sub(r % 1200),
+                span: (r % 60) as u16,
+                peer: (r >> 8) as u8 % 40,
+                port: [22u16, 80, 443, 3389, 40000, 53][(r >> 16) as usize % 6],
+                bytes: r % 100_000,
+                reject: r % 7 == 0,
+                status: 5,
+            }
+        })
+        .collect();
+    for at in [7, 50_001, 99_999] {
+        lines.insert(at, Line::Garbage(0));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let cfg = WindowConfig::default();
+    let one = sequential(&paths, &cfg);
+    assert!(one.windows.len() > 1000, "{} windows", one.windows.len());
+    for shards in [2, 3] {
+        // About 2.5 MB of text a chunk: more than 8,192 records for every shard.
+        let many = parallel(&paths, &cfg, shards, (5 << 20) / 2 / shards);
+        if let Some(d) = difference(&one, &many) {
+            panic!("{shards} shards: {d}");
+        }
+    }
+}
+
 /// Strict mode stops at the first bad line with the same error as one thread.
 #[test]
 fn strict_stops_at_the_first_bad_line() {

@@ -445,11 +445,18 @@ impl Windower {
     }
 
     /// [`Self::push`] for an already extracted [`Observation`].
+    #[inline]
     pub fn push_obs(&mut self, obs: &Observation, watermark: u64) -> Push {
+        self.push_obs_as(obs, obs.eni, watermark)
+    }
+
+    /// [`Self::push_obs`] of `obs` as a record of `eni`, whatever `obs.eni` says (a parallel
+    /// parser's records carry its own ids until they are applied).
+    pub fn push_obs_as(&mut self, obs: &Observation, eni: EniId, watermark: u64) -> Push {
         self.stats.records += 1;
         let cfg = &self.cfg;
         let spare = &mut self.spare;
-        let state = self.enis.entry(obs.eni);
+        let state = self.enis.entry(eni);
         // One division per record: the window start serves the lateness test and the lookup.
         let ws = cfg.window_start(obs.start);
         if ws.saturating_add(cfg.width()) <= watermark {
@@ -481,7 +488,7 @@ impl Windower {
                 }
                 let acc = spare.pop().unwrap_or_default();
                 state.open.insert(i, (ws, acc));
-                self.open_index.insert((ws, obs.eni));
+                self.open_index.insert((ws, eni));
                 i
             }
         };
@@ -516,7 +523,13 @@ impl Windower {
     /// state, so a record applied out of turn costs at most a wasted fetch.
     #[inline]
     pub fn prefetch(&self, obs: &Observation) {
-        let Some(state) = self.enis.get(obs.eni) else {
+        self.prefetch_as(obs, obs.eni);
+    }
+
+    /// [`Self::prefetch`] of `obs` as a record of `eni` (see [`Self::push_obs_as`]).
+    #[inline]
+    pub fn prefetch_as(&self, obs: &Observation, eni: EniId) {
+        let Some(state) = self.enis.get(eni) else {
             return;
         };
         let w = self.cfg.width();

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use super::shard::{finish_stats, route_of, ShardEnd, BLOCK};
+use super::shard::{finish_stats, route_of, Grouping, ShardEnd, Xlate, BLOCK};
 use super::{
     run_sharded, RecordSource, RunError, ShardDriver, ShardedOutput, WindowConfig, WindowSink,
     Windower,
@@ -47,7 +47,7 @@ use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 /// Bytes of input text per shard in one chunk: about 36,000 default-v2 records, so each shard
 /// gets large blocks for [`ShardDriver::feed_block`] (on the peer benchmark, 4 MiB ran a few
 /// per cent faster than 2 MiB and 1 MiB).
-pub const CHUNK_PER_SHARD: usize = 4 << 20;
+pub const CHUNK_PER_SHARD: usize = 2 << 20;
 
 /// The most bytes of text in one chunk, whatever the shard count (memory, see the module docs).
 pub const MAX_CHUNK: usize = 8 << 20;
@@ -59,6 +59,14 @@ const MAX_PIECES_IN_FLIGHT: usize = 256;
 /// `end` seen in its chunk before it (the shard turns both into the reader's values).
 type Item = (Observation, u64);
 
+/// One chunk's records for one shard, counted by the parser's ENI ids as they were written
+/// (the grouping [`ShardDriver::feed_grouped`] needs), recycled through a pool.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    group: Grouping,
+}
+
 enum ToWorker {
     /// A chunk to parse.
     Raw(u64, RawChunk),
@@ -66,7 +74,7 @@ enum ToWorker {
     Items {
         seq: u64,
         parser: usize,
-        items: Vec<Item>,
+        items: Batch,
         max_end: u64,
     },
     /// A piece was merged: the names it added to the reader's interner and, for a chunk, the
@@ -139,7 +147,7 @@ pub fn run_parallel_chunked<S: WindowSink>(
         .map_err(|e| RunError::Pool(e.to_string()))?;
     let base = reader.interner().clone();
     let max_enis = reader.options().max_enis;
-    let pool_items: Mutex<Vec<Vec<Item>>> = Mutex::new(Vec::new());
+    let pool_items: Mutex<Vec<Batch>> = Mutex::new(Vec::new());
     type Slot<O> = Mutex<Option<WorkerEnd<O>>>;
     let slots: Vec<Slot<S::Output>> = (0..shards).map(|_| Mutex::new(None)).collect();
     let caught = Mutex::new(None);
@@ -384,7 +392,7 @@ struct Worker<'a> {
     cfg: WindowConfig,
     base: &'a Interner,
     max_enis: usize,
-    pool: &'a Mutex<Vec<Vec<Item>>>,
+    pool: &'a Mutex<Vec<Batch>>,
 }
 
 /// What a worker has received and not yet used.
@@ -393,7 +401,7 @@ struct Queues {
     /// Chunks to parse, in input order.
     raws: VecDeque<(u64, RawChunk)>,
     /// Records for this shard by piece: parser, records, the chunk's highest `end`.
-    items: HashMap<u64, (usize, Vec<Item>, u64)>,
+    items: HashMap<u64, (usize, Batch, u64)>,
     /// Merged pieces waiting for their turn.
     merged: HashMap<u64, Merged>,
     /// The number of pieces, once known.
@@ -478,37 +486,40 @@ impl Worker<'_> {
                     if let Some(map) = maps.get_mut(p) {
                         map.extend_from_slice(&m.ids);
                     }
-                    if let Some((from, mut it, chunk_max)) = q.items.remove(&next) {
-                        let map = maps.get(from).map_or(&[][..], Vec::as_slice);
-                        // A chunk of at least `BLOCK` records is a block on its own; records
-                        // of small chunks (small files end a chunk) are gathered into one
-                        // first, since grouping by ENI needs runs of records per ENI.
-                        let alone = pending.is_empty() && it.len() >= BLOCK;
-                        // The reader's ids and watermarks, in place, counting ENIs for the
-                        // grouping in the same pass when the chunk is a block.
-                        let g = driver.grouping();
-                        g.reset();
-                        for (obs, wm) in &mut it {
-                            obs.eni = map.get(obs.eni as usize).copied().unwrap_or(obs.eni);
-                            *wm = max_end.max(*wm).saturating_sub(lateness);
-                            if alone {
-                                g.count(obs.eni);
-                            }
-                        }
+                    if let Some((from, mut batch, chunk_max)) = q.items.remove(&next) {
+                        let x = Xlate {
+                            ids: maps.get(from).map_or(&[][..], Vec::as_slice),
+                            base_end: max_end,
+                            lateness,
+                        };
                         max_end = max_end.max(chunk_max);
                         let wm_after = max_end.saturating_sub(lateness);
-                        if alone {
-                            driver.feed_counted(&it, wm_after, &names);
+                        // A chunk of at least half a `BLOCK` of records is a block on its own,
+                        // applied as the parser wrote and counted it; records of small chunks
+                        // (small files end a chunk) are gathered into one first, since
+                        // grouping by ENI needs runs of records per ENI.
+                        if pending.is_empty() && batch.items.len() >= BLOCK / 2 {
+                            driver.feed_grouped(
+                                &batch.items,
+                                &mut batch.group,
+                                x,
+                                wm_after,
+                                &names,
+                            );
                         } else {
-                            pending.extend_from_slice(&it);
+                            batch.group.reset();
+                            pending.extend(batch.items.iter().map(|&(mut obs, wm)| {
+                                obs.eni = x.eni(obs.eni);
+                                (obs, x.watermark(wm))
+                            }));
                             if pending.len() >= BLOCK {
                                 driver.feed_block(&pending, wm_after, &names);
                                 pending.clear();
                             }
                         }
-                        it.clear();
+                        batch.items.clear();
                         if let Ok(mut pool) = self.pool.lock() {
-                            pool.push(it);
+                            pool.push(batch);
                         }
                     }
                 }
@@ -530,7 +541,7 @@ impl Worker<'_> {
             }
             // The parser: one chunk, its records routed to the shards.
             if let Some((seq, chunk)) = q.raws.pop_front() {
-                let mut out: Vec<Vec<Item>> = (0..self.shards)
+                let mut out: Vec<Batch> = (0..self.shards)
                     .map(|_| {
                         self.pool
                             .lock()
@@ -549,8 +560,9 @@ impl Worker<'_> {
                     match Observation::from_record(rec) {
                         Ok(obs) => {
                             let s = route_of(&mut route, local, obs.eni, shards);
-                            if let Some(v) = out.get_mut(s) {
-                                v.push((obs, before));
+                            if let Some(b) = out.get_mut(s) {
+                                b.group.count(obs.eni);
+                                b.items.push((obs, before));
                             }
                         }
                         Err(_) => {

@@ -211,6 +211,45 @@ impl Grouping {
     }
 }
 
+/// How a block's records map to the reader's values (see [`ShardDriver::feed_grouped`]):
+/// ENI ids through `ids` (a parallel parser's id → the reader's; empty: the same), and a
+/// record's watermark as `max(base_end, value) - lateness` (a chunk's highest `end` before the
+/// record → the global watermark; with zeros, the value itself).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Xlate<'a> {
+    /// The reader's id of each parser id (empty: ids are the reader's already).
+    pub ids: &'a [EniId],
+    /// The highest `end` before the block.
+    pub base_end: u64,
+    /// The allowed lateness, seconds.
+    pub lateness: u64,
+}
+
+impl Xlate<'_> {
+    /// Records that carry the reader's ids and watermarks already.
+    pub const IDENTITY: Xlate<'static> = Xlate {
+        ids: &[],
+        base_end: 0,
+        lateness: 0,
+    };
+
+    /// The reader's id of `eni`.
+    #[inline]
+    pub fn eni(&self, eni: EniId) -> EniId {
+        if self.ids.is_empty() {
+            eni
+        } else {
+            self.ids.get(eni as usize).copied().unwrap_or(eni)
+        }
+    }
+
+    /// The global watermark of a record that carries `value`.
+    #[inline]
+    pub fn watermark(&self, value: u64) -> u64 {
+        self.base_end.max(value).saturating_sub(self.lateness)
+    }
+}
+
 impl<S: WindowSink> ShardDriver<S> {
     /// A driver with a fresh windower (the sink's [`WindowSink::init`] runs on it).
     pub fn new(cfg: &WindowConfig, sink: S) -> Self {
@@ -280,7 +319,31 @@ impl<S: WindowSink> ShardDriver<S> {
         wm_after: u64,
         names: &Interner,
     ) {
-        let g = &mut self.group;
+        let mut g = std::mem::take(&mut self.group);
+        if g.enis.len() != items.len() {
+            // Not counted as promised (a bug): count afresh rather than misgroup.
+            g.reset();
+            for (obs, _) in items {
+                g.count(obs.eni);
+            }
+        }
+        self.feed_grouped(items, &mut g, Xlate::IDENTITY, wm_after, names);
+        self.group = g;
+    }
+
+    /// [`Self::feed_counted`] for records whose ENI ids and watermarks are another numbering's
+    /// (a parallel parser's ids and its chunk's highest `end`), counted by those ids in `g`
+    /// (by the parser, while it wrote the records): `x` turns them into the reader's values as
+    /// each record is applied, so nobody reads and rewrites the block once more just for that.
+    /// `g` is left reset (every count zero).
+    pub(super) fn feed_grouped(
+        &mut self,
+        items: &[(Observation, u64)],
+        g: &mut Grouping,
+        x: Xlate<'_>,
+        wm_after: u64,
+        names: &Interner,
+    ) {
         if g.enis.len() != items.len() {
             // Not counted as promised (a bug): count afresh rather than misgroup.
             g.reset();
@@ -314,7 +377,7 @@ impl<S: WindowSink> ShardDriver<S> {
             // watermark passes (nearly all of them close during their ENI's run).
             for step in 0..4u8 {
                 if let Some(&next) = g.touched.get(k + 4 - usize::from(step)) {
-                    self.windower.prefetch_eni(next, step, wm_after);
+                    self.windower.prefetch_eni(x.eni(next), step, wm_after);
                 }
             }
             let Some(c) = g.count.get_mut(e as usize) else {
@@ -322,6 +385,7 @@ impl<S: WindowSink> ShardDriver<S> {
             };
             let end = *c as usize;
             *c = 0;
+            let eni = x.eni(e);
             for j in start..end {
                 // Records are read in place, out of input order: fetch the one
                 // `RECORD_AHEAD` on, then the peer and port slots of the one
@@ -338,15 +402,16 @@ impl<S: WindowSink> ShardDriver<S> {
                     .get(j + PREFETCH_AHEAD)
                     .and_then(|&i| items.get(i as usize))
                 {
-                    self.windower.prefetch(ahead);
+                    self.windower.prefetch_as(ahead, x.eni(ahead.eni));
                 }
-                let Some((obs, wm)) = g.order.get(j).and_then(|&i| items.get(i as usize)) else {
+                let Some((obs, raw)) = g.order.get(j).and_then(|&i| items.get(i as usize)) else {
                     break;
                 };
-                if *wm > self.last_wm {
-                    self.windower.close_eni_until(e, *wm, &mut self.buf);
+                let wm = x.watermark(*raw);
+                if wm > self.last_wm {
+                    self.windower.close_eni_until(eni, wm, &mut self.buf);
                 }
-                self.windower.push_obs(obs, *wm);
+                self.windower.push_obs_as(obs, eni, wm);
             }
             start = end;
         }
@@ -360,12 +425,6 @@ impl<S: WindowSink> ShardDriver<S> {
         for w in self.buf.drain(..) {
             self.sink.accept_named(w, names);
         }
-    }
-
-    /// The grouping scratch, to count a block's ENIs while preparing it (then
-    /// [`Self::feed_counted`]).
-    pub(super) fn grouping(&mut self) -> &mut Grouping {
-        &mut self.group
     }
 
     /// End of input: closes every open window and hands it to the sink.
