@@ -7,17 +7,20 @@
 //!   chunks out.
 //! - A worker parses a chunk with its own [`ChunkParser`], routes each record to the shard that
 //!   owns its ENI (records carry the parser's ENI ids and the highest `end` seen *in the chunk*
-//!   before them), and sends the chunk's counts back to the calling thread.
+//!   before them), counting each shard's records by ENI as it writes them (the grouping the
+//!   shard needs), and sends the chunk's counts back to the calling thread.
 //! - The calling thread merges pieces strictly in input order ([`LogReader::merge_piece`]):
 //!   counts, bad-line reports, and the parsers' new ENI names, interned in the reader's
 //!   interner, which gives the ids a sequential read gives. It sends each shard the new names
 //!   and the translation of the parser's ids.
-//! - Each shard takes chunks in input order: it translates ids, turns chunk-local maxima into
-//!   the global watermark (`max(highest end before the chunk, highest end before the record in
-//!   the chunk) - lateness`, the value a sequential reader has at that record), and applies the
-//!   records with [`ShardDriver::feed_block`] (records of small chunks, e.g. one per small
-//!   `.gz` object, are gathered into a block of at least 16,384 first: grouping by ENI needs
-//!   runs of records per ENI).
+//! - Each shard takes chunks in input order and applies a chunk's records as one block grouped
+//!   by ENI (`ShardDriver::feed_grouped`), translating each record's id and turning the
+//!   chunk-local maximum into the global watermark (`max(highest end before the chunk, highest
+//!   end before the record in the chunk) - lateness`, the value a sequential reader has at that
+//!   record) as it applies it: no pass over the records just to rewrite them. Records of small
+//!   chunks (fewer than 8,192 for the shard, e.g. one chunk per small `.gz` object) are
+//!   translated and gathered into a block of at least 16,384 first
+//!   ([`ShardDriver::feed_block`]): grouping by ENI needs runs of records per ENI.
 //!
 //! So each shard sees exactly the records, watermarks and ids of [`run_sharded`], and the output
 //! is the same (tested against it). Not covered here: a late-record side file (late records are
@@ -27,9 +30,10 @@
 //!
 //! Memory: the pieces between cutting and the last shard being done with them hold at most
 //! `shards + 2` chunks' worth of text (one more chunk may start before the budget stops the
-//! cutting; small files make small chunks, so up to 256 pieces) and their records (≈ 1.25× the
-//! text, 144 bytes a record of ≈ 115 bytes of text): about 18 MB per chunk's worth, ≈ 90 MB
-//! for two shards, ≈ 200 MB for eight.
+//! cutting; small files make small chunks, so up to 256 pieces) and their records (≈ 1.3× the
+//! text: 148 bytes a record of ≈ 115 bytes of text, with its grouping entry): a chunk is
+//! 2 MiB of text per shard, at most 8 MiB, so ≈ 9.5 MB per chunk's worth and ≈ 50 MB in all
+//! for two shards, ≈ 19 MB per chunk's worth and ≈ 200 MB for eight.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -44,9 +48,10 @@ use crate::features::Observation;
 use crate::flowlog::chunk::{ChunkOutcome, ChunkParser, PieceKind, RawChunk};
 use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 
-/// Bytes of input text per shard in one chunk: about 36,000 default-v2 records, so each shard
-/// gets large blocks for [`ShardDriver::feed_block`] (on the peer benchmark, 4 MiB ran a few
-/// per cent faster than 2 MiB and 1 MiB).
+/// Bytes of input text per shard in one chunk: about 18,000 default-v2 records, so each shard
+/// gets a block of its own for `ShardDriver::feed_grouped` (on the peer benchmark, two threads,
+/// 2 MiB ran a little faster than 4 MiB, which pages more memory in; with 1 MiB blocks get
+/// too small).
 pub const CHUNK_PER_SHARD: usize = 2 << 20;
 
 /// The most bytes of text in one chunk, whatever the shard count (memory, see the module docs).
