@@ -132,11 +132,13 @@ impl WindowConfig {
         Ok(())
     }
 
+    #[inline]
     fn width(&self) -> u64 {
         u64::from(self.window_secs.max(1))
     }
 
     /// The start of the window holding `t`.
+    #[inline]
     pub fn window_start(&self, t: u64) -> u64 {
         // A 32-bit division is several times cheaper than a 64-bit one, and Unix seconds fit
         // in 32 bits until 2106; same result either way.
@@ -147,6 +149,7 @@ impl WindowConfig {
     }
 
     /// True when a record starting at `start` is late under watermark `wm`.
+    #[inline]
     pub fn is_late(&self, start: u64, wm: u64) -> bool {
         // A window ends after every start it holds, so a record starting at or after the
         // watermark is never late: that test skips the division for nearly every record.
@@ -171,6 +174,7 @@ impl Watermark {
     }
 
     /// Takes a record's `end` (or `start` when `end` is absent) into account.
+    #[inline]
     pub fn observe(&mut self, rec: &FlowRecord) {
         if let Some(t) = rec.end.or(rec.start) {
             self.observe_time(t);
@@ -178,11 +182,13 @@ impl Watermark {
     }
 
     /// Takes an event time into account.
+    #[inline]
     pub fn observe_time(&mut self, end: u64) {
         self.max_end = self.max_end.max(end);
     }
 
     /// The current value.
+    #[inline]
     pub fn get(&self) -> u64 {
         self.max_end.saturating_sub(self.lateness)
     }
@@ -302,6 +308,7 @@ struct EniTable {
 }
 
 impl EniTable {
+    #[inline]
     fn position(&self, eni: EniId) -> Option<usize> {
         let p = match self.index.get(eni as usize) {
             Some(&p) => p,
@@ -343,6 +350,7 @@ impl EniTable {
         p
     }
 
+    #[inline]
     fn get(&self, eni: EniId) -> Option<&EniState> {
         self.states.get(self.position(eni)?)
     }
@@ -352,6 +360,7 @@ impl EniTable {
         self.states.get_mut(p)
     }
 
+    #[inline]
     fn entry(&mut self, eni: EniId) -> &mut EniState {
         let p = self.position_or_insert(eni);
         // Positions always index `states` (both grow together in `insert_slow`).
