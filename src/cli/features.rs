@@ -265,7 +265,11 @@ fn write_value(v: f64, out: &mut Vec<u8>) {
     // `v as i64` is exact below 9e15 (and `fract() == 0.0` costs a libm call here).
     let i = v as i64;
     if v.abs() < 9.0e15 && i as f64 == v {
-        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+        match u8::try_from(i) {
+            // Counts are mostly single digits.
+            Ok(d @ 0..=9) => out.push(b'0' + d),
+            _ => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+        }
     } else {
         push_display_f64(v, out);
     }
@@ -292,6 +296,18 @@ fn push_display_f64(v: f64, out: &mut Vec<u8>) {
 fn push_shortest(v: f64, out: &mut Vec<u8>) -> bool {
     let mut buf = zmij::Buffer::new();
     let s = buf.format_finite(v).as_bytes();
+    // The common case: "[-]d+.d+" with a fraction that is not ".0" is already Display's text,
+    // unless a tie was broken the other way; most values rule that out in a few operations.
+    if let Some(dot) = s.iter().position(|&b| b == b'.') {
+        let frac = s.get(dot + 1..).unwrap_or_default();
+        if frac != b"0" && frac.iter().all(u8::is_ascii_digit) {
+            let k = -(frac.len() as i64);
+            if !tie_possible(v.abs(), k) {
+                out.extend_from_slice(s);
+                return true;
+            }
+        }
+    }
     // zmij prints `[-]digits[.digits][e[+-]exp]`: gather the significant digits and where the
     // decimal point falls among them.
     let s = s.strip_prefix(b"-").unwrap_or(s);
@@ -374,23 +390,33 @@ fn push_shortest(v: f64, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Whether `a` (finite, > 0) equals `(c + 1/2) · 10^k` exactly; `None` when `u128` arithmetic
-/// cannot tell.
-fn is_upper_tie(a: f64, c: u64, k: i64) -> Option<bool> {
+/// `a = m · 2^e` (finite, ≥ 0).
+fn decompose(a: f64) -> (u64, i64) {
     let bits = a.to_bits();
     let biased = ((bits >> 52) & 0x7ff) as i64;
     let frac = bits & ((1u64 << 52) - 1);
-    // a = m · 2^e
-    let (m, e) = if biased == 0 {
+    if biased == 0 {
         (frac, -1074)
     } else {
         (frac | (1u64 << 52), biased - 1075)
-    };
-    // 2a / 10^k = m · 2^(e+1-k) · 5^-k must be the odd integer 2c+1, so its power of two must be
-    // exactly 0: almost every value fails this, with no further arithmetic.
-    if i64::from(m.trailing_zeros()) + e + 1 - k != 0 {
+    }
+}
+
+/// False when `a` (finite, > 0) cannot be `(c + 1/2) · 10^k` for any integer `c`: then
+/// `2a / 10^k = m · 2^(e+1-k) · 5^-k` would be the odd integer `2c + 1`, so its power of two
+/// must be exactly 0. Almost every value fails this, with no further arithmetic.
+fn tie_possible(a: f64, k: i64) -> bool {
+    let (m, e) = decompose(a);
+    i64::from(m.trailing_zeros()) + e + 1 - k == 0
+}
+
+/// Whether `a` (finite, > 0) equals `(c + 1/2) · 10^k` exactly; `None` when `u128` arithmetic
+/// cannot tell.
+fn is_upper_tie(a: f64, c: u64, k: i64) -> Option<bool> {
+    if !tie_possible(a, k) {
         return Some(false);
     }
+    let (m, e) = decompose(a);
     // 2·m·2^e = (2c+1)·10^k; move negative powers to the other side: lhs = rhs, in integers
     // (`None`: at least 2^128).
     let mut lhs = Some(u128::from(m) << 1);
