@@ -689,8 +689,9 @@ impl WindowAcc {
             internal += usize::from(p.flags & PEER_PRIVATE != 0);
             new_keys.push(k);
         }
-        // The peers the history has not seen: sorted, one pass over the history's exact set.
-        new_keys.sort_unstable();
+        // The peers the history has not seen: sorted (the walk met them nearly in order), one
+        // pass over the history's exact set.
+        super::peers::sort_nearly_sorted(new_keys);
         hist.peers.retain_unseen_sorted(new_keys);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
