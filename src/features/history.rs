@@ -236,30 +236,24 @@ impl PeerHistory {
             return true;
         }
         keys.sort_unstable();
-        // Merge from the back in place: the vector grows once.
+        // Merge from the back in place: the vector grows once, and the old keys above each new
+        // key move up in one block (found by binary search), not one by one.
         let old = self.exact.len();
         self.exact.resize(old + keys.len(), 0);
-        let (mut i, mut j, mut w) = (old, keys.len(), old + keys.len());
-        while j > 0 {
-            let (Some(&k), Some(&e)) = (keys.get(j - 1), self.exact.get(i.wrapping_sub(1))) else {
-                // The existing part is exhausted: the rest of the keys go first.
-                if let (Some(dst), Some(src)) = (self.exact.get_mut(..j), keys.get(..j)) {
-                    dst.copy_from_slice(src);
-                }
-                break;
-            };
+        let (mut hi, mut w) = (old, old + keys.len());
+        for &k in keys.iter().rev() {
+            let p = self
+                .exact
+                .get(..hi)
+                .map_or(0, |below| below.partition_point(|&x| x < k));
+            let run = hi - p;
+            w -= run;
+            self.exact.copy_within(p..hi, w);
             w -= 1;
-            if e > k {
-                if let Some(d) = self.exact.get_mut(w) {
-                    *d = e;
-                }
-                i -= 1;
-            } else {
-                if let Some(d) = self.exact.get_mut(w) {
-                    *d = k;
-                }
-                j -= 1;
+            if let Some(d) = self.exact.get_mut(w) {
+                *d = k;
             }
+            hi = p;
         }
         self.inserted = self.inserted.saturating_add(keys.len() as u64);
         true
