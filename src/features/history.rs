@@ -624,6 +624,37 @@ mod tests {
         );
     }
 
+    proptest! {
+        #[test]
+        fn learner_is_misra_gries_over_a_list(
+            stream in proptest::collection::vec((0u8..10, any::<bool>()), 0..400),
+        ) {
+            // The list form the learner replaced: slots in order, decrement-all on a miss.
+            let mut want: Vec<(IpAddr, u64)> = Vec::new();
+            let mut l = AddrLearner::default();
+            for (i, v6) in stream {
+                let a = if v6 && i % 3 == 0 {
+                    IpAddr::from(std::net::Ipv6Addr::from(u128::from(i) + 1))
+                } else {
+                    IpAddr::from(std::net::Ipv4Addr::from(u32::from(i)))
+                };
+                l.observe(a);
+                if let Some(s) = want.iter_mut().find(|s| s.0 == a) {
+                    s.1 = s.1.saturating_add(1);
+                } else if want.len() < LEARNER_SLOTS {
+                    want.push((a, 1));
+                } else {
+                    want = want
+                        .into_iter()
+                        .filter_map(|(x, c)| (c > 1).then_some((x, c - 1)))
+                        .collect();
+                }
+                prop_assert_eq!(l.slots().collect::<Vec<_>>(), want.clone());
+                prop_assert_eq!(l.v6.is_some(), l.v6_mask != 0);
+            }
+        }
+    }
+
     #[test]
     fn learner_keeps_the_address_present_in_every_record() {
         let own: IpAddr = "10.0.0.5".parse().unwrap();
