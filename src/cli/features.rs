@@ -533,9 +533,9 @@ mod tests {
             f64::from_bits(0x000f_ffff_ffff_ffff),
             5.444310685350916e14,
             // Exact ties between two shortest candidates (std takes the larger magnitude).
-            1351332354.36328125,
-            1000000000000000.25,
-            -1243645718361242.25,
+            1_351_332_354.0 + 93.0 / 256.0,
+            1e15 + 0.25,
+            -(1_243_645_718_361_242.0 + 0.25),
             9.0e15,
             -9.0e15,
             9007199254740993.0,

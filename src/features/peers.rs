@@ -218,7 +218,10 @@ impl PeerTable {
     #[inline]
     pub fn prefetch(&self, key: u64) {
         if key != 0 && !self.slots.is_empty() {
-            let p = self.slots.as_ptr().wrapping_add(slot_of(key, self.slots.len()));
+            let p = self
+                .slots
+                .as_ptr()
+                .wrapping_add(slot_of(key, self.slots.len()));
             prefetch_ptr(p);
             // A probe often runs on (absent keys: 2.5 slots on average at half full), and two
             // 24-byte slots on may be the next line.
@@ -320,7 +323,9 @@ mod tests {
     #[test]
     fn table_from_another_home_function_is_placed_again() {
         // Slots laid out as a different home function would (keys in reverse slot order).
-        let keys: Vec<u64> = (1..=40u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let keys: Vec<u64> = (1..=40u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
         let mut slots = vec![Slot::default(); 128];
         for (i, &k) in keys.iter().enumerate() {
             slots[127 - i] = Slot {
