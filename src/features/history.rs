@@ -651,6 +651,15 @@ mod tests {
                 }
                 prop_assert_eq!(l.slots().collect::<Vec<_>>(), want.clone());
                 prop_assert_eq!(l.v6.is_some(), l.v6_mask != 0);
+                for j in 0u8..10 {
+                    for b in [
+                        IpAddr::from(std::net::Ipv4Addr::from(u32::from(j))),
+                        IpAddr::from(std::net::Ipv6Addr::from(u128::from(j) + 1)),
+                    ] {
+                        let c = want.iter().find(|s| s.0 == b).map_or(0, |s| s.1);
+                        prop_assert_eq!(l.count(b), c);
+                    }
+                }
             }
         }
     }
