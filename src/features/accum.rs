@@ -689,8 +689,9 @@ impl WindowAcc {
             internal += usize::from(p.flags & PEER_PRIVATE != 0);
             new_keys.push(k);
         }
-        // The peers the history has not seen: sorted, one pass over the history's exact set.
-        new_keys.sort_unstable();
+        // The peers the history has not seen: sorted (the walk met them nearly in order), one
+        // pass over the history's exact set.
+        super::peers::sort_nearly_sorted(new_keys);
         hist.peers.retain_unseen_sorted(new_keys);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
@@ -700,16 +701,33 @@ impl WindowAcc {
         set(&mut v, Feature::FanIn, fan_in);
         set(&mut v, Feature::DstPortsOut, self.ports.len(0) as f64);
         set(&mut v, Feature::LocalPortsIn, self.ports.len(1) as f64);
-        let new_out = self
-            .ports
-            .ports(0)
-            .filter(|&p| !hist.ports_out.contains(p))
-            .count();
-        let new_in = self
-            .ports
-            .ports(1)
-            .filter(|&p| !hist.ports_in.contains(p))
-            .count();
+        // The window's ports go into the history now unless the evidence still needs the
+        // history as it was (`insert` is true exactly for a port `contains` would not find:
+        // the window's ports are distinct per direction).
+        let ports_later = evidence;
+        let (new_out, new_in) = if ports_later {
+            (
+                self.ports
+                    .ports(0)
+                    .filter(|&p| !hist.ports_out.contains(p))
+                    .count(),
+                self.ports
+                    .ports(1)
+                    .filter(|&p| !hist.ports_in.contains(p))
+                    .count(),
+            )
+        } else {
+            (
+                self.ports
+                    .ports(0)
+                    .filter(|&p| hist.ports_out.insert(p))
+                    .count(),
+                self.ports
+                    .ports(1)
+                    .filter(|&p| hist.ports_in.insert(p))
+                    .count(),
+            )
+        };
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
         let new_in_map = new_keys.len();
@@ -759,11 +777,13 @@ impl WindowAcc {
             Evidence::default()
         };
 
-        for p in self.ports.ports(0) {
-            hist.ports_out.insert(p);
-        }
-        for p in self.ports.ports(1) {
-            hist.ports_in.insert(p);
+        if ports_later {
+            for p in self.ports.ports(0) {
+                hist.ports_out.insert(p);
+            }
+            for p in self.ports.ports(1) {
+                hist.ports_in.insert(p);
+            }
         }
         if !hist.peers.insert_new_sorted(new_keys) {
             // The exact set would switch to the filter: insert the new peers one by one, in key

@@ -236,30 +236,24 @@ impl PeerHistory {
             return true;
         }
         keys.sort_unstable();
-        // Merge from the back in place: the vector grows once.
+        // Merge from the back in place: the vector grows once, and the old keys above each new
+        // key move up in one block (found by binary search), not one by one.
         let old = self.exact.len();
         self.exact.resize(old + keys.len(), 0);
-        let (mut i, mut j, mut w) = (old, keys.len(), old + keys.len());
-        while j > 0 {
-            let (Some(&k), Some(&e)) = (keys.get(j - 1), self.exact.get(i.wrapping_sub(1))) else {
-                // The existing part is exhausted: the rest of the keys go first.
-                if let (Some(dst), Some(src)) = (self.exact.get_mut(..j), keys.get(..j)) {
-                    dst.copy_from_slice(src);
-                }
-                break;
-            };
+        let (mut hi, mut w) = (old, old + keys.len());
+        for &k in keys.iter().rev() {
+            let p = self
+                .exact
+                .get(..hi)
+                .map_or(0, |below| below.partition_point(|&x| x < k));
+            let run = hi - p;
+            w -= run;
+            self.exact.copy_within(p..hi, w);
             w -= 1;
-            if e > k {
-                if let Some(d) = self.exact.get_mut(w) {
-                    *d = e;
-                }
-                i -= 1;
-            } else {
-                if let Some(d) = self.exact.get_mut(w) {
-                    *d = k;
-                }
-                j -= 1;
+            if let Some(d) = self.exact.get_mut(w) {
+                *d = k;
             }
+            hi = p;
         }
         self.inserted = self.inserted.saturating_add(keys.len() as u64);
         true
@@ -628,6 +622,46 @@ mod tests {
         assert!(
             (PEER_EXACT_MAX as u64..PEER_EXACT_MAX as u64 + 50_000).all(|i| !h.contains(mix64(i)))
         );
+    }
+
+    proptest! {
+        #[test]
+        fn learner_is_misra_gries_over_a_list(
+            stream in proptest::collection::vec((0u8..10, any::<bool>()), 0..400),
+        ) {
+            // The list form the learner replaced: slots in order, decrement-all on a miss.
+            let mut want: Vec<(IpAddr, u64)> = Vec::new();
+            let mut l = AddrLearner::default();
+            for (i, v6) in stream {
+                let a = if v6 && i % 3 == 0 {
+                    IpAddr::from(std::net::Ipv6Addr::from(u128::from(i) + 1))
+                } else {
+                    IpAddr::from(std::net::Ipv4Addr::from(u32::from(i)))
+                };
+                l.observe(a);
+                if let Some(s) = want.iter_mut().find(|s| s.0 == a) {
+                    s.1 = s.1.saturating_add(1);
+                } else if want.len() < LEARNER_SLOTS {
+                    want.push((a, 1));
+                } else {
+                    want = want
+                        .into_iter()
+                        .filter_map(|(x, c)| (c > 1).then_some((x, c - 1)))
+                        .collect();
+                }
+                prop_assert_eq!(l.slots().collect::<Vec<_>>(), want.clone());
+                prop_assert_eq!(l.v6.is_some(), l.v6_mask != 0);
+                for j in 0u8..10 {
+                    for b in [
+                        IpAddr::from(std::net::Ipv4Addr::from(u32::from(j))),
+                        IpAddr::from(std::net::Ipv6Addr::from(u128::from(j) + 1)),
+                    ] {
+                        let c = want.iter().find(|s| s.0 == b).map_or(0, |s| s.1);
+                        prop_assert_eq!(l.count(b), c);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! Nothing computed from the table depends on its slot order: the window's features are
 //! counts and sums over its peers, and its new peers reach the ENI's history sorted by key (see
 //! `WindowAcc::finish`), so the result does not depend on which emptied table a window reuses
-//! nor on the order other ENIs' windows open and close in.
+//! nor on the order other ENIs' windows open and close in. A key's home slot grows with the
+//! key, so a walk over the slots meets the keys nearly sorted and closing a window sorts them
+//! in about one pass ([`sort_nearly_sorted`]). A table loaded from a checkpoint written with
+//! another home-slot function is placed again on load.
 //!
 //! # Bounds
 //!
@@ -39,6 +42,7 @@ struct Slot {
 
 /// The peers of one open window (see the module docs).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawPeerTable")]
 #[repr(C)]
 pub struct PeerTable {
     slots: Vec<Slot>,
@@ -46,14 +50,85 @@ pub struct PeerTable {
     zero: Option<PeerVal>,
 }
 
+/// A [`PeerTable`] as stored (in checkpoints): the same fields, its slots checked on load.
+#[derive(Deserialize)]
+struct RawPeerTable {
+    slots: Vec<Slot>,
+    len: u32,
+    zero: Option<PeerVal>,
+}
+
+impl From<RawPeerTable> for PeerTable {
+    fn from(r: RawPeerTable) -> Self {
+        let t = PeerTable {
+            slots: r.slots,
+            len: r.len,
+            zero: r.zero,
+        };
+        let placed = t
+            .slots
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.key == 0 || t.find(s.key) == Some(i));
+        if placed {
+            return t;
+        }
+        // Written with another home-slot function (an older version): place the keys again.
+        let mut fresh = PeerTable {
+            slots: vec![Slot::default(); t.slots.len().next_power_of_two()],
+            len: t.len,
+            zero: t.zero,
+        };
+        for s in t.slots.into_iter().filter(|s| s.key != 0) {
+            fresh.place(s);
+        }
+        fresh
+    }
+}
+
 const INITIAL_SLOTS: usize = 32;
 /// Slots a cleared table keeps for reuse (12 KiB); bigger tables are dropped.
 pub const KEEP_SLOTS: usize = 512;
 
+/// A key's home slot in a table of `len` slots: `key · len / 2^64`, so that home slots ascend
+/// with the keys and a walk over the slots meets the keys nearly in order (see
+/// [`sort_nearly_sorted`]). Keys are mixed already, so their high bits spread evenly.
 #[inline]
-fn slot_of(key: u64, mask: usize) -> usize {
-    // Keys are mixed already; the high bits are as good as any and unrelated to hashbrown's.
-    (key >> 40) as usize & mask
+fn slot_of(key: u64, len: usize) -> usize {
+    ((u128::from(key) * len as u128) >> 64) as usize
+}
+
+/// Sorts keys gathered by a walk over a [`PeerTable`]'s slots: they are in order except where
+/// linear probing pushed a key past a slot (or, at the end, around to the front), so an
+/// insertion sort finishes in about one pass. Should the keys be far from sorted (probing
+/// cost as much when they were inserted), it gives up after a few moves per key and sorts.
+pub fn sort_nearly_sorted(keys: &mut [u64]) {
+    let mut budget = keys.len() * 4 + 64;
+    for i in 1..keys.len() {
+        let Some(&k) = keys.get(i) else { break };
+        let mut j = i;
+        while j > 0 {
+            match keys.get(j - 1) {
+                Some(&prev) if prev > k => {
+                    if let Some(slot) = keys.get_mut(j) {
+                        *slot = prev;
+                    }
+                    j -= 1;
+                }
+                _ => break,
+            }
+        }
+        if let Some(slot) = keys.get_mut(j) {
+            *slot = k;
+        }
+        budget = match budget.checked_sub(i - j) {
+            Some(b) => b,
+            None => {
+                keys.sort_unstable();
+                return;
+            }
+        };
+    }
 }
 
 /// Asks the CPU to bring the cache line at `p` into its caches: a hint only (no load is made
@@ -114,7 +189,7 @@ impl PeerTable {
     #[inline]
     fn find(&self, key: u64) -> Option<usize> {
         let mask = self.slots.len().wrapping_sub(1);
-        let mut i = slot_of(key, mask);
+        let mut i = slot_of(key, self.slots.len());
         for _ in 0..self.slots.len() {
             let s = self.slots.get(i)?;
             if s.key == key {
@@ -142,9 +217,11 @@ impl PeerTable {
     /// stage calls it a few records ahead, since the slot is a cache miss per record otherwise.
     #[inline]
     pub fn prefetch(&self, key: u64) {
-        let mask = self.slots.len().wrapping_sub(1);
         if key != 0 && !self.slots.is_empty() {
-            let p = self.slots.as_ptr().wrapping_add(slot_of(key, mask));
+            let p = self
+                .slots
+                .as_ptr()
+                .wrapping_add(slot_of(key, self.slots.len()));
             prefetch_ptr(p);
             // A probe often runs on (absent keys: 2.5 slots on average at half full), and two
             // 24-byte slots on may be the next line.
@@ -186,11 +263,11 @@ impl PeerTable {
     }
 
     fn place(&mut self, slot: Slot) {
-        let home = slot_of(slot.key, self.slots.len().wrapping_sub(1));
+        let home = slot_of(slot.key, self.slots.len());
         place_linear(&mut self.slots, home, slot, |s| s.key == 0);
     }
 
-    /// Every peer, in no particular order.
+    /// Every peer, nearly in key order (see [`sort_nearly_sorted`]; the key 0 first).
     pub fn iter(&self) -> impl Iterator<Item = (u64, &PeerVal)> + '_ {
         self.zero.iter().map(|v| (0, v)).chain(
             self.slots
@@ -220,6 +297,62 @@ impl PeerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn nearly_sorted_sort_sorts(keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..600)) {
+            let mut t = PeerTable::default();
+            let mut want = keys.clone();
+            want.sort_unstable();
+            want.dedup();
+            for &k in &want {
+                t.insert_new(k, PeerVal::default());
+            }
+            let mut got: Vec<u64> = t.iter().map(|(k, _)| k).collect();
+            sort_nearly_sorted(&mut got);
+            proptest::prop_assert_eq!(&got, &want);
+            let mut shuffled = keys.clone();
+            shuffled.reverse();
+            sort_nearly_sorted(&mut shuffled);
+            let mut all = keys;
+            all.sort_unstable();
+            proptest::prop_assert_eq!(shuffled, all);
+        }
+    }
+
+    #[test]
+    fn table_from_another_home_function_is_placed_again() {
+        // Slots laid out as a different home function would (keys in reverse slot order).
+        let keys: Vec<u64> = (1..=40u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        let mut slots = vec![Slot::default(); 128];
+        for (i, &k) in keys.iter().enumerate() {
+            slots[127 - i] = Slot {
+                key: k,
+                val: PeerVal {
+                    out_bytes: k % 7,
+                    flags: PEER_IN,
+                },
+            };
+        }
+        let t = PeerTable::from(RawPeerTable {
+            slots,
+            len: 40,
+            zero: None,
+        });
+        for &k in &keys {
+            assert_eq!(t.get(k).map(|v| v.out_bytes), Some(k % 7));
+        }
+        assert_eq!(t.iter().count(), 40);
+        // A table this version wrote loads unchanged.
+        let again = PeerTable::from(RawPeerTable {
+            slots: t.slots.clone(),
+            len: t.len,
+            zero: t.zero,
+        });
+        assert_eq!(again, t);
+    }
 
     #[test]
     fn zero_key_is_a_peer() {
