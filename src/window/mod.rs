@@ -725,8 +725,7 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
         return None;
     };
     let learner = &mut hist.own_addr;
-    learner.observe_ref(src);
-    learner.observe_ref(dst);
+    let (cs, cd) = learner.observe_pair(src, dst);
     // A NAT gateway rewrites its own side: where a packet address differs from the interface
     // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
     if obs.pkt_src.as_ref().is_some_and(|p| p != src) {
@@ -737,7 +736,6 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
         learner.observe_ref(dst);
         return Some(Some(Dir::In));
     }
-    let (cs, cd) = (learner.count_ref(src), learner.count_ref(dst));
     Some(if cs > cd {
         Some(Dir::Out)
     } else if cd > cs {
