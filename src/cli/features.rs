@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 
@@ -45,14 +46,19 @@ pub struct Args {
 }
 
 /// CSV rows of one shard, ordered by (window start, ENI name) within the shard. With one shard
-/// the order is already global and rows go straight to the output; with several, rows are kept
-/// (about 200 bytes per window) and merged at the end.
+/// the order is already global and rows go straight to the output; with several, each block's
+/// rows go to the shared [`Merger`], which writes them in the one order as soon as every shard
+/// is past their window start.
 struct CsvRows {
     /// Each row's window start, name end and row end in `text` (rows start where the previous
     /// ended).
     index: Vec<(u64, usize, usize)>,
     text: Vec<u8>,
     direct: Option<Box<dyn Write + Send>>,
+    /// Several shards: the merger and this shard's number.
+    shared: Option<(Arc<Mutex<Merger>>, usize)>,
+    /// The window width, seconds.
+    width: u64,
     error: Option<std::io::Error>,
 }
 
@@ -62,26 +68,133 @@ impl CsvRows {
             index: Vec::new(),
             text: Vec::new(),
             direct,
+            shared: None,
+            width: 1,
             error: None,
         }
     }
+
+    fn shard(merger: &Arc<Mutex<Merger>>, shard: usize, width: u64) -> Self {
+        Self {
+            shared: Some((Arc::clone(merger), shard)),
+            width: width.max(1),
+            ..Self::new(None)
+        }
+    }
+
+    /// Hands the rows so far to the merger, whose next rows from this shard start at `floor`
+    /// or later, and lets it write what is ready.
+    fn hand_over(&mut self, floor: u64) {
+        let Some((merger, shard)) = &self.shared else {
+            return;
+        };
+        let Ok(mut m) = merger.lock() else {
+            self.error
+                .get_or_insert_with(|| std::io::Error::other("a shard thread panicked"));
+            return;
+        };
+        if let Some(p) = m.shards.get_mut(*shard) {
+            let base = p.text.len();
+            p.text.extend_from_slice(&self.text);
+            p.index.extend(
+                self.index
+                    .iter()
+                    .map(|&(ws, n, e)| (ws, base + n, base + e)),
+            );
+            p.floor = p.floor.max(floor);
+        }
+        m.write_ready();
+        self.text.clear();
+        self.index.clear();
+    }
 }
 
-/// One CSV row of a shard: window start, ENI name, the row's text.
-type Row<'a> = (u64, &'a [u8], &'a [u8]);
+/// The output of a run on several shards: each shard's rows, in its order, until every shard
+/// is past their window start; then they are written merged by (window start, ENI name), the
+/// order of a one-shard run. Rows wait about the allowed lateness plus a window (not the whole
+/// run), unless a shard gets no records for long.
+struct Merger {
+    out: Box<dyn Write + Send>,
+    shards: Vec<Pending>,
+    error: Option<std::io::Error>,
+}
 
-impl CsvRows {
-    /// The rows kept, in their order.
-    fn rows(&self) -> Vec<Row<'_>> {
-        let mut start = 0;
-        let mut v = Vec::with_capacity(self.index.len());
-        for &(ws, name_end, end) in &self.index {
-            let name = self.text.get(start..name_end).unwrap_or(b"");
-            let row = self.text.get(start..end).unwrap_or(b"");
-            v.push((ws, name, row));
-            start = end;
+/// One shard's rows not yet written.
+#[derive(Default)]
+struct Pending {
+    text: Vec<u8>,
+    /// (window start, name end, row end) in `text`; rows from `next` on are not written yet.
+    index: Vec<(u64, usize, usize)>,
+    next: usize,
+    /// Every row still to come from this shard has a window start at or after this.
+    floor: u64,
+}
+
+impl Pending {
+    /// The next row: window start, ENI name, the row's text.
+    fn head(&self) -> Option<(u64, &[u8], &[u8])> {
+        let &(ws, name_end, end) = self.index.get(self.next)?;
+        let start = match self.next.checked_sub(1) {
+            Some(k) => self.index.get(k).map_or(0, |r| r.2),
+            None => 0,
+        };
+        Some((
+            ws,
+            self.text.get(start..name_end).unwrap_or(b""),
+            self.text.get(start..end).unwrap_or(b""),
+        ))
+    }
+}
+
+impl Merger {
+    fn new(out: Box<dyn Write + Send>, shards: usize) -> Self {
+        Self {
+            out,
+            shards: (0..shards).map(|_| Pending::default()).collect(),
+            error: None,
         }
-        v
+    }
+
+    /// Writes, in order, every row whose window start is below every shard's floor (no shard
+    /// can hand over an earlier row any more).
+    fn write_ready(&mut self) {
+        let bound = self
+            .shards
+            .iter()
+            .map(|p| p.floor)
+            .min()
+            .unwrap_or(u64::MAX);
+        loop {
+            // The shards' rows are each in order already: one comparison per shard and row.
+            let mut best: Option<(usize, (u64, &[u8]))> = None;
+            for (i, p) in self.shards.iter().enumerate() {
+                if let Some((ws, name, _)) = p.head() {
+                    if ws < bound && best.is_none_or(|(_, b)| (ws, name) < b) {
+                        best = Some((i, (ws, name)));
+                    }
+                }
+            }
+            let Some((i, _)) = best else {
+                break;
+            };
+            if let Some(p) = self.shards.get_mut(i) {
+                if let Some((_, _, row)) = p.head() {
+                    if self.error.is_none() {
+                        if let Err(e) = self.out.write_all(row) {
+                            self.error = Some(e);
+                        }
+                    }
+                }
+                p.next += 1;
+            }
+        }
+        for p in &mut self.shards {
+            if p.next == p.index.len() {
+                p.text.clear();
+                p.index.clear();
+                p.next = 0;
+            }
+        }
     }
 }
 
@@ -111,12 +224,22 @@ impl WindowSink for CsvRows {
             self.index.push((w.window_start, name_end, self.text.len()));
         }
     }
+    fn progress(&mut self, watermark: u64) {
+        // Windows still to come end after the watermark: they start after `watermark - width`.
+        if self.shared.is_some() {
+            let floor = watermark
+                .checked_sub(self.width)
+                .map_or(0, |s| s.saturating_add(1));
+            self.hand_over(floor);
+        }
+    }
     fn finish(mut self) -> Self {
         if let Some(out) = &mut self.direct {
             if let Err(e) = out.flush() {
                 self.error.get_or_insert(e);
             }
         }
+        self.hand_over(u64::MAX);
         self
     }
 }
@@ -193,22 +316,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         check_errors(&outs)?;
         stats
     } else {
+        // Rows are written as the shards go, merged into the one-thread order.
+        let merger = Arc::new(Mutex::new(Merger::new(out, threads)));
+        let width = u64::from(cfg.window_secs);
+        let make = |i| CsvRows::shard(&merger, i, width);
         // Parsing runs on the shards' threads too, unless late records go to a side file
         // (written at read time, in input order: the reading thread must see the watermark).
         let (outs, stats) = if args.late_out.is_none() {
-            run_parallel(
-                &mut reader,
-                &cfg,
-                threads,
-                |_| CsvRows::new(None),
-                &mut |_| {},
-            )?
+            run_parallel(&mut reader, &cfg, threads, make, &mut |_| {})?
         } else {
-            run_sharded(&mut reader, &cfg, threads, |_| CsvRows::new(None), on_late)?
+            run_sharded(&mut reader, &cfg, threads, make, on_late)?
         };
         check_errors(&outs)?;
-        merge_rows(&outs, &mut out)?;
-        out.flush()?;
+        drop(outs);
+        let mut m = Arc::try_unwrap(merger)
+            .map_err(|_| anyhow::anyhow!("writing features: a shard still holds the output"))?
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("writing features: a shard thread panicked"))?;
+        // Every shard finished (floor at the end): all rows are out.
+        m.write_ready();
+        if let Some(e) = m.error.take() {
+            anyhow::bail!("writing features: {e}");
+        }
+        m.out.flush()?;
         stats
     };
     if let Some(w) = &mut late_out {
@@ -457,33 +587,6 @@ fn check_errors(outs: &[CsvRows]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Merges the shards' rows by (window start, ENI name): the order of a one-shard run.
-fn merge_rows(outs: &[CsvRows], out: &mut dyn Write) -> anyhow::Result<()> {
-    // Each shard's rows are in that order already: merge them (one comparison per row and
-    // shard instead of a sort), on the calling thread after the run.
-    let lists: Vec<Vec<Row<'_>>> = outs.iter().map(CsvRows::rows).collect();
-    let mut at = vec![0usize; lists.len()];
-    loop {
-        let mut best: Option<(usize, (u64, &[u8]))> = None;
-        for (i, l) in lists.iter().enumerate() {
-            if let Some(&(ws, name, _)) = at.get(i).and_then(|&k| l.get(k)) {
-                if best.is_none_or(|(_, b)| (ws, name) < b) {
-                    best = Some((i, (ws, name)));
-                }
-            }
-        }
-        let Some((i, _)) = best else {
-            return Ok(());
-        };
-        if let (Some(k), Some(l)) = (at.get_mut(i), lists.get(i)) {
-            if let Some(&(_, _, row)) = l.get(*k) {
-                out.write_all(row)?;
-            }
-            *k += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,6 +698,99 @@ mod tests {
                 prop_assert_eq!(ours(v), format!("{v}"));
                 prop_assert_eq!(csv_value(v), csv_value_std(v));
             }
+        }
+    }
+
+    /// A writer whose bytes the test can read while the merger holds it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    proptest! {
+        /// Shards hand over their ordered rows in blocks, each with the floor the window
+        /// stage guarantees (no later row of the shard starts before it); the merger writes
+        /// exactly the one-thread order, and writes a row as soon as every shard's floor is
+        /// past its window start (rows do not wait for the end of the run).
+        #[test]
+        fn merger_writes_the_one_order_as_soon_as_every_shard_is_past(
+            shards in proptest::collection::vec(
+                proptest::collection::vec((0u64..20, 0u8..30, any::<bool>()), 0..40),
+                2..5,
+            ),
+        ) {
+            let width = 300u64;
+            let buf = Shared::default();
+            let merger = Arc::new(Mutex::new(Merger::new(Box::new(buf.clone()), shards.len())));
+            // Each shard's rows: sorted (window start, name), names unique to the shard;
+            // `cut` ends a block after the row.
+            let mut rows: Vec<Vec<(u64, String, bool)>> = Vec::new();
+            for (i, r) in shards.iter().enumerate() {
+                let mut v: Vec<(u64, String, bool)> = r
+                    .iter()
+                    .map(|&(k, n, cut)| (k * width, format!("eni-{n:02}-{i}"), cut))
+                    .collect();
+                v.sort();
+                v.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+                rows.push(v);
+            }
+            let mut sinks: Vec<CsvRows> =
+                (0..rows.len()).map(|i| CsvRows::shard(&merger, i, width)).collect();
+            let mut expect: Vec<(u64, String)> =
+                rows.iter().flatten().map(|(w, n, _)| (*w, n.clone())).collect();
+            expect.sort();
+            // Round robin over the shards, one block each.
+            let mut at = vec![0usize; rows.len()];
+            loop {
+                let mut moved = false;
+                for (i, sink) in sinks.iter_mut().enumerate() {
+                    let v = &rows[i];
+                    while let Some((ws, name, cut)) = v.get(at[i]) {
+                        sink.text.extend_from_slice(name.as_bytes());
+                        let name_end = sink.text.len();
+                        sink.text.extend_from_slice(format!(",{ws}\n").as_bytes());
+                        sink.index.push((*ws, name_end, sink.text.len()));
+                        at[i] += 1;
+                        moved = true;
+                        if *cut {
+                            break;
+                        }
+                    }
+                    // The watermark the window stage could report: the next row's window
+                    // is still open (it ends after the watermark).
+                    let wm = v.get(at[i]).map_or(u64::MAX - width, |r| r.0 + width - 1);
+                    sink.progress(wm);
+                }
+                // Everything below every shard's floor is out already.
+                let floor = (0..rows.len())
+                    .map(|i| rows[i].get(at[i]).map_or(u64::MAX, |r| r.0))
+                    .min()
+                    .unwrap_or(u64::MAX);
+                let written = buf.0.lock().map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0);
+                let due = expect.iter().filter(|r| r.0 < floor).count();
+                prop_assert!(written >= due, "{written} rows written, {due} due");
+                if !moved {
+                    break;
+                }
+            }
+            for sink in sinks {
+                let done = sink.finish();
+                prop_assert!(done.error.is_none());
+            }
+            let want: String = expect.iter().map(|(w, n)| format!("{n},{w}\n")).collect();
+            let got = String::from_utf8(buf.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+            prop_assert_eq!(got, want);
         }
     }
 }

@@ -81,6 +81,13 @@ pub trait WindowSink: Send {
     }
     /// End of input.
     fn finish(self) -> Self::Output;
+    /// Every window whose end is at most `watermark` was handed over: windows still to come
+    /// end after it (so start after `watermark - window width`). Called after each block of
+    /// records; a sink merging several shards' output in order may write what every shard is
+    /// past. The default does nothing.
+    fn progress(&mut self, watermark: u64) {
+        let _ = watermark;
+    }
     /// Called once when the shard starts, before any record: a sink may preload the shard's
     /// windower (the engine sets the feature histories a model carries from training).
     fn init(&mut self, windower: &mut Windower) {
@@ -277,6 +284,7 @@ impl<S: WindowSink> ShardDriver<S> {
             for w in self.buf.drain(..) {
                 self.sink.accept_named(w, names);
             }
+            self.sink.progress(wm);
         }
     }
 
@@ -425,6 +433,7 @@ impl<S: WindowSink> ShardDriver<S> {
         for w in self.buf.drain(..) {
             self.sink.accept_named(w, names);
         }
+        self.sink.progress(self.last_wm);
     }
 
     /// End of input: closes every open window and hands it to the sink.
