@@ -330,11 +330,35 @@ impl LogReader {
                     lines.start += len;
                     lines.scanned = lines.start;
                     cur.line_no += 1;
-                    self.summary.lines += 1;
-                    if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
-                        f.lines += 1;
+                    let s = &mut self.summary;
+                    s.lines += 1;
+                    if !cur.format_listed
+                        || self.last.file_index != cur.index
+                        || self.last.path.as_os_str().is_empty()
+                    {
+                        if let Some(f) = s.files.get_mut(cur.file_slot) {
+                            f.lines += 1;
+                        }
+                        self.on_record(rec);
+                        return Ok(true);
                     }
-                    self.on_record(rec);
+                    // `on_record` for a listed format and a record of the same input as the
+                    // last one, with the file's two counts taken together.
+                    s.records += 1;
+                    match rec.log_status {
+                        Some(LogStatus::NoData) => s.nodata += 1,
+                        Some(LogStatus::SkipData) => s.skipdata += 1,
+                        _ => {}
+                    }
+                    if let Some(f) = s.files.get_mut(cur.file_slot) {
+                        f.lines += 1;
+                        f.records += 1;
+                    }
+                    match cur.format_slot.and_then(|i| s.formats.get_mut(i)) {
+                        Some(f) => f.records += 1,
+                        None => s.formats_not_listed += 1,
+                    }
+                    self.last.line = cur.line_no;
                     return Ok(true);
                 }
             }
