@@ -363,6 +363,14 @@ impl LogReader {
                 }
             }
         }
+        self.next_record_general(rec)
+    }
+
+    /// [`LogReader::next_record`] past its fast route (kept apart so that the fast route does
+    /// not pay this part's register saves): splits the next line, then skips, accounts or
+    /// parses it.
+    #[inline(never)]
+    fn next_record_general(&mut self, rec: &mut FlowRecord) -> Result<bool, FlowlogError> {
         loop {
             if self.cur.is_none() && !self.open_next()? {
                 return Ok(false);
