@@ -61,7 +61,11 @@ const LOW7: u64 = 0x00ff_ffff_ffff_ffff;
 /// The fast path reads a line inside a window of this many bytes (plus 8 bytes of slack):
 /// positions are taken modulo `WIN`, so every 8-byte load is in bounds with no check. Each
 /// field's length is bounded (integers by 15 digits, tokens by [`MAX_TOKEN`]), which keeps
-/// every position of a line the fast path accepts below 400: positions never wrap.
+/// every position of a line the fast path accepts below 400: positions never wrap. Every
+/// step of the position is bounded in a way the compiler sees too (the cached account length
+/// is masked to 4 bits for that), so it drops the modulo from the generated loads: each load's
+/// address is the position plus a constant, one step shorter on the line's dependency chain
+/// (`flowvigil stats` about 3 % faster, instruction count unchanged).
 const WIN: usize = 512;
 
 /// The window and the constants of [`classify`].
@@ -377,7 +381,9 @@ fn account_field(win: &Src<'_>, p: &mut usize, cache: &mut Cache) -> Option<Opti
     let start = *p;
     let (w0, w1) = (ld(win, start), ld(win, start + 8));
     if w0 == cache.account.0 && w1 & cache.account.1 == cache.account.2 {
-        *p = start + cache.account.3;
+        // At most 15 (`n + 1` for n < 15 below): the mask keeps that known to the compiler, so
+        // the position stays provably small and later loads need no wrap-around mask.
+        *p = start + (cache.account.3 & 15);
         return Some(Some(cache.account.4));
     }
     if let Some((x, n, next)) = digits(win, start) {
