@@ -68,32 +68,6 @@ const LOW7: u64 = 0x00ff_ffff_ffff_ffff;
 /// (`flowvigil stats` about 3 % faster, instruction count unchanged).
 const WIN: usize = 512;
 
-/// The window and the constants of [`classify`].
-struct Src<'a> {
-    bytes: &'a Window,
-    k: Consts,
-}
-
-/// The constants of [`classify`], as values hidden from the optimiser (`black_box`) once per
-/// line. As constants, each of the line's dozen classifications re-created all three
-/// (`movabs`, about 70 instructions per line); as values they are kept in registers or
-/// reloaded from the stack, about 14 instructions per line fewer. Hiding more constants
-/// (those of `swar8` and `low_bytes`) measured worse: the spills outgrew the savings.
-#[derive(Clone, Copy)]
-struct Consts {
-    /// `-'0'` per byte (added, so that `lea` can do it in one instruction).
-    minus_zeros: u64,
-    plus_46: u64,
-    highs: u64,
-}
-
-/// The values of [`Consts`].
-const K: Consts = Consts {
-    minus_zeros: (0x30 * ONES).wrapping_neg(),
-    plus_46: 0x46 * ONES,
-    highs: HIGHS,
-};
-
 /// The window: a copy of a short line (zero-padded), or the reader's buffer when at least this
 /// many bytes remain in it.
 type Window = [u8; WIN + 8];
@@ -107,16 +81,16 @@ const MAX_TOKEN: usize = MAX_ENI_LEN;
 
 /// Eight bytes of the window from `p` (modulo [`WIN`]), little-endian.
 #[inline(always)]
-fn ld(win: &Src<'_>, p: usize) -> u64 {
+fn ld(win: &Window, p: usize) -> u64 {
     let i = p & (WIN - 1);
     // In bounds (i + 8 <= WIN + 8) and exactly eight bytes: no check, no failure.
-    <[u8; 8]>::try_from(&win.bytes[i..i + 8]).map_or(0, u64::from_le_bytes)
+    <[u8; 8]>::try_from(&win[i..i + 8]).map_or(0, u64::from_le_bytes)
 }
 
 /// The byte of the window at `p` (modulo [`WIN`]).
 #[inline(always)]
-fn byte(win: &Src<'_>, p: usize) -> u8 {
-    win.bytes[p & (WIN - 1)]
+fn byte(win: &Window, p: usize) -> u8 {
+    win[p & (WIN - 1)]
 }
 
 /// Parses a default-v2 line in its usual shape into `rec`; `false` (with `rec` in any state)
@@ -195,10 +169,6 @@ fn parse<const BUFFERED: bool>(
         encryption_status,
         text,
     } = rec;
-    let win = &Src {
-        bytes: win,
-        k: std::hint::black_box(K),
-    };
     let mut p = 0usize;
     *r_version = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
     *r_account_id = account_field(win, &mut p, cache)?;
@@ -255,18 +225,18 @@ fn swar8(v: u64) -> u64 {
 /// digit bytes below the first non-digit are exact in both (borrows and carries only travel
 /// upwards, from a non-digit).
 #[inline(always)]
-fn classify(win: &Src<'_>, w: u64) -> (u64, u64) {
-    let t = w.wrapping_add(win.k.minus_zeros);
-    (t, (t | w.wrapping_add(win.k.plus_46)) & win.k.highs)
+fn classify(w: u64) -> (u64, u64) {
+    let t = w.wrapping_sub(0x30 * ONES);
+    (t, (t | w.wrapping_add(0x46 * ONES)) & HIGHS)
 }
 
 /// The digit run at `p` when it has 1..=15 digits: its value, its length and the byte after
 /// it. `None` without a digit, or past 15 digits (the general parser's checked path decides
 /// those).
 #[inline(always)]
-fn digits(win: &Src<'_>, p: usize) -> Option<(u64, usize, u8)> {
+fn digits(win: &Window, p: usize) -> Option<(u64, usize, u8)> {
     let w = ld(win, p);
-    let (t, nd) = classify(win, w);
+    let (t, nd) = classify(w);
     if nd & 0x80 != 0 {
         return None;
     }
@@ -281,7 +251,7 @@ fn digits(win: &Src<'_>, p: usize) -> Option<(u64, usize, u8)> {
     }
     let hi = swar8(t);
     let w2 = ld(win, p + 8);
-    let (t2, nd2) = classify(win, w2);
+    let (t2, nd2) = classify(w2);
     if nd2 & 0x80 != 0 {
         return Some((hi, 8, w2 as u8));
     }
@@ -302,7 +272,7 @@ fn digits(win: &Src<'_>, p: usize) -> Option<(u64, usize, u8)> {
 /// alone; the others (ports, byte counts, times) go straight to the word-at-a-time path,
 /// which takes single digits too.
 #[inline(always)]
-fn int_field<const SHORT: bool>(win: &Src<'_>, p: &mut usize, max: u64) -> Option<Option<u64>> {
+fn int_field<const SHORT: bool>(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     let start = *p;
     // One digit and a space: no word arithmetic. `w - "0 "` over the low two bytes is below
     // 10 exactly when they are a digit and a space (any other second byte, or a borrow from a
@@ -337,11 +307,11 @@ fn int_field<const SHORT: bool>(win: &Src<'_>, p: &mut usize, max: u64) -> Optio
 /// end usually shares its first eight digits with the start): equal words have equal values,
 /// so it changes speed only.
 #[inline(always)]
-fn time_field(win: &Src<'_>, p: &mut usize, first8: &mut (u64, u64)) -> Option<Option<u64>> {
+fn time_field(win: &Window, p: &mut usize, first8: &mut (u64, u64)) -> Option<Option<u64>> {
     let start = *p;
     let (w0, w1) = (ld(win, start), ld(win, start + 8));
-    let (t0, nd0) = classify(win, w0);
-    let (t1, nd1) = classify(win, w1);
+    let (t0, nd0) = classify(w0);
+    let (t1, nd1) = classify(w1);
     // Bytes 8 and 9 digits, byte 10 a space.
     if nd0 | (nd1 & 0xffff) == 0 && (w1 >> 16) as u8 == b' ' {
         let hi = if w0 == first8.0 {
@@ -377,7 +347,7 @@ impl Default for Cache {
 
 /// `account-id`: digits, `unknown` or `-`, followed by a space.
 #[inline(always)]
-fn account_field(win: &Src<'_>, p: &mut usize, cache: &mut Cache) -> Option<Option<u64>> {
+fn account_field(win: &Window, p: &mut usize, cache: &mut Cache) -> Option<Option<u64>> {
     let start = *p;
     let (w0, w1) = (ld(win, start), ld(win, start + 8));
     if w0 == cache.account.0 && w1 & cache.account.1 == cache.account.2 {
@@ -419,7 +389,7 @@ fn low_bytes(w: u64) -> u64 {
 /// A token of 1..=[`MAX_TOKEN`] bytes at `p`, followed by a space (not by a tab, a control
 /// byte or the end of the line). The token is a slice of the window.
 #[inline(always)]
-fn token<'a>(win: &Src<'a>, p: &mut usize) -> Option<&'a [u8]> {
+fn token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
     let start = *p;
     let mut q = start;
     // Nine words cover MAX_TOKEN + 1 bytes.
@@ -431,7 +401,7 @@ fn token<'a>(win: &Src<'a>, p: &mut usize) -> Option<&'a [u8]> {
                 return None;
             }
             *p = end + 1;
-            return win.bytes.get(start..end);
+            return win.get(start..end);
         }
         q += 8;
     }
@@ -442,7 +412,7 @@ fn token<'a>(win: &Src<'a>, p: &mut usize) -> Option<&'a [u8]> {
 /// overlapping words and the byte after them, else found by [`token`]. The same token either
 /// way; for a 21-byte one also its interner [`Key`], made from the words already loaded.
 #[inline(always)]
-fn eni_token<'a>(win: &Src<'a>, p: &mut usize) -> Option<(&'a [u8], Option<Key>)> {
+fn eni_token<'a>(win: &'a Window, p: &mut usize) -> Option<(&'a [u8], Option<Key>)> {
     const AWS: usize = 21;
     let start = *p;
     let (w0, w1, w2) = (ld(win, start), ld(win, start + 8), ld(win, start + AWS - 8));
@@ -450,7 +420,7 @@ fn eni_token<'a>(win: &Src<'a>, p: &mut usize) -> Option<(&'a [u8], Option<Key>)
         *p = start + AWS + 1;
         // Bytes 16..21 are the top five of the last word.
         let key = [AWS as u64, w0, w1, w2 >> 24];
-        return Some((win.bytes.get(start..start + AWS)?, Some(key)));
+        return Some((win.get(start..start + AWS)?, Some(key)));
     }
     Some((token(win, p)?, None))
 }
@@ -458,7 +428,7 @@ fn eni_token<'a>(win: &Src<'a>, p: &mut usize) -> Option<(&'a [u8], Option<Key>)
 /// `interface-id`, interned exactly as the general parser would.
 #[inline(always)]
 fn eni_field(
-    win: &Src<'_>,
+    win: &Window,
     p: &mut usize,
     interner: &mut Interner,
     max_enis: usize,
@@ -487,7 +457,7 @@ fn eni_field(
 /// including the space. The same values as `parse::ipv4_prefix` (1..=3 digits per octet,
 /// leading zeros allowed, each at most 255).
 #[inline(always)]
-fn ipv4(win: &Src<'_>, p: usize) -> Option<(u32, usize)> {
+fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
     let mut i = p;
     let mut a = 0u32;
     let mut w = 0;
@@ -499,7 +469,7 @@ fn ipv4(win: &Src<'_>, p: usize) -> Option<(u32, usize)> {
         if k % 2 == 0 {
             w = ld(win, i);
         }
-        let (t, nd) = classify(win, w);
+        let (t, nd) = classify(w);
         // 8n + 7 for n digits (64 when all eight are digits).
         let tz = nd.trailing_zeros();
         let n = tz / 8;
@@ -531,7 +501,7 @@ fn ipv4(win: &Src<'_>, p: usize) -> Option<(u32, usize)> {
 
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
 #[inline(always)]
-fn addr_field(win: &Src<'_>, p: &mut usize) -> Option<Option<IpAddr>> {
+fn addr_field(win: &Window, p: &mut usize) -> Option<Option<IpAddr>> {
     if let Some((a, len)) = ipv4(win, *p) {
         *p += len;
         return Some(Some(IpAddr::V4(Ipv4Addr::from(a))));
@@ -545,7 +515,7 @@ fn addr_field(win: &Src<'_>, p: &mut usize) -> Option<Option<IpAddr>> {
 
 /// `action` or `-`, followed by a space.
 #[inline(always)]
-fn action_field(win: &Src<'_>, p: &mut usize) -> Option<Option<Action>> {
+fn action_field(win: &Window, p: &mut usize) -> Option<Option<Action>> {
     let w = ld(win, *p);
     let (action, len) = match w & LOW7 {
         ACCEPT => (Some(Action::Accept), 7),
@@ -559,7 +529,7 @@ fn action_field(win: &Src<'_>, p: &mut usize) -> Option<Option<Action>> {
 
 /// `log-status` or `-` at `p`, and its length (what follows is the caller's to check).
 #[inline(always)]
-fn status_field(win: &Src<'_>, p: usize) -> Option<(Option<LogStatus>, usize)> {
+fn status_field(win: &Window, p: usize) -> Option<(Option<LogStatus>, usize)> {
     const OK: u64 = word(b"OK");
     const NODATA: u64 = word(b"NODATA");
     const SKIPDATA: u64 = word(b"SKIPDATA");
