@@ -230,6 +230,14 @@ fn classify(w: u64) -> (u64, u64) {
     (t, (t | w.wrapping_add(0x46 * ONES)) & HIGHS)
 }
 
+/// [`classify`] on four bytes.
+#[inline(always)]
+fn classify32(w: u32) -> (u32, u32) {
+    const ONES32: u32 = 0x0101_0101;
+    let t = w.wrapping_sub(0x30 * ONES32);
+    (t, (t | w.wrapping_add(0x46 * ONES32)) & (0x80 * ONES32))
+}
+
 /// The digit run at `p` when it has 1..=15 digits: its value, its length and the byte after
 /// it. `None` without a digit, or past 15 digits (the general parser's checked path decides
 /// those).
@@ -469,8 +477,10 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         if k % 2 == 0 {
             w = ld(win, i);
         }
-        let (t, nd) = classify(w);
-        // 8n + 7 for n digits (64 when all eight are digits).
+        // Only the word's low four bytes matter (at most three digits and a separator), so
+        // the classification is on 32 bits, whose constants fit in instructions.
+        let (t, nd) = classify32(w as u32);
+        // 8n + 7 for n digits (32 when all four are digits).
         let tz = nd.trailing_zeros();
         let n = tz / 8;
         if n.wrapping_sub(1) > 2 {
@@ -479,8 +489,8 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         if (w >> (tz - 7)) as u8 != if k == 3 { b' ' } else { b'.' } {
             return None;
         }
-        // The (at most three) digits at the top of the word, missing leading ones as zeros.
-        let top = t << (71 - tz);
+        // The (at most three) digits at the top of the 32 bits, missing leading ones as zeros.
+        let top = t << (39 - tz);
         // Byte-swapped, the digits read as a number in base 256 that compares like the
         // octet: at most 2,5,5.
         if top.swap_bytes() > 0x02_05_05 {
@@ -488,10 +498,10 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         }
         // Hundreds, tens and ones in the three low bytes; one multiplication gathers
         // 100h + 10t + o in the third byte (no carry reaches it from below, and the value,
-        // at most 255 here, fits).
-        let x = top >> 40;
+        // at most 255 here, fits; what wraps past 32 bits lies above it).
+        let x = top >> 8;
         let v = (x.wrapping_mul(1 + (10 << 8) + (100 << 16)) >> 16) & 0xff;
-        a = (a << 8) | v as u32;
+        a = (a << 8) | v;
         i += n as usize + 1;
         // `tz + 1` is 8 (n + 1), 16..=32 here.
         w >>= tz + 1;
