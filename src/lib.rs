@@ -33,6 +33,7 @@
 //!   isolation forest.
 //! - [`report`]: the offline HTML report with inline SVG charts.
 //! - [`error`]: the crate's error type gathering each module's.
+//! - `mem` (internal): the huge-page hint for parallel reading's big buffers.
 //!
 //! The command line (`src/main.rs`, `src/cli/`) is glue: it parses flags, calls the library, and
 //! maps errors to exit codes (0 success, 1 error, 2 finished with bad input).
@@ -49,6 +50,7 @@ pub mod features;
 pub mod flowlog;
 pub mod gen;
 pub mod labels;
+mod mem;
 pub mod model;
 pub mod report;
 pub mod stats;

@@ -1420,6 +1420,12 @@ impl Lines {
         }
         let size = self.read_size.max(1);
         if self.buf.len() - self.end < size / 2 {
+            if size > CHUNK && self.buf.capacity() < self.end + size {
+                // A chunk buffer for parallel cutting (MiBs, recycled): huge pages before the
+                // first touch.
+                self.buf.reserve_exact(self.end + size - self.buf.len());
+                crate::mem::advise_huge(&mut self.buf);
+            }
             self.buf.resize(self.end + size, 0);
         }
         // One read, as a stream wants; for big reads (parallel cutting) until half the room is

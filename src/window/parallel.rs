@@ -555,6 +555,16 @@ impl Worker<'_> {
                             .unwrap_or_default()
                     })
                     .collect();
+                // Room for the shard's share of the chunk's records (≈ 115 bytes of text a
+                // record), asked for at once and backed by huge pages before the first write:
+                // batches are recycled, so this happens while the pool fills.
+                let want = chunk.data.len() / 96 / self.shards + 1024;
+                for b in &mut out {
+                    if b.items.capacity() < want {
+                        b.items.reserve_exact(want - b.items.len());
+                        crate::mem::advise_huge(&mut b.items);
+                    }
+                }
                 let mut chunk_max = 0u64;
                 let shards = self.shards;
                 let outcome = parser.parse(&chunk, |rec, local| {
