@@ -344,19 +344,10 @@ impl LogReader {
                     }
                     // `on_record` for a listed format and a record of the same input as the
                     // last one, with the file's two counts taken together.
-                    s.records += 1;
-                    match rec.log_status {
-                        Some(LogStatus::NoData) => s.nodata += 1,
-                        Some(LogStatus::SkipData) => s.skipdata += 1,
-                        _ => {}
-                    }
+                    count_record(s, rec.log_status, cur.format_slot);
                     if let Some(f) = s.files.get_mut(cur.file_slot) {
                         f.lines += 1;
                         f.records += 1;
-                    }
-                    match cur.format_slot.and_then(|i| s.formats.get_mut(i)) {
-                        Some(f) => f.records += 1,
-                        None => s.formats_not_listed += 1,
                     }
                     self.last.line = cur.line_no;
                     return Ok(true);
@@ -505,12 +496,6 @@ impl LogReader {
         let Some(cur) = self.cur.as_mut() else {
             return;
         };
-        self.summary.records += 1;
-        match rec.log_status {
-            Some(LogStatus::NoData) => self.summary.nodata += 1,
-            Some(LogStatus::SkipData) => self.summary.skipdata += 1,
-            _ => {}
-        }
         if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
             f.records += 1;
         }
@@ -519,13 +504,7 @@ impl LogReader {
             cur.format_slot = self.summary.format_slot(&cur.format);
             cur.format_listed = true;
         }
-        match cur
-            .format_slot
-            .and_then(|i| self.summary.formats.get_mut(i))
-        {
-            Some(f) => f.records += 1,
-            None => self.summary.formats_not_listed += 1,
-        }
+        count_record(&mut self.summary, rec.log_status, cur.format_slot);
         if self.last.file_index != cur.index || self.last.path.as_os_str().is_empty() {
             // Compared by index: a path comparison per record costs more than the parse.
             self.last.file_index = cur.index;
@@ -1330,6 +1309,22 @@ impl Read for ChannelReader {
         out[..n].copy_from_slice(&avail[..n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// A record's counts in the run's summary: records, NODATA / SKIPDATA, and its format's (the
+/// file's are counted by the caller, with its line when it can).
+#[inline]
+fn count_record(s: &mut ReadSummary, status: Option<LogStatus>, format_slot: Option<usize>) {
+    s.records += 1;
+    match status {
+        Some(LogStatus::NoData) => s.nodata += 1,
+        Some(LogStatus::SkipData) => s.skipdata += 1,
+        _ => {}
+    }
+    match format_slot.and_then(|i| s.formats.get_mut(i)) {
+        Some(f) => f.records += 1,
+        None => s.formats_not_listed += 1,
     }
 }
 

@@ -527,17 +527,12 @@ impl Windower {
         Push::Accepted
     }
 
-    /// Prefetches what a later [`Self::push_obs`] of `obs` will touch in its open window (see
-    /// [`WindowAcc::prefetch`]); nothing when the window is not open yet. A hint: it changes no
-    /// state, so a record applied out of turn costs at most a wasted fetch.
+    /// Prefetches what a later [`Self::push_obs_as`] of `obs` as a record of `eni` will touch
+    /// in its open window (see [`WindowAcc::prefetch`]); nothing when the window is not open
+    /// yet. A hint: it changes no state, so a record applied out of turn costs at most a wasted
+    /// fetch.
     #[inline]
-    pub fn prefetch(&self, obs: &Observation) {
-        self.prefetch_as(obs, obs.eni);
-    }
-
-    /// [`Self::prefetch`] of `obs` as a record of `eni` (see [`Self::push_obs_as`]).
-    #[inline]
-    pub fn prefetch_as(&self, obs: &Observation, eni: EniId) {
+    pub fn prefetch(&self, obs: &Observation, eni: EniId) {
         let Some(state) = self.enis.get(eni) else {
             return;
         };

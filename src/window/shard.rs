@@ -328,13 +328,6 @@ impl<S: WindowSink> ShardDriver<S> {
         names: &Interner,
     ) {
         let mut g = std::mem::take(&mut self.group);
-        if g.enis.len() != items.len() {
-            // Not counted as promised (a bug): count afresh rather than misgroup.
-            g.reset();
-            for (obs, _) in items {
-                g.count(obs.eni);
-            }
-        }
         self.feed_grouped(items, &mut g, Xlate::IDENTITY, wm_after, names);
         self.group = g;
     }
@@ -410,7 +403,7 @@ impl<S: WindowSink> ShardDriver<S> {
                     .get(j + PREFETCH_AHEAD)
                     .and_then(|&i| items.get(i as usize))
                 {
-                    self.windower.prefetch_as(ahead, x.eni(ahead.eni));
+                    self.windower.prefetch(ahead, x.eni(ahead.eni));
                 }
                 let Some((obs, raw)) = g.order.get(j).and_then(|&i| items.get(i as usize)) else {
                     break;
