@@ -9,6 +9,7 @@
 //! - [`intern`]: ENI names to dense ids.
 //! - [`chunk`]: parallel reading: pieces of input, parsed on worker threads and merged in
 //!   order (used by `window::run_parallel`).
+//! - `scan` (private): the cutting thread's line scan for parallel reading (newline masks).
 //! - `fast` (private): the straight-line parser of default-v2 lines behind [`parse_line`] and the
 //!   reader's fast route; it falls back to the general parser for anything unusual.
 
@@ -19,6 +20,7 @@ pub mod intern;
 pub mod parse;
 pub mod reader;
 pub mod record;
+mod scan;
 pub mod summary;
 pub mod write;
 

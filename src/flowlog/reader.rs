@@ -51,6 +51,7 @@ use super::parse::{
     is_header_line, parse_line, Expected, Format, FormatError, ParseError, Snippet,
 };
 use super::record::{EniId, FlowRecord, LogStatus};
+use super::scan::{scan_lines, ScanStop};
 use super::summary::{FileSummary, ReadSummary, MAX_UNKNOWN_FIELDS};
 
 /// Size of one read (and one gzip pipeline chunk).
@@ -786,34 +787,19 @@ impl LogReader {
                 let avail = lines.buf.get(lines.start..lines.end).unwrap_or_default();
                 if let Some(last) = memchr::memrchr(b'\n', avail) {
                     let region = avail.get(..=last).unwrap_or_default();
-                    let mut at = 0usize;
-                    let mut header = None;
-                    let mut long = None;
-                    let max_line = self.opts.max_line_bytes;
-                    let mut count = 0u64;
                     // Stop at the line that fills the chunk.
                     let room = target.saturating_sub(buf.len());
-                    for nl in memchr::memchr_iter(b'\n', region) {
-                        if at >= room && at > 0 {
-                            break;
-                        }
-                        let line = region.get(at..nl).unwrap_or_default();
-                        if line.len() > max_line {
-                            long = Some(nl);
-                            break;
-                        }
-                        let starts_data = line.first().is_some_and(|b| b.is_ascii_digit());
-                        if !starts_data {
-                            let line = trim_cr(line);
-                            if maybe_header(line) && is_header_line(line) {
-                                header = Some((at, nl));
-                                break;
-                            }
-                        }
-                        count += 1;
-                        at = nl + 1;
-                    }
-                    cur.line_no += count;
+                    let scan = scan_lines(region, room, self.opts.max_line_bytes, |line| {
+                        let line = trim_cr(line);
+                        maybe_header(line) && is_header_line(line)
+                    });
+                    let at = scan.at;
+                    let (header, long) = match scan.stop {
+                        ScanStop::Filled => (None, None),
+                        ScanStop::TooLong(nl) => (None, Some(nl)),
+                        ScanStop::Header(a, b) => (Some((a, b)), None),
+                    };
+                    cur.line_no += scan.count;
                     if buf.is_empty() && at == region.len() && at >= target / 4 {
                         // The whole buffer's lines make the chunk: hand the buffer over instead
                         // of copying it; the read buffer goes on with the partial last line.
