@@ -181,8 +181,8 @@ mod tests {
     fn text() -> impl Strategy<Value = Vec<u8>> {
         // Lines of digits, letters, spaces and CRs, empty lines included, some long.
         let byte = prop_oneof![
-            8 => (b'0'..=b'9'),
-            2 => (b'a'..=b'z'),
+            8 => b'0'..=b'9',
+            2 => b'a'..=b'z',
             2 => Just(b' '),
             1 => Just(b'\r'),
             1 => Just(b'-'),
