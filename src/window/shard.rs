@@ -387,6 +387,7 @@ impl<S: WindowSink> ShardDriver<S> {
             let end = *c as usize;
             *c = 0;
             let eni = x.eni(e);
+            let mut run = self.windower.begin_run(eni);
             for j in start..end {
                 // Records are read in place, out of input order: fetch the one
                 // `RECORD_AHEAD` on, then the peer and port slots of the one
@@ -410,9 +411,10 @@ impl<S: WindowSink> ShardDriver<S> {
                 };
                 let wm = x.watermark(*raw);
                 if wm > self.last_wm {
-                    self.windower.close_eni_until(eni, wm, &mut self.buf);
+                    self.windower
+                        .close_run_until(&mut run, eni, wm, &mut self.buf);
                 }
-                self.windower.push_obs_as(obs, eni, wm);
+                self.windower.push_run(&mut run, obs, eni, wm);
             }
             start = end;
         }
