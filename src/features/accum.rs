@@ -182,10 +182,17 @@ impl Observation {
     }
 
     /// The remote address for a direction (see the module docs).
+    #[inline]
     pub fn remote(&self, dir: Dir) -> Option<IpAddr> {
+        self.remote_ref(dir).copied()
+    }
+
+    /// [`Self::remote`] by reference (where the observation holds it).
+    #[inline]
+    pub fn remote_ref(&self, dir: Dir) -> Option<&IpAddr> {
         match dir {
-            Dir::Out => self.pkt_dst.or(self.dst),
-            Dir::In => self.pkt_src.or(self.src),
+            Dir::Out => self.pkt_dst.as_ref().or(self.dst.as_ref()),
+            Dir::In => self.pkt_src.as_ref().or(self.src.as_ref()),
         }
     }
 }
@@ -354,8 +361,8 @@ impl WindowAcc {
         match obs.direction {
             Some(d) => {
                 let d = Dir::from(d);
-                if let Some(a) = obs.remote(d) {
-                    self.peers.prefetch(addr_key(a));
+                if let Some(a) = obs.remote_ref(d) {
+                    self.peers.prefetch(addr_key(*a));
                 }
                 if let Some(p) = port {
                     self.ports.prefetch(p, d.idx());
@@ -363,8 +370,8 @@ impl WindowAcc {
             }
             None => {
                 for d in [Dir::Out, Dir::In] {
-                    if let Some(a) = obs.remote(d) {
-                        self.peers.prefetch(addr_key(a));
+                    if let Some(a) = obs.remote_ref(d) {
+                        self.peers.prefetch(addr_key(*a));
                     }
                     if let Some(p) = port {
                         self.ports.prefetch(p, d.idx());
@@ -427,16 +434,17 @@ impl WindowAcc {
                 c.syn_only += u64::from(f == crate::flowlog::TcpFlags::SYN);
             }
         }
-        let remote = obs.remote(dir);
-        let rkey = remote.map(addr_key);
+        // By reference: the address stays where the record holds it (no copy for the calls).
+        let remote = obs.remote_ref(dir);
+        let rkey = remote.map(|a| addr_key(*a));
         if let (Some(addr), Some(key)) = (remote, rkey) {
             self.add_peer(addr, key, dir, obs.bytes, hist);
             if dir == Dir::Out {
-                if !is_private(addr) {
+                if !is_private(*addr) {
                     self.c.ext_bytes_out = self.c.ext_bytes_out.saturating_add(obs.bytes);
                 }
                 if evidence {
-                    self.add_pair(addr, key, obs);
+                    self.add_pair(*addr, key, obs);
                 }
             }
         }
@@ -457,7 +465,7 @@ impl WindowAcc {
     }
 
     #[inline]
-    fn add_peer(&mut self, addr: IpAddr, key: u64, dir: Dir, bytes: u64, hist: &mut EniHistory) {
+    fn add_peer(&mut self, addr: &IpAddr, key: u64, dir: Dir, bytes: u64, hist: &mut EniHistory) {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         let out_bytes = if dir == Dir::Out { bytes } else { 0 };
         if let Some(ov) = &mut self.peer_overflow {
@@ -475,7 +483,7 @@ impl WindowAcc {
 
     fn add_new_peer(
         &mut self,
-        addr: IpAddr,
+        addr: &IpAddr,
         key: u64,
         dir: Dir,
         out_bytes: u64,
@@ -483,7 +491,7 @@ impl WindowAcc {
     ) {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         if self.peers.len() < PEER_MAP_CAP {
-            let private = if is_private(addr) { PEER_PRIVATE } else { 0 };
+            let private = if is_private(*addr) { PEER_PRIVATE } else { 0 };
             self.peers.insert_new(
                 key,
                 PeerVal {
