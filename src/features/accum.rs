@@ -157,6 +157,51 @@ pub enum Unplaceable {
 }
 
 impl Observation {
+    /// An observation of nothing (ENI 0, time 0, no fields): a placeholder to fill with
+    /// [`Self::fill_from`].
+    pub const EMPTY: Observation = Observation {
+        eni: 0,
+        start: 0,
+        end: 0,
+        src: None,
+        dst: None,
+        pkt_src: None,
+        pkt_dst: None,
+        srcport: None,
+        dstport: None,
+        protocol: None,
+        packets: 0,
+        bytes: 0,
+        action: None,
+        status: LogStatus::Ok,
+        tcp_flags: None,
+        direction: None,
+    };
+
+    /// [`Self::from_record`] written where the observation is kept (e.g. a block's slot),
+    /// without building it aside and copying it there. On error `self` is left unchanged.
+    pub fn fill_from(&mut self, rec: &FlowRecord) -> Result<(), Unplaceable> {
+        let eni = rec.eni.ok_or(Unplaceable::NoEni)?;
+        let start = rec.start.ok_or(Unplaceable::NoStart)?;
+        self.eni = eni;
+        self.start = start;
+        self.end = rec.end.unwrap_or(start).max(start);
+        self.src = rec.srcaddr;
+        self.dst = rec.dstaddr;
+        self.pkt_src = rec.pkt_srcaddr;
+        self.pkt_dst = rec.pkt_dstaddr;
+        self.srcport = rec.srcport;
+        self.dstport = rec.dstport;
+        self.protocol = rec.protocol;
+        self.packets = rec.packets.unwrap_or(0);
+        self.bytes = rec.bytes.unwrap_or(0);
+        self.action = rec.action;
+        self.status = rec.log_status.unwrap_or(LogStatus::Ok);
+        self.tcp_flags = rec.tcp_flags.map(|f| f.0);
+        self.direction = rec.flow_direction;
+        Ok(())
+    }
+
     /// Extracts the fields windows need.
     pub fn from_record(rec: &FlowRecord) -> Result<Self, Unplaceable> {
         let eni = rec.eni.ok_or(Unplaceable::NoEni)?;

@@ -536,6 +536,7 @@ impl Windower {
 
     /// The body of [`Self::push_obs_as`], given the ENI's state position and the record's
     /// window start (`records` counted already).
+    #[inline]
     fn push_at(
         &mut self,
         pos: usize,

@@ -511,28 +511,35 @@ where
     let mut local = Windower::new(cfg.clone());
     if shards == 1 {
         let mut worker = ShardDriver::new(cfg, make_sink(0));
-        let mut block: Vec<(Observation, u64)> = Vec::with_capacity(BLOCK);
+        // A block of `BLOCK` slots, each observation written in place (`fill_from`: no copy
+        // per record); `n` of them hold the block's records.
+        let mut block: Vec<(Observation, u64)> = vec![(Observation::EMPTY, 0); BLOCK];
+        let mut n = 0usize;
         while reader.next_record(&mut rec).map_err(RunError::Read)? {
             let now = wm.get();
-            match Observation::from_record(&rec) {
-                Ok(obs) => {
+            let Some((obs, at)) = block.get_mut(n) else {
+                break;
+            };
+            match obs.fill_from(&rec) {
+                Ok(()) => {
+                    *at = now;
                     if cfg.is_late(obs.start, now) {
                         on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                     }
                     worker.group.count(obs.eni);
-                    block.push((obs, now));
+                    n += 1;
                 }
                 Err(_) => {
                     local.push(&rec, now);
                 }
             }
             wm.observe(&rec);
-            if block.len() >= BLOCK {
+            if n >= BLOCK {
                 worker.feed_counted(&block, wm.get(), reader.interner());
-                block.clear();
+                n = 0;
             }
         }
-        worker.feed_counted(&block, wm.get(), reader.interner());
+        worker.feed_counted(block.get(..n).unwrap_or(&[]), wm.get(), reader.interner());
         let (output, mut end) = worker.end(reader.interner());
         end.stats.add(local.stats());
         let stats = finish_stats(vec![end], reader.interner(), wm.get(), 1);
