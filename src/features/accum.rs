@@ -180,6 +180,7 @@ impl Observation {
 
     /// [`Self::from_record`] written where the observation is kept (e.g. a block's slot),
     /// without building it aside and copying it there. On error `self` is left unchanged.
+    #[inline]
     pub fn fill_from(&mut self, rec: &FlowRecord) -> Result<(), Unplaceable> {
         let eni = rec.eni.ok_or(Unplaceable::NoEni)?;
         let start = rec.start.ok_or(Unplaceable::NoStart)?;
@@ -518,12 +519,15 @@ impl WindowAcc {
                 fan.insert(key);
             }
         }
-        if let Some(p) = self.peers.get_mut(key) {
-            p.out_bytes = p.out_bytes.saturating_add(out_bytes);
-            p.flags |= bit;
-            return;
-        }
-        self.add_new_peer(addr, key, dir, out_bytes, hist);
+        let vacant = match self.peers.get_mut_or_vacant(key) {
+            Ok(p) => {
+                p.out_bytes = p.out_bytes.saturating_add(out_bytes);
+                p.flags |= bit;
+                return;
+            }
+            Err(v) => v,
+        };
+        self.add_new_peer(addr, key, dir, out_bytes, hist, vacant);
     }
 
     fn add_new_peer(
@@ -533,11 +537,13 @@ impl WindowAcc {
         dir: Dir,
         out_bytes: u64,
         hist: &mut EniHistory,
+        vacant: Option<usize>,
     ) {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         if self.peers.len() < PEER_MAP_CAP {
             let private = if is_private(*addr) { PEER_PRIVATE } else { 0 };
-            self.peers.insert_new(
+            self.peers.insert_vacant(
+                vacant,
                 key,
                 PeerVal {
                     out_bytes,
