@@ -52,24 +52,25 @@ fn record() -> impl Strategy<Value = FlowRecord> {
                 (eni, start, end, src, dst, psrc, pdst),
                 (sp, dp, proto, pk, by, act, st, fl, dir),
             )| {
-                let mut r = FlowRecord::default();
-                r.eni = eni;
-                r.start = start;
-                r.end = end;
-                r.srcaddr = src;
-                r.dstaddr = dst;
-                r.pkt_srcaddr = psrc;
-                r.pkt_dstaddr = pdst;
-                r.srcport = sp;
-                r.dstport = dp;
-                r.protocol = proto;
-                r.packets = pk;
-                r.bytes = by;
-                r.action = act;
-                r.log_status = st;
-                r.tcp_flags = fl.map(TcpFlags);
-                r.flow_direction = dir;
-                r
+                FlowRecord {
+                    eni,
+                    start,
+                    end,
+                    srcaddr: src,
+                    dstaddr: dst,
+                    pkt_srcaddr: psrc,
+                    pkt_dstaddr: pdst,
+                    srcport: sp,
+                    dstport: dp,
+                    protocol: proto,
+                    packets: pk,
+                    bytes: by,
+                    action: act,
+                    log_status: st,
+                    tcp_flags: fl.map(TcpFlags),
+                    flow_direction: dir,
+                    ..FlowRecord::default()
+                }
             },
         )
 }
