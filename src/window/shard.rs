@@ -310,6 +310,11 @@ impl<S: WindowSink> ShardDriver<S> {
     /// windows are sorted into the one output order (window start, ENI name), which is the
     /// order a sequential run emits them in. Late records (see [`WindowConfig::is_late`]) are
     /// counted here as in [`Self::feed`]; the caller decides their side file at read time.
+    ///
+    /// Per ENI run the state is found once (`Windower::begin_run`), and the run keeps a lower
+    /// bound of the end of the ENI's oldest open window: the closing step is skipped while a
+    /// record's watermark is below it, exactly when it would close nothing (so no close call
+    /// per record; the bound drops to a record's window end when that record may open one).
     pub fn feed_block(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
         self.group.reset();
         for (obs, _) in items {
