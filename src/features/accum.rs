@@ -157,6 +157,52 @@ pub enum Unplaceable {
 }
 
 impl Observation {
+    /// An observation of nothing (ENI 0, time 0, no fields): a placeholder to fill with
+    /// [`Self::fill_from`].
+    pub const EMPTY: Observation = Observation {
+        eni: 0,
+        start: 0,
+        end: 0,
+        src: None,
+        dst: None,
+        pkt_src: None,
+        pkt_dst: None,
+        srcport: None,
+        dstport: None,
+        protocol: None,
+        packets: 0,
+        bytes: 0,
+        action: None,
+        status: LogStatus::Ok,
+        tcp_flags: None,
+        direction: None,
+    };
+
+    /// [`Self::from_record`] written where the observation is kept (e.g. a block's slot),
+    /// without building it aside and copying it there. On error `self` is left unchanged.
+    #[inline]
+    pub fn fill_from(&mut self, rec: &FlowRecord) -> Result<(), Unplaceable> {
+        let eni = rec.eni.ok_or(Unplaceable::NoEni)?;
+        let start = rec.start.ok_or(Unplaceable::NoStart)?;
+        self.eni = eni;
+        self.start = start;
+        self.end = rec.end.unwrap_or(start).max(start);
+        self.src = rec.srcaddr;
+        self.dst = rec.dstaddr;
+        self.pkt_src = rec.pkt_srcaddr;
+        self.pkt_dst = rec.pkt_dstaddr;
+        self.srcport = rec.srcport;
+        self.dstport = rec.dstport;
+        self.protocol = rec.protocol;
+        self.packets = rec.packets.unwrap_or(0);
+        self.bytes = rec.bytes.unwrap_or(0);
+        self.action = rec.action;
+        self.status = rec.log_status.unwrap_or(LogStatus::Ok);
+        self.tcp_flags = rec.tcp_flags.map(|f| f.0);
+        self.direction = rec.flow_direction;
+        Ok(())
+    }
+
     /// Extracts the fields windows need.
     pub fn from_record(rec: &FlowRecord) -> Result<Self, Unplaceable> {
         let eni = rec.eni.ok_or(Unplaceable::NoEni)?;
@@ -182,10 +228,17 @@ impl Observation {
     }
 
     /// The remote address for a direction (see the module docs).
+    #[inline]
     pub fn remote(&self, dir: Dir) -> Option<IpAddr> {
+        self.remote_ref(dir).copied()
+    }
+
+    /// [`Self::remote`] by reference (where the observation holds it).
+    #[inline]
+    pub fn remote_ref(&self, dir: Dir) -> Option<&IpAddr> {
         match dir {
-            Dir::Out => self.pkt_dst.or(self.dst),
-            Dir::In => self.pkt_src.or(self.src),
+            Dir::Out => self.pkt_dst.as_ref().or(self.dst.as_ref()),
+            Dir::In => self.pkt_src.as_ref().or(self.src.as_ref()),
         }
     }
 }
@@ -354,8 +407,8 @@ impl WindowAcc {
         match obs.direction {
             Some(d) => {
                 let d = Dir::from(d);
-                if let Some(a) = obs.remote(d) {
-                    self.peers.prefetch(addr_key(a));
+                if let Some(a) = obs.remote_ref(d) {
+                    self.peers.prefetch(addr_key(*a));
                 }
                 if let Some(p) = port {
                     self.ports.prefetch(p, d.idx());
@@ -363,8 +416,8 @@ impl WindowAcc {
             }
             None => {
                 for d in [Dir::Out, Dir::In] {
-                    if let Some(a) = obs.remote(d) {
-                        self.peers.prefetch(addr_key(a));
+                    if let Some(a) = obs.remote_ref(d) {
+                        self.peers.prefetch(addr_key(*a));
                     }
                     if let Some(p) = port {
                         self.ports.prefetch(p, d.idx());
@@ -427,16 +480,17 @@ impl WindowAcc {
                 c.syn_only += u64::from(f == crate::flowlog::TcpFlags::SYN);
             }
         }
-        let remote = obs.remote(dir);
-        let rkey = remote.map(addr_key);
+        // By reference: the address stays where the record holds it (no copy for the calls).
+        let remote = obs.remote_ref(dir);
+        let rkey = remote.map(|a| addr_key(*a));
         if let (Some(addr), Some(key)) = (remote, rkey) {
             self.add_peer(addr, key, dir, obs.bytes, hist);
             if dir == Dir::Out {
-                if !is_private(addr) {
+                if !is_private(*addr) {
                     self.c.ext_bytes_out = self.c.ext_bytes_out.saturating_add(obs.bytes);
                 }
                 if evidence {
-                    self.add_pair(addr, key, obs);
+                    self.add_pair(*addr, key, obs);
                 }
             }
         }
@@ -457,7 +511,7 @@ impl WindowAcc {
     }
 
     #[inline]
-    fn add_peer(&mut self, addr: IpAddr, key: u64, dir: Dir, bytes: u64, hist: &mut EniHistory) {
+    fn add_peer(&mut self, addr: &IpAddr, key: u64, dir: Dir, bytes: u64, hist: &mut EniHistory) {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         let out_bytes = if dir == Dir::Out { bytes } else { 0 };
         if let Some(ov) = &mut self.peer_overflow {
@@ -465,26 +519,31 @@ impl WindowAcc {
                 fan.insert(key);
             }
         }
-        if let Some(p) = self.peers.get_mut(key) {
-            p.out_bytes = p.out_bytes.saturating_add(out_bytes);
-            p.flags |= bit;
-            return;
-        }
-        self.add_new_peer(addr, key, dir, out_bytes, hist);
+        let vacant = match self.peers.get_mut_or_vacant(key) {
+            Ok(p) => {
+                p.out_bytes = p.out_bytes.saturating_add(out_bytes);
+                p.flags |= bit;
+                return;
+            }
+            Err(v) => v,
+        };
+        self.add_new_peer(addr, key, dir, out_bytes, hist, vacant);
     }
 
     fn add_new_peer(
         &mut self,
-        addr: IpAddr,
+        addr: &IpAddr,
         key: u64,
         dir: Dir,
         out_bytes: u64,
         hist: &mut EniHistory,
+        vacant: Option<usize>,
     ) {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         if self.peers.len() < PEER_MAP_CAP {
-            let private = if is_private(addr) { PEER_PRIVATE } else { 0 };
-            self.peers.insert_new(
+            let private = if is_private(*addr) { PEER_PRIVATE } else { 0 };
+            self.peers.insert_vacant(
+                vacant,
                 key,
                 PeerVal {
                     out_bytes,

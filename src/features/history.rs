@@ -382,6 +382,7 @@ impl AddrLearner {
     }
 
     /// Appends a slot (the caller checked there is room).
+    #[inline]
     fn push(&mut self, addr: IpAddr, count: u64) {
         let i = usize::from(self.len);
         if i >= LEARNER_SLOTS {
@@ -391,6 +392,7 @@ impl AddrLearner {
         self.len += 1;
     }
 
+    #[inline]
     fn set(&mut self, i: usize, addr: IpAddr, count: u64) {
         let i = i % LEARNER_SLOTS;
         self.counts[i] = count;
@@ -476,6 +478,23 @@ impl AddrLearner {
     fn observe_absent(&mut self, addr: &IpAddr) {
         if usize::from(self.len) < LEARNER_SLOTS {
             self.push(*addr, 1);
+        } else if self.v6_mask == 0 {
+            // IPv4 slots only (the usual case): the loop below without its address enum.
+            let mut w = 0usize;
+            for r in 0..LEARNER_SLOTS {
+                let c = self.counts[r].wrapping_sub(1);
+                if c > 0 {
+                    self.counts[w % LEARNER_SLOTS] = c;
+                    self.v4[w % LEARNER_SLOTS] = self.v4[r];
+                    w += 1;
+                }
+            }
+            for i in w..LEARNER_SLOTS {
+                self.counts[i] = 0;
+                self.v4[i] = 0;
+            }
+            self.len = w as u8;
+            self.v6 = None;
         } else {
             // Every count drops by one; slots reaching zero leave, the others keep their order.
             // (Counts read from a file may be 0: they wrap, as the list form always did.)

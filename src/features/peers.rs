@@ -203,6 +203,48 @@ impl PeerTable {
         None
     }
 
+    /// The peer's entry, or where an absent key would go: `Err(Some(slot))`, the empty slot
+    /// its probe ended on (what [`Self::insert_vacant`] takes), `Err(None)` when there is none
+    /// to give (the key 0, an empty table). One probe serves the lookup and the insert.
+    #[inline]
+    pub fn get_mut_or_vacant(&mut self, key: u64) -> Result<&mut PeerVal, Option<usize>> {
+        if key == 0 {
+            return self.zero.as_mut().ok_or(None);
+        }
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = slot_of(key, self.slots.len());
+        for _ in 0..self.slots.len() {
+            match self.slots.get(i) {
+                Some(s) if s.key == key => break,
+                Some(s) if s.key == 0 => return Err(Some(i)),
+                Some(_) => i = (i + 1) & mask,
+                None => return Err(None),
+            }
+        }
+        self.slots.get_mut(i).map(|s| &mut s.val).ok_or(None)
+    }
+
+    /// [`Self::insert_new`] of a key [`Self::get_mut_or_vacant`] just found absent, given the
+    /// slot it returned (the table unchanged since): the same table as `insert_new`, without
+    /// probing again unless the table grows.
+    #[inline]
+    pub fn insert_vacant(&mut self, vacant: Option<usize>, key: u64, val: PeerVal) {
+        let fits = (self.len as usize + 1) * 2 <= self.slots.len();
+        match vacant {
+            Some(i) if key != 0 && fits => {
+                if let Some(s) = self.slots.get_mut(i) {
+                    if s.key == 0 {
+                        *s = Slot { key, val };
+                        self.len += 1;
+                        return;
+                    }
+                }
+                self.insert_new(key, val);
+            }
+            _ => self.insert_new(key, val),
+        }
+    }
+
     /// The peer's entry.
     #[inline]
     pub fn get_mut(&mut self, key: u64) -> Option<&mut PeerVal> {

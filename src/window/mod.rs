@@ -290,6 +290,16 @@ struct EniState {
     history: EniHistory,
 }
 
+/// Where [`Windower::push_run`] finds a run's ENI state, and when its oldest window is due.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EniRun {
+    /// The state's position in [`EniTable::states`].
+    pos: usize,
+    /// At most the end of the ENI's oldest open window (`u64::MAX` when none): no window of
+    /// the ENI closes before the watermark reaches it.
+    next_close: u64,
+}
+
 /// Ids at or above this go to the fallback map rather than the dense index (the reader's
 /// interner gives dense ids below its `max_enis`, 2^20 by default).
 const DENSE_IDS: usize = 1 << 20;
@@ -463,11 +473,84 @@ impl Windower {
     /// parser's records carry its own ids until they are applied).
     pub fn push_obs_as(&mut self, obs: &Observation, eni: EniId, watermark: u64) -> Push {
         self.stats.records += 1;
+        let pos = self.enis.position_or_insert(eni);
+        // One division per record: the window start serves the lateness test and the lookup.
+        let ws = self.cfg.window_start(obs.start);
+        self.push_at(pos, obs, eni, watermark, ws)
+    }
+
+    /// Starts a run of `eni`'s records (see `ShardDriver::feed_block`): finds its state once
+    /// (made now if new, as the run's first push would) and the end of its oldest open window.
+    #[inline]
+    pub(crate) fn begin_run(&mut self, eni: EniId) -> EniRun {
+        let pos = self.enis.position_or_insert(eni);
+        EniRun {
+            pos,
+            next_close: self.first_close(pos),
+        }
+    }
+
+    /// The end of the oldest open window of the state at `pos` (`u64::MAX` when none).
+    #[inline]
+    fn first_close(&self, pos: usize) -> u64 {
+        self.enis
+            .states
+            .get(pos)
+            .and_then(|s| s.open.first())
+            .map_or(u64::MAX, |(ws, _)| ws.saturating_add(self.cfg.width()))
+    }
+
+    /// [`Self::close_eni_until`] for the ENI of `run`, when the run says a window is due
+    /// (`watermark` reached the end of its oldest open window); nothing otherwise, which is
+    /// exactly what the plain call would have done.
+    #[inline]
+    pub(crate) fn close_run_until(
+        &mut self,
+        run: &mut EniRun,
+        eni: EniId,
+        watermark: u64,
+        out: &mut Vec<WindowFeatures>,
+    ) {
+        if watermark >= run.next_close {
+            self.close_eni_until(eni, watermark, out);
+            run.next_close = self.first_close(run.pos);
+        }
+    }
+
+    /// [`Self::push_obs_as`] of a record of the ENI of `run` (begun with [`Self::begin_run`]):
+    /// the same, without looking the ENI's state up again.
+    #[inline]
+    pub(crate) fn push_run(
+        &mut self,
+        run: &mut EniRun,
+        obs: &Observation,
+        eni: EniId,
+        watermark: u64,
+    ) -> Push {
+        self.stats.records += 1;
+        let ws = self.cfg.window_start(obs.start);
+        // The record opens at most the window `ws`: the oldest open window ends no later.
+        run.next_close = run.next_close.min(ws.saturating_add(self.cfg.width()));
+        self.push_at(run.pos, obs, eni, watermark, ws)
+    }
+
+    /// The body of [`Self::push_obs_as`], given the ENI's state position and the record's
+    /// window start (`records` counted already).
+    #[inline]
+    fn push_at(
+        &mut self,
+        pos: usize,
+        obs: &Observation,
+        eni: EniId,
+        watermark: u64,
+        ws: u64,
+    ) -> Push {
         let cfg = &self.cfg;
         let spare = &mut self.spare;
-        let state = self.enis.entry(eni);
-        // One division per record: the window start serves the lateness test and the lookup.
-        let ws = cfg.window_start(obs.start);
+        let Some(state) = self.enis.states.get_mut(pos) else {
+            // Positions always index `states` (see `EniTable::insert_slow`).
+            return Push::Unplaceable(Unplaceable::NoEni);
+        };
         if ws.saturating_add(cfg.width()) <= watermark {
             state.late += 1;
             self.stats.late += 1;
@@ -488,7 +571,13 @@ impl Windower {
                 }
             }
         };
-        let pos = match state.open.binary_search_by_key(&ws, |(s, _)| *s) {
+        // The record's window is nearly always the newest: search from the back.
+        let found = match state.open.iter().rposition(|(s, _)| *s <= ws) {
+            Some(i) if state.open.get(i).is_some_and(|(s, _)| *s == ws) => Ok(i),
+            Some(i) => Err(i + 1),
+            None => Err(0),
+        };
+        let pos = match found {
             Ok(i) => i,
             Err(i) => {
                 if state.open.len() >= cfg.max_open_windows_per_eni as usize {
@@ -541,6 +630,7 @@ impl Windower {
         if let Some((_, acc)) = state
             .open
             .iter()
+            .rev()
             .find(|(s, _)| obs.start.wrapping_sub(*s) < w)
         {
             acc.prefetch(obs);

@@ -310,6 +310,11 @@ impl<S: WindowSink> ShardDriver<S> {
     /// windows are sorted into the one output order (window start, ENI name), which is the
     /// order a sequential run emits them in. Late records (see [`WindowConfig::is_late`]) are
     /// counted here as in [`Self::feed`]; the caller decides their side file at read time.
+    ///
+    /// Per ENI run the state is found once (`Windower::begin_run`), and the run keeps a lower
+    /// bound of the end of the ENI's oldest open window: the closing step is skipped while a
+    /// record's watermark is below it, exactly when it would close nothing (so no close call
+    /// per record; the bound drops to a record's window end when that record may open one).
     pub fn feed_block(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
         self.group.reset();
         for (obs, _) in items {
@@ -387,6 +392,7 @@ impl<S: WindowSink> ShardDriver<S> {
             let end = *c as usize;
             *c = 0;
             let eni = x.eni(e);
+            let mut run = self.windower.begin_run(eni);
             for j in start..end {
                 // Records are read in place, out of input order: fetch the one
                 // `RECORD_AHEAD` on, then the peer and port slots of the one
@@ -410,9 +416,10 @@ impl<S: WindowSink> ShardDriver<S> {
                 };
                 let wm = x.watermark(*raw);
                 if wm > self.last_wm {
-                    self.windower.close_eni_until(eni, wm, &mut self.buf);
+                    self.windower
+                        .close_run_until(&mut run, eni, wm, &mut self.buf);
                 }
-                self.windower.push_obs_as(obs, eni, wm);
+                self.windower.push_run(&mut run, obs, eni, wm);
             }
             start = end;
         }
@@ -509,28 +516,35 @@ where
     let mut local = Windower::new(cfg.clone());
     if shards == 1 {
         let mut worker = ShardDriver::new(cfg, make_sink(0));
-        let mut block: Vec<(Observation, u64)> = Vec::with_capacity(BLOCK);
+        // A block of `BLOCK` slots, each observation written in place (`fill_from`: no copy
+        // per record); `n` of them hold the block's records.
+        let mut block: Vec<(Observation, u64)> = vec![(Observation::EMPTY, 0); BLOCK];
+        let mut n = 0usize;
         while reader.next_record(&mut rec).map_err(RunError::Read)? {
             let now = wm.get();
-            match Observation::from_record(&rec) {
-                Ok(obs) => {
+            let Some((obs, at)) = block.get_mut(n) else {
+                break;
+            };
+            match obs.fill_from(&rec) {
+                Ok(()) => {
+                    *at = now;
                     if cfg.is_late(obs.start, now) {
                         on_late(&rec, reader.interner()).map_err(RunError::Late)?;
                     }
                     worker.group.count(obs.eni);
-                    block.push((obs, now));
+                    n += 1;
                 }
                 Err(_) => {
                     local.push(&rec, now);
                 }
             }
             wm.observe(&rec);
-            if block.len() >= BLOCK {
+            if n >= BLOCK {
                 worker.feed_counted(&block, wm.get(), reader.interner());
-                block.clear();
+                n = 0;
             }
         }
-        worker.feed_counted(&block, wm.get(), reader.interner());
+        worker.feed_counted(block.get(..n).unwrap_or(&[]), wm.get(), reader.interner());
         let (output, mut end) = worker.end(reader.interner());
         end.stats.add(local.stats());
         let stats = finish_stats(vec![end], reader.interner(), wm.get(), 1);
