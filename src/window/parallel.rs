@@ -572,15 +572,21 @@ impl Worker<'_> {
                     if let Some(t) = rec.end.or(rec.start) {
                         chunk_max = chunk_max.max(t);
                     }
-                    match Observation::from_record(rec) {
-                        Ok(obs) => {
-                            let s = route_of(&mut route, local, obs.eni, shards);
-                            if let Some(b) = out.get_mut(s) {
-                                b.group.count(obs.eni);
-                                b.items.push((obs, before));
-                            }
-                        }
-                        Err(_) => {
+                    // Records without ENI or `start` are only counted (what
+                    // `Observation::fill_from` would refuse); the others are written in place
+                    // in their shard's batch, without building the observation aside.
+                    let (Some(eni), Some(_)) = (rec.eni, rec.start) else {
+                        unplaced.push(rec, 0);
+                        return;
+                    };
+                    let s = route_of(&mut route, local, eni, shards);
+                    if let Some(b) = out.get_mut(s) {
+                        b.items.push((Observation::EMPTY, before));
+                        let filled = b.items.last_mut().map(|(obs, _)| obs.fill_from(rec));
+                        if let Some(Ok(())) = filled {
+                            b.group.count(eni);
+                        } else {
+                            b.items.pop();
                             unplaced.push(rec, 0);
                         }
                     }
