@@ -173,8 +173,8 @@ fn parse<const BUFFERED: bool>(
     *r_version = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
     *r_account_id = account_field(win, &mut p, cache)?;
     *r_eni = eni_field(win, &mut p, interner, max_enis)?;
-    *r_srcaddr = addr_field(win, &mut p)?;
-    *r_dstaddr = addr_field(win, &mut p)?;
+    addr_field(win, &mut p, r_srcaddr)?;
+    addr_field(win, &mut p, r_dstaddr)?;
     *r_srcport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
     *r_dstport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
     *r_protocol = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
@@ -532,11 +532,21 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
 
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
 #[inline(always)]
-fn addr_field(win: &Window, p: &mut usize) -> Option<Option<IpAddr>> {
+fn addr_field(win: &Window, p: &mut usize, out: &mut Option<IpAddr>) -> Option<()> {
+    // Written in place: a returned `Option<IpAddr>` went through the stack.
     if let Some((a, len)) = ipv4(win, *p) {
         *p += len;
-        return Some(Some(IpAddr::V4(Ipv4Addr::from(a))));
+        *out = Some(IpAddr::V4(Ipv4Addr::from(a)));
+        return Some(());
     }
+    *out = addr_token(win, p)?;
+    Some(())
+}
+
+/// [`addr_field`] past an IPv4 address: `-` or any other address, through the general
+/// parser's `addr` (kept out of line).
+#[inline(never)]
+fn addr_token(win: &Window, p: &mut usize) -> Option<Option<IpAddr>> {
     let v = token(win, p)?;
     if v == b"-" {
         return Some(None);
