@@ -489,8 +489,13 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let (e3, m) = next(m);
     let e4 = m.trailing_zeros();
     // Each octet 1..=3 digits: the separators 2..=4 apart (the first at 1..=3).
-    let far = |a: u32, b: u32| b.wrapping_sub(a).wrapping_sub(2) > 2;
-    if e1.wrapping_sub(1) > 2 || far(e1, e2) || far(e2, e3) || far(e3, e4) {
+    let (d2, d3, d4) = (
+        e2.wrapping_sub(e1),
+        e3.wrapping_sub(e2),
+        e4.wrapping_sub(e3),
+    );
+    let far = |d: u32| d.wrapping_sub(2) > 2;
+    if e1.wrapping_sub(1) > 2 || far(d2) || far(d3) || far(d4) {
         return None;
     }
     let (e1, e2, e3, e4) = (e1 as usize, e2 as usize, e3 as usize, e4 as usize);
@@ -501,15 +506,21 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     {
         return None;
     }
-    // The octet's digit values at the top of 32 bits (`[0, h, t, o]` from the low byte, a
-    // missing leading digit as 0): the word at its start, shifted left by 32 - 8n (the bytes
-    // past the digits leave; borrows only travel upwards, from them).
-    let octet = |s: usize, e: usize| {
-        let t = (ld(win, p + s) as u32).wrapping_sub(0x3030_3030);
-        t.wrapping_shl((8 * s.wrapping_sub(e)) as u32)
+    // Each octet's digit values at the top of 32 bits (`[0, h, t, o]` from the low byte, a
+    // missing leading digit as 0). The first: the address's first word less '0' per byte,
+    // shifted left by 32 - 8n (the bytes past the digits leave; borrows only travel upwards,
+    // from them). The others: the word at the dot before them, less '.' in its first byte
+    // (0 then, no borrow) and '0' in the others, shifted left by 24 - 8n = 32 - 8d for
+    // separators d apart: the word's address is the dot's place, known without an addition.
+    let t1 = (w0 as u32)
+        .wrapping_sub(0x3030_3030)
+        .wrapping_shl(e1.wrapping_neg() as u32 * 8);
+    let after = |e: usize, d: u32| {
+        let t = (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
+        t.wrapping_shl(d.wrapping_neg() * 8)
     };
-    let x12 = u64::from(octet(0, e1)) | u64::from(octet(e1 + 1, e2)) << 32;
-    let x34 = u64::from(octet(e2 + 1, e3)) | u64::from(octet(e3 + 1, e4)) << 32;
+    let x12 = u64::from(t1) | u64::from(after(e1, d2)) << 32;
+    let x34 = u64::from(after(e2, d3)) | u64::from(after(e3, d4)) << 32;
     // Byte-swapped, each 32-bit half reads `h t o` as a base-256 number that compares like
     // the octet (below 2^24): at most 2,5,5, else the added constant reaches the half's top.
     const OVER: u64 = (0x8000_0000 - 0x02_05_05 - 1) * 0x1_0000_0001;
