@@ -538,7 +538,9 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let v34 = (x34 >> 8).wrapping_mul(MUL);
     // Octets 1, 3, 2, 4 in bytes 0, 2, 4, 6, then 2 and 4 folded into bytes 1 and 3.
     let z = (v12 >> 16) & 0x0000_00ff_0000_00ff | v34 & 0x00ff_0000_00ff_0000;
-    Some((((z | z >> 24) as u32).to_le_bytes(), e4 + 1))
+    // `e4` is at most 15 here; the mask shows the compiler, so later positions stay provably
+    // small (no wrap-around mask on their loads, see `WIN`).
+    Some((((z | z >> 24) as u32).to_le_bytes(), (e4 & 15) + 1))
 }
 
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
@@ -550,19 +552,25 @@ fn addr_field(win: &Window, p: &mut usize, out: &mut Option<IpAddr>) -> Option<(
         *out = Some(IpAddr::V4(Ipv4Addr::from(a)));
         return Some(());
     }
-    *out = addr_token(win, p)?;
+    let (v, len) = addr_token(win, *p)?;
+    // At most MAX_TOKEN + 1: the mask shows the compiler, so later positions stay provably
+    // small (see `WIN`).
+    *p += len & 127;
+    *out = v;
     Some(())
 }
 
 /// [`addr_field`] past an IPv4 address: `-` or any other address, through the general
-/// parser's `addr` (kept out of line).
+/// parser's `addr` (kept out of line), and the length with the space.
 #[inline(never)]
-fn addr_token(win: &Window, p: &mut usize) -> Option<Option<IpAddr>> {
-    let v = token(win, p)?;
+fn addr_token(win: &Window, p: usize) -> Option<(Option<IpAddr>, usize)> {
+    let mut q = p;
+    let v = token(win, &mut q)?;
+    debug_assert!(q - p <= MAX_TOKEN + 1);
     if v == b"-" {
-        return Some(None);
+        return Some((None, q - p));
     }
-    addr(v).ok().map(Some)
+    addr(v).ok().map(|a| (Some(a), q - p))
 }
 
 /// `action` or `-`, followed by a space.
