@@ -538,9 +538,7 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let v34 = (x34 >> 8).wrapping_mul(MUL);
     // Octets 1, 3, 2, 4 in bytes 0, 2, 4, 6, then 2 and 4 folded into bytes 1 and 3.
     let z = (v12 >> 16) & 0x0000_00ff_0000_00ff | v34 & 0x00ff_0000_00ff_0000;
-    // `e4` is at most 15 here; the mask shows the compiler, so later positions stay provably
-    // small (no wrap-around mask on their loads, see `WIN`).
-    Some((((z | z >> 24) as u32).to_le_bytes(), (e4 & 15) + 1))
+    Some((((z | z >> 24) as u32).to_le_bytes(), e4 + 1))
 }
 
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
