@@ -1318,7 +1318,7 @@ impl Read for ChannelReader {
 
 /// A record's counts in the run's summary: records, NODATA / SKIPDATA, and its format's (the
 /// file's are counted by the caller, with its line when it can).
-#[inline]
+#[inline(always)]
 fn count_record(s: &mut ReadSummary, status: Option<LogStatus>, format_slot: Option<usize>) {
     s.records += 1;
     match status {
