@@ -283,8 +283,10 @@ fn int_field<const SHORT: bool>(win: &Window, p: &mut usize, max: u64) -> Option
         return Some(Some(u64::from(d)));
     }
     match digits(win, start) {
-        Some((x, n, next)) => {
-            if x > max || next != b' ' {
+        Some((x, n, _)) => {
+            // The byte after the digits compared in memory: cheaper than shifting it out of
+            // the word, and its address is the new position's.
+            if x > max || byte(win, start + n) != b' ' {
                 return None;
             }
             *p = start + n + 1;
@@ -356,8 +358,8 @@ fn account_field(win: &Window, p: &mut usize, cache: &mut Cache) -> Option<Optio
         *p = start + (cache.account.3 & 15);
         return Some(Some(cache.account.4));
     }
-    if let Some((x, n, next)) = digits(win, start) {
-        if next != b' ' {
+    if let Some((x, n, _)) = digits(win, start) {
+        if byte(win, start + n) != b' ' {
             return None;
         }
         *p = start + n + 1;
