@@ -69,15 +69,38 @@ struct Index {
 }
 
 /// The hash key: random per interner (from std's `RandomState`), so crafted names cannot be made
-/// to collide without knowing it. Ids never depend on it.
+/// to collide without knowing it. Ids never depend on it. The words the hash mixes in with each
+/// multiplication are derived from it once, here.
 #[derive(Clone, Copy, Debug)]
-struct HashKey(u64);
+struct HashKey {
+    k: u64,
+    /// `k ^ K2`.
+    k2: u64,
+    /// `k.rotate_left(23) ^ K3`.
+    k3: u64,
+    /// `k ^ K4`.
+    k4: u64,
+    /// `k.rotate_left(32) ^ K2`.
+    kf: u64,
+}
+
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0x85eb_ca6b_c2b2_ae35;
+const K3: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const K4: u64 = 0x1656_67b1_9e37_79f9;
 
 impl Default for HashKey {
     fn default() -> Self {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(0x243f_6a88_85a3_08d3);
-        HashKey(h.finish() | 1)
+        let k = h.finish() | 1;
+        HashKey {
+            k,
+            k2: k ^ K2,
+            k3: k.rotate_left(23) ^ K3,
+            k4: k ^ K4,
+            kf: k.rotate_left(32) ^ K2,
+        }
     }
 }
 
@@ -118,50 +141,42 @@ fn short_word(b: &[u8]) -> u64 {
 
 impl HashKey {
     /// A keyed multiply-fold hash (the construction of foldhash): names of up to 32 bytes
-    /// (AWS's are 21) take two or three folded multiplications over overlapping words, with
-    /// no loop and no copy; longer names fold 16 bytes at a time.
+    /// (AWS's are 21) take one to three folded multiplications over overlapping words, with
+    /// no loop and no copy; longer names fold 16 bytes at a time. Names of 17 to 32 bytes
+    /// skip the final folding: their two independent folded products already mix every
+    /// word with the key.
     #[inline(always)]
     fn hash(self, bytes: &[u8]) -> u64 {
-        const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-        const K2: u64 = 0x85eb_ca6b_c2b2_ae35;
-        const K3: u64 = 0xc2b2_ae3d_27d4_eb4f;
-        const K4: u64 = 0x1656_67b1_9e37_79f9;
-        let k = self.0;
+        let k = self.k;
         let n = bytes.len();
         let acc = k ^ (n as u64).wrapping_mul(K1);
+        if (17..=32).contains(&n) {
+            let a = fold_mul(acc ^ word(bytes, 0), word(bytes, 8) ^ self.k2);
+            let b = fold_mul(word(bytes, n - 16) ^ self.k3, word(bytes, n - 8) ^ self.k4);
+            return a ^ b;
+        }
         let acc = if n <= 8 {
-            fold_mul(acc ^ short_word(bytes), k ^ K2)
+            fold_mul(acc ^ short_word(bytes), self.k2)
         } else if n <= 16 {
-            fold_mul(acc ^ word(bytes, 0), word(bytes, n - 8) ^ k ^ K2)
-        } else if n <= 32 {
-            let a = fold_mul(acc ^ word(bytes, 0), word(bytes, 8) ^ k ^ K2);
-            let b = fold_mul(
-                word(bytes, n - 16) ^ k.rotate_left(23) ^ K3,
-                word(bytes, n - 8) ^ k ^ K4,
-            );
-            a ^ b
+            fold_mul(acc ^ word(bytes, 0), word(bytes, n - 8) ^ self.k2)
         } else {
             self.hash_long(acc, bytes)
         };
-        fold_mul(acc, k.rotate_left(32) ^ K2)
+        fold_mul(acc, self.kf)
     }
 
     /// The rest of [`HashKey::hash`] for names over 32 bytes (kept out of the inlined path).
     #[inline(never)]
     fn hash_long(self, mut acc: u64, bytes: &[u8]) -> u64 {
-        const K2: u64 = 0x85eb_ca6b_c2b2_ae35;
-        const K3: u64 = 0xc2b2_ae3d_27d4_eb4f;
-        const K4: u64 = 0x1656_67b1_9e37_79f9;
-        let k = self.0;
         let n = bytes.len();
         let mut chunks = bytes.chunks_exact(16);
         for c in &mut chunks {
-            acc = fold_mul(acc ^ word(c, 0), word(c, 8) ^ k ^ K2);
+            acc = fold_mul(acc ^ word(c, 0), word(c, 8) ^ self.k2);
         }
         // The last 16 bytes again (overlapping the chunks): the tail is covered.
         fold_mul(
             acc ^ word(bytes, n.saturating_sub(16)) ^ K3,
-            word(bytes, n.saturating_sub(8)) ^ k.rotate_left(23) ^ K4,
+            word(bytes, n.saturating_sub(8)) ^ self.k.rotate_left(23) ^ K4,
         )
     }
 }
@@ -228,7 +243,12 @@ impl Index {
     /// The id of the name of at most [`INLINE`] bytes whose key is `key` and hash `h`.
     #[inline(always)]
     fn find_key(&self, key: &Key, h: u64) -> Option<EniId> {
-        self.probe(h, |id| self.keys.get(id as usize) == Some(key))
+        // Word by word (an array comparison went through the stack).
+        self.probe(h, |id| {
+            self.keys.get(id as usize).is_some_and(|k| {
+                (k[0] ^ key[0]) | (k[1] ^ key[1]) | (k[2] ^ key[2]) | (k[3] ^ key[3]) == 0
+            })
+        })
     }
 
     /// Linear probing from `h`: the first id whose slot tag matches `h` and for which `is` holds.

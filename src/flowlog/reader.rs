@@ -320,7 +320,11 @@ impl LogReader {
         if let Some(cur) = self.cur.as_mut() {
             if cur.format.is_v2() && !cur.unsupported && !self.lines.discarding {
                 let lines = &mut self.lines;
-                let buf = lines.buf.get(lines.start..lines.end).unwrap_or_default();
+                // (`start..end` is always in the buffer; `get` then branches once, where
+                // `unwrap_or_default` cost a few conditional moves.)
+                let Some(buf) = lines.buf.get(lines.start..lines.end) else {
+                    return self.next_record_general(rec);
+                };
                 if let Some(len) = fast::parse_v2_buffered(
                     buf,
                     &mut self.interner,
@@ -1300,7 +1304,7 @@ impl Read for ChannelReader {
 
 /// A record's counts in the run's summary: records, NODATA / SKIPDATA, and its format's (the
 /// file's are counted by the caller, with its line when it can).
-#[inline]
+#[inline(always)]
 fn count_record(s: &mut ReadSummary, status: Option<LogStatus>, format_slot: Option<usize>) {
     s.records += 1;
     match status {
