@@ -403,10 +403,17 @@ impl WindowAcc {
     /// is hot anyway). A hint: it changes no state.
     #[inline]
     pub fn prefetch(&self, obs: &Observation) {
+        self.prefetch_as(obs, obs.direction.map(Dir::from));
+    }
+
+    /// [`Self::prefetch`] with the direction `dir` taken as given when known (from the record,
+    /// or guessed: see `AddrLearner::first_v4`); both directions' slots when `None`. A hint:
+    /// it changes no state, so a wrong guess costs at most a wasted fetch.
+    #[inline]
+    pub fn prefetch_as(&self, obs: &Observation, dir: Option<Dir>) {
         let port = obs.dstport.filter(|_| has_ports(obs.protocol));
-        match obs.direction {
+        match dir {
             Some(d) => {
-                let d = Dir::from(d);
                 if let Some(a) = obs.remote_ref(d) {
                     self.peers.prefetch(addr_key(*a));
                 }

@@ -519,6 +519,15 @@ impl AddrLearner {
         }
     }
 
+    /// The IPv4 address in the first slot, if any. Slots keep their order and the own
+    /// address never leaves, so once the first decrement has removed the early remote
+    /// addresses this is nearly always the ENI's own address: the window stage uses it to
+    /// guess a record's direction for prefetching (a hint only; decisions use the counts).
+    #[inline]
+    pub fn first_v4(&self) -> Option<u32> {
+        (self.len > 0 && self.v6_mask & 1 == 0).then_some(self.v4[0])
+    }
+
     /// The (under-)count of `addr`.
     #[inline]
     pub fn count(&self, addr: IpAddr) -> u64 {

@@ -56,6 +56,7 @@
 //! without `flow-direction` (counted as [`Unplaceable::NoDirection`]).
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -633,7 +634,13 @@ impl Windower {
             .rev()
             .find(|(s, _)| obs.start.wrapping_sub(*s) < w)
         {
-            acc.prefetch(obs);
+            // Without `flow-direction`, guess it from the learner's first slot (nearly always
+            // the own address): one remote's slots to fetch instead of both ends'.
+            let dir = obs
+                .direction
+                .map(Dir::from)
+                .or_else(|| guess_direction(obs, state.history.own_addr.first_v4()?));
+            acc.prefetch_as(obs, dir);
         }
     }
 
@@ -832,6 +839,20 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
             _ => None,
         }
     })
+}
+
+/// The direction a record most likely has when `own` is the ENI's own IPv4 address: egress
+/// when it is `srcaddr`, ingress when it is `dstaddr`; `None` when neither (a prefetch hint).
+#[inline]
+fn guess_direction(obs: &Observation, own: u32) -> Option<Dir> {
+    let is_own = |a: &Option<IpAddr>| matches!(a, Some(IpAddr::V4(v)) if u32::from(*v) == own);
+    if is_own(&obs.src) {
+        Some(Dir::Out)
+    } else if is_own(&obs.dst) {
+        Some(Dir::In)
+    } else {
+        None
+    }
 }
 
 /// The direction of a deferred tie, decided when its window closes (the learner has seen more
