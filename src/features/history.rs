@@ -506,8 +506,9 @@ impl AddrLearner {
         }
     }
 
-    /// [`Self::observe_pair`] for any addresses and slots (the plain path).
-    #[inline]
+    /// [`Self::observe_pair`] for any addresses and slots (the plain path). Not inlined: it
+    /// would make the callers' frames larger for a path that is rare (IPv6).
+    #[inline(never)]
     fn observe_pair_any(&mut self, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
         let i = match self.find(src) {
             Some(i) => {
