@@ -433,12 +433,22 @@ impl AddrLearner {
     /// `flow-direction`).
     #[inline]
     pub fn observe_pair(&mut self, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
-        if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
-            if self.v6_mask == 0 {
-                return self.observe_pair_v4(u32::from(*s), u32::from(*d), src, dst);
-            }
+        match self.try_observe_pair_v4(src, dst) {
+            Some(counts) => counts,
+            None => self.observe_pair_any(src, dst),
         }
-        self.observe_pair_any(src, dst)
+    }
+
+    /// [`Self::observe_pair`] when both addresses are IPv4 and so is every slot (the usual
+    /// case, see [`Self::observe_pair_v4`]); `None`, having changed nothing, otherwise.
+    #[inline]
+    pub fn try_observe_pair_v4(&mut self, src: &IpAddr, dst: &IpAddr) -> Option<(u64, u64)> {
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) if self.v6_mask == 0 => {
+                Some(self.observe_pair_v4(u32::from(*s), u32::from(*d), src, dst))
+            }
+            _ => None,
+        }
     }
 
     /// [`Self::observe_pair`] of two IPv4 addresses `s`, `d` (`src`, `dst` as addresses)

@@ -800,7 +800,28 @@ enum Resolved {
     Tie,
 }
 
+/// The record's direction (see [`resolve_inner`]). The usual record without `flow-direction`
+/// (IPv4 addresses, no packet addresses, an all-IPv4 learner) is resolved inline, the others
+/// by the plain path; the same result and learner state either way.
+#[inline(always)]
 fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
+    if obs.direction.is_none() && obs.pkt_src.is_none() && obs.pkt_dst.is_none() {
+        if let (Some(src), Some(dst)) = (&obs.src, &obs.dst) {
+            if let Some((cs, cd)) = hist.own_addr.try_observe_pair_v4(src, dst) {
+                // `resolve_inner`'s decision without its packet-address checks (both absent).
+                return Some(match decide_by_counts(cs, cd, src, dst) {
+                    Some(d) => Resolved::Known(d),
+                    None => Resolved::Tie,
+                });
+            }
+        }
+    }
+    resolve_direction_plain(obs, hist)
+}
+
+/// [`resolve_direction`] by the plain path. Not inlined: it is the rare path.
+#[inline(never)]
+fn resolve_direction_plain(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
     resolve_inner(obs, hist).map(|d| match d {
         Some(d) => Resolved::Known(d),
         None => Resolved::Tie,
@@ -828,7 +849,14 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
         learner.observe_ref(dst);
         return Some(Some(Dir::In));
     }
-    Some(if cs > cd {
+    Some(decide_by_counts(cs, cd, src, dst))
+}
+
+/// The direction the learner's counts of a record's `src` and `dst` give (after counting
+/// them): the end with the higher count is local; on a tie, the private end; else a tie.
+#[inline(always)]
+fn decide_by_counts(cs: u64, cd: u64, src: &IpAddr, dst: &IpAddr) -> Option<Dir> {
+    if cs > cd {
         Some(Dir::Out)
     } else if cd > cs {
         Some(Dir::In)
@@ -838,7 +866,7 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
             (false, true) => Some(Dir::In),
             _ => None,
         }
-    })
+    }
 }
 
 /// The direction a record most likely has when `own` is the ENI's own IPv4 address: egress
