@@ -793,8 +793,8 @@ impl Windower {
     }
 }
 
-/// Decides a record's direction (see the module docs).
 /// A record's direction, or a tie the learner cannot break yet.
+#[derive(Debug, PartialEq)]
 enum Resolved {
     Known(Dir),
     Tie,
@@ -907,4 +907,60 @@ pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
             .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
             .then(a.eni.cmp(&b.eni))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowlog::FlowDirection;
+    use proptest::prelude::*;
+
+    /// An address from a small pool: none, IPv4 (private and public) or IPv6.
+    fn addr(i: u8) -> Option<IpAddr> {
+        match i % 8 {
+            0 => None,
+            1..=4 => Some(IpAddr::from(std::net::Ipv4Addr::from(
+                [0x0a00_0000u32, 0x0808_0800][usize::from(i % 2)] + u32::from(i / 8),
+            ))),
+            5 | 6 => Some(IpAddr::from(std::net::Ipv4Addr::from(
+                0x0a00_0000 + u32::from(i / 8),
+            ))),
+            _ => Some(IpAddr::from(std::net::Ipv6Addr::from(
+                u128::from(i / 8) + 1,
+            ))),
+        }
+    }
+
+    proptest! {
+        /// The inline fast path of `resolve_direction` against the plain path: the same
+        /// result and the same history after every record, whatever the record (with or
+        /// without flow-direction, packet addresses, IPv6) and the learner state.
+        #[test]
+        fn resolve_direction_equals_plain(
+            stream in proptest::collection::vec(
+                (0u8..3, 0u8..40, 0u8..40, 0u8..48, 0u8..48),
+                0..300,
+            ),
+        ) {
+            let mut fast = EniHistory::default();
+            let mut plain = EniHistory::default();
+            for (dir, s, d, ps, pd) in stream {
+                let mut obs = Observation::EMPTY;
+                obs.direction = match dir {
+                    0 => None,
+                    1 => Some(FlowDirection::Egress),
+                    _ => Some(FlowDirection::Ingress),
+                };
+                obs.src = addr(s);
+                obs.dst = addr(d);
+                // Packet addresses mostly absent (the fast path's case).
+                obs.pkt_src = if ps < 40 { None } else { addr(ps) };
+                obs.pkt_dst = if pd < 40 { None } else { addr(pd) };
+                let got = resolve_direction(&obs, &mut fast);
+                let want = resolve_direction_plain(&obs, &mut plain);
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(&fast, &plain);
+            }
+        }
+    }
 }
