@@ -559,6 +559,13 @@ impl WindowAcc {
             );
             return;
         }
+        self.add_overflow_peer(key, dir, hist);
+    }
+
+    /// [`Self::add_new_peer`] once the window holds [`PEER_MAP_CAP`] peers (the sketches).
+    /// Not inlined: its frame would cost every new peer.
+    #[inline(never)]
+    fn add_overflow_peer(&mut self, key: u64, dir: Dir, hist: &mut EniHistory) {
         if self.peer_overflow.is_none() {
             let mut ov = PeerOverflow {
                 fan: [Hll::new(12), Hll::new(12)],
