@@ -46,7 +46,9 @@
 //! Those two slots are still a cache miss each when the record arrives, so the batch path
 //! prefetches them a few records ahead ([`WindowAcc::prefetch`], called through
 //! `Windower::prefetch` by `ShardDriver::feed_block`), and the tables and history sets a
-//! closing window reads one ENI run ahead ([`WindowAcc::prefetch_for_close`]).
+//! closing window reads one ENI run ahead ([`WindowAcc::prefetch_for_close`]). Without
+//! `flow-direction` the prefetch guesses the direction from the own-address learner's first
+//! slot ([`WindowAcc::prefetch_as`]), so it fetches one remote's slots rather than both ends'.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
