@@ -440,7 +440,7 @@ impl AddrLearner {
     }
 
     /// [`Self::observe_pair`] when both addresses are IPv4 and so is every slot (the usual
-    /// case, see [`Self::observe_pair_v4`]); `None`, having changed nothing, otherwise.
+    /// case, see `observe_pair_v4`); `None`, having changed nothing, otherwise.
     #[inline]
     pub fn try_observe_pair_v4(&mut self, src: &IpAddr, dst: &IpAddr) -> Option<(u64, u64)> {
         match (src, dst) {
