@@ -46,7 +46,9 @@
 //! Those two slots are still a cache miss each when the record arrives, so the batch path
 //! prefetches them a few records ahead ([`WindowAcc::prefetch`], called through
 //! `Windower::prefetch` by `ShardDriver::feed_block`), and the tables and history sets a
-//! closing window reads one ENI run ahead ([`WindowAcc::prefetch_for_close`]).
+//! closing window reads one ENI run ahead ([`WindowAcc::prefetch_for_close`]). Without
+//! `flow-direction` the prefetch guesses the direction from the own-address learner's first
+//! slot ([`WindowAcc::prefetch_as`]), so it fetches one remote's slots rather than both ends'.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -403,10 +405,17 @@ impl WindowAcc {
     /// is hot anyway). A hint: it changes no state.
     #[inline]
     pub fn prefetch(&self, obs: &Observation) {
+        self.prefetch_as(obs, obs.direction.map(Dir::from));
+    }
+
+    /// [`Self::prefetch`] with the direction `dir` taken as given when known (from the record,
+    /// or guessed: see `AddrLearner::first_v4`); both directions' slots when `None`. A hint:
+    /// it changes no state, so a wrong guess costs at most a wasted fetch.
+    #[inline]
+    pub fn prefetch_as(&self, obs: &Observation, dir: Option<Dir>) {
         let port = obs.dstport.filter(|_| has_ports(obs.protocol));
-        match obs.direction {
+        match dir {
             Some(d) => {
-                let d = Dir::from(d);
                 if let Some(a) = obs.remote_ref(d) {
                     self.peers.prefetch(addr_key(*a));
                 }
@@ -552,6 +561,13 @@ impl WindowAcc {
             );
             return;
         }
+        self.add_overflow_peer(key, dir, hist);
+    }
+
+    /// [`Self::add_new_peer`] once the window holds [`PEER_MAP_CAP`] peers (the sketches).
+    /// Not inlined: its frame would cost every new peer.
+    #[inline(never)]
+    fn add_overflow_peer(&mut self, key: u64, dir: Dir, hist: &mut EniHistory) {
         if self.peer_overflow.is_none() {
             let mut ov = PeerOverflow {
                 fan: [Hll::new(12), Hll::new(12)],

@@ -433,6 +433,93 @@ impl AddrLearner {
     /// `flow-direction`).
     #[inline]
     pub fn observe_pair(&mut self, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
+        match self.try_observe_pair_v4(src, dst) {
+            Some(counts) => counts,
+            None => self.observe_pair_any(src, dst),
+        }
+    }
+
+    /// [`Self::observe_pair`] when both addresses are IPv4 and so is every slot (the usual
+    /// case, see `observe_pair_v4`); `None`, having changed nothing, otherwise.
+    #[inline]
+    pub fn try_observe_pair_v4(&mut self, src: &IpAddr, dst: &IpAddr) -> Option<(u64, u64)> {
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) if self.v6_mask == 0 => {
+                Some(self.observe_pair_v4(u32::from(*s), u32::from(*d), src, dst))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Self::observe_pair`] of two IPv4 addresses `s`, `d` (`src`, `dst` as addresses)
+    /// when every slot holds an IPv4 address (the usual case): both addresses' slots found in
+    /// one pass over the four slots, without the address enum. Same slots, counts and result
+    /// as [`Self::observe_pair_any`] (a proptest checks it).
+    #[inline]
+    fn observe_pair_v4(&mut self, s: u32, d: u32, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
+        let held = |l: &Self| ((1u16 << usize::from(l.len).min(LEARNER_SLOTS)) - 1) as u8;
+        let valid = held(self);
+        let (mut ms, mut md) = (0u8, 0u8);
+        for (i, &x) in self.v4.iter().enumerate() {
+            ms |= u8::from(x == s) << i;
+            md |= u8::from(x == d) << i;
+        }
+        ms &= valid;
+        md &= valid;
+        let i = if ms != 0 {
+            let i = ms.trailing_zeros() as usize % LEARNER_SLOTS;
+            self.counts[i] = self.counts[i].saturating_add(1);
+            Some(i)
+        } else if usize::from(self.len) < LEARNER_SLOTS {
+            let i = usize::from(self.len) % LEARNER_SLOTS;
+            self.counts[i] = 1;
+            self.v4[i] = s;
+            self.len += 1;
+            // `d` equal to `s` is held now, in the new slot.
+            md |= u8::from(d == s) << i;
+            Some(i)
+        } else {
+            // Every count dropped by one; `s` is not kept and slots may have moved: look `d`
+            // up again (the slots are still all IPv4).
+            self.observe_absent(src);
+            md = 0;
+            for (j, &x) in self.v4.iter().enumerate() {
+                md |= u8::from(x == d) << j;
+            }
+            md &= held(self);
+            None
+        };
+        let count_src = |l: &Self| i.map_or(0, |i| l.counts[i % LEARNER_SLOTS]);
+        if md != 0 {
+            // Counts only grow here: no slot moves.
+            let j = md.trailing_zeros() as usize % LEARNER_SLOTS;
+            self.counts[j] = self.counts[j].saturating_add(1);
+            (count_src(self), self.counts[j])
+        } else if usize::from(self.len) < LEARNER_SLOTS {
+            let j = usize::from(self.len) % LEARNER_SLOTS;
+            self.counts[j] = 1;
+            self.v4[j] = d;
+            self.len += 1;
+            // `s` not kept but equal to `d`: it is back, with `d`'s count.
+            let cs = if i.is_none() && s == d {
+                1
+            } else {
+                count_src(self)
+            };
+            (cs, 1)
+        } else {
+            // Every count drops by one (a slot reaching zero leaves): `s`'s count is its count
+            // less one, `d` is not kept.
+            let src_after = i.map_or(0, |i| self.counts[i % LEARNER_SLOTS].wrapping_sub(1));
+            self.observe_absent(dst);
+            (src_after, 0)
+        }
+    }
+
+    /// [`Self::observe_pair`] for any addresses and slots (the plain path). Not inlined: it
+    /// would make the callers' frames larger for a path that is rare (IPv6).
+    #[inline(never)]
+    fn observe_pair_any(&mut self, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
         let i = match self.find(src) {
             Some(i) => {
                 let c = &mut self.counts[i % LEARNER_SLOTS];
@@ -517,6 +604,15 @@ impl AddrLearner {
                 self.v6 = None;
             }
         }
+    }
+
+    /// The IPv4 address in the first slot, if any. Slots keep their order and the own
+    /// address never leaves, so once the first decrement has removed the early remote
+    /// addresses this is nearly always the ENI's own address: the window stage uses it to
+    /// guess a record's direction for prefetching (a hint only; decisions use the counts).
+    #[inline]
+    pub fn first_v4(&self) -> Option<u32> {
+        (self.len > 0 && self.v6_mask & 1 == 0).then_some(self.v4[0])
     }
 
     /// The (under-)count of `addr`.
@@ -761,6 +857,36 @@ mod tests {
                 two.observe_ref(&dst);
                 prop_assert_eq!(got, (two.count_ref(&src), two.count_ref(&dst)));
                 prop_assert_eq!(one.slots().collect::<Vec<_>>(), two.slots().collect::<Vec<_>>());
+            }
+        }
+    }
+
+    proptest! {
+        /// The IPv4 fast path of `observe_pair` (every slot IPv4) against the plain path, from
+        /// any IPv4 state (counts read from a file may be zero), equal or different addresses.
+        #[test]
+        fn learner_observe_pair_v4_equals_plain(
+            start in proptest::collection::vec((0u32..6, 0u64..3), 0..=LEARNER_SLOTS),
+            stream in proptest::collection::vec((0u32..6, 0u32..6), 0..300),
+        ) {
+            let addr = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let mut slots: Vec<(IpAddr, u64)> = Vec::new();
+            for (i, c) in start {
+                if !slots.iter().any(|s| s.0 == addr(i)) {
+                    slots.push((addr(i), c));
+                }
+            }
+            let mut fast = AddrLearner::try_from(LearnerSlots { slots }).expect("valid slots");
+            let mut plain = fast.clone();
+            for (x, y) in stream {
+                let (src, dst) = (addr(x), addr(y));
+                prop_assert_eq!(fast.v6_mask, 0);
+                let got = fast.observe_pair(&src, &dst);
+                let want = plain.observe_pair_any(&src, &dst);
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(fast.slots().collect::<Vec<_>>(), plain.slots().collect::<Vec<_>>());
+                prop_assert_eq!((fast.v4, fast.counts, fast.len), (plain.v4, plain.counts, plain.len));
+                prop_assert_eq!(fast.v6.is_some(), plain.v6.is_some());
             }
         }
     }

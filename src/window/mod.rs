@@ -56,6 +56,7 @@
 //! without `flow-direction` (counted as [`Unplaceable::NoDirection`]).
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -633,7 +634,13 @@ impl Windower {
             .rev()
             .find(|(s, _)| obs.start.wrapping_sub(*s) < w)
         {
-            acc.prefetch(obs);
+            // Without `flow-direction`, guess it from the learner's first slot (nearly always
+            // the own address): one remote's slots to fetch instead of both ends'.
+            let dir = obs
+                .direction
+                .map(Dir::from)
+                .or_else(|| guess_direction(obs, state.history.own_addr.first_v4()?));
+            acc.prefetch_as(obs, dir);
         }
     }
 
@@ -786,14 +793,35 @@ impl Windower {
     }
 }
 
-/// Decides a record's direction (see the module docs).
 /// A record's direction, or a tie the learner cannot break yet.
+#[derive(Debug, PartialEq)]
 enum Resolved {
     Known(Dir),
     Tie,
 }
 
+/// The record's direction (see [`resolve_inner`]). The usual record without `flow-direction`
+/// (IPv4 addresses, no packet addresses, an all-IPv4 learner) is resolved inline, the others
+/// by the plain path; the same result and learner state either way.
+#[inline(always)]
 fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
+    if obs.direction.is_none() && obs.pkt_src.is_none() && obs.pkt_dst.is_none() {
+        if let (Some(src), Some(dst)) = (&obs.src, &obs.dst) {
+            if let Some((cs, cd)) = hist.own_addr.try_observe_pair_v4(src, dst) {
+                // `resolve_inner`'s decision without its packet-address checks (both absent).
+                return Some(match decide_by_counts(cs, cd, src, dst) {
+                    Some(d) => Resolved::Known(d),
+                    None => Resolved::Tie,
+                });
+            }
+        }
+    }
+    resolve_direction_plain(obs, hist)
+}
+
+/// [`resolve_direction`] by the plain path. Not inlined: it is the rare path.
+#[inline(never)]
+fn resolve_direction_plain(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
     resolve_inner(obs, hist).map(|d| match d {
         Some(d) => Resolved::Known(d),
         None => Resolved::Tie,
@@ -821,7 +849,14 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
         learner.observe_ref(dst);
         return Some(Some(Dir::In));
     }
-    Some(if cs > cd {
+    Some(decide_by_counts(cs, cd, src, dst))
+}
+
+/// The direction the learner's counts of a record's `src` and `dst` give (after counting
+/// them): the end with the higher count is local; on a tie, the private end; else a tie.
+#[inline(always)]
+fn decide_by_counts(cs: u64, cd: u64, src: &IpAddr, dst: &IpAddr) -> Option<Dir> {
+    if cs > cd {
         Some(Dir::Out)
     } else if cd > cs {
         Some(Dir::In)
@@ -831,7 +866,21 @@ fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>
             (false, true) => Some(Dir::In),
             _ => None,
         }
-    })
+    }
+}
+
+/// The direction a record most likely has when `own` is the ENI's own IPv4 address: egress
+/// when it is `srcaddr`, ingress when it is `dstaddr`; `None` when neither (a prefetch hint).
+#[inline]
+fn guess_direction(obs: &Observation, own: u32) -> Option<Dir> {
+    let is_own = |a: &Option<IpAddr>| matches!(a, Some(IpAddr::V4(v)) if u32::from(*v) == own);
+    if is_own(&obs.src) {
+        Some(Dir::Out)
+    } else if is_own(&obs.dst) {
+        Some(Dir::In)
+    } else {
+        None
+    }
 }
 
 /// The direction of a deferred tie, decided when its window closes (the learner has seen more
@@ -858,4 +907,60 @@ pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
             .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
             .then(a.eni.cmp(&b.eni))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowlog::FlowDirection;
+    use proptest::prelude::*;
+
+    /// An address from a small pool: none, IPv4 (private and public) or IPv6.
+    fn addr(i: u8) -> Option<IpAddr> {
+        match i % 8 {
+            0 => None,
+            1..=4 => Some(IpAddr::from(std::net::Ipv4Addr::from(
+                [0x0a00_0000u32, 0x0808_0800][usize::from(i % 2)] + u32::from(i / 8),
+            ))),
+            5 | 6 => Some(IpAddr::from(std::net::Ipv4Addr::from(
+                0x0a00_0000 + u32::from(i / 8),
+            ))),
+            _ => Some(IpAddr::from(std::net::Ipv6Addr::from(
+                u128::from(i / 8) + 1,
+            ))),
+        }
+    }
+
+    proptest! {
+        /// The inline fast path of `resolve_direction` against the plain path: the same
+        /// result and the same history after every record, whatever the record (with or
+        /// without flow-direction, packet addresses, IPv6) and the learner state.
+        #[test]
+        fn resolve_direction_equals_plain(
+            stream in proptest::collection::vec(
+                (0u8..3, 0u8..40, 0u8..40, 0u8..48, 0u8..48),
+                0..300,
+            ),
+        ) {
+            let mut fast = EniHistory::default();
+            let mut plain = EniHistory::default();
+            for (dir, s, d, ps, pd) in stream {
+                let mut obs = Observation::EMPTY;
+                obs.direction = match dir {
+                    0 => None,
+                    1 => Some(FlowDirection::Egress),
+                    _ => Some(FlowDirection::Ingress),
+                };
+                obs.src = addr(s);
+                obs.dst = addr(d);
+                // Packet addresses mostly absent (the fast path's case).
+                obs.pkt_src = if ps < 40 { None } else { addr(ps) };
+                obs.pkt_dst = if pd < 40 { None } else { addr(pd) };
+                let got = resolve_direction(&obs, &mut fast);
+                let want = resolve_direction_plain(&obs, &mut plain);
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(&fast, &plain);
+            }
+        }
+    }
 }
