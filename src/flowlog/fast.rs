@@ -35,7 +35,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::intern::{Interner, Key};
+use super::intern::Interner;
 use super::parse::{addr, HIGHS, MAX_ENI_LEN, ONES};
 use super::record::{Action, EniId, FlowRecord, LogStatus};
 
@@ -413,24 +413,14 @@ fn token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
     None
 }
 
-/// AWS's interface ids are 21 bytes (`eni-` and 17 hex digits): checked with three
-/// overlapping words and the byte after them, else found by [`token`]. The same token either
-/// way; for a 21-byte one also its interner [`Key`], made from the words already loaded.
-#[inline(always)]
-fn eni_token<'a>(win: &'a Window, p: &mut usize) -> Option<(&'a [u8], Option<Key>)> {
-    const AWS: usize = 21;
-    let start = *p;
-    let (w0, w1, w2) = (ld(win, start), ld(win, start + 8), ld(win, start + AWS - 8));
-    if low_bytes(w0) | low_bytes(w1) | low_bytes(w2) == 0 && byte(win, start + AWS) == b' ' {
-        *p = start + AWS + 1;
-        // Bytes 16..21 are the top five of the last word.
-        let key = [AWS as u64, w0, w1, w2 >> 24];
-        return Some((win.get(start..start + AWS)?, Some(key)));
-    }
-    Some((token(win, p)?, None))
-}
-
 /// `interface-id`, interned exactly as the general parser would.
+///
+/// AWS's interface ids are 21 bytes (`eni-` and 17 hex digits): when the byte after 21 is a
+/// space, the 21 bytes are looked up first by their [`Key`](super::intern::Key), made from three overlapping words,
+/// with no check of the bytes: a hit is a known name of ASCII-graphic bytes only (see
+/// [`Interner::get_inline`]), so the 21 bytes hold no separator and are the token the general
+/// parser would cut. Only a miss checks them (a new name), or finds the token's end by
+/// [`token`].
 #[inline(always)]
 fn eni_field(
     win: &Window,
@@ -438,17 +428,35 @@ fn eni_field(
     interner: &mut Interner,
     max_enis: usize,
 ) -> Option<Option<EniId>> {
-    let (name, key) = eni_token(win, p)?;
+    const AWS: usize = 21;
+    let start = *p;
+    if byte(win, start + AWS) == b' ' {
+        let (w0, w1, w2) = (ld(win, start), ld(win, start + 8), ld(win, start + AWS - 8));
+        let name = win.get(start..start + AWS)?;
+        // Bytes 16..21 are the top five of the last word.
+        if let Some(id) = interner.get_inline(name, &[AWS as u64, w0, w1, w2 >> 24]) {
+            *p = start + AWS + 1;
+            return Some(Some(id));
+        }
+        if low_bytes(w0) | low_bytes(w1) | low_bytes(w2) == 0 {
+            *p = start + AWS + 1;
+            return new_eni(name, interner, max_enis);
+        }
+    }
+    let name = token(win, p)?;
     if name == b"-" {
         return Some(None);
     }
-    let known = match key {
-        Some(key) => interner.get_inline(name, &key),
-        None => interner.get(name),
-    };
-    if let Some(id) = known {
+    if let Some(id) = interner.get(name) {
         return Some(Some(id));
     }
+    new_eni(name, interner, max_enis)
+}
+
+/// [`eni_field`] for a name not interned yet: checked as the general parser checks it, then
+/// interned (out of line: once per interface).
+#[inline(never)]
+fn new_eni(name: &[u8], interner: &mut Interner, max_enis: usize) -> Option<Option<EniId>> {
     if name.len() > MAX_ENI_LEN
         || !name.iter().all(u8::is_ascii_graphic)
         || interner.len() >= max_enis
@@ -504,11 +512,7 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
         return None;
     }
     let (e1, e2, e3, e4) = (e1 as usize, e2 as usize, e3 as usize, e4 as usize);
-    if byte(win, p + e1) != b'.'
-        || byte(win, p + e2) != b'.'
-        || byte(win, p + e3) != b'.'
-        || byte(win, p + e4) != b' '
-    {
+    if byte(win, p + e4) != b' ' {
         return None;
     }
     // Each octet's digit values at the top of 32 bits (`[0, h, t, o]` from the low byte, a
@@ -520,12 +524,15 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let t1 = (w0 as u32)
         .wrapping_sub(0x3030_3030)
         .wrapping_shl(e1.wrapping_neg() as u32 * 8);
-    let after = |e: usize, d: u32| {
-        let t = (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
-        t.wrapping_shl(d.wrapping_neg() * 8)
-    };
-    let x12 = u64::from(t1) | u64::from(after(e1, d2)) << 32;
-    let x34 = u64::from(after(e2, d3)) | u64::from(after(e3, d4)) << 32;
+    let at = |e: usize| (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
+    let (a2, a3, a4) = (at(e1), at(e2), at(e3));
+    // The separators are dots exactly when the low bytes are 0 (no borrow reaches them).
+    if (a2 | a3 | a4) & 0xff != 0 {
+        return None;
+    }
+    let after = |a: u32, d: u32| a.wrapping_shl(d.wrapping_neg() * 8);
+    let x12 = u64::from(t1) | u64::from(after(a2, d2)) << 32;
+    let x34 = u64::from(after(a3, d3)) | u64::from(after(a4, d4)) << 32;
     // Byte-swapped, each 32-bit half reads `h t o` as a base-256 number that compares like
     // the octet (below 2^24): at most 2,5,5, else the added constant reaches the half's top.
     const OVER: u64 = (0x8000_0000 - 0x02_05_05 - 1) * 0x1_0000_0001;

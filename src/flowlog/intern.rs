@@ -205,9 +205,15 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 pub(super) const INLINE: usize = 24;
 
 /// A name of at most [`INLINE`] bytes as its length and three little-endian words, zero padded:
-/// equal keys exactly for equal names. Longer names get their length and zeros (their bytes
-/// are compared in `names`).
+/// equal keys exactly for equal names. The length word also carries [`ODD`] when the name has
+/// a byte that is not ASCII-graphic (a space, a control, non-ASCII), so a key built from
+/// bytes alone, without the flag, matches only names of graphic bytes (see
+/// [`Interner::get_inline`]). Longer names get their length and zeros (their bytes are
+/// compared in `names`).
 pub(super) type Key = [u64; 4];
+
+/// The flag in a [`Key`]'s length word of a name with a byte that is not ASCII-graphic.
+const ODD: u64 = 1 << 63;
 
 /// The [`Key`] of `name`.
 fn key_of(name: &[u8]) -> Key {
@@ -215,8 +221,13 @@ fn key_of(name: &[u8]) -> Key {
     if let Some(head) = padded.get_mut(..name.len()) {
         head.copy_from_slice(name);
     }
+    let odd = if name.iter().all(u8::is_ascii_graphic) {
+        0
+    } else {
+        ODD
+    };
     [
-        name.len() as u64,
+        name.len() as u64 | odd,
         word(&padded, 0),
         word(&padded, 8),
         word(&padded, 16),
@@ -339,10 +350,14 @@ impl Interner {
     }
 
     /// [`Interner::get`] for a name of at most [`INLINE`] bytes whose [`Key`] the caller
-    /// already has (from words it loaded anyway): `key` must be `name`'s key.
+    /// already has (from words it loaded anyway): `key` must be `name`'s key without the
+    /// [`ODD`] flag. So a name with a byte that is not ASCII-graphic is never found here
+    /// (its stored key has the flag): a hit is a known name of graphic bytes only, which
+    /// the caller need not check for separators.
     #[inline(always)]
     pub(super) fn get_inline(&self, name: &[u8], key: &Key) -> Option<EniId> {
-        debug_assert!(name.len() <= INLINE && key_of(name) == *key);
+        debug_assert!(name.len() <= INLINE && key_of(name)[0] & !ODD == key[0]);
+        debug_assert!(key_of(name)[1..] == key[1..]);
         let h = self.index.key.hash(name);
         self.index.find_key(key, h)
     }
@@ -427,11 +442,28 @@ mod tests {
         for (n, &id) in names.iter().zip(&ids) {
             assert_eq!(i.get(n), Some(id));
             if n.len() <= INLINE {
-                assert_eq!(i.get_inline(n, &key_of(n)), Some(id));
+                // The byte-only key (no flag) finds graphic names only.
+                let mut key = key_of(n);
+                key[0] &= !ODD;
+                let graphic = n.iter().all(u8::is_ascii_graphic);
+                assert_eq!(i.get_inline(n, &key), graphic.then_some(id));
             }
         }
         assert_eq!(i.get(b"zzz"), None);
         assert_eq!(i.get_inline(b"zzz", &key_of(b"zzz")), None);
+    }
+
+    #[test]
+    fn inline_lookups_never_find_names_with_separators() {
+        let mut i = Interner::new();
+        for n in [&b"eni-aaaa bbbbbbbbbbbb"[..], b"eni-aaaa\tbbbbbbbbbbbb"] {
+            let id = i.intern(n);
+            assert_eq!(i.get(n), Some(id));
+            let mut key = key_of(n);
+            assert_eq!(key[0] & ODD, ODD);
+            key[0] &= !ODD;
+            assert_eq!(i.get_inline(n, &key), None);
+        }
     }
 
     #[test]
