@@ -501,14 +501,17 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let (e2, m) = next(m);
     let (e3, m) = next(m);
     let e4 = m.trailing_zeros();
-    // Each octet 1..=3 digits: the separators 2..=4 apart (the first at 1..=3).
-    let (d2, d3, d4) = (
-        e2.wrapping_sub(e1),
-        e3.wrapping_sub(e2),
-        e4.wrapping_sub(e3),
-    );
-    let far = |d: u32| d.wrapping_sub(2) > 2;
-    if e1.wrapping_sub(1) > 2 || far(d2) || far(d3) || far(d4) {
+    // Each octet 1..=3 digits: the separators 2..=4 apart (the first at 1..=3). All four
+    // at once: packed, the places give `[e1, e2 - e1, e3 - e2, e4 - e3]` per byte (no
+    // borrows: the places never decrease, and are at most 32), less `[1, 2, 2, 2]`: each byte
+    // then in 0..=2, else its own high bit (below its minimum) or, at the lowest such byte,
+    // its sum with 0x7d (3..=31, no carry from below) shows it.
+    let d = {
+        let e = e1 | e2 << 8 | e3 << 16 | e4 << 24;
+        e.wrapping_sub(e << 8)
+    };
+    let v = d.wrapping_sub(0x0202_0201);
+    if (v.wrapping_add(0x7d7d_7d7d) | v) & 0x8080_8080 != 0 {
         return None;
     }
     let (e1, e2, e3, e4) = (e1 as usize, e2 as usize, e3 as usize, e4 as usize);
@@ -521,18 +524,19 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     // from them). The others: the word at the dot before them, less '.' in its first byte
     // (0 then, no borrow) and '0' in the others, shifted left by 24 - 8n = 32 - 8d for
     // separators d apart: the word's address is the dot's place, known without an addition.
-    let t1 = (w0 as u32)
-        .wrapping_sub(0x3030_3030)
-        .wrapping_shl(e1.wrapping_neg() as u32 * 8);
+    // The four shifts, packed from `d` (32 - 8 × 1..=4, no borrows), each taken by a shift
+    // of its byte down (a shift count is taken modulo 32: the bytes above do not count).
+    let shifts = (0x0404_0404 - d) << 3;
+    let t1 = (w0 as u32).wrapping_sub(0x3030_3030).wrapping_shl(shifts);
     let at = |e: usize| (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
     let (a2, a3, a4) = (at(e1), at(e2), at(e3));
     // The separators are dots exactly when the low bytes are 0 (no borrow reaches them).
     if (a2 | a3 | a4) & 0xff != 0 {
         return None;
     }
-    let after = |a: u32, d: u32| a.wrapping_shl(d.wrapping_neg() * 8);
-    let x12 = u64::from(t1) | u64::from(after(a2, d2)) << 32;
-    let x34 = u64::from(after(a3, d3)) | u64::from(after(a4, d4)) << 32;
+    let after = |a: u32, k: u32| a.wrapping_shl(shifts >> (8 * k));
+    let x12 = u64::from(t1) | u64::from(after(a2, 1)) << 32;
+    let x34 = u64::from(after(a3, 2)) | u64::from(after(a4, 3)) << 32;
     // Byte-swapped, each 32-bit half reads `h t o` as a base-256 number that compares like
     // the octet (below 2^24): at most 2,5,5, else the added constant reaches the half's top.
     const OVER: u64 = (0x8000_0000 - 0x02_05_05 - 1) * 0x1_0000_0001;
