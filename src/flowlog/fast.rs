@@ -20,7 +20,11 @@
 //! id (cached), an AWS interface id (21 bytes) and ten-digit `start`/`end` times advance by
 //! known amounts once checked, the usually single-digit fields try that case first, and an
 //! IPv4 address is classified from two words: one 16-bit mask of its non-digits gives all
-//! four separators at once, so no octet waits for the previous one's length. Each field is
+//! four separators at once, so no octet waits for the previous one's length (their gaps are
+//! then checked together, packed in one word, and the dots from the low bytes of the words
+//! the octets are valued from). An AWS interface id is looked up in the interner before any
+//! check of its bytes: the interner's inline keys flag names with a byte that is not
+//! ASCII-graphic, so a hit is a known name with no separator in it. Each field is
 //! stored into the record as soon as it parses, so no value is held (or spilled) across the
 //! line, and a field's ending separator is compared in memory at the new position.
 //!
