@@ -442,7 +442,8 @@ fn eni_field(
             *p = start + AWS + 1;
             return Some(Some(id));
         }
-        if low_bytes(w0) | low_bytes(w1) | low_bytes(w2) == 0 {
+        // A new name (out of line, so its constants do not take registers here).
+        if no_low_bytes([w0, w1, w2]) {
             *p = start + AWS + 1;
             return new_eni(name, interner, max_enis);
         }
@@ -455,6 +456,12 @@ fn eni_field(
         return Some(Some(id));
     }
     new_eni(name, interner, max_enis)
+}
+
+/// No byte of the three words is at most 0x20 (see [`low_bytes`]).
+#[inline(never)]
+fn no_low_bytes(w: [u64; 3]) -> bool {
+    low_bytes(w[0]) | low_bytes(w[1]) | low_bytes(w[2]) == 0
 }
 
 /// [`eni_field`] for a name not interned yet: checked as the general parser checks it, then

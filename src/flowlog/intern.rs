@@ -82,6 +82,8 @@ struct HashKey {
     k4: u64,
     /// `k.rotate_left(32) ^ K2`.
     kf: u64,
+    /// `k ^ 21 * K1`: the first word mixed into the hash of an AWS-length (21-byte) name.
+    k21: u64,
 }
 
 const K1: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -100,6 +102,7 @@ impl Default for HashKey {
             k3: k.rotate_left(23) ^ K3,
             k4: k ^ K4,
             kf: k.rotate_left(32) ^ K2,
+            k21: k ^ 21u64.wrapping_mul(K1),
         }
     }
 }
@@ -149,7 +152,13 @@ impl HashKey {
     fn hash(self, bytes: &[u8]) -> u64 {
         let k = self.k;
         let n = bytes.len();
-        let acc = k ^ (n as u64).wrapping_mul(K1);
+        // (The same value for AWS's length, taken from the key: when the length is known
+        // where this is inlined, the choice folds away.)
+        let acc = if n == 21 {
+            self.k21
+        } else {
+            k ^ (n as u64).wrapping_mul(K1)
+        };
         if (17..=32).contains(&n) {
             let a = fold_mul(acc ^ word(bytes, 0), word(bytes, 8) ^ self.k2);
             let b = fold_mul(word(bytes, n - 16) ^ self.k3, word(bytes, n - 8) ^ self.k4);
