@@ -20,7 +20,11 @@
 //! id (cached), an AWS interface id (21 bytes) and ten-digit `start`/`end` times advance by
 //! known amounts once checked, the usually single-digit fields try that case first, and an
 //! IPv4 address is classified from two words: one 16-bit mask of its non-digits gives all
-//! four separators at once, so no octet waits for the previous one's length. Each field is
+//! four separators at once, so no octet waits for the previous one's length (their gaps are
+//! then checked together, packed in one word, and the dots from the low bytes of the words
+//! the octets are valued from). An AWS interface id is looked up in the interner before any
+//! check of its bytes: the interner's inline keys flag names with a byte that is not
+//! ASCII-graphic, so a hit is a known name with no separator in it. Each field is
 //! stored into the record as soon as it parses, so no value is held (or spilled) across the
 //! line, and a field's ending separator is compared in memory at the new position.
 //!
@@ -35,7 +39,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::intern::{Interner, Key};
+use super::intern::Interner;
 use super::parse::{addr, HIGHS, MAX_ENI_LEN, ONES};
 use super::record::{Action, EniId, FlowRecord, LogStatus};
 
@@ -413,24 +417,14 @@ fn token<'a>(win: &'a Window, p: &mut usize) -> Option<&'a [u8]> {
     None
 }
 
-/// AWS's interface ids are 21 bytes (`eni-` and 17 hex digits): checked with three
-/// overlapping words and the byte after them, else found by [`token`]. The same token either
-/// way; for a 21-byte one also its interner [`Key`], made from the words already loaded.
-#[inline(always)]
-fn eni_token<'a>(win: &'a Window, p: &mut usize) -> Option<(&'a [u8], Option<Key>)> {
-    const AWS: usize = 21;
-    let start = *p;
-    let (w0, w1, w2) = (ld(win, start), ld(win, start + 8), ld(win, start + AWS - 8));
-    if low_bytes(w0) | low_bytes(w1) | low_bytes(w2) == 0 && byte(win, start + AWS) == b' ' {
-        *p = start + AWS + 1;
-        // Bytes 16..21 are the top five of the last word.
-        let key = [AWS as u64, w0, w1, w2 >> 24];
-        return Some((win.get(start..start + AWS)?, Some(key)));
-    }
-    Some((token(win, p)?, None))
-}
-
 /// `interface-id`, interned exactly as the general parser would.
+///
+/// AWS's interface ids are 21 bytes (`eni-` and 17 hex digits): when the byte after 21 is a
+/// space, the 21 bytes are looked up first by their [`Key`](super::intern::Key), made from three overlapping words,
+/// with no check of the bytes: a hit is a known name of ASCII-graphic bytes only (see
+/// [`Interner::get_inline`]), so the 21 bytes hold no separator and are the token the general
+/// parser would cut. Only a miss checks them (a new name), or finds the token's end by
+/// [`token`].
 #[inline(always)]
 fn eni_field(
     win: &Window,
@@ -438,17 +432,42 @@ fn eni_field(
     interner: &mut Interner,
     max_enis: usize,
 ) -> Option<Option<EniId>> {
-    let (name, key) = eni_token(win, p)?;
+    const AWS: usize = 21;
+    let start = *p;
+    if byte(win, start + AWS) == b' ' {
+        let (w0, w1, w2) = (ld(win, start), ld(win, start + 8), ld(win, start + AWS - 8));
+        let name = win.get(start..start + AWS)?;
+        // Bytes 16..21 are the top five of the last word.
+        if let Some(id) = interner.get_inline(name, &[AWS as u64, w0, w1, w2 >> 24]) {
+            *p = start + AWS + 1;
+            return Some(Some(id));
+        }
+        // A new name (out of line, so its constants do not take registers here).
+        if no_low_bytes([w0, w1, w2]) {
+            *p = start + AWS + 1;
+            return new_eni(name, interner, max_enis);
+        }
+    }
+    let name = token(win, p)?;
     if name == b"-" {
         return Some(None);
     }
-    let known = match key {
-        Some(key) => interner.get_inline(name, &key),
-        None => interner.get(name),
-    };
-    if let Some(id) = known {
+    if let Some(id) = interner.get(name) {
         return Some(Some(id));
     }
+    new_eni(name, interner, max_enis)
+}
+
+/// No byte of the three words is at most 0x20 (see [`low_bytes`]).
+#[inline(never)]
+fn no_low_bytes(w: [u64; 3]) -> bool {
+    low_bytes(w[0]) | low_bytes(w[1]) | low_bytes(w[2]) == 0
+}
+
+/// [`eni_field`] for a name not interned yet: checked as the general parser checks it, then
+/// interned (out of line: once per interface).
+#[inline(never)]
+fn new_eni(name: &[u8], interner: &mut Interner, max_enis: usize) -> Option<Option<EniId>> {
     if name.len() > MAX_ENI_LEN
         || !name.iter().all(u8::is_ascii_graphic)
         || interner.len() >= max_enis
@@ -493,22 +512,21 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let (e2, m) = next(m);
     let (e3, m) = next(m);
     let e4 = m.trailing_zeros();
-    // Each octet 1..=3 digits: the separators 2..=4 apart (the first at 1..=3).
-    let (d2, d3, d4) = (
-        e2.wrapping_sub(e1),
-        e3.wrapping_sub(e2),
-        e4.wrapping_sub(e3),
-    );
-    let far = |d: u32| d.wrapping_sub(2) > 2;
-    if e1.wrapping_sub(1) > 2 || far(d2) || far(d3) || far(d4) {
+    // Each octet 1..=3 digits: the separators 2..=4 apart (the first at 1..=3). All four
+    // at once: packed, the places give `[e1, e2 - e1, e3 - e2, e4 - e3]` per byte (no
+    // borrows: the places never decrease, and are at most 32), less `[1, 2, 2, 2]`: each byte
+    // then in 0..=2, else its own high bit (below its minimum) or, at the lowest such byte,
+    // its sum with 0x7d (3..=31, no carry from below) shows it.
+    let d = {
+        let e = e1 | e2 << 8 | e3 << 16 | e4 << 24;
+        e.wrapping_sub(e << 8)
+    };
+    let v = d.wrapping_sub(0x0202_0201);
+    if (v.wrapping_add(0x7d7d_7d7d) | v) & 0x8080_8080 != 0 {
         return None;
     }
     let (e1, e2, e3, e4) = (e1 as usize, e2 as usize, e3 as usize, e4 as usize);
-    if byte(win, p + e1) != b'.'
-        || byte(win, p + e2) != b'.'
-        || byte(win, p + e3) != b'.'
-        || byte(win, p + e4) != b' '
-    {
+    if byte(win, p + e4) != b' ' {
         return None;
     }
     // Each octet's digit values at the top of 32 bits (`[0, h, t, o]` from the low byte, a
@@ -517,15 +535,19 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     // from them). The others: the word at the dot before them, less '.' in its first byte
     // (0 then, no borrow) and '0' in the others, shifted left by 24 - 8n = 32 - 8d for
     // separators d apart: the word's address is the dot's place, known without an addition.
-    let t1 = (w0 as u32)
-        .wrapping_sub(0x3030_3030)
-        .wrapping_shl(e1.wrapping_neg() as u32 * 8);
-    let after = |e: usize, d: u32| {
-        let t = (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
-        t.wrapping_shl(d.wrapping_neg() * 8)
-    };
-    let x12 = u64::from(t1) | u64::from(after(e1, d2)) << 32;
-    let x34 = u64::from(after(e2, d3)) | u64::from(after(e3, d4)) << 32;
+    // The four shifts, packed from `d` (32 - 8 × 1..=4, no borrows), each taken by a shift
+    // of its byte down (a shift count is taken modulo 32: the bytes above do not count).
+    let shifts = (0x0404_0404 - d) << 3;
+    let t1 = (w0 as u32).wrapping_sub(0x3030_3030).wrapping_shl(shifts);
+    let at = |e: usize| (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
+    let (a2, a3, a4) = (at(e1), at(e2), at(e3));
+    // The separators are dots exactly when the low bytes are 0 (no borrow reaches them).
+    if (a2 | a3 | a4) & 0xff != 0 {
+        return None;
+    }
+    let after = |a: u32, k: u32| a.wrapping_shl(shifts >> (8 * k));
+    let x12 = u64::from(t1) | u64::from(after(a2, 1)) << 32;
+    let x34 = u64::from(after(a3, 2)) | u64::from(after(a4, 3)) << 32;
     // Byte-swapped, each 32-bit half reads `h t o` as a base-256 number that compares like
     // the octet (below 2^24): at most 2,5,5, else the added constant reaches the half's top.
     const OVER: u64 = (0x8000_0000 - 0x02_05_05 - 1) * 0x1_0000_0001;

@@ -82,6 +82,8 @@ struct HashKey {
     k4: u64,
     /// `k.rotate_left(32) ^ K2`.
     kf: u64,
+    /// `k ^ 21 * K1`: the first word mixed into the hash of an AWS-length (21-byte) name.
+    k21: u64,
 }
 
 const K1: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -100,6 +102,7 @@ impl Default for HashKey {
             k3: k.rotate_left(23) ^ K3,
             k4: k ^ K4,
             kf: k.rotate_left(32) ^ K2,
+            k21: k ^ 21u64.wrapping_mul(K1),
         }
     }
 }
@@ -149,7 +152,13 @@ impl HashKey {
     fn hash(self, bytes: &[u8]) -> u64 {
         let k = self.k;
         let n = bytes.len();
-        let acc = k ^ (n as u64).wrapping_mul(K1);
+        // (The same value for AWS's length, taken from the key: when the length is known
+        // where this is inlined, the choice folds away.)
+        let acc = if n == 21 {
+            self.k21
+        } else {
+            k ^ (n as u64).wrapping_mul(K1)
+        };
         if (17..=32).contains(&n) {
             let a = fold_mul(acc ^ word(bytes, 0), word(bytes, 8) ^ self.k2);
             let b = fold_mul(word(bytes, n - 16) ^ self.k3, word(bytes, n - 8) ^ self.k4);
@@ -205,9 +214,15 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 pub(super) const INLINE: usize = 24;
 
 /// A name of at most [`INLINE`] bytes as its length and three little-endian words, zero padded:
-/// equal keys exactly for equal names. Longer names get their length and zeros (their bytes
-/// are compared in `names`).
+/// equal keys exactly for equal names. The length word also carries [`ODD`] when the name has
+/// a byte that is not ASCII-graphic (a space, a control, non-ASCII), so a key built from
+/// bytes alone, without the flag, matches only names of graphic bytes (see
+/// [`Interner::get_inline`]). Longer names get their length and zeros (their bytes are
+/// compared in `names`).
 pub(super) type Key = [u64; 4];
+
+/// The flag in a [`Key`]'s length word of a name with a byte that is not ASCII-graphic.
+const ODD: u64 = 1 << 63;
 
 /// The [`Key`] of `name`.
 fn key_of(name: &[u8]) -> Key {
@@ -215,8 +230,13 @@ fn key_of(name: &[u8]) -> Key {
     if let Some(head) = padded.get_mut(..name.len()) {
         head.copy_from_slice(name);
     }
+    let odd = if name.iter().all(u8::is_ascii_graphic) {
+        0
+    } else {
+        ODD
+    };
     [
-        name.len() as u64,
+        name.len() as u64 | odd,
         word(&padded, 0),
         word(&padded, 8),
         word(&padded, 16),
@@ -339,10 +359,14 @@ impl Interner {
     }
 
     /// [`Interner::get`] for a name of at most [`INLINE`] bytes whose [`Key`] the caller
-    /// already has (from words it loaded anyway): `key` must be `name`'s key.
+    /// already has (from words it loaded anyway): `key` must be `name`'s key without the
+    /// [`ODD`] flag. So a name with a byte that is not ASCII-graphic is never found here
+    /// (its stored key has the flag): a hit is a known name of graphic bytes only, which
+    /// the caller need not check for separators.
     #[inline(always)]
     pub(super) fn get_inline(&self, name: &[u8], key: &Key) -> Option<EniId> {
-        debug_assert!(name.len() <= INLINE && key_of(name) == *key);
+        debug_assert!(name.len() <= INLINE && key_of(name)[0] & !ODD == key[0]);
+        debug_assert!(key_of(name)[1..] == key[1..]);
         let h = self.index.key.hash(name);
         self.index.find_key(key, h)
     }
@@ -427,11 +451,28 @@ mod tests {
         for (n, &id) in names.iter().zip(&ids) {
             assert_eq!(i.get(n), Some(id));
             if n.len() <= INLINE {
-                assert_eq!(i.get_inline(n, &key_of(n)), Some(id));
+                // The byte-only key (no flag) finds graphic names only.
+                let mut key = key_of(n);
+                key[0] &= !ODD;
+                let graphic = n.iter().all(u8::is_ascii_graphic);
+                assert_eq!(i.get_inline(n, &key), graphic.then_some(id));
             }
         }
         assert_eq!(i.get(b"zzz"), None);
         assert_eq!(i.get_inline(b"zzz", &key_of(b"zzz")), None);
+    }
+
+    #[test]
+    fn inline_lookups_never_find_names_with_separators() {
+        let mut i = Interner::new();
+        for n in [&b"eni-aaaa bbbbbbbbbbbb"[..], b"eni-aaaa\tbbbbbbbbbbbb"] {
+            let id = i.intern(n);
+            assert_eq!(i.get(n), Some(id));
+            let mut key = key_of(n);
+            assert_eq!(key[0] & ODD, ODD);
+            key[0] &= !ODD;
+            assert_eq!(i.get_inline(n, &key), None);
+        }
     }
 
     #[test]
