@@ -517,34 +517,42 @@ where
     if shards == 1 {
         let mut worker = ShardDriver::new(cfg, make_sink(0));
         // A block of `BLOCK` slots, each observation written in place (`fill_from`: no copy
-        // per record); `n` of them hold the block's records.
+        // per record), filled in order and applied when full or at the end of the input.
         let mut block: Vec<(Observation, u64)> = vec![(Observation::EMPTY, 0); BLOCK];
-        let mut n = 0usize;
-        while reader.next_record(&mut rec).map_err(RunError::Read)? {
-            let now = wm.get();
-            let Some((obs, at)) = block.get_mut(n) else {
-                break;
-            };
-            match obs.fill_from(&rec) {
-                Ok(()) => {
-                    *at = now;
-                    if cfg.is_late(obs.start, now) {
-                        on_late(&rec, reader.interner()).map_err(RunError::Late)?;
+        loop {
+            let mut n = 0usize;
+            let mut ended = false;
+            'fill: for (obs, at) in block.iter_mut() {
+                // The next record that makes an observation goes into this slot; the others
+                // are only counted.
+                loop {
+                    if !reader.next_record(&mut rec).map_err(RunError::Read)? {
+                        ended = true;
+                        break 'fill;
                     }
-                    worker.group.count(obs.eni);
-                    n += 1;
-                }
-                Err(_) => {
-                    local.push(&rec, now);
+                    let now = wm.get();
+                    let placed = obs.fill_from(&rec).is_ok();
+                    if placed {
+                        *at = now;
+                        if cfg.is_late(obs.start, now) {
+                            on_late(&rec, reader.interner()).map_err(RunError::Late)?;
+                        }
+                        worker.group.count(obs.eni);
+                    } else {
+                        local.push(&rec, now);
+                    }
+                    wm.observe(&rec);
+                    if placed {
+                        n += 1;
+                        continue 'fill;
+                    }
                 }
             }
-            wm.observe(&rec);
-            if n >= BLOCK {
-                worker.feed_counted(&block, wm.get(), reader.interner());
-                n = 0;
+            worker.feed_counted(block.get(..n).unwrap_or(&[]), wm.get(), reader.interner());
+            if ended {
+                break;
             }
         }
-        worker.feed_counted(block.get(..n).unwrap_or(&[]), wm.get(), reader.interner());
         let (output, mut end) = worker.end(reader.interner());
         end.stats.add(local.stats());
         let stats = finish_stats(vec![end], reader.interner(), wm.get(), 1);
