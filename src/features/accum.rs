@@ -207,26 +207,9 @@ impl Observation {
 
     /// Extracts the fields windows need.
     pub fn from_record(rec: &FlowRecord) -> Result<Self, Unplaceable> {
-        let eni = rec.eni.ok_or(Unplaceable::NoEni)?;
-        let start = rec.start.ok_or(Unplaceable::NoStart)?;
-        Ok(Self {
-            eni,
-            start,
-            end: rec.end.unwrap_or(start).max(start),
-            src: rec.srcaddr,
-            dst: rec.dstaddr,
-            pkt_src: rec.pkt_srcaddr,
-            pkt_dst: rec.pkt_dstaddr,
-            srcport: rec.srcport,
-            dstport: rec.dstport,
-            protocol: rec.protocol,
-            packets: rec.packets.unwrap_or(0),
-            bytes: rec.bytes.unwrap_or(0),
-            action: rec.action,
-            status: rec.log_status.unwrap_or(LogStatus::Ok),
-            tcp_flags: rec.tcp_flags.map(|f| f.0),
-            direction: rec.flow_direction,
-        })
+        let mut obs = Self::EMPTY;
+        obs.fill_from(rec)?;
+        Ok(obs)
     }
 
     /// The remote address for a direction (see the module docs).

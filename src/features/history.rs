@@ -489,31 +489,13 @@ impl AddrLearner {
             md &= held(self);
             None
         };
-        let count_src = |l: &Self| i.map_or(0, |i| l.counts[i % LEARNER_SLOTS]);
-        if md != 0 {
-            // Counts only grow here: no slot moves.
-            let j = md.trailing_zeros() as usize % LEARNER_SLOTS;
-            self.counts[j] = self.counts[j].saturating_add(1);
-            (count_src(self), self.counts[j])
-        } else if usize::from(self.len) < LEARNER_SLOTS {
-            let j = usize::from(self.len) % LEARNER_SLOTS;
-            self.counts[j] = 1;
-            self.v4[j] = d;
-            self.len += 1;
-            // `s` not kept but equal to `d`: it is back, with `d`'s count.
-            let cs = if i.is_none() && s == d {
-                1
-            } else {
-                count_src(self)
-            };
-            (cs, 1)
-        } else {
-            // Every count drops by one (a slot reaching zero leaves): `s`'s count is its count
-            // less one, `d` is not kept.
-            let src_after = i.map_or(0, |i| self.counts[i % LEARNER_SLOTS].wrapping_sub(1));
-            self.observe_absent(dst);
-            (src_after, 0)
-        }
+        let j = (md != 0).then(|| md.trailing_zeros() as usize);
+        self.observe_dst(i, j, s == d, dst, |l| {
+            let j = usize::from(l.len) % LEARNER_SLOTS;
+            l.counts[j] = 1;
+            l.v4[j] = d;
+            l.len += 1;
+        })
     }
 
     /// [`Self::observe_pair`] for any addresses and slots (the plain path). Not inlined: it
@@ -537,16 +519,32 @@ impl AddrLearner {
                 None
             }
         };
+        let j = self.find(dst);
+        self.observe_dst(i, j, src == dst, dst, |l| l.push(*dst, 1))
+    }
+
+    /// The second half of [`Self::observe_pair`], shared by its two paths: counts `dst` (held
+    /// in slot `j`, or not) once `src` was counted (in slot `i`, or not kept), and returns both
+    /// counts; `push_dst` appends `dst` in a new slot when there is room. `same`: `src == dst`.
+    #[inline(always)]
+    fn observe_dst(
+        &mut self,
+        i: Option<usize>,
+        j: Option<usize>,
+        same: bool,
+        dst: &IpAddr,
+        push_dst: impl FnOnce(&mut Self),
+    ) -> (u64, u64) {
         let count_src = |l: &Self| i.map_or(0, |i| l.counts[i % LEARNER_SLOTS]);
-        if let Some(j) = self.find(dst) {
+        if let Some(j) = j {
             // Counts only grow here: no slot moves.
-            let c = &mut self.counts[j % LEARNER_SLOTS];
-            *c = c.saturating_add(1);
-            (count_src(self), self.counts[j % LEARNER_SLOTS])
+            let j = j % LEARNER_SLOTS;
+            self.counts[j] = self.counts[j].saturating_add(1);
+            (count_src(self), self.counts[j])
         } else if usize::from(self.len) < LEARNER_SLOTS {
-            self.push(*dst, 1);
+            push_dst(self);
             // `src` not kept but equal to `dst`: it is back, with `dst`'s count.
-            let cs = if i.is_none() && src == dst {
+            let cs = if i.is_none() && same {
                 1
             } else {
                 count_src(self)

@@ -221,7 +221,12 @@ impl PeerTable {
                 None => return Err(None),
             }
         }
-        self.slots.get_mut(i).map(|s| &mut s.val).ok_or(None)
+        // Found, unless the probe went all the way round (never: the table is at most half
+        // full); then no slot to give, and `insert_vacant` probes afresh.
+        match self.slots.get_mut(i) {
+            Some(s) if s.key == key => Ok(&mut s.val),
+            _ => Err(None),
+        }
     }
 
     /// [`Self::insert_new`] of a key [`Self::get_mut_or_vacant`] just found absent, given the
