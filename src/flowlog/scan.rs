@@ -63,20 +63,13 @@ pub(super) fn scan_lines_plain(
     max_line: usize,
     mut is_header: impl FnMut(&[u8]) -> bool,
 ) -> LineScan {
-    let mut at = 0usize;
-    let mut count = 0u64;
+    let mut walk = Walk::default();
     for nl in memchr::memchr_iter(b'\n', region) {
-        if let Some(stop) = line_stop(region, at, nl, room, max_line, &mut is_header) {
-            return LineScan { at, count, stop };
+        if let Some(end) = walk.take(region, nl, room, max_line, &mut is_header) {
+            return end;
         }
-        count += 1;
-        at = nl + 1;
     }
-    LineScan {
-        at,
-        count,
-        stop: ScanStop::Filled,
-    }
+    walk.filled()
 }
 
 /// The decision for the line `region[at..nl]`: `None` to take it.
@@ -105,6 +98,46 @@ fn line_stop(
     None
 }
 
+/// The lines taken so far by a scan.
+#[derive(Default)]
+struct Walk {
+    at: usize,
+    count: u64,
+}
+
+impl Walk {
+    /// Takes the line ending at the newline `nl`, or returns where and why the scan stops.
+    #[inline(always)]
+    fn take(
+        &mut self,
+        region: &[u8],
+        nl: usize,
+        room: usize,
+        max_line: usize,
+        is_header: &mut impl FnMut(&[u8]) -> bool,
+    ) -> Option<LineScan> {
+        if let Some(stop) = line_stop(region, self.at, nl, room, max_line, is_header) {
+            return Some(LineScan {
+                at: self.at,
+                count: self.count,
+                stop,
+            });
+        }
+        self.count += 1;
+        self.at = nl + 1;
+        None
+    }
+
+    /// The scan's result when it ran to the end of the region.
+    fn filled(self) -> LineScan {
+        LineScan {
+            at: self.at,
+            count: self.count,
+            stop: ScanStop::Filled,
+        }
+    }
+}
+
 /// [`scan_lines`] from newline masks of 64 bytes at a time.
 #[cfg(target_arch = "x86_64")]
 fn scan_lines_masked(
@@ -113,8 +146,7 @@ fn scan_lines_masked(
     max_line: usize,
     mut is_header: impl FnMut(&[u8]) -> bool,
 ) -> LineScan {
-    let mut at = 0usize;
-    let mut count = 0u64;
+    let mut walk = Walk::default();
     let mut base = 0usize;
     let mut blocks = region.chunks_exact(64);
     for block in blocks.by_ref() {
@@ -122,29 +154,21 @@ fn scan_lines_masked(
         while mask != 0 {
             let nl = base + mask.trailing_zeros() as usize;
             mask &= mask - 1;
-            if let Some(stop) = line_stop(region, at, nl, room, max_line, &mut is_header) {
-                return LineScan { at, count, stop };
+            if let Some(end) = walk.take(region, nl, room, max_line, &mut is_header) {
+                return end;
             }
-            count += 1;
-            at = nl + 1;
         }
         base += 64;
     }
     for (i, &b) in blocks.remainder().iter().enumerate() {
         if b == b'\n' {
             let nl = base + i;
-            if let Some(stop) = line_stop(region, at, nl, room, max_line, &mut is_header) {
-                return LineScan { at, count, stop };
+            if let Some(end) = walk.take(region, nl, room, max_line, &mut is_header) {
+                return end;
             }
-            count += 1;
-            at = nl + 1;
         }
     }
-    LineScan {
-        at,
-        count,
-        stop: ScanStop::Filled,
-    }
+    walk.filled()
 }
 
 /// Bit `i` set when `block[i]` is a newline.
