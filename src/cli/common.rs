@@ -19,6 +19,10 @@ pub struct ReadArgs {
     /// Most distinct network interfaces to track (bounds memory on hostile input).
     #[arg(long, value_name = "N", default_value_t = ReadOptions::default().max_enis)]
     pub max_enis: usize,
+    /// Read files with read calls instead of memory maps (for files still being written:
+    /// another program truncating a mapped file ends the process with SIGBUS).
+    #[arg(long)]
+    pub no_mmap: bool,
 }
 
 impl ReadArgs {
@@ -28,6 +32,7 @@ impl ReadArgs {
             self.strict,
             self.format.as_deref(),
             self.max_enis,
+            !self.no_mmap,
             "--log-format",
         )
     }
@@ -38,6 +43,7 @@ pub fn read_options(
     strict: bool,
     format: Option<&str>,
     max_enis: usize,
+    mmap: bool,
     flag: &str,
 ) -> anyhow::Result<ReadOptions> {
     let format = format
@@ -48,6 +54,7 @@ pub fn read_options(
         strict,
         format,
         max_enis,
+        mmap,
         ..ReadOptions::default()
     })
 }
