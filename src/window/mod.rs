@@ -898,15 +898,44 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
 }
 
 /// Sorts closed windows into the one output order: window start, then ENI name.
+///
+/// A window is a few hundred bytes, so the sort runs on small (start, name, id, index) keys and
+/// then moves every window at most once, following the permutation's cycles with swaps
+/// (sorting the windows themselves moved each one about log n times).
 pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
-    // (window start, ENI id) is unique, so an unstable sort gives the one order, without the
-    // stable sort's scratch allocation.
-    ws.sort_unstable_by(|a, b| {
-        a.window_start
-            .cmp(&b.window_start)
-            .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
-            .then(a.eni.cmp(&b.eni))
-    });
+    if ws.len() < 2 {
+        return;
+    }
+    let mut keys: Vec<(u64, &str, EniId, usize)> = ws
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.window_start, names.name(w.eni), w.eni, i))
+        .collect();
+    // (window start, ENI id) is unique, so an unstable sort gives the one order.
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+    let mut from: Vec<usize> = keys.iter().map(|k| k.3).collect();
+    drop(keys);
+    apply_permutation(ws, &mut from);
+}
+
+/// Reorders `ws` so that position `i` holds the element that was at `from[i]` (`from` is a
+/// permutation of `0..ws.len()`; it is left as the identity). Each cycle of the permutation
+/// costs one swap per element but one.
+fn apply_permutation<T>(ws: &mut [T], from: &mut [usize]) {
+    for i in 0..from.len() {
+        let mut cur = i;
+        loop {
+            let Some(slot) = from.get_mut(cur) else {
+                break;
+            };
+            let next = std::mem::replace(slot, cur);
+            if next == i || next >= ws.len() {
+                break;
+            }
+            ws.swap(cur, next);
+            cur = next;
+        }
+    }
 }
 
 #[cfg(test)]
