@@ -924,10 +924,7 @@ pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
 fn apply_permutation<T>(ws: &mut [T], from: &mut [usize]) {
     for i in 0..from.len() {
         let mut cur = i;
-        loop {
-            let Some(slot) = from.get_mut(cur) else {
-                break;
-            };
+        while let Some(slot) = from.get_mut(cur) {
             let next = std::mem::replace(slot, cur);
             if next == i || next >= ws.len() {
                 break;
