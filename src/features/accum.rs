@@ -757,6 +757,9 @@ impl WindowAcc {
         let mut top = 0u64;
         let mut internal = 0usize;
         new_keys.clear();
+        // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
+        // key by key, a few hundred instructions a doubling).
+        new_keys.reserve(self.peers.len());
         for (k, p) in self.peers.iter() {
             n_out += usize::from(p.flags & PEER_OUT != 0);
             n_in += usize::from(p.flags & PEER_IN != 0);
