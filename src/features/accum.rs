@@ -795,16 +795,17 @@ impl WindowAcc {
                     .count(),
             )
         } else {
-            (
-                self.ports
-                    .ports(0)
-                    .filter(|&p| hist.ports_out.insert(p))
-                    .count(),
-                self.ports
-                    .ports(1)
-                    .filter(|&p| hist.ports_in.insert(p))
-                    .count(),
-            )
+            // One walk over the port table for both directions (each history sees its ports
+            // in the same order as with a walk per direction).
+            let (mut new_out, mut new_in) = (0usize, 0usize);
+            for (p, d) in self.ports.ports_both() {
+                if d == 0 {
+                    new_out += usize::from(hist.ports_out.insert(p));
+                } else {
+                    new_in += usize::from(hist.ports_in.insert(p));
+                }
+            }
+            (new_out, new_in)
         };
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
