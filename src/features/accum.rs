@@ -857,11 +857,12 @@ impl WindowAcc {
         };
 
         if ports_later {
-            for p in self.ports.ports(0) {
-                hist.ports_out.insert(p);
-            }
-            for p in self.ports.ports(1) {
-                hist.ports_in.insert(p);
+            for (p, d) in self.ports.ports_both() {
+                if d == 0 {
+                    hist.ports_out.insert(p);
+                } else {
+                    hist.ports_in.insert(p);
+                }
             }
         }
         if !hist.peers.insert_new_sorted(new_keys) {
