@@ -740,6 +740,9 @@ impl WindowAcc {
         let mut top = 0u64;
         let mut internal = 0usize;
         new_keys.clear();
+        // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
+        // key by key, a few hundred instructions a doubling).
+        new_keys.reserve(self.peers.len());
         for (k, p) in self.peers.iter() {
             n_out += usize::from(p.flags & PEER_OUT != 0);
             n_in += usize::from(p.flags & PEER_IN != 0);
@@ -775,16 +778,17 @@ impl WindowAcc {
                     .count(),
             )
         } else {
-            (
-                self.ports
-                    .ports(0)
-                    .filter(|&p| hist.ports_out.insert(p))
-                    .count(),
-                self.ports
-                    .ports(1)
-                    .filter(|&p| hist.ports_in.insert(p))
-                    .count(),
-            )
+            // One walk over the port table for both directions (each history sees its ports
+            // in the same order as with a walk per direction).
+            let (mut new_out, mut new_in) = (0usize, 0usize);
+            for (p, d) in self.ports.ports_both() {
+                if d == 0 {
+                    new_out += usize::from(hist.ports_out.insert(p));
+                } else {
+                    new_in += usize::from(hist.ports_in.insert(p));
+                }
+            }
+            (new_out, new_in)
         };
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
@@ -836,11 +840,12 @@ impl WindowAcc {
         };
 
         if ports_later {
-            for p in self.ports.ports(0) {
-                hist.ports_out.insert(p);
-            }
-            for p in self.ports.ports(1) {
-                hist.ports_in.insert(p);
+            for (p, d) in self.ports.ports_both() {
+                if d == 0 {
+                    hist.ports_out.insert(p);
+                } else {
+                    hist.ports_in.insert(p);
+                }
             }
         }
         if !hist.peers.insert_new_sorted(new_keys) {
