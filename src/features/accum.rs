@@ -358,6 +358,10 @@ pub struct WindowAcc {
     /// Scratch space for closing (the window's new peer keys); not state.
     #[serde(skip)]
     scratch_keys: Vec<u64>,
+    /// Scratch space for closing (each new peer key's place in the history's exact set, at
+    /// most [`PEER_MAP_CAP`] entries); not state.
+    #[serde(skip)]
+    scratch_at: Vec<u32>,
 }
 
 fn pair_key(addr: u64, port: u16, protocol: u8) -> u64 {
@@ -682,9 +686,12 @@ impl WindowAcc {
         evidence: bool,
     ) -> WindowFeatures {
         let mut new_keys = std::mem::take(&mut self.scratch_keys);
-        let w = self.compute(eni, window_start, hist, evidence, &mut new_keys);
+        let mut at = std::mem::take(&mut self.scratch_at);
+        let w = self.compute(eni, window_start, hist, evidence, &mut new_keys, &mut at);
         new_keys.clear();
+        at.clear();
         self.scratch_keys = new_keys;
+        self.scratch_at = at;
         self.clear();
         w
     }
@@ -707,6 +714,7 @@ impl WindowAcc {
         hist: &mut EniHistory,
         evidence: bool,
         new_keys: &mut Vec<u64>,
+        at: &mut Vec<u32>,
     ) -> WindowFeatures {
         let mut v: FeatureVector = [0.0; NUM_FEATURES];
         let set = |v: &mut FeatureVector, f: Feature, x: f64| {
@@ -753,7 +761,7 @@ impl WindowAcc {
         // The peers the history has not seen: sorted (the walk met them nearly in order), one
         // pass over the history's exact set.
         super::peers::sort_nearly_sorted(new_keys);
-        hist.peers.retain_unseen_sorted(new_keys);
+        hist.peers.retain_unseen_sorted_at(new_keys, at);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
             None => (n_out as f64, n_in as f64),
@@ -848,7 +856,8 @@ impl WindowAcc {
                 }
             }
         }
-        if !hist.peers.insert_new_sorted(new_keys) {
+        // `at` still holds the places: nothing above changed the peer set.
+        if !hist.peers.insert_new_at(new_keys, at) {
             // The exact set would switch to the filter: insert the new peers one by one, in key
             // order (sorted above; the switch point decides the filter's insert count, so the
             // order must not depend on the table's slots or on which emptied table was reused).

@@ -906,16 +906,41 @@ pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
     if ws.len() < 2 {
         return;
     }
-    let mut keys: Vec<(u64, &str, EniId, usize)> = ws
+    let mut keys: Vec<(u64, u128, &str, EniId, usize)> = ws
         .iter()
         .enumerate()
-        .map(|(i, w)| (w.window_start, names.name(w.eni), w.eni, i))
+        .map(|(i, w)| {
+            let name = names.name(w.eni);
+            (w.window_start, name_prefix(name), name, w.eni, i)
+        })
         .collect();
-    // (window start, ENI id) is unique, so an unstable sort gives the one order.
-    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
-    let mut from: Vec<usize> = keys.iter().map(|k| k.3).collect();
+    // (window start, ENI id) is unique, so an unstable sort gives the one order. The names'
+    // first 16 bytes, as one integer, decide nearly every tie on the start without a string
+    // comparison; only equal prefixes compare the names themselves.
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| a.2.cmp(b.2))
+            .then(a.3.cmp(&b.3))
+    });
+    let mut from: Vec<usize> = keys.iter().map(|k| k.4).collect();
     drop(keys);
     apply_permutation(ws, &mut from);
+}
+
+/// The first 16 bytes of `name` as a big-endian integer, zero-padded: names whose prefixes
+/// differ compare as their prefixes do (a name that ends inside the 16 bytes pads with zeros,
+/// below any byte the longer name has there, or equal to a zero byte: then the prefixes tie
+/// and the names decide).
+#[inline]
+fn name_prefix(name: &str) -> u128 {
+    let mut buf = [0u8; 16];
+    let b = name.as_bytes();
+    let n = b.len().min(16);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), b.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u128::from_be_bytes(buf)
 }
 
 /// Reorders `ws` so that position `i` holds the element that was at `from[i]` (`from` is a
@@ -1016,6 +1041,49 @@ mod tests {
                     eni,
                     window_start: start * 300,
                     values,
+                    evidence: Default::default(),
+                });
+            }
+            let mut want = ws.clone();
+            want.sort_by(|a, b| {
+                a.window_start
+                    .cmp(&b.window_start)
+                    .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
+                    .then(a.eni.cmp(&b.eni))
+            });
+            sort_closed(&mut ws, &names);
+            prop_assert_eq!(ws, want);
+        }
+
+        /// `sort_closed` against the plain sort when names share long prefixes, end inside
+        /// the 16-byte prefix, are prefixes of one another or hold zero bytes (the prefix key
+        /// ties or differs; the order must be the names' either way).
+        #[test]
+        fn sort_closed_prefix_key_equals_plain_sort(
+            names_in in proptest::collection::vec(
+                (0usize..3, proptest::collection::vec(0u8..3, 0..6)),
+                1..12,
+            ),
+            picks in proptest::collection::vec((0usize..12, 0u64..3), 0..80),
+        ) {
+            let mut names = Interner::new();
+            let mut ids: Vec<EniId> = Vec::new();
+            for (pre, tail) in &names_in {
+                let head = ["", "eni-0123456789a", "eni-0123456789abcdef"][*pre];
+                let tail: String = tail.iter().map(|&c| ['\0', 'a', 'b'][usize::from(c)]).collect();
+                ids.push(names.intern(format!("{head}{tail}").as_bytes()));
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mut ws: Vec<WindowFeatures> = Vec::new();
+            for (e, start) in picks {
+                let eni = ids[e % ids.len()];
+                if !seen.insert((start, eni)) {
+                    continue;
+                }
+                ws.push(WindowFeatures {
+                    eni,
+                    window_start: start * 300,
+                    values: [0.0; crate::features::NUM_FEATURES],
                     evidence: Default::default(),
                 });
             }
