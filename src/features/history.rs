@@ -53,7 +53,38 @@ impl PortHistory {
     }
 
     /// Inserts `port`; returns true when it was not there.
+    #[inline]
     pub fn insert(&mut self, port: u16) -> bool {
+        // Inline: the window's ports are mostly in the list already (one search, no call).
+        if self.bitmap.is_none() {
+            match self.list.binary_search(&port) {
+                Ok(_) => return false,
+                Err(i) => return self.insert_at(i, port),
+            }
+        }
+        self.insert_slow(port)
+    }
+
+    /// [`Self::insert`] of a port absent from the list, at its place `i`.
+    #[inline(never)]
+    fn insert_at(&mut self, i: usize, port: u16) -> bool {
+        self.list.insert(i, port);
+        if self.list.len() > PORT_LIST_MAX {
+            let mut bits = vec![0u64; 1024];
+            for &p in &self.list {
+                if let Some(w) = bits.get_mut(usize::from(p) / 64) {
+                    *w |= 1 << (p % 64);
+                }
+            }
+            self.list = Vec::new();
+            self.bitmap = Some(bits);
+        }
+        true
+    }
+
+    /// [`Self::insert`], the plain way (the bitmap, or the list).
+    #[inline(never)]
+    fn insert_slow(&mut self, port: u16) -> bool {
         if let Some(bits) = &mut self.bitmap {
             let Some(w) = bits.get_mut(usize::from(port) / 64) else {
                 return false;
@@ -64,20 +95,7 @@ impl PortHistory {
         }
         match self.list.binary_search(&port) {
             Ok(_) => false,
-            Err(i) => {
-                self.list.insert(i, port);
-                if self.list.len() > PORT_LIST_MAX {
-                    let mut bits = vec![0u64; 1024];
-                    for &p in &self.list {
-                        if let Some(w) = bits.get_mut(usize::from(p) / 64) {
-                            *w |= 1 << (p % 64);
-                        }
-                    }
-                    self.list = Vec::new();
-                    self.bitmap = Some(bits);
-                }
-                true
-            }
+            Err(i) => self.insert_at(i, port),
         }
     }
 
