@@ -33,7 +33,10 @@
 //! evidence (up to [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open
 //! window stays below about 400 KiB however hostile its records (`hostile_input_stays_bounded`
 //! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
-//! ports and asserts < 600 KiB).
+//! ports and asserts < 600 KiB). Closing also keeps two scratch buffers with the
+//! accumulator, reused from window to window: the new peer keys (≤ `PEER_MAP_CAP` × 8 bytes)
+//! and their places in the history's exact set (≤ `PEER_MAP_CAP` × 4 bytes), 12 KiB at most,
+//! not counted by [`WindowAcc::approx_heap_bytes`].
 //!
 //! # Layout
 //!
