@@ -37,7 +37,8 @@
 //! per id below 2^20, the reader's default interner cap: ≤ 4 MiB; larger ids go to a map), and
 //! each ENI's open windows are a short list of (start, boxed accumulator), so finding a record's
 //! window touches two or three cache lines. Emptied accumulators are kept for reuse: at most
-//! 1,024, each holding at most 32 KiB (≤ 32 MiB in all).
+//! 1,024, each holding at most 32 KiB of tables plus at most 12 KiB of closing scratch (see
+//! `crate::features::accum`), so ≤ 44 MiB in all.
 //!
 //! # Direction
 //!
