@@ -35,8 +35,9 @@
 //! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
 //! ports and asserts < 600 KiB). Closing also keeps two scratch buffers with the
 //! accumulator, reused from window to window: the new peer keys (≤ `PEER_MAP_CAP` × 8 bytes)
-//! and their places in the history's exact set (≤ `PEER_MAP_CAP` × 4 bytes), 12 KiB at most,
-//! not counted by [`WindowAcc::approx_heap_bytes`].
+//! and their places in the history's exact set (≤ `PEER_MAP_CAP` × 4 bytes; both reserved
+//! exactly, so they never hold more), 12 KiB at most, not counted by
+//! [`WindowAcc::approx_heap_bytes`].
 //!
 //! # Layout
 //!
@@ -753,7 +754,7 @@ impl WindowAcc {
         new_keys.clear();
         // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
         // key by key, a few hundred instructions a doubling).
-        new_keys.reserve(self.peers.len());
+        new_keys.reserve_exact(self.peers.len());
         for (k, p) in self.peers.iter() {
             n_out += usize::from(p.flags & PEER_OUT != 0);
             n_in += usize::from(p.flags & PEER_IN != 0);

@@ -209,7 +209,7 @@ impl PeerHistory {
                 }
             }
         }
-        at.reserve(keys.len());
+        at.reserve_exact(keys.len());
         // Keys a few set keys apart (the usual case: tens of keys a window against a set of
         // hundreds) step over the set a cache line at a time; sparser keys gallop.
         // Keys at most a few set keys apart (a set of tens against tens of keys) step one key
