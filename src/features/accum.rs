@@ -33,7 +33,11 @@
 //! evidence (up to [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open
 //! window stays below about 400 KiB however hostile its records (`hostile_input_stays_bounded`
 //! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
-//! ports and asserts < 600 KiB).
+//! ports and asserts < 600 KiB). Closing also keeps two scratch buffers with the
+//! accumulator, reused from window to window: the new peer keys (≤ `PEER_MAP_CAP` × 8 bytes)
+//! and their places in the history's exact set (≤ `PEER_MAP_CAP` × 4 bytes; both reserved
+//! exactly, so they never hold more), 12 KiB at most, not counted by
+//! [`WindowAcc::approx_heap_bytes`].
 //!
 //! # Layout
 //!
@@ -358,6 +362,10 @@ pub struct WindowAcc {
     /// Scratch space for closing (the window's new peer keys); not state.
     #[serde(skip)]
     scratch_keys: Vec<u64>,
+    /// Scratch space for closing (each new peer key's place in the history's exact set, at
+    /// most [`PEER_MAP_CAP`] entries); not state.
+    #[serde(skip)]
+    scratch_at: Vec<u32>,
 }
 
 fn pair_key(addr: u64, port: u16, protocol: u8) -> u64 {
@@ -682,9 +690,12 @@ impl WindowAcc {
         evidence: bool,
     ) -> WindowFeatures {
         let mut new_keys = std::mem::take(&mut self.scratch_keys);
-        let w = self.compute(eni, window_start, hist, evidence, &mut new_keys);
+        let mut at = std::mem::take(&mut self.scratch_at);
+        let w = self.compute(eni, window_start, hist, evidence, &mut new_keys, &mut at);
         new_keys.clear();
+        at.clear();
         self.scratch_keys = new_keys;
+        self.scratch_at = at;
         self.clear();
         w
     }
@@ -707,6 +718,7 @@ impl WindowAcc {
         hist: &mut EniHistory,
         evidence: bool,
         new_keys: &mut Vec<u64>,
+        at: &mut Vec<u32>,
     ) -> WindowFeatures {
         let mut v: FeatureVector = [0.0; NUM_FEATURES];
         let set = |v: &mut FeatureVector, f: Feature, x: f64| {
@@ -740,6 +752,9 @@ impl WindowAcc {
         let mut top = 0u64;
         let mut internal = 0usize;
         new_keys.clear();
+        // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
+        // key by key, a few hundred instructions a doubling).
+        new_keys.reserve_exact(self.peers.len());
         for (k, p) in self.peers.iter() {
             n_out += usize::from(p.flags & PEER_OUT != 0);
             n_in += usize::from(p.flags & PEER_IN != 0);
@@ -750,7 +765,7 @@ impl WindowAcc {
         // The peers the history has not seen: sorted (the walk met them nearly in order), one
         // pass over the history's exact set.
         super::peers::sort_nearly_sorted(new_keys);
-        hist.peers.retain_unseen_sorted(new_keys);
+        hist.peers.retain_unseen_sorted_at(new_keys, at);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
             None => (n_out as f64, n_in as f64),
@@ -775,16 +790,17 @@ impl WindowAcc {
                     .count(),
             )
         } else {
-            (
-                self.ports
-                    .ports(0)
-                    .filter(|&p| hist.ports_out.insert(p))
-                    .count(),
-                self.ports
-                    .ports(1)
-                    .filter(|&p| hist.ports_in.insert(p))
-                    .count(),
-            )
+            // One walk over the port table for both directions (each history sees its ports
+            // in the same order as with a walk per direction).
+            let (mut new_out, mut new_in) = (0usize, 0usize);
+            for (p, d) in self.ports.ports_both() {
+                if d == 0 {
+                    new_out += usize::from(hist.ports_out.insert(p));
+                } else {
+                    new_in += usize::from(hist.ports_in.insert(p));
+                }
+            }
+            (new_out, new_in)
         };
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
@@ -836,14 +852,16 @@ impl WindowAcc {
         };
 
         if ports_later {
-            for p in self.ports.ports(0) {
-                hist.ports_out.insert(p);
-            }
-            for p in self.ports.ports(1) {
-                hist.ports_in.insert(p);
+            for (p, d) in self.ports.ports_both() {
+                if d == 0 {
+                    hist.ports_out.insert(p);
+                } else {
+                    hist.ports_in.insert(p);
+                }
             }
         }
-        if !hist.peers.insert_new_sorted(new_keys) {
+        // `at` still holds the places: nothing above changed the peer set.
+        if !hist.peers.insert_new_at(new_keys, at) {
             // The exact set would switch to the filter: insert the new peers one by one, in key
             // order (sorted above; the switch point decides the filter's insert count, so the
             // order must not depend on the table's slots or on which emptied table was reused).

@@ -53,7 +53,38 @@ impl PortHistory {
     }
 
     /// Inserts `port`; returns true when it was not there.
+    #[inline]
     pub fn insert(&mut self, port: u16) -> bool {
+        // Inline: the window's ports are mostly in the list already (one search, no call).
+        if self.bitmap.is_none() {
+            match self.list.binary_search(&port) {
+                Ok(_) => return false,
+                Err(i) => return self.insert_at(i, port),
+            }
+        }
+        self.insert_slow(port)
+    }
+
+    /// [`Self::insert`] of a port absent from the list, at its place `i`.
+    #[inline(never)]
+    fn insert_at(&mut self, i: usize, port: u16) -> bool {
+        self.list.insert(i, port);
+        if self.list.len() > PORT_LIST_MAX {
+            let mut bits = vec![0u64; 1024];
+            for &p in &self.list {
+                if let Some(w) = bits.get_mut(usize::from(p) / 64) {
+                    *w |= 1 << (p % 64);
+                }
+            }
+            self.list = Vec::new();
+            self.bitmap = Some(bits);
+        }
+        true
+    }
+
+    /// [`Self::insert`], the plain way (the bitmap, or the list).
+    #[inline(never)]
+    fn insert_slow(&mut self, port: u16) -> bool {
         if let Some(bits) = &mut self.bitmap {
             let Some(w) = bits.get_mut(usize::from(port) / 64) else {
                 return false;
@@ -64,20 +95,7 @@ impl PortHistory {
         }
         match self.list.binary_search(&port) {
             Ok(_) => false,
-            Err(i) => {
-                self.list.insert(i, port);
-                if self.list.len() > PORT_LIST_MAX {
-                    let mut bits = vec![0u64; 1024];
-                    for &p in &self.list {
-                        if let Some(w) = bits.get_mut(usize::from(p) / 64) {
-                            *w |= 1 << (p % 64);
-                        }
-                    }
-                    self.list = Vec::new();
-                    self.bitmap = Some(bits);
-                }
-                true
-            }
+            Err(i) => self.insert_at(i, port),
         }
     }
 
@@ -156,6 +174,16 @@ impl PeerHistory {
     /// to touch most lines anyway, else those around each key's expected place: keys are
     /// uniformly mixed, so a key's place in `n` sorted keys is about `key * n / 2^64`).
     pub fn retain_unseen_sorted(&self, keys: &mut Vec<u64>) {
+        let mut at = Vec::new();
+        self.retain_unseen_sorted_at(keys, &mut at);
+    }
+
+    /// [`Self::retain_unseen_sorted`] that also notes, for each key kept, its place in the
+    /// exact set (how many of the set's keys are below it), for [`Self::insert_new_at`]: the
+    /// gallop finds that place anyway, so the insert need not search again. `at` is cleared
+    /// first, and left empty when the set is filtered.
+    pub fn retain_unseen_sorted_at(&self, keys: &mut Vec<u64>, at: &mut Vec<u32>) {
+        at.clear();
         if let Some(bits) = &self.bloom {
             for &k in keys.iter() {
                 for b in Self::bloom_bits(k) {
@@ -181,22 +209,33 @@ impl PeerHistory {
                 }
             }
         }
+        at.reserve_exact(keys.len());
+        // Keys a few set keys apart (the usual case: tens of keys a window against a set of
+        // hundreds) step over the set a cache line at a time; sparser keys gallop.
+        // Keys at most a few set keys apart (a set of tens against tens of keys) step one key
+        // at a time.
+        let close = ex.len() <= 4 * keys.len();
+        let dense = ex.len() <= 16 * keys.len();
         let mut lo = 0usize;
-        keys.retain(|&k| {
-            let rest = ex.get(lo..).unwrap_or(&[]);
-            let mut bound = 1usize;
-            while bound < rest.len() && rest.get(bound - 1).is_some_and(|&x| x < k) {
-                bound *= 2;
+        let mut kept = 0usize;
+        for r in 0..keys.len() {
+            let Some(&k) = keys.get(r) else { break };
+            lo = if close {
+                lower_bound_stepping(ex, lo, k)
+            } else if dense {
+                lower_bound_by_lines(ex, lo, k)
+            } else {
+                lower_bound_galloping(ex, lo, k)
+            };
+            if ex.get(lo) != Some(&k) {
+                if let Some(d) = keys.get_mut(kept) {
+                    *d = k;
+                }
+                kept += 1;
+                at.push(lo as u32);
             }
-            let start = bound / 2;
-            let end = bound.min(rest.len());
-            let idx = start
-                + rest
-                    .get(start..end)
-                    .map_or(0, |r| r.partition_point(|&x| x < k));
-            lo += idx;
-            ex.get(lo) != Some(&k)
-        });
+        }
+        keys.truncate(kept);
     }
 
     /// Inserts a key.
@@ -232,20 +271,36 @@ impl PeerHistory {
         if self.bloom.is_some() || self.exact.len() + keys.len() > PEER_EXACT_MAX {
             return false;
         }
+        keys.sort_unstable();
+        let at: Vec<u32> = keys
+            .iter()
+            .map(|&k| self.exact.partition_point(|&x| x < k) as u32)
+            .collect();
+        self.insert_new_at(keys, &at)
+    }
+
+    /// [`Self::insert_new_sorted`] for ascending `keys` whose places in the exact set are
+    /// `at` (from [`Self::retain_unseen_sorted_at`] on this set as it is now). Returns false,
+    /// inserting nothing, when the set is filtered, would switch to the filter, or `at` does
+    /// not match `keys` (the caller then uses [`Self::insert`] one by one).
+    pub fn insert_new_at(&mut self, keys: &[u64], at: &[u32]) -> bool {
+        if self.bloom.is_some()
+            || self.exact.len() + keys.len() > PEER_EXACT_MAX
+            || at.len() != keys.len()
+        {
+            return false;
+        }
         if keys.is_empty() {
             return true;
         }
-        keys.sort_unstable();
         // Merge from the back in place: the vector grows once, and the old keys above each new
-        // key move up in one block (found by binary search), not one by one.
+        // key move up in one block (its place known already), not one by one.
         let old = self.exact.len();
         self.exact.resize(old + keys.len(), 0);
         let (mut hi, mut w) = (old, old + keys.len());
-        for &k in keys.iter().rev() {
-            let p = self
-                .exact
-                .get(..hi)
-                .map_or(0, |below| below.partition_point(|&x| x < k));
+        for (&k, &p) in keys.iter().zip(at).rev() {
+            // Places ascend with the keys; `min` keeps a wrong one from reaching past `hi`.
+            let p = (p as usize).min(hi);
             let run = hi - p;
             w -= run;
             self.exact.copy_within(p..hi, w);
@@ -284,6 +339,59 @@ impl PeerHistory {
     pub fn heap_bytes(&self) -> usize {
         self.exact.capacity() * 8 + self.bloom.as_ref().map_or(0, |b| b.capacity() * 8)
     }
+}
+
+/// The number of keys of sorted `ex` below `k`, given that the first `lo` are: one key at a
+/// time. Cheap when the answer is a key or two past `lo`.
+#[inline]
+fn lower_bound_stepping(ex: &[u64], mut lo: usize, k: u64) -> usize {
+    while ex.get(lo).is_some_and(|&x| x < k) {
+        lo += 1;
+    }
+    lo
+}
+
+/// The number of keys of sorted `ex` below `k`, given that the first `lo` are: steps over
+/// eight keys (a cache line) at a time while the line's last key is below `k`, then finds the
+/// place within the line in three branch-free halvings. Cheap when the answer is a few lines
+/// past `lo`.
+#[inline]
+fn lower_bound_by_lines(ex: &[u64], mut lo: usize, k: u64) -> usize {
+    while let Some(line) = ex.get(lo..lo + 8) {
+        let Ok(c) = <&[u64; 8]>::try_from(line) else {
+            break;
+        };
+        if c[7] < k {
+            lo += 8;
+            continue;
+        }
+        // The place is in 0..=7 (`c[7]` is not below `k`).
+        let mut b = usize::from(c[3] < k) * 4;
+        b += usize::from(c.get(b + 1).is_some_and(|&x| x < k)) * 2;
+        b += usize::from(c.get(b).is_some_and(|&x| x < k));
+        return lo + b;
+    }
+    // Fewer than eight keys left.
+    lo + ex
+        .get(lo..)
+        .map_or(0, |t| t.iter().take_while(|&&x| x < k).count())
+}
+
+/// [`lower_bound_by_lines`] by galloping: doubling steps from `lo`, then a binary search in
+/// the last step. Cheap when the answer may be far past `lo`.
+#[inline]
+fn lower_bound_galloping(ex: &[u64], lo: usize, k: u64) -> usize {
+    let rest = ex.get(lo..).unwrap_or(&[]);
+    let mut bound = 1usize;
+    while bound < rest.len() && rest.get(bound - 1).is_some_and(|&x| x < k) {
+        bound *= 2;
+    }
+    let start = bound / 2;
+    let end = bound.min(rest.len());
+    lo + start
+        + rest
+            .get(start..end)
+            .map_or(0, |r| r.partition_point(|&x| x < k))
 }
 
 /// Learns an ENI's own address from its records when `flow-direction` is absent: every record
@@ -751,6 +859,55 @@ mod tests {
             let want: Vec<u64> = keys.iter().copied().filter(|&k| !h.contains(k)).collect();
             h.retain_unseen_sorted(&mut keys);
             prop_assert_eq!(keys, want);
+        }
+
+        /// Both place searches against `partition_point`, from any start at or below the
+        /// answer.
+        #[test]
+        fn lower_bounds_equal_partition_point(
+            set in proptest::collection::vec(0u64..500, 0..100),
+            k in 0u64..520,
+            from in 0usize..100,
+        ) {
+            let mut set = set;
+            set.sort_unstable();
+            set.dedup();
+            let want = set.partition_point(|&x| x < k);
+            let lo = from.min(want);
+            prop_assert_eq!(lower_bound_stepping(&set, lo, k), want);
+            prop_assert_eq!(lower_bound_by_lines(&set, lo, k), want);
+            prop_assert_eq!(lower_bound_galloping(&set, lo, k), want);
+        }
+
+        /// The window's path: the check noting places, then the merge at those places,
+        /// against `contains` and one-by-one inserts (exact, at the switch, and filtered).
+        #[test]
+        fn retain_at_then_insert_at_equals_one_by_one(
+            held in proptest::collection::vec(0u64..4_000, 0..2500),
+            asked in proptest::collection::vec(0u64..4_000, 0..300),
+        ) {
+            let mut plain = PeerHistory::default();
+            for &k in &held {
+                plain.insert(mix64(k));
+            }
+            let mut fast = plain.clone();
+            let mut keys: Vec<u64> = asked.iter().map(|&k| mix64(k)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let want: Vec<u64> = keys.iter().copied().filter(|&k| !plain.contains(k)).collect();
+            for &k in &want {
+                plain.insert(k);
+            }
+            let mut at = vec![7u32; 3];
+            fast.retain_unseen_sorted_at(&mut keys, &mut at);
+            prop_assert_eq!(&keys, &want);
+            if !fast.insert_new_at(&keys, &at) {
+                prop_assert!(fast.is_filtered() || fast.exact.len() + keys.len() > PEER_EXACT_MAX);
+                for &k in &keys {
+                    fast.insert(k);
+                }
+            }
+            prop_assert_eq!(&fast, &plain);
         }
     }
 

@@ -37,7 +37,8 @@
 //! per id below 2^20, the reader's default interner cap: ≤ 4 MiB; larger ids go to a map), and
 //! each ENI's open windows are a short list of (start, boxed accumulator), so finding a record's
 //! window touches two or three cache lines. Emptied accumulators are kept for reuse: at most
-//! 1,024, each holding at most 32 KiB (≤ 32 MiB in all).
+//! 1,024, each holding at most 32 KiB of tables plus at most 12 KiB of closing scratch (see
+//! `crate::features::accum`), so ≤ 44 MiB in all.
 //!
 //! # Direction
 //!
@@ -898,15 +899,66 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
 }
 
 /// Sorts closed windows into the one output order: window start, then ENI name.
+///
+/// A window is a few hundred bytes, so the sort runs on small (start, name, id, index) keys and
+/// then moves every window at most once, following the permutation's cycles with swaps
+/// (sorting the windows themselves moved each one about log n times).
 pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
-    // (window start, ENI id) is unique, so an unstable sort gives the one order, without the
-    // stable sort's scratch allocation.
-    ws.sort_unstable_by(|a, b| {
-        a.window_start
-            .cmp(&b.window_start)
-            .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
-            .then(a.eni.cmp(&b.eni))
+    if ws.len() < 2 {
+        return;
+    }
+    let mut keys: Vec<(u64, u128, &str, EniId, usize)> = ws
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let name = names.name(w.eni);
+            (w.window_start, name_prefix(name), name, w.eni, i)
+        })
+        .collect();
+    // (window start, ENI id) is unique, so an unstable sort gives the one order. The names'
+    // first 16 bytes, as one integer, decide nearly every tie on the start without a string
+    // comparison; only equal prefixes compare the names themselves.
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| a.2.cmp(b.2))
+            .then(a.3.cmp(&b.3))
     });
+    let mut from: Vec<usize> = keys.iter().map(|k| k.4).collect();
+    drop(keys);
+    apply_permutation(ws, &mut from);
+}
+
+/// The first 16 bytes of `name` as a big-endian integer, zero-padded: names whose prefixes
+/// differ compare as their prefixes do (a name that ends inside the 16 bytes pads with zeros,
+/// below any byte the longer name has there, or equal to a zero byte: then the prefixes tie
+/// and the names decide).
+#[inline]
+fn name_prefix(name: &str) -> u128 {
+    let mut buf = [0u8; 16];
+    let b = name.as_bytes();
+    let n = b.len().min(16);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), b.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u128::from_be_bytes(buf)
+}
+
+/// Reorders `ws` so that position `i` holds the element that was at `from[i]` (`from` is a
+/// permutation of `0..ws.len()`; it is left as the identity). Each cycle of the permutation
+/// costs one swap per element but one.
+fn apply_permutation<T>(ws: &mut [T], from: &mut [usize]) {
+    for i in 0..from.len() {
+        let mut cur = i;
+        while let Some(slot) = from.get_mut(cur) {
+            let next = std::mem::replace(slot, cur);
+            if next == i || next >= ws.len() {
+                break;
+            }
+            ws.swap(cur, next);
+            cur = next;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -961,6 +1013,103 @@ mod tests {
                 prop_assert_eq!(got, want);
                 prop_assert_eq!(&fast, &plain);
             }
+        }
+
+        /// `sort_closed` (key sort, then the permutation applied by cycles) against sorting
+        /// the windows themselves by the same order. Names are interned out of order and
+        /// window starts repeat, so both the name and the start decide.
+        #[test]
+        fn sort_closed_equals_plain_sort(
+            names_in in proptest::collection::vec(0u8..20, 1..20),
+            picks in proptest::collection::vec((0usize..20, 0u64..6, 0u8..255), 0..120),
+        ) {
+            let mut names = Interner::new();
+            let ids: Vec<EniId> = names_in
+                .iter()
+                .map(|n| names.intern(format!("eni-{:02}", 19 - n).as_bytes()))
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let mut ws: Vec<WindowFeatures> = Vec::new();
+            for (e, start, tag) in picks {
+                let eni = ids[e % ids.len()];
+                // (start, ENI) is unique among closed windows.
+                if !seen.insert((start, eni)) {
+                    continue;
+                }
+                let mut values = [0.0; crate::features::NUM_FEATURES];
+                values[0] = f64::from(tag);
+                ws.push(WindowFeatures {
+                    eni,
+                    window_start: start * 300,
+                    values,
+                    evidence: Default::default(),
+                });
+            }
+            let mut want = ws.clone();
+            want.sort_by(|a, b| {
+                a.window_start
+                    .cmp(&b.window_start)
+                    .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
+                    .then(a.eni.cmp(&b.eni))
+            });
+            sort_closed(&mut ws, &names);
+            prop_assert_eq!(ws, want);
+        }
+
+        /// `sort_closed` against the plain sort when names share long prefixes, end inside
+        /// the 16-byte prefix, are prefixes of one another or hold zero bytes (the prefix key
+        /// ties or differs; the order must be the names' either way).
+        #[test]
+        fn sort_closed_prefix_key_equals_plain_sort(
+            names_in in proptest::collection::vec(
+                (0usize..3, proptest::collection::vec(0u8..3, 0..6)),
+                1..12,
+            ),
+            picks in proptest::collection::vec((0usize..12, 0u64..3), 0..80),
+        ) {
+            let mut names = Interner::new();
+            let mut ids: Vec<EniId> = Vec::new();
+            for (pre, tail) in &names_in {
+                let head = ["", "eni-0123456789a", "eni-0123456789abcdef"][*pre];
+                let tail: String = tail.iter().map(|&c| ['\0', 'a', 'b'][usize::from(c)]).collect();
+                ids.push(names.intern(format!("{head}{tail}").as_bytes()));
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mut ws: Vec<WindowFeatures> = Vec::new();
+            for (e, start) in picks {
+                let eni = ids[e % ids.len()];
+                if !seen.insert((start, eni)) {
+                    continue;
+                }
+                ws.push(WindowFeatures {
+                    eni,
+                    window_start: start * 300,
+                    values: [0.0; crate::features::NUM_FEATURES],
+                    evidence: Default::default(),
+                });
+            }
+            let mut want = ws.clone();
+            want.sort_by(|a, b| {
+                a.window_start
+                    .cmp(&b.window_start)
+                    .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
+                    .then(a.eni.cmp(&b.eni))
+            });
+            sort_closed(&mut ws, &names);
+            prop_assert_eq!(ws, want);
+        }
+
+        /// `apply_permutation` puts `from[i]`'s element at `i` for any permutation.
+        #[test]
+        fn apply_permutation_any(perm in Just((0usize..64).collect::<Vec<_>>()).prop_shuffle(), n in 0usize..64) {
+            let from: Vec<usize> = perm.into_iter().filter(|&i| i < n).collect();
+            let orig: Vec<usize> = (0..n).map(|i| i * 7 + 1).collect();
+            let mut got = orig.clone();
+            let mut f = from.clone();
+            apply_permutation(&mut got, &mut f);
+            let want: Vec<usize> = from.iter().map(|&i| orig[i]).collect();
+            prop_assert_eq!(got, want);
+            prop_assert!(f.iter().enumerate().all(|(i, &x)| i == x));
         }
     }
 }
