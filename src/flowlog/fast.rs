@@ -477,70 +477,165 @@ fn new_eni(name: &[u8], interner: &mut Interner, max_enis: usize) -> Option<Opti
     Some(Some(interner.intern(name)))
 }
 
-/// The high bit of each byte of `w` that is not an ASCII digit, exact for every byte up to
-/// and including the first non-ASCII one ([`classify`] is exact only up to the first
-/// non-digit: its subtraction borrows). Only a byte of 0xb0 or more carries out of its
-/// addition, and such a byte is flagged itself.
+/// The high bit of each byte of `w` that is not an ASCII digit, exact for every byte (no
+/// carry crosses a byte: the low seven bits plus at most 0x50 stay below 0x100).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
 fn nondigits(w: u64) -> u64 {
-    (!w.wrapping_add(0x50 * ONES) | w.wrapping_add(0x46 * ONES)) & HIGHS
+    let x = w & (0x7f * ONES);
+    let at_least_0 = x.wrapping_add((0x80 - 0x30) * ONES);
+    let above_9 = x.wrapping_add((0x80 - 0x3a) * ONES);
+    !(at_least_0 & !above_9 & !w) & HIGHS
+}
+
+/// The high bit of each byte of `w` that is a space, exact for every byte.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline(always)]
+fn spaces(w: u64) -> u64 {
+    let z = w ^ (u64::from(b' ') * ONES);
+    !(((z & (0x7f * ONES)).wrapping_add(0x7f * ONES)) | z) & HIGHS
 }
 
 /// The high bit of each byte of `nd` (bits 8i + 7, nothing else set) gathered into bit i: one
 /// multiplication moves each to bit 56 + i without carries (all partial products are
 /// distinct bits).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
 fn movemask(nd: u64) -> u32 {
     (nd.wrapping_mul(0x0002_0408_1020_4081) >> 56) as u32
 }
 
+/// Of the 16 bytes `w0` then `w1`: bit i set when byte i is not an ASCII digit, and bit i
+/// set when it is a space; bit 16 set in both (the end of the 16 bytes stops any search).
+/// Word arithmetic: the reference for [`masks16`], and what other targets use.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline(always)]
+fn masks16_words(w0: u64, w1: u64) -> (u32, u32) {
+    let nd = movemask(nondigits(w0)) | movemask(nondigits(w1)) << 8;
+    let sp = movemask(spaces(w0)) | movemask(spaces(w1)) << 8;
+    (nd | 1 << 16, sp | 1 << 16)
+}
+
+/// [`masks16_words`] with SSE2 (every x86_64 CPU has it, and rustc's x86_64 targets enable
+/// it): one compare for the spaces, a subtraction, a minimum and a compare for the digits.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn masks16(w0: u64, w1: u64) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_sub_epi8,
+    };
+    // SAFETY: these intrinsics only compute on values (no memory access); they need SSE2,
+    // which the `cfg` above requires to be enabled for the whole build.
+    let (digits, sp) = unsafe {
+        let v = _mm_set_epi64x(w1 as i64, w0 as i64);
+        let sp = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)));
+        // A byte less '0' is at most 9 (unsigned) exactly when it is a digit.
+        let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+        let digits = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+        (digits as u32, sp as u32)
+    };
+    (digits ^ 0x1_ffff, sp | 1 << 16)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn masks16(w0: u64, w1: u64) -> (u32, u32) {
+    masks16_words(w0, w1)
+}
+
+/// The shape of a dotted quad followed by a space: its non-digit bits up to the space (see
+/// [`ipv4`]), the four shifts that bring each octet's digits to the top of 32 bits (one per
+/// byte, taken modulo 32), the places of its three dots, and its length with the space.
+#[derive(Clone, Copy)]
+struct Shape {
+    key: u32,
+    shifts: u32,
+    dots: [u8; 3],
+    len: u8,
+}
+
+/// The multiplier of [`SHAPES`]' perfect hash: the 81 shapes' keys (octets of 1..=3 digits)
+/// land in distinct slots of 256 (found by a search; the table's construction fails to
+/// compile if that ever stops being true).
+const SHAPE_MUL: u32 = 0x3460_defd;
+
+/// The slot of a shape key in [`SHAPES`].
+#[inline(always)]
+const fn shape_slot(key: u32) -> usize {
+    (key.wrapping_mul(SHAPE_MUL) >> 24) as usize
+}
+
+/// The 81 dotted-quad shapes by [`shape_slot`]; the other slots have key 0, which no
+/// classified address has (its key has at least the bit of its space, or bit 16).
+const SHAPES: [Shape; 256] = {
+    let mut t = [Shape {
+        key: 0,
+        shifts: 0,
+        dots: [0; 3],
+        len: 0,
+    }; 256];
+    let mut i = 0;
+    while i < 81 {
+        // Digits of each octet, 1..=3.
+        let n = [1 + i % 3, 1 + i / 3 % 3, 1 + i / 9 % 3, 1 + i / 27];
+        let e1 = n[0];
+        let e2 = e1 + 1 + n[1];
+        let e3 = e2 + 1 + n[2];
+        let e4 = e3 + 1 + n[3];
+        let key = (1u32 << e1) | (1 << e2) | (1 << e3) | (1 << e4);
+        // The first octet from the address's start (32 - 8n), the others from their dot
+        // (24 - 8n: the dot is the word's low byte).
+        let shifts = (32 - 8 * n[0] as u32)
+            | (24 - 8 * n[1] as u32) << 8
+            | (24 - 8 * n[2] as u32) << 16
+            | (24 - 8 * n[3] as u32) << 24;
+        let slot = shape_slot(key);
+        assert!(t[slot].key == 0, "SHAPE_MUL must place the 81 shapes apart");
+        t[slot] = Shape {
+            key,
+            shifts,
+            dots: [e1 as u8, e2 as u8, e3 as u8],
+            len: e4 as u8 + 1,
+        };
+        i += 1;
+    }
+    t
+};
+
 /// A dotted-quad IPv4 address followed by a space at `p`: its octets and the length
 /// including the space. The same values as `parse::ipv4_prefix` (1..=3 digits per octet,
 /// leading zeros allowed, each at most 255).
 ///
-/// The address and its space fit in 16 bytes, so two loads classify them all: the places of
-/// the first four non-digits come from one 16-bit mask (so no octet waits for the previous
-/// one's length), each octet's digits are loaded again at their start and shifted to the top
-/// of 32 bits, and two multiplications value two octets each.
+/// The address and its space fit in 16 bytes, so two loads classify them all
+/// ([`masks16`]): the non-digits up to the first space (the key) are exactly the dots and
+/// the space of one of 81 shapes, which a perfect hash finds in [`SHAPES`] (a key that is no
+/// shape's finds a slot whose key differs). No octet waits for the previous one's length:
+/// each octet's digits are loaded again at their start and shifted to the top of 32 bits,
+/// and two multiplications value two octets each.
 #[inline(always)]
 fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let (w0, w1) = (ld(win, p), ld(win, p + 8));
-    // Bit i: byte i is not a digit; bit 16 stops the search past the 16 bytes.
-    let m = movemask(nondigits(w0)) | movemask(nondigits(w1)) << 8 | 1 << 16;
-    let next = |m: u32| (m.trailing_zeros(), m & m.wrapping_sub(1));
-    let (e1, m) = next(m);
-    let (e2, m) = next(m);
-    let (e3, m) = next(m);
-    let e4 = m.trailing_zeros();
-    // Each octet 1..=3 digits: the separators 2..=4 apart (the first at 1..=3). All four
-    // at once: packed, the places give `[e1, e2 - e1, e3 - e2, e4 - e3]` per byte (no
-    // borrows: the places never decrease, and are at most 32), less `[1, 2, 2, 2]`: each byte
-    // then in 0..=2, else its own high bit (below its minimum) or, at the lowest such byte,
-    // its sum with 0x7d (3..=31, no carry from below) shows it.
-    let d = {
-        let e = e1 | e2 << 8 | e3 << 16 | e4 << 24;
-        e.wrapping_sub(e << 8)
-    };
-    let v = d.wrapping_sub(0x0202_0201);
-    if (v.wrapping_add(0x7d7d_7d7d) | v) & 0x8080_8080 != 0 {
+    let (nd, sp) = masks16(w0, w1);
+    // The non-digits up to and including the first space (or bit 16).
+    let key = nd & (sp ^ sp.wrapping_sub(1));
+    let shape = SHAPES[shape_slot(key)];
+    if shape.key != key {
         return None;
     }
-    let (e1, e2, e3, e4) = (e1 as usize, e2 as usize, e3 as usize, e4 as usize);
-    if byte(win, p + e4) != b' ' {
-        return None;
-    }
+    // At most 11 and 16: the masks show the compiler (positions stay provably small).
+    let dot = |k: usize| usize::from(shape.dots[k] & 15);
+    let len = usize::from(shape.len & 31);
+    let shifts = shape.shifts;
     // Each octet's digit values at the top of 32 bits (`[0, h, t, o]` from the low byte, a
     // missing leading digit as 0). The first: the address's first word less '0' per byte,
-    // shifted left by 32 - 8n (the bytes past the digits leave; borrows only travel upwards,
-    // from them). The others: the word at the dot before them, less '.' in its first byte
-    // (0 then, no borrow) and '0' in the others, shifted left by 24 - 8n = 32 - 8d for
-    // separators d apart: the word's address is the dot's place, known without an addition.
-    // The four shifts, packed from `d` (32 - 8 × 1..=4, no borrows), each taken by a shift
-    // of its byte down (a shift count is taken modulo 32: the bytes above do not count).
-    let shifts = (0x0404_0404 - d) << 3;
+    // shifted left (the bytes past the digits leave; borrows only travel upwards, from
+    // them). The others: the word at the dot before them, less '.' in its first byte (0
+    // then, no borrow) and '0' in the others, shifted left (a shift count is taken modulo
+    // 32: the bytes above do not count).
     let t1 = (w0 as u32).wrapping_sub(0x3030_3030).wrapping_shl(shifts);
     let at = |e: usize| (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
-    let (a2, a3, a4) = (at(e1), at(e2), at(e3));
+    let (a2, a3, a4) = (at(dot(0)), at(dot(1)), at(dot(2)));
     // The separators are dots exactly when the low bytes are 0 (no borrow reaches them).
     if (a2 | a3 | a4) & 0xff != 0 {
         return None;
@@ -565,7 +660,7 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let v34 = (x34 >> 8).wrapping_mul(MUL);
     // Octets 1, 3, 2, 4 in bytes 0, 2, 4, 6, then 2 and 4 folded into bytes 1 and 3.
     let z = (v12 >> 16) & 0x0000_00ff_0000_00ff | v34 & 0x00ff_0000_00ff_0000;
-    Some((((z | z >> 24) as u32).to_le_bytes(), e4 + 1))
+    Some((((z | z >> 24) as u32).to_le_bytes(), len))
 }
 
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
@@ -801,16 +896,36 @@ mod tests {
         }
     }
 
+    /// What [`masks16`] must give for `bytes`, byte by byte.
+    fn masks_of(bytes: &[u8; 16]) -> (u32, u32) {
+        let bits = |f: &dyn Fn(u8) -> bool| {
+            (0..16)
+                .filter(|&i| f(bytes[i]))
+                .fold(1 << 16, |m, i| m | 1 << i)
+        };
+        (bits(&|c| !c.is_ascii_digit()), bits(&|c| c == b' '))
+    }
+
+    fn words(bytes: &[u8; 16]) -> (u64, u64) {
+        let (a, b) = bytes.split_at(8);
+        let w = |h: &[u8]| u64::from_le_bytes(h.try_into().unwrap());
+        (w(a), w(b))
+    }
+
     #[test]
-    fn nondigits_and_movemask_are_exact() {
+    fn masks_are_exact() {
         for b in 0..=255u8 {
-            for at in 0..8 {
-                // Any byte after ASCII ones (the only bytes whose flags matter).
-                let mut bytes = *b"0a9/:.x ";
-                bytes[at] = b;
-                let nd = nondigits(u64::from_le_bytes(bytes));
-                for (i, &c) in bytes.iter().enumerate().take(at + 1) {
-                    assert_eq!(nd >> (8 * i + 7) & 1 == 1, !c.is_ascii_digit(), "{bytes:?}");
+            for at in 0..16 {
+                for base in [
+                    *b"0a9/:.x 1.2.3.4 ",
+                    *b" 99\xff\xb0\x00 ;:/09 . \x80",
+                    [b'9'; 16],
+                ] {
+                    let mut bytes = base;
+                    bytes[at] = b;
+                    let (w0, w1) = words(&bytes);
+                    assert_eq!(masks16_words(w0, w1), masks_of(&bytes), "{bytes:?}");
+                    assert_eq!(masks16(w0, w1), masks_of(&bytes), "{bytes:?}");
                 }
             }
         }
@@ -820,6 +935,34 @@ mod tests {
                 .map(|i| 0x80u64 << (8 * i))
                 .sum();
             assert_eq!(movemask(nd), m);
+        }
+    }
+
+    #[test]
+    fn shapes_are_the_81_dotted_quads() {
+        let mut n = 0;
+        for (slot, s) in SHAPES.iter().enumerate() {
+            if s.key == 0 {
+                continue;
+            }
+            n += 1;
+            assert_eq!(shape_slot(s.key), slot);
+            let e4 = usize::from(s.len) - 1;
+            let bits = [s.dots[0], s.dots[1], s.dots[2], e4 as u8];
+            assert_eq!(s.key, bits.iter().fold(0, |k, &e| k | 1 << e));
+            assert!((1..=3).contains(&s.dots[0]));
+        }
+        assert_eq!(n, 81);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+        #[test]
+        fn masks_equal_bytewise(bytes in proptest::array::uniform16(
+            proptest::sample::select(&b" .09/:\x00\x20\x2f\x3a\x80\xb0\xb9\xba\xff"[..]))) {
+            let (w0, w1) = words(&bytes);
+            prop_assert_eq!(masks16_words(w0, w1), masks_of(&bytes));
+            prop_assert_eq!(masks16(w0, w1), masks_of(&bytes));
         }
     }
 
