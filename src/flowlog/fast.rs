@@ -177,8 +177,7 @@ fn parse<const BUFFERED: bool>(
         text,
     } = rec;
     let mut p = 0usize;
-    *r_version = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
-    *r_account_id = account_field(win, &mut p, cache)?;
+    head_fields(win, &mut p, cache, r_version, r_account_id)?;
     *r_eni = eni_field(win, &mut p, interner, max_enis)?;
     addr_field(win, &mut p, r_srcaddr)?;
     addr_field(win, &mut p, r_dstaddr)?;
@@ -336,45 +335,67 @@ fn time_field(win: &Window, p: &mut usize, first8: &mut (u64, u64)) -> Option<Op
     int_field::<false>(win, p, u64::MAX)
 }
 
-/// What the fast path remembers between the lines of one reader: the last `account-id` of
-/// 9..=14 digits as its bytes (first word; mask and masked second word, the space included),
-/// length with the space and value. A flow log's lines nearly always share their account, and
-/// equal bytes have the equal value: the cache changes speed only.
+/// What the fast path remembers between the lines of one reader: the last line's head (its
+/// `version` and `account-id` fields with their spaces) when it takes 9..=16 bytes, as its
+/// bytes (first word; mask and masked second word), its length and its two values. A flow
+/// log's lines nearly always share their version and account, and equal bytes parse to equal
+/// values (whether a head parses, and to what, depends on its bytes alone): the cache changes
+/// speed only.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Cache {
-    account: (u64, u64, u64, usize, u64),
+    head: (u64, u64, u64, usize, Option<u8>, Option<u64>),
 }
 
 impl Default for Cache {
     fn default() -> Self {
         // A mask of 0 with a masked word of 1 never matches.
         Cache {
-            account: (0, 0, 1, 0, 0),
+            head: (0, 0, 1, 0, None, None),
         }
     }
 }
 
+/// `version` and `account-id` with their spaces: one comparison with the cached head (see
+/// [`Cache`]), else parsed field by field (and cached when 9..=16 bytes).
+#[inline(always)]
+fn head_fields(
+    win: &Window,
+    p: &mut usize,
+    cache: &mut Cache,
+    version: &mut Option<u8>,
+    account: &mut Option<u64>,
+) -> Option<()> {
+    let (w0, w1) = (ld(win, 0), ld(win, 8));
+    let head = &cache.head;
+    if w0 == head.0 && w1 & head.1 == head.2 {
+        // At most 16: the mask keeps that known to the compiler, so the position stays
+        // provably small and later loads need no wrap-around mask.
+        *p = head.3 & 31;
+        *version = head.4;
+        *account = head.5;
+        return Some(());
+    }
+    let v = int_field::<true>(win, p, u8::MAX.into())?.map(|x| x as u8);
+    *version = v;
+    let a = account_field(win, p)?;
+    *account = a;
+    if (9..=16).contains(p) {
+        // The head's bytes in the second word, under the mask.
+        let mask = u64::MAX >> (8 * (16 - *p));
+        cache.head = (w0, mask, w1 & mask, *p, v, a);
+    }
+    Some(())
+}
+
 /// `account-id`: digits, `unknown` or `-`, followed by a space.
 #[inline(always)]
-fn account_field(win: &Window, p: &mut usize, cache: &mut Cache) -> Option<Option<u64>> {
+fn account_field(win: &Window, p: &mut usize) -> Option<Option<u64>> {
     let start = *p;
-    let (w0, w1) = (ld(win, start), ld(win, start + 8));
-    if w0 == cache.account.0 && w1 & cache.account.1 == cache.account.2 {
-        // At most 15 (`n + 1` for n < 15 below): the mask keeps that known to the compiler, so
-        // the position stays provably small and later loads need no wrap-around mask.
-        *p = start + (cache.account.3 & 15);
-        return Some(Some(cache.account.4));
-    }
     if let Some((x, n, _)) = digits(win, start) {
         if byte(win, start + n) != b' ' {
             return None;
         }
         *p = start + n + 1;
-        if (8..15).contains(&n) {
-            // The digits after the first eight, and the space, under the mask.
-            let mask = (1u64 << (8 * (n - 7))) - 1;
-            cache.account = (w0, mask, w1 & mask, n + 1, x);
-        }
         return Some(Some(x));
     }
     let w = ld(win, start);
@@ -550,7 +571,7 @@ fn masks16(w0: u64, w1: u64) -> (u32, u32) {
 #[derive(Clone, Copy)]
 struct Shape {
     key: u32,
-    shifts: u32,
+    shifts: [u8; 4],
     dots: [u8; 3],
     len: u8,
 }
@@ -571,7 +592,7 @@ const fn shape_slot(key: u32) -> usize {
 const SHAPES: [Shape; 256] = {
     let mut t = [Shape {
         key: 0,
-        shifts: 0,
+        shifts: [0; 4],
         dots: [0; 3],
         len: 0,
     }; 256];
@@ -586,10 +607,12 @@ const SHAPES: [Shape; 256] = {
         let key = (1u32 << e1) | (1 << e2) | (1 << e3) | (1 << e4);
         // The first octet from the address's start (32 - 8n), the others from their dot
         // (24 - 8n: the dot is the word's low byte).
-        let shifts = (32 - 8 * n[0] as u32)
-            | (24 - 8 * n[1] as u32) << 8
-            | (24 - 8 * n[2] as u32) << 16
-            | (24 - 8 * n[3] as u32) << 24;
+        let shifts = [
+            32 - 8 * n[0] as u8,
+            24 - 8 * n[1] as u8,
+            24 - 8 * n[2] as u8,
+            24 - 8 * n[3] as u8,
+        ];
         let slot = shape_slot(key);
         assert!(t[slot].key == 0, "SHAPE_MUL must place the 81 shapes apart");
         t[slot] = Shape {
@@ -626,21 +649,20 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     // At most 11 and 16: the masks show the compiler (positions stay provably small).
     let dot = |k: usize| usize::from(shape.dots[k] & 15);
     let len = usize::from(shape.len & 31);
-    let shifts = shape.shifts;
+    let shift = |k: usize| u32::from(shape.shifts[k]);
     // Each octet's digit values at the top of 32 bits (`[0, h, t, o]` from the low byte, a
     // missing leading digit as 0). The first: the address's first word less '0' per byte,
     // shifted left (the bytes past the digits leave; borrows only travel upwards, from
     // them). The others: the word at the dot before them, less '.' in its first byte (0
-    // then, no borrow) and '0' in the others, shifted left (a shift count is taken modulo
-    // 32: the bytes above do not count).
-    let t1 = (w0 as u32).wrapping_sub(0x3030_3030).wrapping_shl(shifts);
+    // then, no borrow) and '0' in the others, shifted left.
+    let t1 = (w0 as u32).wrapping_sub(0x3030_3030).wrapping_shl(shift(0));
     let at = |e: usize| (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
     let (a2, a3, a4) = (at(dot(0)), at(dot(1)), at(dot(2)));
     // The separators are dots exactly when the low bytes are 0 (no borrow reaches them).
     if (a2 | a3 | a4) & 0xff != 0 {
         return None;
     }
-    let after = |a: u32, k: u32| a.wrapping_shl(shifts >> (8 * k));
+    let after = |a: u32, k: usize| a.wrapping_shl(shift(k));
     let x12 = u64::from(t1) | u64::from(after(a2, 1)) << 32;
     let x34 = u64::from(after(a3, 2)) | u64::from(after(a4, 3)) << 32;
     // Byte-swapped, each 32-bit half reads `h t o` as a base-256 number that compares like
@@ -1157,22 +1179,25 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
         /// Lines read one after another through one cache (as the reader does) give what the
-        /// general parser gives for each, whatever accounts come before.
+        /// general parser gives for each, whatever versions and accounts come before.
         #[test]
-        fn cached_accounts_change_nothing(
+        fn cached_heads_change_nothing(
             lines in proptest::collection::vec(
                 (v2_line(), proptest::sample::select(&[
                     "123456789012", "123456789013", "12345678901", "1234567890123", "123456789",
                     "12345678901234", "123456789012345", "123456789012x", "1234567890 12",
-                    "unknown", "-",
+                    "unknown", "-", "1", "1234567", "12345678", "0012345678901",
+                ][..]), proptest::sample::select(&[
+                    "2", "3", "22", "255", "256", "002", "-", "x", "",
                 ][..])),
                 1..6),
         ) {
             let v2 = Format::v2();
             let mut cache = Cache::default();
             let (mut i_buf, mut i_gen) = (Interner::new(), Interner::new());
-            for (mut fields, account) in lines {
+            for (mut fields, account, version) in lines {
                 fields[1] = account.to_string();
+                fields[0] = version.to_string();
                 let line = fields.join(" ");
                 let mut r_gen = dirty_record();
                 let general =
