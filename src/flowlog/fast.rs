@@ -196,21 +196,30 @@ fn parse<const BUFFERED: bool>(
     let mut first8 = (u64::MAX, 0);
     *r_start = time_field(win, &mut p, &mut first8)?;
     *r_end = time_field(win, &mut p, &mut first8)?;
-    *r_action = action_field(win, &mut p)?;
-    // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
-    debug_assert!(p < MAX_LINE);
-    let (log_status, n) = status_field(win, p)?;
-    let used = if BUFFERED {
-        match byte(win, p + n) {
-            b'\n' => p + n + 1,
-            b'\r' if byte(win, p + n + 1) == b'\n' => p + n + 2,
-            _ => return None,
+    let (log_status, used) = match tail::<BUFFERED>(win, p) {
+        Some((action, used)) => {
+            *r_action = action;
+            (Some(LogStatus::Ok), used)
         }
-    } else {
-        if p + n != len {
-            return None;
+        None => {
+            *r_action = action_field(win, &mut p)?;
+            // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
+            debug_assert!(p < MAX_LINE);
+            let (log_status, n) = status_field(win, p)?;
+            let used = if BUFFERED {
+                match byte(win, p + n) {
+                    b'\n' => p + n + 1,
+                    b'\r' if byte(win, p + n + 1) == b'\n' => p + n + 2,
+                    _ => return None,
+                }
+            } else {
+                if p + n != len {
+                    return None;
+                }
+                len
+            };
+            (log_status, used)
         }
-        len
     };
     *r_log_status = log_status;
     *tcp_flags = None;
@@ -720,6 +729,24 @@ fn addr_token(win: &Window, p: usize) -> Option<(Option<IpAddr>, usize)> {
         return Some((None, q - p));
     }
     addr(v).ok().map(|a| (Some(a), q - p))
+}
+
+/// The usual end of a buffered line, `ACCEPT OK` or `REJECT OK` and `\n`, from two loads:
+/// the action and the length through the newline. `None` for any other end (and always
+/// without `BUFFERED`), which [`action_field`] and [`status_field`] then read.
+#[inline(always)]
+fn tail<const BUFFERED: bool>(win: &Window, p: usize) -> Option<(Option<Action>, usize)> {
+    const ACCEPT_O: u64 = word(b"ACCEPT O");
+    const REJECT_O: u64 = word(b"REJECT O");
+    const K_NL: u16 = u16::from_le_bytes(*b"K\n");
+    if !BUFFERED || ld(win, p + 8) as u16 != K_NL {
+        return None;
+    }
+    match ld(win, p) {
+        ACCEPT_O => Some((Some(Action::Accept), p + 10)),
+        REJECT_O => Some((Some(Action::Reject), p + 10)),
+        _ => None,
+    }
 }
 
 /// `action` or `-`, followed by a space.
