@@ -193,9 +193,14 @@ fn parse<const BUFFERED: bool>(
     *r_protocol = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
     *r_packets = int_field::<true>(win, &mut p, u64::MAX)?;
     *r_bytes = int_field::<false>(win, &mut p, u64::MAX)?;
-    let mut first8 = (u64::MAX, 0);
-    *r_start = time_field(win, &mut p, &mut first8)?;
-    *r_end = time_field(win, &mut p, &mut first8)?;
+    if let Some((start, end)) = times(win, &mut p) {
+        *r_start = Some(start);
+        *r_end = Some(end);
+    } else {
+        let mut first8 = (u64::MAX, 0);
+        *r_start = time_field(win, &mut p, &mut first8)?;
+        *r_end = time_field(win, &mut p, &mut first8)?;
+    }
     let (log_status, used) = match tail::<BUFFERED>(win, p) {
         Some((action, used)) => {
             *r_action = action;
@@ -349,6 +354,94 @@ fn time_field(win: &Window, p: &mut usize, first8: &mut (u64, u64)) -> Option<Op
         return Some(Some(hi * 100 + (t1 & 0xff) * 10 + ((t1 >> 8) & 0xff)));
     }
     int_field::<false>(win, p, u64::MAX)
+}
+
+/// `start` and `end` in their usual shape: ten digits and a space each (Unix seconds from
+/// 2001 to 2286), both checked at once by [`ten_ten`], so the next field's place is known
+/// without waiting for either; `end` reuses `start`'s conversion of its first eight digits
+/// when they are the same bytes. `None` for any other shape ([`time_field`] then reads
+/// them one by one).
+#[inline(always)]
+fn times(win: &Window, p: &mut usize) -> Option<(u64, u64)> {
+    let q = *p;
+    let w0 = ld(win, q);
+    if !ten_ten([w0, ld(win, q + 8), ld(win, q + 6), ld(win, q + 14)]) {
+        return None;
+    }
+    let we = ld(win, q + 11);
+    let hi_s = swar8(w0.wrapping_sub(0x30 * ONES));
+    let hi_e = if we == w0 {
+        hi_s
+    } else {
+        swar8(we.wrapping_sub(0x30 * ONES))
+    };
+    // The last two digits, at 8 and 19.
+    let lo = |at: usize| {
+        let t = (ld(win, at) as u16).wrapping_sub(0x3030);
+        u64::from(t & 0xff) * 10 + u64::from(t >> 8)
+    };
+    *p = q + 22;
+    Some((hi_s * 100 + lo(q + 8), hi_e * 100 + lo(q + 19)))
+}
+
+/// Whether the 22 bytes from the words at 0 and 8 (`w[0]`, `w[1]`) and at 6 and 14
+/// (`w[2]`, `w[3]`, loaded from the same bytes) are ten digits, a space, ten digits and a
+/// space.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn ten_ten(w: [u64; 4]) -> bool {
+    use std::arch::x86_64::{
+        _mm_and_si128, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_set_epi64x,
+        _mm_setr_epi8, _mm_sub_epi8,
+    };
+    // SAFETY: these intrinsics only compute on values (no memory access); they need SSE2,
+    // which the `cfg` above requires to be enabled for the whole build.
+    unsafe {
+        // Each byte less its class's base ('0', or ' ' where a space belongs) is at most the
+        // class's top (9, or 0) exactly when the byte is of its class.
+        let (d, s, n) = (b'0' as i8, b' ' as i8, 9i8);
+        let a = _mm_set_epi64x(w[1] as i64, w[0] as i64);
+        let b = _mm_set_epi64x(w[3] as i64, w[2] as i64);
+        let da = _mm_sub_epi8(
+            a,
+            _mm_setr_epi8(d, d, d, d, d, d, d, d, d, d, s, d, d, d, d, d),
+        );
+        let db = _mm_sub_epi8(
+            b,
+            _mm_setr_epi8(d, d, d, d, s, d, d, d, d, d, d, d, d, d, d, s),
+        );
+        let ta = _mm_setr_epi8(n, n, n, n, n, n, n, n, n, n, 0, n, n, n, n, n);
+        let tb = _mm_setr_epi8(n, n, n, n, 0, n, n, n, n, n, n, n, n, n, n, 0);
+        let ok_a = _mm_cmpeq_epi8(_mm_min_epu8(da, ta), da);
+        let ok_b = _mm_cmpeq_epi8(_mm_min_epu8(db, tb), db);
+        _mm_movemask_epi8(_mm_and_si128(ok_a, ok_b)) == 0xffff
+    }
+}
+
+/// [`ten_ten`] byte by byte: the reference, and what other targets use.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn ten_ten_bytes(w: [u64; 4]) -> bool {
+    let mut bytes = [0u8; 22];
+    for (at, k) in [(0, 0), (8, 1), (6, 2), (14, 3)] {
+        for (i, b) in w[k].to_le_bytes().into_iter().enumerate() {
+            if let Some(x) = bytes.get_mut(at + i) {
+                *x = b;
+            }
+        }
+    }
+    bytes.iter().enumerate().all(|(i, &b)| {
+        if i == 10 || i == 21 {
+            b == b' '
+        } else {
+            b.is_ascii_digit()
+        }
+    })
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn ten_ten(w: [u64; 4]) -> bool {
+    ten_ten_bytes(w)
 }
 
 /// What the fast path remembers between the lines of one reader: the last line's head (its
@@ -991,6 +1084,30 @@ mod tests {
                 .map(|i| 0x80u64 << (8 * i))
                 .sum();
             assert_eq!(movemask(nd), m);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+        /// The SSE2 check of two ten-digit times equals the byte-by-byte one, on bytes that
+        /// are mostly in shape.
+        #[test]
+        fn ten_ten_equals_bytewise(
+            mut bytes in proptest::array::uniform24(proptest::sample::select(&b"0123456789"[..])),
+            edits in proptest::collection::vec((0usize..24, proptest::sample::select(
+                &b" 09/:\x00\x10\x20\x2f\x3a\x80\xb0\xb9\xba\xf0\xff"[..])), 0..4),
+            spaces in proptest::bool::weighted(0.8),
+        ) {
+            if spaces {
+                bytes[10] = b' ';
+                bytes[21] = b' ';
+            }
+            for (at, b) in edits {
+                bytes[at] = b;
+            }
+            let w = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+            let words = [w(0), w(8), w(6), w(14)];
+            prop_assert_eq!(ten_ten(words), ten_ten_bytes(words));
         }
     }
 
