@@ -18,8 +18,10 @@
 //! The line's bytes are one dependency chain (each field's place waits for the previous
 //! field's length), so the code keeps that chain short where the data allows: the line's
 //! head (`version` and `account-id`, cached: one two-word comparison with the last line's),
-//! an AWS interface id (21 bytes) and ten-digit `start`/`end` times advance by known amounts
-//! once checked, the usually single-digit fields try that case first, and an IPv4 address is
+//! an AWS interface id (21 bytes) and ten-digit `start`/`end` times (both checked at once by
+//! two SSE2 class compares over their 22 bytes) advance by known amounts once checked, a
+//! buffered line's usual end (`ACCEPT OK` or `REJECT OK` and its newline) is two loads, the
+//! usually single-digit fields try that case first, and an IPv4 address is
 //! classified from one 16-byte SSE2 load: its masks of non-digits and spaces give the
 //! non-digits up to the first space, which for a dotted quad are one of 81 shapes (octets of
 //! 1..=3 digits), found by a perfect hash in a 256-slot table that gives the dots' places
