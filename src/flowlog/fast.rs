@@ -16,17 +16,22 @@
 //! general parser would have interned the same name at the same point.
 //!
 //! The line's bytes are one dependency chain (each field's place waits for the previous
-//! field's length), so the code keeps that chain short where the data allows: the account
-//! id (cached), an AWS interface id (21 bytes) and ten-digit `start`/`end` times advance by
-//! known amounts once checked, the usually single-digit fields try that case first, and an
-//! IPv4 address is classified from two words: one 16-bit mask of its non-digits gives all
-//! four separators at once, so no octet waits for the previous one's length (their gaps are
-//! then checked together, packed in one word, and the dots from the low bytes of the words
-//! the octets are valued from). An AWS interface id is looked up in the interner before any
-//! check of its bytes: the interner's inline keys flag names with a byte that is not
-//! ASCII-graphic, so a hit is a known name with no separator in it. Each field is
-//! stored into the record as soon as it parses, so no value is held (or spilled) across the
-//! line, and a field's ending separator is compared in memory at the new position.
+//! field's length), so the code keeps that chain short where the data allows: the line's
+//! head (`version` and `account-id`, cached: one two-word comparison with the last line's),
+//! an AWS interface id (21 bytes) and ten-digit `start`/`end` times (both checked at once by
+//! two SSE2 class compares over their 22 bytes) advance by known amounts once checked, a
+//! buffered line's usual end (`ACCEPT OK` or `REJECT OK` and its newline) is two loads, the
+//! usually single-digit fields try that case first, and an IPv4 address is
+//! classified from one 16-byte SSE2 load: its masks of non-digits and spaces give the
+//! non-digits up to the first space, which for a dotted quad are one of 81 shapes (octets of
+//! 1..=3 digits), found by a perfect hash in a 256-slot table that gives the dots' places
+//! and the octets' shifts at once, so no octet waits for the previous one's length (the dots
+//! are then checked from the low bytes of the words the octets are valued from). An AWS
+//! interface id is looked up in the interner before any check of its bytes: the interner's
+//! inline keys flag names with a byte that is not ASCII-graphic, so a hit is a known name
+//! with no separator in it. Each field is stored into the record as soon as it parses, so no
+//! value is held (or spilled) across the line, and a field's ending separator is compared in
+//! memory at the new position.
 //!
 //! Tried and measured slower (so not done): finding the line's first thirteen spaces up front
 //! with SSE2 (eight 16-byte compares and `movemask`s), then parsing each field at its known
@@ -36,6 +41,9 @@
 //! 500 k lines) and the overlap it allows did not pay it back: `stats` on 5 M lines took
 //! about 14 % more user time. SSE2 alone has no byte shuffle (`pshufb` is SSSE3), so it cannot
 //! value the digits either; the word-at-a-time code already classifies eight bytes per step.
+//! (An IPv4 address is different: its four separators fall within 16 bytes, so one load and
+//! two compares classify the whole field, and the table lookup replaces the extraction of
+//! the positions; that took the parse from 622 to 564 instructions a line.)
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -68,8 +76,9 @@ const LOW7: u64 = 0x00ff_ffff_ffff_ffff;
 /// positions are taken modulo `WIN`, so every 8-byte load is in bounds with no check. Each
 /// field's length is bounded (integers by 15 digits, tokens by [`MAX_TOKEN`]), which keeps
 /// every position of a line the fast path accepts below 400: positions never wrap. Every
-/// step of the position is bounded in a way the compiler sees too (the cached account length
-/// is masked to 4 bits for that, the length the out-of-line address fallback returns to 7),
+/// step of the position is bounded in a way the compiler sees too (the cached head's length
+/// is masked to 5 bits for that, an IPv4 shape's dot places to 4 and its length to 5, the
+/// length the out-of-line address fallback returns to 7),
 /// so it drops the modulo from the generated loads: each load's
 /// address is the position plus a constant, one step shorter on the line's dependency chain
 /// (`flowvigil stats` about 3 % faster, instruction count unchanged).
@@ -177,8 +186,7 @@ fn parse<const BUFFERED: bool>(
         text,
     } = rec;
     let mut p = 0usize;
-    *r_version = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
-    *r_account_id = account_field(win, &mut p, cache)?;
+    head_fields(win, &mut p, cache, r_version, r_account_id)?;
     *r_eni = eni_field(win, &mut p, interner, max_enis)?;
     addr_field(win, &mut p, r_srcaddr)?;
     addr_field(win, &mut p, r_dstaddr)?;
@@ -187,24 +195,38 @@ fn parse<const BUFFERED: bool>(
     *r_protocol = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
     *r_packets = int_field::<true>(win, &mut p, u64::MAX)?;
     *r_bytes = int_field::<false>(win, &mut p, u64::MAX)?;
-    let mut first8 = (u64::MAX, 0);
-    *r_start = time_field(win, &mut p, &mut first8)?;
-    *r_end = time_field(win, &mut p, &mut first8)?;
-    *r_action = action_field(win, &mut p)?;
-    // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
-    debug_assert!(p < MAX_LINE);
-    let (log_status, n) = status_field(win, p)?;
-    let used = if BUFFERED {
-        match byte(win, p + n) {
-            b'\n' => p + n + 1,
-            b'\r' if byte(win, p + n + 1) == b'\n' => p + n + 2,
-            _ => return None,
-        }
+    if let Some((start, end)) = times(win, &mut p) {
+        *r_start = Some(start);
+        *r_end = Some(end);
     } else {
-        if p + n != len {
-            return None;
+        let mut first8 = (u64::MAX, 0);
+        *r_start = time_field(win, &mut p, &mut first8)?;
+        *r_end = time_field(win, &mut p, &mut first8)?;
+    }
+    let (log_status, used) = match tail::<BUFFERED>(win, p) {
+        Some((action, used)) => {
+            *r_action = action;
+            (Some(LogStatus::Ok), used)
         }
-        len
+        None => {
+            *r_action = action_field(win, &mut p)?;
+            // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
+            debug_assert!(p < MAX_LINE);
+            let (log_status, n) = status_field(win, p)?;
+            let used = if BUFFERED {
+                match byte(win, p + n) {
+                    b'\n' => p + n + 1,
+                    b'\r' if byte(win, p + n + 1) == b'\n' => p + n + 2,
+                    _ => return None,
+                }
+            } else {
+                if p + n != len {
+                    return None;
+                }
+                len
+            };
+            (log_status, used)
+        }
     };
     *r_log_status = log_status;
     *tcp_flags = None;
@@ -336,45 +358,155 @@ fn time_field(win: &Window, p: &mut usize, first8: &mut (u64, u64)) -> Option<Op
     int_field::<false>(win, p, u64::MAX)
 }
 
-/// What the fast path remembers between the lines of one reader: the last `account-id` of
-/// 9..=14 digits as its bytes (first word; mask and masked second word, the space included),
-/// length with the space and value. A flow log's lines nearly always share their account, and
-/// equal bytes have the equal value: the cache changes speed only.
+/// `start` and `end` in their usual shape: ten digits and a space each (Unix seconds from
+/// 2001 to 2286), both checked at once by [`ten_ten`], so the next field's place is known
+/// without waiting for either; `end` reuses `start`'s conversion of its first eight digits
+/// when they are the same bytes. `None` for any other shape ([`time_field`] then reads
+/// them one by one).
+#[inline(always)]
+fn times(win: &Window, p: &mut usize) -> Option<(u64, u64)> {
+    let q = *p;
+    let w0 = ld(win, q);
+    if !ten_ten([w0, ld(win, q + 8), ld(win, q + 6), ld(win, q + 14)]) {
+        return None;
+    }
+    let we = ld(win, q + 11);
+    let hi_s = swar8(w0.wrapping_sub(0x30 * ONES));
+    let hi_e = if we == w0 {
+        hi_s
+    } else {
+        swar8(we.wrapping_sub(0x30 * ONES))
+    };
+    // The last two digits, at 8 and 19.
+    let lo = |at: usize| {
+        let t = (ld(win, at) as u16).wrapping_sub(0x3030);
+        u64::from(t & 0xff) * 10 + u64::from(t >> 8)
+    };
+    *p = q + 22;
+    Some((hi_s * 100 + lo(q + 8), hi_e * 100 + lo(q + 19)))
+}
+
+/// Whether the 22 bytes from the words at 0 and 8 (`w[0]`, `w[1]`) and at 6 and 14
+/// (`w[2]`, `w[3]`, loaded from the same bytes) are ten digits, a space, ten digits and a
+/// space.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn ten_ten(w: [u64; 4]) -> bool {
+    use std::arch::x86_64::{
+        _mm_and_si128, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_set_epi64x,
+        _mm_setr_epi8, _mm_sub_epi8,
+    };
+    // SAFETY: these intrinsics only compute on values (no memory access); they need SSE2,
+    // which the `cfg` above requires to be enabled for the whole build.
+    unsafe {
+        // Each byte less its class's base ('0', or ' ' where a space belongs) is at most the
+        // class's top (9, or 0) exactly when the byte is of its class.
+        let (d, s, n) = (b'0' as i8, b' ' as i8, 9i8);
+        let a = _mm_set_epi64x(w[1] as i64, w[0] as i64);
+        let b = _mm_set_epi64x(w[3] as i64, w[2] as i64);
+        let da = _mm_sub_epi8(
+            a,
+            _mm_setr_epi8(d, d, d, d, d, d, d, d, d, d, s, d, d, d, d, d),
+        );
+        let db = _mm_sub_epi8(
+            b,
+            _mm_setr_epi8(d, d, d, d, s, d, d, d, d, d, d, d, d, d, d, s),
+        );
+        let ta = _mm_setr_epi8(n, n, n, n, n, n, n, n, n, n, 0, n, n, n, n, n);
+        let tb = _mm_setr_epi8(n, n, n, n, 0, n, n, n, n, n, n, n, n, n, n, 0);
+        let ok_a = _mm_cmpeq_epi8(_mm_min_epu8(da, ta), da);
+        let ok_b = _mm_cmpeq_epi8(_mm_min_epu8(db, tb), db);
+        _mm_movemask_epi8(_mm_and_si128(ok_a, ok_b)) == 0xffff
+    }
+}
+
+/// [`ten_ten`] byte by byte: the reference, and what other targets use.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn ten_ten_bytes(w: [u64; 4]) -> bool {
+    let mut bytes = [0u8; 22];
+    for (at, k) in [(0, 0), (8, 1), (6, 2), (14, 3)] {
+        for (i, b) in w[k].to_le_bytes().into_iter().enumerate() {
+            if let Some(x) = bytes.get_mut(at + i) {
+                *x = b;
+            }
+        }
+    }
+    bytes.iter().enumerate().all(|(i, &b)| {
+        if i == 10 || i == 21 {
+            b == b' '
+        } else {
+            b.is_ascii_digit()
+        }
+    })
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn ten_ten(w: [u64; 4]) -> bool {
+    ten_ten_bytes(w)
+}
+
+/// What the fast path remembers between the lines of one reader: the last line's head (its
+/// `version` and `account-id` fields with their spaces) when it takes 9..=16 bytes, as its
+/// bytes (first word; mask and masked second word), its length and its two values. A flow
+/// log's lines nearly always share their version and account, and equal bytes parse to equal
+/// values (whether a head parses, and to what, depends on its bytes alone): the cache changes
+/// speed only.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Cache {
-    account: (u64, u64, u64, usize, u64),
+    head: (u64, u64, u64, usize, Option<u8>, Option<u64>),
 }
 
 impl Default for Cache {
     fn default() -> Self {
         // A mask of 0 with a masked word of 1 never matches.
         Cache {
-            account: (0, 0, 1, 0, 0),
+            head: (0, 0, 1, 0, None, None),
         }
     }
 }
 
+/// `version` and `account-id` with their spaces: one comparison with the cached head (see
+/// [`Cache`]), else parsed field by field (and cached when 9..=16 bytes).
+#[inline(always)]
+fn head_fields(
+    win: &Window,
+    p: &mut usize,
+    cache: &mut Cache,
+    version: &mut Option<u8>,
+    account: &mut Option<u64>,
+) -> Option<()> {
+    let (w0, w1) = (ld(win, 0), ld(win, 8));
+    let head = &cache.head;
+    if w0 == head.0 && w1 & head.1 == head.2 {
+        // At most 16: the mask keeps that known to the compiler, so the position stays
+        // provably small and later loads need no wrap-around mask.
+        *p = head.3 & 31;
+        *version = head.4;
+        *account = head.5;
+        return Some(());
+    }
+    let v = int_field::<true>(win, p, u8::MAX.into())?.map(|x| x as u8);
+    *version = v;
+    let a = account_field(win, p)?;
+    *account = a;
+    if (9..=16).contains(p) {
+        // The head's bytes in the second word, under the mask.
+        let mask = u64::MAX >> (8 * (16 - *p));
+        cache.head = (w0, mask, w1 & mask, *p, v, a);
+    }
+    Some(())
+}
+
 /// `account-id`: digits, `unknown` or `-`, followed by a space.
 #[inline(always)]
-fn account_field(win: &Window, p: &mut usize, cache: &mut Cache) -> Option<Option<u64>> {
+fn account_field(win: &Window, p: &mut usize) -> Option<Option<u64>> {
     let start = *p;
-    let (w0, w1) = (ld(win, start), ld(win, start + 8));
-    if w0 == cache.account.0 && w1 & cache.account.1 == cache.account.2 {
-        // At most 15 (`n + 1` for n < 15 below): the mask keeps that known to the compiler, so
-        // the position stays provably small and later loads need no wrap-around mask.
-        *p = start + (cache.account.3 & 15);
-        return Some(Some(cache.account.4));
-    }
     if let Some((x, n, _)) = digits(win, start) {
         if byte(win, start + n) != b' ' {
             return None;
         }
         *p = start + n + 1;
-        if (8..15).contains(&n) {
-            // The digits after the first eight, and the space, under the mask.
-            let mask = (1u64 << (8 * (n - 7))) - 1;
-            cache.account = (w0, mask, w1 & mask, n + 1, x);
-        }
         return Some(Some(x));
     }
     let w = ld(win, start);
@@ -477,75 +609,171 @@ fn new_eni(name: &[u8], interner: &mut Interner, max_enis: usize) -> Option<Opti
     Some(Some(interner.intern(name)))
 }
 
-/// The high bit of each byte of `w` that is not an ASCII digit, exact for every byte up to
-/// and including the first non-ASCII one ([`classify`] is exact only up to the first
-/// non-digit: its subtraction borrows). Only a byte of 0xb0 or more carries out of its
-/// addition, and such a byte is flagged itself.
+/// The high bit of each byte of `w` that is not an ASCII digit, exact for every byte (no
+/// carry crosses a byte: the low seven bits plus at most 0x50 stay below 0x100).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
 fn nondigits(w: u64) -> u64 {
-    (!w.wrapping_add(0x50 * ONES) | w.wrapping_add(0x46 * ONES)) & HIGHS
+    let x = w & (0x7f * ONES);
+    let at_least_0 = x.wrapping_add((0x80 - 0x30) * ONES);
+    let above_9 = x.wrapping_add((0x80 - 0x3a) * ONES);
+    !(at_least_0 & !above_9 & !w) & HIGHS
+}
+
+/// The high bit of each byte of `w` that is a space, exact for every byte.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline(always)]
+fn spaces(w: u64) -> u64 {
+    let z = w ^ (u64::from(b' ') * ONES);
+    !(((z & (0x7f * ONES)).wrapping_add(0x7f * ONES)) | z) & HIGHS
 }
 
 /// The high bit of each byte of `nd` (bits 8i + 7, nothing else set) gathered into bit i: one
 /// multiplication moves each to bit 56 + i without carries (all partial products are
 /// distinct bits).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
 fn movemask(nd: u64) -> u32 {
     (nd.wrapping_mul(0x0002_0408_1020_4081) >> 56) as u32
 }
 
+/// Of the 16 bytes `w0` then `w1`: bit i set when byte i is not an ASCII digit, and bit i
+/// set when it is a space; bit 16 set in both (the end of the 16 bytes stops any search).
+/// Word arithmetic: the reference for [`masks16`], and what other targets use.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline(always)]
+fn masks16_words(w0: u64, w1: u64) -> (u32, u32) {
+    let nd = movemask(nondigits(w0)) | movemask(nondigits(w1)) << 8;
+    let sp = movemask(spaces(w0)) | movemask(spaces(w1)) << 8;
+    (nd | 1 << 16, sp | 1 << 16)
+}
+
+/// [`masks16_words`] with SSE2 (every x86_64 CPU has it, and rustc's x86_64 targets enable
+/// it): one compare for the spaces, a subtraction, a minimum and a compare for the digits.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn masks16(w0: u64, w1: u64) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_sub_epi8,
+    };
+    // SAFETY: these intrinsics only compute on values (no memory access); they need SSE2,
+    // which the `cfg` above requires to be enabled for the whole build.
+    let (digits, sp) = unsafe {
+        let v = _mm_set_epi64x(w1 as i64, w0 as i64);
+        let sp = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)));
+        // A byte less '0' is at most 9 (unsigned) exactly when it is a digit.
+        let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+        let digits = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+        (digits as u32, sp as u32)
+    };
+    (digits ^ 0x1_ffff, sp | 1 << 16)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn masks16(w0: u64, w1: u64) -> (u32, u32) {
+    masks16_words(w0, w1)
+}
+
+/// The shape of a dotted quad followed by a space: its non-digit bits up to the space (see
+/// [`ipv4`]), the four shifts that bring each octet's digits to the top of 32 bits (one per
+/// byte, taken modulo 32), the places of its three dots, and its length with the space.
+#[derive(Clone, Copy)]
+struct Shape {
+    key: u32,
+    shifts: [u8; 4],
+    dots: [u8; 3],
+    len: u8,
+}
+
+/// The multiplier of [`SHAPES`]' perfect hash: the 81 shapes' keys (octets of 1..=3 digits)
+/// land in distinct slots of 256 (found by a search; the table's construction fails to
+/// compile if that ever stops being true).
+const SHAPE_MUL: u32 = 0x3460_defd;
+
+/// The slot of a shape key in [`SHAPES`].
+#[inline(always)]
+const fn shape_slot(key: u32) -> usize {
+    (key.wrapping_mul(SHAPE_MUL) >> 24) as usize
+}
+
+/// The 81 dotted-quad shapes by [`shape_slot`]; the other slots have key 0, which no
+/// classified address has (its key has at least the bit of its space, or bit 16).
+const SHAPES: [Shape; 256] = {
+    let mut t = [Shape {
+        key: 0,
+        shifts: [0; 4],
+        dots: [0; 3],
+        len: 0,
+    }; 256];
+    let mut i = 0;
+    while i < 81 {
+        // Digits of each octet, 1..=3.
+        let n = [1 + i % 3, 1 + i / 3 % 3, 1 + i / 9 % 3, 1 + i / 27];
+        let e1 = n[0];
+        let e2 = e1 + 1 + n[1];
+        let e3 = e2 + 1 + n[2];
+        let e4 = e3 + 1 + n[3];
+        let key = (1u32 << e1) | (1 << e2) | (1 << e3) | (1 << e4);
+        // The first octet from the address's start (32 - 8n), the others from their dot
+        // (24 - 8n: the dot is the word's low byte).
+        let shifts = [
+            32 - 8 * n[0] as u8,
+            24 - 8 * n[1] as u8,
+            24 - 8 * n[2] as u8,
+            24 - 8 * n[3] as u8,
+        ];
+        let slot = shape_slot(key);
+        assert!(t[slot].key == 0, "SHAPE_MUL must place the 81 shapes apart");
+        t[slot] = Shape {
+            key,
+            shifts,
+            dots: [e1 as u8, e2 as u8, e3 as u8],
+            len: e4 as u8 + 1,
+        };
+        i += 1;
+    }
+    t
+};
+
 /// A dotted-quad IPv4 address followed by a space at `p`: its octets and the length
 /// including the space. The same values as `parse::ipv4_prefix` (1..=3 digits per octet,
 /// leading zeros allowed, each at most 255).
 ///
-/// The address and its space fit in 16 bytes, so two loads classify them all: the places of
-/// the first four non-digits come from one 16-bit mask (so no octet waits for the previous
-/// one's length), each octet's digits are loaded again at their start and shifted to the top
-/// of 32 bits, and two multiplications value two octets each.
+/// The address and its space fit in 16 bytes, so two loads classify them all
+/// ([`masks16`]): the non-digits up to the first space (the key) are exactly the dots and
+/// the space of one of 81 shapes, which a perfect hash finds in [`SHAPES`] (a key that is no
+/// shape's finds a slot whose key differs). No octet waits for the previous one's length:
+/// each octet's digits are loaded again at their start and shifted to the top of 32 bits,
+/// and two multiplications value two octets each.
 #[inline(always)]
 fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let (w0, w1) = (ld(win, p), ld(win, p + 8));
-    // Bit i: byte i is not a digit; bit 16 stops the search past the 16 bytes.
-    let m = movemask(nondigits(w0)) | movemask(nondigits(w1)) << 8 | 1 << 16;
-    let next = |m: u32| (m.trailing_zeros(), m & m.wrapping_sub(1));
-    let (e1, m) = next(m);
-    let (e2, m) = next(m);
-    let (e3, m) = next(m);
-    let e4 = m.trailing_zeros();
-    // Each octet 1..=3 digits: the separators 2..=4 apart (the first at 1..=3). All four
-    // at once: packed, the places give `[e1, e2 - e1, e3 - e2, e4 - e3]` per byte (no
-    // borrows: the places never decrease, and are at most 32), less `[1, 2, 2, 2]`: each byte
-    // then in 0..=2, else its own high bit (below its minimum) or, at the lowest such byte,
-    // its sum with 0x7d (3..=31, no carry from below) shows it.
-    let d = {
-        let e = e1 | e2 << 8 | e3 << 16 | e4 << 24;
-        e.wrapping_sub(e << 8)
-    };
-    let v = d.wrapping_sub(0x0202_0201);
-    if (v.wrapping_add(0x7d7d_7d7d) | v) & 0x8080_8080 != 0 {
+    let (nd, sp) = masks16(w0, w1);
+    // The non-digits up to and including the first space (or bit 16).
+    let key = nd & (sp ^ sp.wrapping_sub(1));
+    let shape = SHAPES[shape_slot(key)];
+    if shape.key != key {
         return None;
     }
-    let (e1, e2, e3, e4) = (e1 as usize, e2 as usize, e3 as usize, e4 as usize);
-    if byte(win, p + e4) != b' ' {
-        return None;
-    }
+    // At most 11 and 16: the masks show the compiler (positions stay provably small).
+    let dot = |k: usize| usize::from(shape.dots[k] & 15);
+    let len = usize::from(shape.len & 31);
+    let shift = |k: usize| u32::from(shape.shifts[k]);
     // Each octet's digit values at the top of 32 bits (`[0, h, t, o]` from the low byte, a
     // missing leading digit as 0). The first: the address's first word less '0' per byte,
-    // shifted left by 32 - 8n (the bytes past the digits leave; borrows only travel upwards,
-    // from them). The others: the word at the dot before them, less '.' in its first byte
-    // (0 then, no borrow) and '0' in the others, shifted left by 24 - 8n = 32 - 8d for
-    // separators d apart: the word's address is the dot's place, known without an addition.
-    // The four shifts, packed from `d` (32 - 8 × 1..=4, no borrows), each taken by a shift
-    // of its byte down (a shift count is taken modulo 32: the bytes above do not count).
-    let shifts = (0x0404_0404 - d) << 3;
-    let t1 = (w0 as u32).wrapping_sub(0x3030_3030).wrapping_shl(shifts);
+    // shifted left (the bytes past the digits leave; borrows only travel upwards, from
+    // them). The others: the word at the dot before them, less '.' in its first byte (0
+    // then, no borrow) and '0' in the others, shifted left.
+    let t1 = (w0 as u32).wrapping_sub(0x3030_3030).wrapping_shl(shift(0));
     let at = |e: usize| (ld(win, p + e) as u32).wrapping_sub(0x3030_302e);
-    let (a2, a3, a4) = (at(e1), at(e2), at(e3));
+    let (a2, a3, a4) = (at(dot(0)), at(dot(1)), at(dot(2)));
     // The separators are dots exactly when the low bytes are 0 (no borrow reaches them).
     if (a2 | a3 | a4) & 0xff != 0 {
         return None;
     }
-    let after = |a: u32, k: u32| a.wrapping_shl(shifts >> (8 * k));
+    let after = |a: u32, k: usize| a.wrapping_shl(shift(k));
     let x12 = u64::from(t1) | u64::from(after(a2, 1)) << 32;
     let x34 = u64::from(after(a3, 2)) | u64::from(after(a4, 3)) << 32;
     // Byte-swapped, each 32-bit half reads `h t o` as a base-256 number that compares like
@@ -565,7 +793,7 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let v34 = (x34 >> 8).wrapping_mul(MUL);
     // Octets 1, 3, 2, 4 in bytes 0, 2, 4, 6, then 2 and 4 folded into bytes 1 and 3.
     let z = (v12 >> 16) & 0x0000_00ff_0000_00ff | v34 & 0x00ff_0000_00ff_0000;
-    Some((((z | z >> 24) as u32).to_le_bytes(), e4 + 1))
+    Some((((z | z >> 24) as u32).to_le_bytes(), len))
 }
 
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
@@ -596,6 +824,24 @@ fn addr_token(win: &Window, p: usize) -> Option<(Option<IpAddr>, usize)> {
         return Some((None, q - p));
     }
     addr(v).ok().map(|a| (Some(a), q - p))
+}
+
+/// The usual end of a buffered line, `ACCEPT OK` or `REJECT OK` and `\n`, from two loads:
+/// the action and the length through the newline. `None` for any other end (and always
+/// without `BUFFERED`), which [`action_field`] and [`status_field`] then read.
+#[inline(always)]
+fn tail<const BUFFERED: bool>(win: &Window, p: usize) -> Option<(Option<Action>, usize)> {
+    const ACCEPT_O: u64 = word(b"ACCEPT O");
+    const REJECT_O: u64 = word(b"REJECT O");
+    const K_NL: u16 = u16::from_le_bytes(*b"K\n");
+    if !BUFFERED || ld(win, p + 8) as u16 != K_NL {
+        return None;
+    }
+    match ld(win, p) {
+        ACCEPT_O => Some((Some(Action::Accept), p + 10)),
+        REJECT_O => Some((Some(Action::Reject), p + 10)),
+        _ => None,
+    }
 }
 
 /// `action` or `-`, followed by a space.
@@ -801,16 +1047,36 @@ mod tests {
         }
     }
 
+    /// What [`masks16`] must give for `bytes`, byte by byte.
+    fn masks_of(bytes: &[u8; 16]) -> (u32, u32) {
+        let bits = |f: &dyn Fn(u8) -> bool| {
+            (0..16)
+                .filter(|&i| f(bytes[i]))
+                .fold(1 << 16, |m, i| m | 1 << i)
+        };
+        (bits(&|c| !c.is_ascii_digit()), bits(&|c| c == b' '))
+    }
+
+    fn words(bytes: &[u8; 16]) -> (u64, u64) {
+        let (a, b) = bytes.split_at(8);
+        let w = |h: &[u8]| u64::from_le_bytes(h.try_into().unwrap());
+        (w(a), w(b))
+    }
+
     #[test]
-    fn nondigits_and_movemask_are_exact() {
+    fn masks_are_exact() {
         for b in 0..=255u8 {
-            for at in 0..8 {
-                // Any byte after ASCII ones (the only bytes whose flags matter).
-                let mut bytes = *b"0a9/:.x ";
-                bytes[at] = b;
-                let nd = nondigits(u64::from_le_bytes(bytes));
-                for (i, &c) in bytes.iter().enumerate().take(at + 1) {
-                    assert_eq!(nd >> (8 * i + 7) & 1 == 1, !c.is_ascii_digit(), "{bytes:?}");
+            for at in 0..16 {
+                for base in [
+                    *b"0a9/:.x 1.2.3.4 ",
+                    *b" 99\xff\xb0\x00 ;:/09 . \x80",
+                    [b'9'; 16],
+                ] {
+                    let mut bytes = base;
+                    bytes[at] = b;
+                    let (w0, w1) = words(&bytes);
+                    assert_eq!(masks16_words(w0, w1), masks_of(&bytes), "{bytes:?}");
+                    assert_eq!(masks16(w0, w1), masks_of(&bytes), "{bytes:?}");
                 }
             }
         }
@@ -820,6 +1086,58 @@ mod tests {
                 .map(|i| 0x80u64 << (8 * i))
                 .sum();
             assert_eq!(movemask(nd), m);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+        /// The SSE2 check of two ten-digit times equals the byte-by-byte one, on bytes that
+        /// are mostly in shape.
+        #[test]
+        fn ten_ten_equals_bytewise(
+            mut bytes in proptest::array::uniform24(proptest::sample::select(&b"0123456789"[..])),
+            edits in proptest::collection::vec((0usize..24, proptest::sample::select(
+                &b" 09/:\x00\x10\x20\x2f\x3a\x80\xb0\xb9\xba\xf0\xff"[..])), 0..4),
+            spaces in proptest::bool::weighted(0.8),
+        ) {
+            if spaces {
+                bytes[10] = b' ';
+                bytes[21] = b' ';
+            }
+            for (at, b) in edits {
+                bytes[at] = b;
+            }
+            let w = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+            let words = [w(0), w(8), w(6), w(14)];
+            prop_assert_eq!(ten_ten(words), ten_ten_bytes(words));
+        }
+    }
+
+    #[test]
+    fn shapes_are_the_81_dotted_quads() {
+        let mut n = 0;
+        for (slot, s) in SHAPES.iter().enumerate() {
+            if s.key == 0 {
+                continue;
+            }
+            n += 1;
+            assert_eq!(shape_slot(s.key), slot);
+            let e4 = usize::from(s.len) - 1;
+            let bits = [s.dots[0], s.dots[1], s.dots[2], e4 as u8];
+            assert_eq!(s.key, bits.iter().fold(0, |k, &e| k | 1 << e));
+            assert!((1..=3).contains(&s.dots[0]));
+        }
+        assert_eq!(n, 81);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+        #[test]
+        fn masks_equal_bytewise(bytes in proptest::array::uniform16(
+            proptest::sample::select(&b" .09/:\x00\x20\x2f\x3a\x80\xb0\xb9\xba\xff"[..]))) {
+            let (w0, w1) = words(&bytes);
+            prop_assert_eq!(masks16_words(w0, w1), masks_of(&bytes));
+            prop_assert_eq!(masks16(w0, w1), masks_of(&bytes));
         }
     }
 
@@ -1014,22 +1332,25 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
         /// Lines read one after another through one cache (as the reader does) give what the
-        /// general parser gives for each, whatever accounts come before.
+        /// general parser gives for each, whatever versions and accounts come before.
         #[test]
-        fn cached_accounts_change_nothing(
+        fn cached_heads_change_nothing(
             lines in proptest::collection::vec(
                 (v2_line(), proptest::sample::select(&[
                     "123456789012", "123456789013", "12345678901", "1234567890123", "123456789",
                     "12345678901234", "123456789012345", "123456789012x", "1234567890 12",
-                    "unknown", "-",
+                    "unknown", "-", "1", "1234567", "12345678", "0012345678901",
+                ][..]), proptest::sample::select(&[
+                    "2", "3", "22", "255", "256", "002", "-", "x", "",
                 ][..])),
                 1..6),
         ) {
             let v2 = Format::v2();
             let mut cache = Cache::default();
             let (mut i_buf, mut i_gen) = (Interner::new(), Interner::new());
-            for (mut fields, account) in lines {
+            for (mut fields, account, version) in lines {
                 fields[1] = account.to_string();
+                fields[0] = version.to_string();
                 let line = fields.join(" ");
                 let mut r_gen = dirty_record();
                 let general =
