@@ -73,7 +73,7 @@ const CHUNK: usize = 256 * 1024;
 pub const MAP_MIN: u64 = 1 << 20;
 
 /// Bytes of a memory-mapped input read between two releases of the pages behind the reading.
-pub const RELEASE_STEP: usize = 4 << 20;
+pub const RELEASE_STEP: usize = 16 << 20;
 
 /// Gzip chunks in flight between the decoder thread and the parser.
 const PIPELINE_DEPTH: usize = 4;
