@@ -1504,8 +1504,6 @@ struct Lines {
     map: Option<Arc<Mmap>>,
     /// Pages of the map before this offset were released ([`Lines::release_behind`]).
     released: usize,
-    /// `start` at which to release again (`usize::MAX` for a buffer: never).
-    release_at: usize,
     start: usize,
     end: usize,
     /// `buf[start..scanned]` holds no `\n` (saves rescanning after a refill).
@@ -1530,7 +1528,6 @@ impl Lines {
             read_size: CHUNK,
             map: None,
             released: 0,
-            release_at: usize::MAX,
         }
     }
 
@@ -1540,7 +1537,6 @@ impl Lines {
             end: map.len(),
             eof: true,
             map: Some(map),
-            release_at: RELEASE_STEP,
             ..Lines::new()
         }
     }
@@ -1553,19 +1549,13 @@ impl Lines {
 
     /// Releases the mapped pages before `start` once [`RELEASE_STEP`] bytes were read past the
     /// last release (nothing for a buffer).
-    #[inline(always)]
+    #[inline]
     fn release_behind(&mut self) {
-        if self.start >= self.release_at {
-            self.release_now();
-        }
-    }
-
-    #[inline(never)]
-    fn release_now(&mut self) {
-        if let Some(map) = &self.map {
-            release(map, self.released..self.start);
-            self.released = self.start;
-            self.release_at = self.start.saturating_add(RELEASE_STEP);
+        if self.start.saturating_sub(self.released) >= RELEASE_STEP {
+            if let Some(map) = &self.map {
+                release(map, self.released..self.start);
+                self.released = self.start;
+            }
         }
     }
 
@@ -1813,12 +1803,8 @@ mod tests {
         }
         // A mapped splitter releases behind its reading and still splits the same lines.
         let mut lines = Lines::mapped(Arc::new(map));
-        lines.start = text.len() / 2;
+        lines.start = RELEASE_STEP.min(text.len());
         lines.release_behind();
-        assert_eq!(lines.released, 0, "less than a step read: nothing released");
-        lines.release_now();
-        assert_eq!(lines.released, text.len() / 2);
-        assert_eq!(lines.release_at, text.len() / 2 + RELEASE_STEP);
         assert_eq!(lines.held(), &text[..]);
     }
 
