@@ -3,8 +3,7 @@
 //! counters, read summary, bad-line reports and interner, whatever the chunk size and thread
 //! count, on input with everything a reader meets: header lines switching the format mid-file,
 //! blank, malformed and over-long lines, NODATA/SKIPDATA, CRLF, a last line without its
-//! newline, late and out-of-order records, several files, gzip, files read through memory maps
-//! or read into buffers.
+//! newline, late and out-of-order records, several files, gzip.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -151,14 +150,10 @@ fn difference(one: &Outcome, many: &Outcome) -> Option<String> {
         .map(|(x, y)| format!("window {x:?} vs {y:?}"))
 }
 
-/// A reader of `files`; `mapped`: every plain file, however small, is read through a memory
-/// map (else none is).
-fn open(files: &[PathBuf], sink: &MemorySink, mapped: bool) -> LogReader {
+fn open(files: &[PathBuf], sink: &MemorySink) -> LogReader {
     let opts = ReadOptions {
         max_line_bytes: 200,
         max_reports_per_file: 3,
-        mmap: mapped,
-        mmap_min_bytes: 0,
         ..ReadOptions::default()
     };
     LogReader::open(files, opts)
@@ -188,23 +183,17 @@ fn collect(
     }
 }
 
-fn sequential(files: &[PathBuf], cfg: &WindowConfig, mapped: bool) -> Outcome {
+fn sequential(files: &[PathBuf], cfg: &WindowConfig) -> Outcome {
     let sink = MemorySink::new();
-    let mut reader = open(files, &sink, mapped);
+    let mut reader = open(files, &sink);
     let (outs, stats) =
         run_sharded(&mut reader, cfg, 1, |_| Vec::new(), |_, _| Ok(())).expect("sequential");
     collect(&reader, outs, stats, &sink)
 }
 
-fn parallel(
-    files: &[PathBuf],
-    cfg: &WindowConfig,
-    shards: usize,
-    chunk: usize,
-    mapped: bool,
-) -> Outcome {
+fn parallel(files: &[PathBuf], cfg: &WindowConfig, shards: usize, chunk: usize) -> Outcome {
     let sink = MemorySink::new();
-    let mut reader = open(files, &sink, mapped);
+    let mut reader = open(files, &sink);
     let mut last = 0;
     let (outs, stats) =
         run_parallel_chunked(&mut reader, cfg, shards, chunk, |_| Vec::new(), &mut |n| {
@@ -251,8 +240,6 @@ proptest! {
         shards in 2usize..4,
         chunk in 1usize..3000,
         lateness in prop::sample::select(vec![0u32, 300, 900]),
-        map_one in any::<bool>(),
-        map_many in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().expect("temp dir");
         let texts: Vec<Vec<u8>> = files.iter().map(|l| render(l, crlf, last_newline)).collect();
@@ -261,9 +248,8 @@ proptest! {
             allowed_lateness_secs: lateness,
             ..WindowConfig::default()
         };
-        // Reading through memory maps or not, on one thread or several: the same outcome.
-        let one = sequential(&paths, &cfg, map_one);
-        let many = parallel(&paths, &cfg, shards, chunk, map_many);
+        let one = sequential(&paths, &cfg);
+        let many = parallel(&paths, &cfg, shards, chunk);
         let diff = difference(&one, &many);
         prop_assert!(diff.is_none(), "{}", diff.unwrap_or_default());
     }
@@ -312,7 +298,7 @@ fn the_generated_input_has_headers_bad_lines_and_late_records() {
         allowed_lateness_secs: 300,
         ..WindowConfig::default()
     };
-    let one = sequential(&paths, &cfg, false);
+    let one = sequential(&paths, &cfg);
     assert_eq!(
         one.summary.headers, 2,
         "two VPC headers (the TGW one is a bad line)"
@@ -339,17 +325,11 @@ fn the_generated_input_has_headers_bad_lines_and_late_records() {
         "the record at offset 10 comes late"
     );
     assert!(!one.windows.is_empty());
-    // The mapped one-thread read, then parallel reads with and without maps.
-    if let Some(d) = difference(&one, &sequential(&paths, &cfg, true)) {
-        panic!("mapped, one thread: {d}");
-    }
     for chunk in [1, 64, 4096, 1 << 20] {
         for shards in [2, 3] {
-            for mapped in [false, true] {
-                let many = parallel(&paths, &cfg, shards, chunk, mapped);
-                if let Some(d) = difference(&one, &many) {
-                    panic!("chunk {chunk}, {shards} shards, mapped {mapped}: {d}");
-                }
+            let many = parallel(&paths, &cfg, shards, chunk);
+            if let Some(d) = difference(&one, &many) {
+                panic!("chunk {chunk}, {shards} shards: {d}");
             }
         }
     }
@@ -407,15 +387,13 @@ fn big_chunks_applied_under_the_parsers_ids_equal_one_thread() {
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
     let cfg = WindowConfig::default();
-    let one = sequential(&paths, &cfg, false);
+    let one = sequential(&paths, &cfg);
     assert!(one.windows.len() > 1000, "{} windows", one.windows.len());
     for shards in [2, 3] {
         // About 2.5 MB of text a chunk: more than 8,192 records for every shard.
-        for mapped in [false, true] {
-            let many = parallel(&paths, &cfg, shards, (5 << 20) / 2 / shards, mapped);
-            if let Some(d) = difference(&one, &many) {
-                panic!("{shards} shards, mapped {mapped}: {d}");
-            }
+        let many = parallel(&paths, &cfg, shards, (5 << 20) / 2 / shards);
+        if let Some(d) = difference(&one, &many) {
+            panic!("{shards} shards: {d}");
         }
     }
 }
@@ -489,22 +467,17 @@ fn real_aws_files_read_in_parallel_equal_one_thread() {
     }
     let cfg = WindowConfig::default();
     let paths = vec![root];
-    let one = sequential(&paths, &cfg, false);
+    let one = sequential(&paths, &cfg);
     assert!(one.summary.records > 100, "{:?}", one.summary);
     assert_eq!(one.summary.bad_lines, 0, "{:?}", one.reports);
     assert!(one.summary.headers > 1, "files with their own headers");
     assert!(one.summary.files.len() > 2, "{:?}", one.summary.files);
     assert!(!one.windows.is_empty());
-    if let Some(d) = difference(&one, &sequential(&paths, &cfg, true)) {
-        panic!("mapped, one thread: {d}");
-    }
     for chunk in [1, 300, 1 << 20] {
         for shards in [2, 3] {
-            for mapped in [false, true] {
-                let many = parallel(&paths, &cfg, shards, chunk, mapped);
-                if let Some(d) = difference(&one, &many) {
-                    panic!("chunk {chunk}, {shards} shards, mapped {mapped}: {d}");
-                }
+            let many = parallel(&paths, &cfg, shards, chunk);
+            if let Some(d) = difference(&one, &many) {
+                panic!("chunk {chunk}, {shards} shards: {d}");
             }
         }
     }

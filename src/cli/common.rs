@@ -19,10 +19,6 @@ pub struct ReadArgs {
     /// Most distinct network interfaces to track (bounds memory on hostile input).
     #[arg(long, value_name = "N", default_value_t = ReadOptions::default().max_enis)]
     pub max_enis: usize,
-    /// Read files with read calls instead of memory maps (for files still being written:
-    /// another program truncating a mapped file ends the process with SIGBUS).
-    #[arg(long)]
-    pub no_mmap: bool,
 }
 
 impl ReadArgs {
@@ -32,7 +28,6 @@ impl ReadArgs {
             self.strict,
             self.format.as_deref(),
             self.max_enis,
-            !self.no_mmap,
             "--log-format",
         )
     }
@@ -43,7 +38,6 @@ pub fn read_options(
     strict: bool,
     format: Option<&str>,
     max_enis: usize,
-    mmap: bool,
     flag: &str,
 ) -> anyhow::Result<ReadOptions> {
     let format = format
@@ -54,7 +48,6 @@ pub fn read_options(
         strict,
         format,
         max_enis,
-        mmap,
         ..ReadOptions::default()
     })
 }

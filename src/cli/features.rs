@@ -43,10 +43,6 @@ pub struct Args {
     /// Stop at the first malformed line (exit 1) instead of counting it (exit 2 at the end).
     #[arg(long)]
     pub strict: bool,
-    /// Read files with read calls instead of memory maps (for files still being written:
-    /// another program truncating a mapped file ends the process with SIGBUS).
-    #[arg(long)]
-    pub no_mmap: bool,
 }
 
 /// CSV rows of one shard, ordered by (window start, ENI name) within the shard. With one shard
@@ -262,7 +258,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.strict,
         args.format.as_deref(),
         ReadOptions::default().max_enis,
-        !args.no_mmap,
         "--format",
     )?;
     let mut reader = LogReader::open(&args.inputs, opts)?;

@@ -72,12 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         poll_interval_ms: args.poll_ms,
         idle_polls_before_exit: args.idle_polls,
         all_windows: args.all_windows,
-        read: {
-            let mut read = args.read.options()?;
-            // A followed folder may get files that are still being written: read, not mapped.
-            read.mmap &= args.follow.is_none();
-            read
-        },
+        read: args.read.options()?,
         abort_after_records: args.abort_after_records,
     };
     let outcome = engine::run_stream(&model, &inputs, &opts, stop)?;

@@ -20,10 +20,6 @@ pub struct Args {
     /// Stop at the first malformed line (exit 1) instead of counting it (exit 2 at the end).
     #[arg(long)]
     pub strict: bool,
-    /// Read files with read calls instead of memory maps (for files still being written:
-    /// another program truncating a mapped file ends the process with SIGBUS).
-    #[arg(long)]
-    pub no_mmap: bool,
     /// Field list of header-less input, e.g. "version account-id interface-id srcaddr ...".
     #[arg(long, value_name = "FIELDS")]
     pub format: Option<String>,
@@ -38,7 +34,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.strict,
         args.format.as_deref(),
         args.max_enis,
-        !args.no_mmap,
         "--format",
     )?;
     let mut reader = LogReader::open(&args.inputs, opts)?;

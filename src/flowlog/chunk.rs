@@ -9,10 +9,7 @@
 //! names each chunk added; the merge interns them in the reader's interner in input order, which
 //! gives the reader's ids, the ids a sequential read would have given.
 
-use std::ops::Range;
 use std::sync::Arc;
-
-use memmap2::Mmap;
 
 use super::fast;
 use super::intern::Interner;
@@ -72,51 +69,10 @@ pub struct RawChunk {
     pub unsupported: bool,
     /// The format segment (input or header) it belongs to.
     pub segment: u64,
-    /// The lines.
-    pub text: ChunkText,
-}
-
-/// Where the lines of a [`RawChunk`] are.
-#[derive(Debug)]
-pub enum ChunkText {
-    /// `buf[offset..]` (the buffer may be the reader's read buffer, handed over whole).
-    Owned {
-        /// The buffer.
-        buf: Vec<u8>,
-        /// Where the lines start in it.
-        offset: usize,
-    },
-    /// `map[range]`: a range of a memory-mapped input, not copied.
-    Mapped {
-        /// The input.
-        map: Arc<Mmap>,
-        /// The chunk's bytes in it.
-        range: Range<usize>,
-    },
-}
-
-impl RawChunk {
-    /// The chunk's lines (each ending with `\n`).
-    #[inline]
-    pub fn lines(&self) -> &[u8] {
-        match &self.text {
-            ChunkText::Owned { buf, offset } => buf.get(*offset..).unwrap_or_default(),
-            ChunkText::Mapped { map, range } => map.get(range.clone()).unwrap_or_default(),
-        }
-    }
-
-    /// Done with the chunk: its buffer back for reuse, or, for a range of a mapped input,
-    /// `None` after releasing the range's whole pages from this process's memory (the
-    /// bytes stay in the page cache).
-    pub fn recycle(self) -> Option<Vec<u8>> {
-        match self.text {
-            ChunkText::Owned { buf, .. } => Some(buf),
-            ChunkText::Mapped { map, range } => {
-                super::reader::release(&map, range);
-                None
-            }
-        }
-    }
+    /// The lines: `data[offset..]` (the buffer may be the reader's, handed over whole).
+    pub data: Vec<u8>,
+    /// Where the lines start in `data`.
+    pub offset: usize,
 }
 
 /// What parsing one chunk gave, besides its records.
@@ -176,7 +132,7 @@ impl ChunkParser {
         mut on_record: impl FnMut(&FlowRecord, &Interner),
     ) -> ChunkOutcome {
         let mut out = ChunkOutcome::default();
-        let data = chunk.lines();
+        let data = chunk.data.get(chunk.offset..).unwrap_or_default();
         let v2 = chunk.format.is_v2() && !chunk.unsupported;
         let mut pos = 0usize;
         let mut line_no = chunk.first_line;

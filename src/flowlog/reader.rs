@@ -23,16 +23,6 @@
 //! way: split, trimmed, checked for headers, parsed. Counts, positions and errors are the same
 //! either way.
 //!
-//! **Memory-mapped files.** A plain (not gzip) regular file of at least [`MAP_MIN`] bytes is
-//! read through a read-only memory map (unless [`ReadOptions::mmap`] is off, `--no-mmap`):
-//! lines are parsed where they lie in the page cache, with no copy into a read buffer (the
-//! kernel's copy was ≈ 3-7 % of a one-thread run, and the cutting thread of parallel reading
-//! hands out chunks as ranges of the map instead of filled buffers). Pages behind the reading
-//! are released every [`RELEASE_STEP`] bytes, so the process's resident memory does not grow
-//! with the file. The usual caveat of memory maps: a file truncated by another program while
-//! it is read ends the process with `SIGBUS`; read files that are still being written with
-//! `--no-mmap` (or from stdin).
-//!
 //! Malformed lines are reported to a [`BadLineSink`] (stderr by default) as
 //! `path:LINE: field `dstport`: expected an integer 0..=65535, found "abc"`, at most
 //! `max_reports_per_file` per file (the rest are only counted), counted in the [`ReadSummary`],
@@ -51,10 +41,9 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
-use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
-use super::chunk::{ChunkOutcome, ChunkText, Piece, PieceKind, RawChunk};
+use super::chunk::{ChunkOutcome, Piece, PieceKind, RawChunk};
 use super::error::FlowlogError;
 use super::fast;
 use super::intern::Interner;
@@ -67,13 +56,6 @@ use super::summary::{FileSummary, ReadSummary, MAX_UNKNOWN_FIELDS};
 
 /// Size of one read (and one gzip pipeline chunk).
 const CHUNK: usize = 256 * 1024;
-
-/// Smallest plain file read through a memory map: below it, one or two reads cost less than
-/// mapping and unmapping.
-pub const MAP_MIN: u64 = 1 << 20;
-
-/// Bytes of a memory-mapped input read between two releases of the pages behind the reading.
-pub const RELEASE_STEP: usize = 16 << 20;
 
 /// Gzip chunks in flight between the decoder thread and the parser.
 const PIPELINE_DEPTH: usize = 4;
@@ -95,11 +77,6 @@ pub struct ReadOptions {
     pub max_line_bytes: usize,
     /// Decompress gzip on a background thread (default true).
     pub background_gzip: bool,
-    /// Read plain files of at least `mmap_min_bytes` through a memory map (default true; see
-    /// the module docs for the caveat about files truncated while read).
-    pub mmap: bool,
-    /// The smallest file read through a memory map (default [`MAP_MIN`]).
-    pub mmap_min_bytes: u64,
 }
 
 impl Default for ReadOptions {
@@ -111,8 +88,6 @@ impl Default for ReadOptions {
             max_reports_per_file: 100,
             max_line_bytes: 1 << 20,
             background_gzip: true,
-            mmap: true,
-            mmap_min_bytes: MAP_MIN,
         }
     }
 }
@@ -347,7 +322,7 @@ impl LogReader {
                 let lines = &mut self.lines;
                 // (`start..end` is always in the buffer; `get` then branches once, where
                 // `unwrap_or_default` cost a few conditional moves.)
-                let Some(buf) = held(&lines.buf, &lines.map).get(lines.start..lines.end) else {
+                let Some(buf) = lines.buf.get(lines.start..lines.end) else {
                     return self.next_record_general(rec);
                 };
                 if let Some(len) = fast::parse_v2_buffered(
@@ -359,7 +334,6 @@ impl LogReader {
                 ) {
                     lines.start += len;
                     lines.scanned = lines.start;
-                    lines.release_behind();
                     cur.line_no += 1;
                     let s = &mut self.summary;
                     s.lines += 1;
@@ -420,8 +394,7 @@ impl LogReader {
             };
             cur.line_no += 1;
             let line_no = cur.line_no;
-            self.lines.release_behind();
-            let line = trim_cr(self.lines.held().get(a..b).unwrap_or_default());
+            let line = trim_cr(&self.lines.buf[a..b]);
             self.summary.lines += 1;
             if let Some(f) = self.summary.files.get_mut(cur.file_slot) {
                 f.lines += 1;
@@ -504,7 +477,7 @@ impl LogReader {
                 }
                 LineOutcome::TooLong => {}
                 LineOutcome::Line(a, b) => {
-                    let line = trim_cr(self.lines.held().get(a..b).unwrap_or_default());
+                    let line = trim_cr(&self.lines.buf[a..b]);
                     if maybe_header(line) && is_header_line(line) {
                         // Only the format matters here; the header was counted before.
                         match Format::parse_bytes(line) {
@@ -717,15 +690,9 @@ impl LogReader {
         self.next_input += 1;
         let ahead = self.ahead.take();
         let opened = match (self.given.take(), ahead) {
-            (Some(src), _) if index == 0 => {
-                sniff(src, self.opts.background_gzip).map(|(src, gzip)| Source {
-                    src,
-                    gzip,
-                    map: None,
-                })
-            }
+            (Some(src), _) if index == 0 => sniff(src, self.opts.background_gzip),
             (_, Some((i, opened))) if i == index => opened,
-            _ => open_input(path, self.opts.background_gzip, self.map_min()),
+            _ => open_input(path, self.opts.background_gzip),
         };
         // Open the next file now, so that its gzip decoder is at work while this one is read
         // (a folder of small objects would otherwise wait for each decoder's start). At most
@@ -733,11 +700,11 @@ impl LogReader {
         if self.opts.background_gzip && self.given.is_none() {
             if let Some(next) = self.inputs.get(index + 1) {
                 if next.as_path() != Path::new("-") {
-                    self.ahead = Some((index + 1, open_input(next, true, self.map_min())));
+                    self.ahead = Some((index + 1, open_input(next, true)));
                 }
             }
         }
-        let Source { src, gzip, map } = opened.map_err(|error| FlowlogError::Io {
+        let (src, gzip) = opened.map_err(|error| FlowlogError::Io {
             path: shown(path),
             error,
         })?;
@@ -746,7 +713,7 @@ impl LogReader {
             gzip,
             ..FileSummary::default()
         });
-        self.lines = map.map_or_else(Lines::new, Lines::mapped);
+        self.lines = Lines::new();
         let format = self.initial_format.clone();
         self.cur = Some(Current {
             index,
@@ -821,9 +788,7 @@ impl LogReader {
             // Every whole line already in the read buffer at once, up to a header line.
             let lines = &mut self.lines;
             if !lines.discarding {
-                let avail = held(&lines.buf, &lines.map)
-                    .get(lines.start..lines.end)
-                    .unwrap_or_default();
+                let avail = lines.buf.get(lines.start..lines.end).unwrap_or_default();
                 if let Some(last) = memchr::memrchr(b'\n', avail) {
                     let region = avail.get(..=last).unwrap_or_default();
                     // Stop at the line that fills the chunk.
@@ -839,36 +804,6 @@ impl LogReader {
                         ScanStop::Header(a, b) => (Some((a, b)), None),
                     };
                     cur.line_no += scan.count;
-                    if let (Some(map), true) = (&lines.map, buf.is_empty() && at > 0) {
-                        // A mapped input: the chunk is a range of the map, not copied.
-                        let text = ChunkText::Mapped {
-                            map: map.clone(),
-                            range: lines.start..lines.start + at,
-                        };
-                        lines.start += at;
-                        lines.scanned = lines.start;
-                        // The line the scan stopped at is handed out after the chunk (a
-                        // header switches the format only for the chunks after it).
-                        let too_long = long.map(|nl| {
-                            lines.start += nl - at + 1;
-                            lines.scanned = lines.start;
-                            cur.too_long()
-                        });
-                        let header = header.map(|(a, b)| {
-                            let line = trim_cr(region.get(a..b).unwrap_or_default()).to_vec();
-                            lines.start += b - a + 1;
-                            lines.scanned = lines.start;
-                            cur.line_no += 1;
-                            line
-                        });
-                        let piece = self.lines_piece(text, first_line);
-                        self.pieces.pending = match (too_long, header) {
-                            (Some(kind), _) => Some(kind),
-                            (None, Some(line)) => Some(self.cut_header(line)),
-                            (None, None) => None,
-                        };
-                        return Ok(Some(piece));
-                    }
                     if buf.is_empty() && at == region.len() && at >= target / 4 {
                         // The whole buffer's lines make the chunk: hand the buffer over instead
                         // of copying it; the read buffer goes on with the partial last line.
@@ -885,11 +820,7 @@ impl LogReader {
                         lines.end -= from + at;
                         lines.start = 0;
                         lines.scanned = lines.end;
-                        let text = ChunkText::Owned {
-                            buf: data,
-                            offset: from,
-                        };
-                        return Ok(Some(self.lines_piece(text, first_line)));
+                        return Ok(Some(self.lines_piece(data, from, first_line)));
                     }
                     if buf.capacity() == 0 {
                         buf = std::mem::take(&mut spare);
@@ -912,9 +843,7 @@ impl LogReader {
                         return Ok(Some(self.emit(buf, first_line, |r| r.cut_header(line))));
                     }
                     if buf.len() >= target {
-                        return Ok(Some(
-                            self.lines_piece(ChunkText::Owned { buf, offset: 0 }, first_line),
-                        ));
+                        return Ok(Some(self.lines_piece(buf, 0, first_line)));
                     }
                     continue;
                 }
@@ -938,8 +867,7 @@ impl LogReader {
             };
             match outcome {
                 LineOutcome::Eof => {
-                    let piece = (!buf.is_empty())
-                        .then(|| self.lines_piece(ChunkText::Owned { buf, offset: 0 }, first_line));
+                    let piece = (!buf.is_empty()).then(|| self.lines_piece(buf, 0, first_line));
                     self.cur = None;
                     match piece {
                         Some(p) => return Ok(Some(p)),
@@ -954,7 +882,7 @@ impl LogReader {
                     return Ok(Some(self.emit(buf, first_line, |_| kind)));
                 }
                 LineOutcome::Line(a, b) => {
-                    let line = self.lines.held().get(a..b).unwrap_or_default();
+                    let line = self.lines.buf.get(a..b).unwrap_or_default();
                     let trimmed = trim_cr(line);
                     if maybe_header(trimmed) && is_header_line(trimmed) {
                         let line = trimmed.to_vec();
@@ -965,14 +893,12 @@ impl LogReader {
                         buf = std::mem::take(&mut spare);
                         buf.clear();
                     }
-                    let line = self.lines.held().get(a..b).unwrap_or_default();
+                    let line = self.lines.buf.get(a..b).unwrap_or_default();
                     buf.extend_from_slice(line);
                     buf.push(b'\n');
                     cur.line_no += 1;
                     if buf.len() >= target {
-                        return Ok(Some(
-                            self.lines_piece(ChunkText::Owned { buf, offset: 0 }, first_line),
-                        ));
+                        return Ok(Some(self.lines_piece(buf, 0, first_line)));
                     }
                 }
             }
@@ -1015,8 +941,7 @@ impl LogReader {
         first_line: u64,
         kind: impl FnOnce(&mut Self) -> PieceKind,
     ) -> Piece {
-        let before = (!buf.is_empty())
-            .then(|| self.lines_piece(ChunkText::Owned { buf, offset: 0 }, first_line));
+        let before = (!buf.is_empty()).then(|| self.lines_piece(buf, 0, first_line));
         let kind = kind(self);
         match before {
             Some(p) => {
@@ -1027,9 +952,7 @@ impl LogReader {
         }
     }
 
-    /// A chunk of `text`, in the current input's format; `first_line` is the line number
-    /// before its first line.
-    fn lines_piece(&mut self, text: ChunkText, first_line: u64) -> Piece {
+    fn lines_piece(&mut self, data: Vec<u8>, offset: usize, first_line: u64) -> Piece {
         let (file_slot, input, unsupported, format) = match self.cur.as_ref() {
             Some(cur) => {
                 let format = self
@@ -1048,7 +971,8 @@ impl LogReader {
             format,
             unsupported,
             segment: self.pieces.segment,
-            text,
+            data,
+            offset,
         }))
     }
 
@@ -1165,11 +1089,6 @@ impl LogReader {
         }
     }
 
-    /// The smallest file to map, `None` when mapping is off.
-    fn map_min(&self) -> Option<u64> {
-        self.opts.mmap.then_some(self.opts.mmap_min_bytes)
-    }
-
     /// The options this reader was opened with.
     pub fn options(&self) -> &ReadOptions {
         &self.opts
@@ -1250,62 +1169,15 @@ fn is_log_name(name: &str) -> bool {
 /// Opens an input, sniffing gzip from its first two bytes. Returns the reader and whether it is
 /// gzip.
 /// An opened input: its bytes (decompressed) and whether it is gzip.
-/// An opened input.
-struct Source {
-    /// The bytes of the input (an empty reader when `map` holds them).
-    src: Box<dyn Read + Send>,
-    /// Gzip-compressed.
-    gzip: bool,
-    /// The whole input, memory-mapped.
-    map: Option<Arc<Mmap>>,
-}
+type Opened = io::Result<(Box<dyn Read + Send>, bool)>;
 
-type Opened = io::Result<Source>;
-
-/// Opens `path` (`-`: stdin), memory-mapped when it is a plain regular file of at least
-/// `map_min` bytes (`None`: never).
-fn open_input(path: &Path, background: bool, map_min: Option<u64>) -> Opened {
-    if path == Path::new("-") {
-        let (src, gzip) = sniff(Box::new(io::stdin()), background)?;
-        return Ok(Source {
-            src,
-            gzip,
-            map: None,
-        });
-    }
-    let file = File::open(path)?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
-    if size
-        .zip(map_min)
-        .is_some_and(|(size, min)| size >= min && size > 0)
-    {
-        // SAFETY: a read-only, private map of a regular file, only ever read. Its bytes
-        // change only if another program modifies the file while it is read (then the
-        // contents seen are unspecified, as with `read`; a truncation raises SIGBUS, which
-        // the module docs state, with `--no-mmap` as the way around it).
-        if let Ok(map) = unsafe { Mmap::map(&file) } {
-            if !map.starts_with(&[0x1f, 0x8b]) {
-                #[cfg(unix)]
-                let _ = map.advise(memmap2::Advice::Sequential);
-                return Ok(Source {
-                    src: Box::new(io::empty()),
-                    gzip: false,
-                    map: Some(Arc::new(map)),
-                });
-            }
-        }
-        // Gzip (read through the decoder) or a file that cannot be mapped: read it.
-    }
-    let (src, gzip) = sniff(Box::new(file), background)?;
-    Ok(Source {
-        src,
-        gzip,
-        map: None,
-    })
+fn open_input(path: &Path, background: bool) -> Opened {
+    let raw: Box<dyn Read + Send> = if path == Path::new("-") {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path)?)
+    };
+    sniff(raw, background)
 }
 
 fn sniff(
@@ -1455,55 +1327,9 @@ enum LineOutcome {
     Eof,
 }
 
-/// The bytes a [`Lines`] holds (a function of two fields, so that its positions can be moved
-/// while a slice of them is borrowed).
-#[inline(always)]
-fn held<'a>(buf: &'a [u8], map: &'a Option<Arc<Mmap>>) -> &'a [u8] {
-    match map {
-        Some(map) => map,
-        None => buf,
-    }
-}
-
-/// Drops this process's page mappings of whole pages inside `range` of `map` (the bytes stay
-/// in the page cache; reading them again would map them again). Only advice: failures are
-/// ignored.
-pub(crate) fn release(map: &Mmap, range: std::ops::Range<usize>) {
-    #[cfg(unix)]
-    {
-        const PAGE: usize = 4096;
-        let base = map.as_ptr() as usize;
-        // Whole pages only: round the start up and the end down (in addresses).
-        let first = (base + range.start).div_ceil(PAGE) * PAGE - base;
-        let last = ((base + range.end.min(map.len())) / PAGE * PAGE).saturating_sub(base);
-        if last > first {
-            // SAFETY: `map` is a read-only private map of a file, never written. MADV_DONTNEED
-            // on such pages only drops this process's page-table entries: the next read of
-            // them faults the same bytes back in from the page cache, so no byte that a
-            // borrowed slice may still see changes (under the assumption every reader of a
-            // mapped file makes, that the file is not modified meanwhile; see the module
-            // docs). `first..last` lies inside the map.
-            unsafe {
-                let _ = map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    first,
-                    last - first,
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (map, range);
-}
-
-/// A line splitter over one growable buffer, reused for every input, or over a whole
-/// memory-mapped input ([`Lines::mapped`]: `start..end` then index the map, and it never reads).
+/// A line splitter over one growable buffer, reused for every input.
 struct Lines {
     buf: Vec<u8>,
-    /// The memory-mapped input, when it is one.
-    map: Option<Arc<Mmap>>,
-    /// Pages of the map before this offset were released ([`Lines::release_behind`]).
-    released: usize,
     start: usize,
     end: usize,
     /// `buf[start..scanned]` holds no `\n` (saves rescanning after a refill).
@@ -1526,44 +1352,13 @@ impl Lines {
             eof: false,
             discarding: false,
             read_size: CHUNK,
-            map: None,
-            released: 0,
-        }
-    }
-
-    /// A splitter over a whole memory-mapped input (nothing more to read).
-    fn mapped(map: Arc<Mmap>) -> Self {
-        Lines {
-            end: map.len(),
-            eof: true,
-            map: Some(map),
-            ..Lines::new()
-        }
-    }
-
-    /// Every byte held: the buffer, or the whole mapped input.
-    #[inline(always)]
-    fn held(&self) -> &[u8] {
-        held(&self.buf, &self.map)
-    }
-
-    /// Releases the mapped pages before `start` once [`RELEASE_STEP`] bytes were read past the
-    /// last release (nothing for a buffer).
-    #[inline]
-    fn release_behind(&mut self) {
-        if self.start.saturating_sub(self.released) >= RELEASE_STEP {
-            if let Some(map) = &self.map {
-                release(map, self.released..self.start);
-                self.released = self.start;
-            }
         }
     }
 
     fn next(&mut self, src: &mut dyn Read, max_line: usize) -> io::Result<LineOutcome> {
         loop {
             let from = self.scanned.max(self.start);
-            let held = held(&self.buf, &self.map);
-            if let Some(i) = memchr::memchr(b'\n', held.get(from..self.end).unwrap_or_default()) {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[from..self.end]) {
                 let (a, b) = (self.start, from + i);
                 self.start = b + 1;
                 self.scanned = self.start;
@@ -1651,7 +1446,7 @@ mod tests {
         let mut out = Vec::new();
         loop {
             match lines.next(&mut src, max_line).unwrap() {
-                LineOutcome::Line(a, b) => out.push(Some(lines.held()[a..b].to_vec())),
+                LineOutcome::Line(a, b) => out.push(Some(lines.buf[a..b].to_vec())),
                 LineOutcome::TooLong => out.push(None),
                 LineOutcome::Eof => return out,
             }
@@ -1782,53 +1577,6 @@ mod tests {
             let by_format: u64 = s.formats.iter().map(|f| f.records).sum();
             proptest::prop_assert_eq!(by_format + s.formats_not_listed, records);
         }
-    }
-
-    #[test]
-    fn released_pages_read_back_the_same_bytes() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("big.log");
-        let text: Vec<u8> = (0..40_000u32).flat_map(|i| i.to_le_bytes()).collect();
-        std::fs::write(&path, &text).expect("write");
-        let file = File::open(&path).expect("open");
-        // SAFETY: a private read-only map of a temporary file nobody else writes.
-        let map = unsafe { Mmap::map(&file) }.expect("map");
-        let reversed = std::ops::Range {
-            start: 9000,
-            end: 5,
-        };
-        for range in [0..text.len(), 5..9000, 4096..8192, 100..101, reversed] {
-            release(&map, range);
-            assert_eq!(&map[..], &text[..], "contents unchanged");
-        }
-        // A mapped splitter releases behind its reading and still splits the same lines.
-        let mut lines = Lines::mapped(Arc::new(map));
-        lines.start = RELEASE_STEP.min(text.len());
-        lines.release_behind();
-        assert_eq!(lines.held(), &text[..]);
-    }
-
-    #[test]
-    fn a_big_plain_file_is_mapped_and_a_gzip_one_is_not() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let plain = dir.path().join("a.log");
-        let text = b"2 123456789012 eni-0123456789abcdef0 10.0.0.1 10.0.0.2 1 2 6 1 40 1700000000 1700000060 ACCEPT OK\n";
-        std::fs::write(&plain, text.repeat(20)).expect("write");
-        let opened = open_input(&plain, false, Some(1)).expect("open");
-        assert!(opened.map.is_some() && !opened.gzip);
-        let opened = open_input(&plain, false, Some(1 << 30)).expect("open");
-        assert!(opened.map.is_none(), "below the threshold: read");
-        let opened = open_input(&plain, false, None).expect("open");
-        assert!(opened.map.is_none(), "mapping off: read");
-        let gz = dir.path().join("a.log.gz");
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut enc, text).expect("compress");
-        std::fs::write(&gz, enc.finish().expect("finish")).expect("write");
-        let opened = open_input(&gz, false, Some(1)).expect("open");
-        assert!(
-            opened.map.is_none() && opened.gzip,
-            "gzip goes through the decoder"
-        );
     }
 
     #[test]

@@ -311,7 +311,7 @@ fn lead(
                 Some(piece) => {
                     cut = piece.seq + 1;
                     let bytes = match &piece.kind {
-                        PieceKind::Lines(chunk) => chunk.lines().len(),
+                        PieceKind::Lines(chunk) => chunk.data.len(),
                         _ => 0,
                     };
                     in_flight.push_back((piece.seq, bytes));
@@ -358,9 +358,7 @@ fn lead(
                 .map_err(|_| LeadError::Gone)?;
             }
             if let PieceKind::Lines(chunk) = kind {
-                if let Some(buf) = chunk.recycle() {
-                    free.push(buf);
-                }
+                free.push(chunk.data);
                 on_progress(reader.summary().records);
             }
             next_merge += 1;
@@ -560,7 +558,7 @@ impl Worker<'_> {
                 // Room for the shard's share of the chunk's records (≈ 115 bytes of text a
                 // record), asked for at once and backed by huge pages before the first write:
                 // batches are recycled, so this happens while the pool fills.
-                let want = chunk.lines().len() / 96 / self.shards + 1024;
+                let want = chunk.data.len() / 96 / self.shards + 1024;
                 for b in &mut out {
                     if b.items.capacity() < want {
                         b.items.reserve_exact(want - b.items.len());
