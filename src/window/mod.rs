@@ -425,7 +425,8 @@ pub struct Windower {
 const CLOSE_PREFETCH_LINES: usize = 128;
 /// Emptied accumulators kept for reuse: enough for every window of 1,024 ENIs closing at once.
 const SPARE_POOL: usize = 1024;
-/// Heap bytes an accumulator may hold to be kept for reuse (so the pool holds ≤ 32 MiB).
+/// Heap bytes of tables an accumulator may hold to be kept for reuse (so the pool holds ≤ 32 MiB
+/// of tables, ≤ 44 MiB with the accumulators' closing scratch).
 const SPARE_BYTES: usize = 32 * 1024;
 
 impl Windower {
