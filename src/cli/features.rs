@@ -64,6 +64,8 @@ struct CsvRows {
     /// The window width, seconds.
     width: u64,
     error: Option<std::io::Error>,
+    /// Scratch for one row's numbers ([`ROW_SCRATCH`] bytes), copied to `text` in one go.
+    row: Vec<u8>,
 }
 
 impl CsvRows {
@@ -75,6 +77,7 @@ impl CsvRows {
             shared: None,
             width: 1,
             error: None,
+            row: vec![0; ROW_SCRATCH],
         }
     }
 
@@ -210,13 +213,7 @@ impl WindowSink for CsvRows {
     fn accept_named(&mut self, w: WindowFeatures, names: &Interner) {
         self.text.extend_from_slice(names.name(w.eni).as_bytes());
         let name_end = self.text.len();
-        self.text.push(b',');
-        self.text
-            .extend_from_slice(itoa::Buffer::new().format(w.window_start).as_bytes());
-        for v in w.values {
-            write_value(v, &mut self.text);
-        }
-        self.text.push(b'\n');
+        write_row(w.window_start, &w.values, &mut self.row, &mut self.text);
         if let Some(out) = &mut self.direct {
             if self.error.is_none() {
                 if let Err(e) = out.write_all(&self.text) {
@@ -392,22 +389,167 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Bytes of the row scratch: the window start and 24 values in the fast forms take at most
+/// 21 + 24 · 26 bytes; each value needs a free [`VALUE_SLOT`] before it is written.
+const ROW_SCRATCH: usize = 1024;
+
+/// Room a value in a fast form may take (`,` and at most 25 bytes, rounded up).
+const VALUE_SLOT: usize = 32;
+
+/// Appends `,window_start`, `,value` for each value and `\n` to `text`, in the bytes of
+/// [`write_value`]. The numbers are first put in `row` (at least [`VALUE_SLOT`] long; fixed
+/// size, reused across rows) and copied once, so each value costs a few stores rather than
+/// a `Vec` push per byte; a value without a fast form flushes `row` and goes to `text` the
+/// plain way.
+fn write_row(window_start: u64, values: &[f64], row: &mut [u8], text: &mut Vec<u8>) {
+    let mut at = 0;
+    if let Some(slot) = slot(row, at) {
+        slot[0] = b',';
+        at = push_u64(window_start, slot, 1);
+    } else {
+        text.push(b',');
+        text.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
+    }
+    for &v in values {
+        if let Some(n) = slot(row, at).and_then(|slot| fast_value(v, slot)) {
+            at += n;
+        } else {
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            at = 0;
+            write_value_plain(v, text);
+        }
+    }
+    text.extend_from_slice(row.get(..at).unwrap_or_default());
+    text.push(b'\n');
+}
+
+/// The [`VALUE_SLOT`] bytes of `row` at `at`, if there is room.
+#[inline(always)]
+fn slot(row: &mut [u8], at: usize) -> Option<&mut [u8; VALUE_SLOT]> {
+    row.get_mut(at..at.checked_add(VALUE_SLOT)?)?
+        .try_into()
+        .ok()
+}
+
 /// Writes `,` and a value as Rust's `{}` would (shortest round-trip form), with a fast path
 /// for whole numbers, which most features are (float formatting was a tenth of the run time).
 /// Whole numbers below 9e15 print as integers (so `-0.0` prints `0`, as it always has here).
+/// (The rows use [`write_row`], which writes the same bytes.)
+#[cfg(test)]
 fn write_value(v: f64, out: &mut Vec<u8>) {
+    let mut slot = [0u8; VALUE_SLOT];
+    match fast_value(v, &mut slot) {
+        Some(n) => out.extend_from_slice(slot.get(..n).unwrap_or_default()),
+        None => write_value_plain(v, out),
+    }
+}
+
+/// [`write_value`] without the fast forms of [`fast_value`].
+fn write_value_plain(v: f64, out: &mut Vec<u8>) {
     out.push(b',');
     // `v as i64` is exact below 9e15 (and `fract() == 0.0` costs a libm call here).
     let i = v as i64;
     if v.abs() < 9.0e15 && i as f64 == v {
-        match u8::try_from(i) {
-            // Counts are mostly single digits.
-            Ok(d @ 0..=9) => out.push(b'0' + d),
-            _ => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
-        }
+        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
     } else {
         push_display_f64(v, out);
     }
+}
+
+/// Writes `,` and `v` into `slot` in the bytes of [`write_value_plain`] and returns how many,
+/// for the two common kinds of value; `None` (slot contents unspecified) for the rest:
+/// - whole numbers below 9e15 (counts, byte sums): the integer's digits;
+/// - `1e-4 ≤ |v| < 9e15` with at least 23 binary fraction bits (ratios, logarithms):
+///   zmij's text as is. In that range zmij writes plain decimals (it switches to exponents
+///   outside 1e-5..1e16), and a tie between two shortest candidates ([`push_shortest`]) needs
+///   exactly one fraction digit fewer than `v` has fraction bits, while zmij's text here is at
+///   most 23 bytes (checked), so at most 21 fraction digits: no tie is possible.
+#[inline(always)]
+fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
+    slot[0] = b',';
+    let a = v.abs();
+    // `v as i64` is exact below 9e15 (and `fract() == 0.0` costs a libm call here).
+    let i = v as i64;
+    if a < 9.0e15 && i as f64 == v {
+        if let Ok(d @ 0..=9) = u8::try_from(i) {
+            // Counts are mostly single digits.
+            slot[1] = b'0' + d;
+            return Some(2);
+        }
+        slot[1] = b'-';
+        return Some(push_u64(i.unsigned_abs(), slot, 1 + usize::from(i < 0)));
+    }
+    // False for NaN.
+    if !(1e-4..9.0e15).contains(&a) {
+        return None;
+    }
+    let (m, e) = decompose(a);
+    // Fraction bits: -(trailing_zeros(m) + e) ≥ 23.
+    if i64::from(m.trailing_zeros()) + e > -23 {
+        return None;
+    }
+    let mut buf = zmij::Buffer::new();
+    let s = buf.format_finite(v).as_bytes();
+    copy_short(s, slot)
+}
+
+/// Copies `s` (at most 23 bytes, else `None`) to `slot[1..]` and returns `s.len() + 1`; two
+/// overlapping fixed-size copies instead of a `memcpy` call.
+#[inline(always)]
+fn copy_short(s: &[u8], slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
+    let n = s.len();
+    if n > 23 {
+        return None;
+    }
+    if n >= 16 {
+        let (head, tail) = (s.get(..16)?, s.get(n - 16..)?);
+        slot.get_mut(1..17)?.copy_from_slice(head);
+        slot.get_mut(n - 15..n + 1)?.copy_from_slice(tail);
+    } else if n >= 8 {
+        let (head, tail) = (s.get(..8)?, s.get(n - 8..)?);
+        slot.get_mut(1..9)?.copy_from_slice(head);
+        slot.get_mut(n - 7..n + 1)?.copy_from_slice(tail);
+    } else {
+        slot.get_mut(1..n + 1)?.copy_from_slice(s);
+    }
+    Some(n + 1)
+}
+
+/// "00" to "99", for [`push_u64`].
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Writes the decimal digits of `u` at `slot[at..]` (`at ≤ 12`: 20 digits at most fit) and
+/// returns where they end; the bytes of `itoa`.
+#[inline(always)]
+fn push_u64(mut u: u64, slot: &mut [u8; VALUE_SLOT], at: usize) -> usize {
+    let end = at + u.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut p = end;
+    while u >= 100 {
+        let r = (u % 100) as usize * 2;
+        u /= 100;
+        p -= 2;
+        if let (Some(d), Some(pair)) = (slot.get_mut(p..p + 2), DIGIT_PAIRS.get(r..r + 2)) {
+            d.copy_from_slice(pair);
+        }
+    }
+    if u >= 10 {
+        let r = u as usize * 2;
+        if let (Some(d), Some(pair)) = (slot.get_mut(p - 2..p), DIGIT_PAIRS.get(r..r + 2)) {
+            d.copy_from_slice(pair);
+        }
+    } else if let Some(d) = slot.get_mut(p - 1) {
+        *d = b'0' + u as u8;
+    }
+    end
 }
 
 /// Appends exactly the bytes of `format!("{v}")`: the shortest digits that round-trip (from
