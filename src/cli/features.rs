@@ -458,7 +458,7 @@ fn write_value_plain(v: f64, out: &mut Vec<u8>) {
 
 /// Writes `,` and `v` into `slot` in the bytes of [`write_value_plain`] and returns how many,
 /// for the two common kinds of value; `None` (slot contents unspecified) for the rest:
-/// - whole numbers below 9e15 (counts, byte sums): the integer's digits;
+/// - whole numbers below 2^52 (counts, byte sums): the integer's digits;
 /// - `1e-4 ≤ |v| < 9e15` with at least 23 binary fraction bits (ratios, logarithms):
 ///   zmij's text as is. In that range zmij writes plain decimals (it switches to exponents
 ///   outside 1e-5..1e16), and a tie between two shortest candidates ([`push_shortest`]) needs
@@ -468,16 +468,21 @@ fn write_value_plain(v: f64, out: &mut Vec<u8>) {
 fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
     slot[0] = b',';
     let a = v.abs();
-    // `v as i64` is exact below 9e15 (and `fract() == 0.0` costs a libm call here).
-    let i = v as i64;
-    if a < 9.0e15 && i as f64 == v {
-        if let Ok(d @ 0..=9) = u8::try_from(i) {
-            // Counts are mostly single digits.
-            slot[1] = b'0' + d;
-            return Some(2);
+    if a < TWO_52 {
+        // Below 2^52, `a + 2^52` rounds `a` to an integer, held in the low mantissa bits: `a`
+        // is whole when the sum minus 2^52 (exact) gives `a` back. Cheaper than `v as i64`,
+        // which saturates.
+        let t = a + TWO_52;
+        if t - TWO_52 == a {
+            let u = t.to_bits() & ((1 << 52) - 1);
+            if u < 10 {
+                // Counts are mostly single digits; `-0.0` prints `0`.
+                slot[1] = b'0' + u as u8;
+                return Some(2);
+            }
+            slot[1] = b'-';
+            return Some(push_u64(u, slot, 1 + usize::from(v < 0.0)));
         }
-        slot[1] = b'-';
-        return Some(push_u64(i.unsigned_abs(), slot, 1 + usize::from(i < 0)));
     }
     // False for NaN.
     if !(1e-4..9.0e15).contains(&a) {
@@ -515,6 +520,20 @@ fn copy_short(s: &[u8], slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
     Some(n + 1)
 }
 
+/// 2^52: from there on every `f64` is whole.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// 10^i, for [`push_u64`].
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// "00" to "99", for [`push_u64`].
 const DIGIT_PAIRS: [u8; 200] = {
     let mut t = [0u8; 200];
@@ -531,7 +550,11 @@ const DIGIT_PAIRS: [u8; 200] = {
 /// returns where they end; the bytes of `itoa`.
 #[inline(always)]
 fn push_u64(mut u: u64, slot: &mut [u8; VALUE_SLOT], at: usize) -> usize {
-    let end = at + u.checked_ilog10().unwrap_or(0) as usize + 1;
+    // Digits: `t = ⌊bit length · log10 2⌋` is the count or one less (`u ≥ 10^t` tells); 0
+    // has one.
+    let t = ((64 - (u | 1).leading_zeros()) * 1233 >> 12) as usize;
+    let digits = (t + usize::from(POW10.get(t).is_none_or(|&p| u >= p))).max(1);
+    let end = at + digits;
     let mut p = end;
     while u >= 100 {
         let r = (u % 100) as usize * 2;
