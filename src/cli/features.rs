@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 
-use flowvigil::features::{WindowFeatures, FEATURE_NAMES};
+use flowvigil::features::{FeatureVector, WindowFeatures, FEATURE_NAMES, NUM_FEATURES};
 use flowvigil::flowlog::{
     write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS,
 };
@@ -64,8 +64,8 @@ struct CsvRows {
     /// The window width, seconds.
     width: u64,
     error: Option<std::io::Error>,
-    /// Scratch for one row's numbers ([`ROW_SCRATCH`] bytes), copied to `text` in one go.
-    row: Vec<u8>,
+    /// Scratch for one row's numbers, copied to `text` in one go.
+    row: Box<[u8; ROW_SCRATCH]>,
 }
 
 impl CsvRows {
@@ -77,7 +77,7 @@ impl CsvRows {
             shared: None,
             width: 1,
             error: None,
-            row: vec![0; ROW_SCRATCH],
+            row: Box::new([0; ROW_SCRATCH]),
         }
     }
 
@@ -389,28 +389,44 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Bytes of the row scratch: the window start and 24 values in the fast forms take at most
-/// 21 + 24 · 26 bytes; each value needs a free [`VALUE_SLOT`] before it is written.
+/// Bytes of the row scratch: the window start and the values in their fast forms take at
+/// most 21 + [`NUM_FEATURES`] · 24 bytes; each value needs a free [`VALUE_SLOT`] before it.
 const ROW_SCRATCH: usize = 1024;
 
-/// Room a value in a fast form may take (`,` and at most 25 bytes, rounded up).
+/// Room a value in a fast form may take (`,` and at most 23 bytes, rounded up).
 const VALUE_SLOT: usize = 32;
 
+// A row in the fast forms never has to flush the scratch half way.
+const _: () = assert!(21 + NUM_FEATURES * 24 + VALUE_SLOT <= ROW_SCRATCH);
+
 /// Appends `,window_start`, `,value` for each value and `\n` to `text`, in the bytes of
-/// [`write_value`]. The numbers are first put in `row` (at least [`VALUE_SLOT`] long; fixed
-/// size, reused across rows) and copied once, so each value costs a few stores rather than
-/// a `Vec` push per byte; a value without a fast form flushes `row` and goes to `text` the
-/// plain way.
-fn write_row(window_start: u64, values: &[f64], row: &mut [u8], text: &mut Vec<u8>) {
+/// [`write_value`]. The numbers are first put in `row` (fixed size, reused across rows) and
+/// copied once, so each value costs a few stores rather than a `Vec` push per byte; a value
+/// without a fast form flushes `row` and goes to `text` the plain way.
+fn write_row(
+    window_start: u64,
+    values: &FeatureVector,
+    row: &mut [u8; ROW_SCRATCH],
+    text: &mut Vec<u8>,
+) {
     let mut at = 0;
-    if let Some(slot) = slot(row, at) {
-        slot[0] = b',';
-        at = push_u64(window_start, slot, 1);
-    } else {
-        text.push(b',');
-        text.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
+    match slot(row, 0) {
+        Some(slot) if window_start < 10u64.pow(16) => {
+            slot[0] = b',';
+            at = push_digits(window_start, slot, 1);
+        }
+        _ => {
+            text.push(b',');
+            text.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
+        }
     }
     for &v in values {
+        if at > ROW_SCRATCH - VALUE_SLOT {
+            // Never in practice (see the assertion above); it also lets the compiler drop the
+            // bounds check below.
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            at = 0;
+        }
         if let Some(n) = slot(row, at).and_then(|slot| fast_value(v, slot)) {
             at += n;
         } else {
@@ -425,7 +441,7 @@ fn write_row(window_start: u64, values: &[f64], row: &mut [u8], text: &mut Vec<u
 
 /// The [`VALUE_SLOT`] bytes of `row` at `at`, if there is room.
 #[inline(always)]
-fn slot(row: &mut [u8], at: usize) -> Option<&mut [u8; VALUE_SLOT]> {
+fn slot(row: &mut [u8; ROW_SCRATCH], at: usize) -> Option<&mut [u8; VALUE_SLOT]> {
     row.get_mut(at..at.checked_add(VALUE_SLOT)?)?
         .try_into()
         .ok()
@@ -458,7 +474,7 @@ fn write_value_plain(v: f64, out: &mut Vec<u8>) {
 
 /// Writes `,` and `v` into `slot` in the bytes of [`write_value_plain`] and returns how many,
 /// for the two common kinds of value; `None` (slot contents unspecified) for the rest:
-/// - whole numbers below 2^52 (counts, byte sums): the integer's digits;
+/// - whole numbers below 2^52 (counts, byte sums): the integer's digits ([`push_digits`]);
 /// - `1e-4 ≤ |v| < 9e15` with at least 23 binary fraction bits (ratios, logarithms):
 ///   zmij's text as is. In that range zmij writes plain decimals (it switches to exponents
 ///   outside 1e-5..1e16), and a tie between two shortest candidates ([`push_shortest`]) needs
@@ -481,7 +497,7 @@ fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
                 return Some(2);
             }
             slot[1] = b'-';
-            return Some(push_u64(u, slot, 1 + usize::from(v < 0.0)));
+            return Some(push_digits(u, slot, 1 + usize::from(v < 0.0)));
         }
     }
     // False for NaN.
@@ -523,54 +539,40 @@ fn copy_short(s: &[u8], slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
 /// 2^52: from there on every `f64` is whole.
 const TWO_52: f64 = 4_503_599_627_370_496.0;
 
-/// 10^i, for [`push_u64`].
-const POW10: [u64; 20] = {
-    let mut t = [1u64; 20];
-    let mut i = 1;
-    while i < 20 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
-
-/// "00" to "99", for [`push_u64`].
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
-
-/// Writes the decimal digits of `u` at `slot[at..]` (`at ≤ 12`: 20 digits at most fit) and
-/// returns where they end; the bytes of `itoa`.
+/// The eight decimal digits of `u < 10^8`, most significant first, one a byte (values 0-9,
+/// little-endian: the first digit in the lowest byte), by splitting in halves with
+/// multiplications, all lanes at once (4+4 digits, then 2+2, then 1+1).
 #[inline(always)]
-fn push_u64(mut u: u64, slot: &mut [u8; VALUE_SLOT], at: usize) -> usize {
-    // Digits: `t = ⌊bit length · log10 2⌋` is the count or one less (`u ≥ 10^t` tells); 0
-    // has one.
-    let t = ((64 - (u | 1).leading_zeros()) * 1233 >> 12) as usize;
-    let digits = (t + usize::from(POW10.get(t).is_none_or(|&p| u >= p))).max(1);
-    let end = at + digits;
-    let mut p = end;
-    while u >= 100 {
-        let r = (u % 100) as usize * 2;
-        u /= 100;
-        p -= 2;
-        if let (Some(d), Some(pair)) = (slot.get_mut(p..p + 2), DIGIT_PAIRS.get(r..r + 2)) {
-            d.copy_from_slice(pair);
-        }
+fn digits8(u: u64) -> u64 {
+    // Lanes of 32 bits: the high four digits in the low lane.
+    let x = (u / 10_000) | ((u % 10_000) << 32);
+    // Each lane < 10^4: `· 10486 >> 20` is `/ 100` there, and the products stay in the lane.
+    let hi = ((x * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let x = hi | ((x - hi * 100) << 16);
+    // Lanes of 16 bits, each < 100: `· 103 >> 10` is `/ 10` there.
+    let hi = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
+    hi | ((x - hi * 10) << 8)
+}
+
+/// Writes the decimal digits of `u < 10^16` at `slot[at..]` (`at ≤ 8`) and returns where
+/// they end; the bytes of `itoa`.
+#[inline(always)]
+fn push_digits(u: u64, slot: &mut [u8; VALUE_SLOT], at: usize) -> usize {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let (hi, lo) = (u / 100_000_000, u % 100_000_000);
+    // The leading part: `hi`'s digits when there are any, else `lo`'s; leading zero digits
+    // are zero bytes at the low end (the top byte is kept, so 0 prints "0").
+    let lead = digits8(if hi > 0 { hi } else { lo });
+    let zeros = ((lead | 1 << 56).trailing_zeros() / 8) as usize;
+    let mut end = at + 8 - zeros;
+    if let Some(d) = slot.get_mut(at..at + 8) {
+        d.copy_from_slice(&((lead + ZEROS) >> (8 * zeros)).to_le_bytes());
     }
-    if u >= 10 {
-        let r = u as usize * 2;
-        if let (Some(d), Some(pair)) = (slot.get_mut(p - 2..p), DIGIT_PAIRS.get(r..r + 2)) {
-            d.copy_from_slice(pair);
+    if hi > 0 {
+        if let Some(d) = slot.get_mut(end..end + 8) {
+            d.copy_from_slice(&(digits8(lo) + ZEROS).to_le_bytes());
         }
-    } else if let Some(d) = slot.get_mut(p - 1) {
-        *d = b'0' + u as u8;
+        end += 8;
     }
     end
 }
