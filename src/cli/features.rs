@@ -211,18 +211,31 @@ impl WindowSink for CsvRows {
         self.accept_named(w, &Interner::new());
     }
     fn accept_named(&mut self, w: WindowFeatures, names: &Interner) {
-        self.text.extend_from_slice(names.name(w.eni).as_bytes());
-        let name_end = self.text.len();
-        write_row(w.window_start, &w.values, &mut self.row, &mut self.text);
+        let name = names.name(w.eni).as_bytes();
+        let row_start = self.text.len();
+        let n = write_row(
+            name,
+            w.window_start,
+            &w.values,
+            &mut self.row,
+            &mut self.text,
+        );
+        let row = self.row.get(..n).unwrap_or_default();
         if let Some(out) = &mut self.direct {
             if self.error.is_none() {
-                if let Err(e) = out.write_all(&self.text) {
+                let mut res = out.write_all(&self.text);
+                if res.is_ok() {
+                    res = out.write_all(row);
+                }
+                if let Err(e) = res {
                     self.error = Some(e);
                 }
             }
             self.text.clear();
         } else {
-            self.index.push((w.window_start, name_end, self.text.len()));
+            self.text.extend_from_slice(row);
+            self.index
+                .push((w.window_start, row_start + name.len(), self.text.len()));
         }
     }
     fn progress(&mut self, watermark: u64) {
@@ -389,33 +402,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Bytes of the row scratch: the window start and the values in their fast forms take at
-/// most 21 + [`NUM_FEATURES`] · 24 bytes; each value needs a free [`VALUE_SLOT`] before it.
+/// Bytes of the row scratch: an ENI name of up to [`NAME_IN_SCRATCH`] bytes, the window
+/// start and the values in their fast forms take at most that + 21 + [`NUM_FEATURES`] · 24
+/// bytes; each value needs a free [`VALUE_SLOT`] before it.
 const ROW_SCRATCH: usize = 1024;
+
+/// Longest ENI name put in the row scratch (longer ones go to `text` first).
+const NAME_IN_SCRATCH: usize = 256;
 
 /// Room a value in a fast form may take (`,` and at most 23 bytes, rounded up).
 const VALUE_SLOT: usize = 32;
 
 // A row in the fast forms never has to flush the scratch half way.
-const _: () = assert!(21 + NUM_FEATURES * 24 + VALUE_SLOT <= ROW_SCRATCH);
+const _: () = assert!(NAME_IN_SCRATCH + 21 + NUM_FEATURES * 24 + VALUE_SLOT <= ROW_SCRATCH);
 
-/// Appends `,window_start`, `,value` for each value and `\n` to `text`, in the bytes of
-/// [`write_value`]. The numbers are first put in `row` (fixed size, reused across rows) and
-/// copied once, so each value costs a few stores rather than a `Vec` push per byte; a value
-/// without a fast form flushes `row` and goes to `text` the plain way.
+/// Writes a row, `name,window_start`, `,value` for each value and `\n`, in the bytes of
+/// [`write_value`]: its start appended to `text`, the rest (usually all of it) in
+/// `row[..n]`, returning `n`. The numbers go into `row` (fixed size, reused across rows) and
+/// the caller copies them once, so each value costs a few stores rather than a `Vec` push per
+/// byte; a value without a fast form flushes `row` to `text` and is appended the plain way.
 fn write_row(
+    name: &[u8],
     window_start: u64,
     values: &FeatureVector,
     row: &mut [u8; ROW_SCRATCH],
     text: &mut Vec<u8>,
-) {
+) -> usize {
     let mut at = 0;
-    match slot(row, 0) {
+    match row.get_mut(..name.len()) {
+        Some(d) if name.len() <= NAME_IN_SCRATCH => {
+            d.copy_from_slice(name);
+            at = name.len();
+        }
+        _ => text.extend_from_slice(name),
+    }
+    match slot(row, at) {
         Some(slot) if window_start < 10u64.pow(16) => {
             slot[0] = b',';
-            at = push_digits(window_start, slot, 1);
+            at = push_digits(window_start, slot, 1) + at;
         }
         _ => {
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            at = 0;
             text.push(b',');
             text.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
         }
@@ -435,8 +463,17 @@ fn write_row(
             write_value_plain(v, text);
         }
     }
-    text.extend_from_slice(row.get(..at).unwrap_or_default());
-    text.push(b'\n');
+    match row.get_mut(at) {
+        Some(b) => {
+            *b = b'\n';
+            at + 1
+        }
+        None => {
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            text.push(b'\n');
+            0
+        }
+    }
 }
 
 /// The [`VALUE_SLOT`] bytes of `row` at `at`, if there is room.
@@ -497,7 +534,17 @@ fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
                 return Some(2);
             }
             slot[1] = b'-';
-            return Some(push_digits(u, slot, 1 + usize::from(v < 0.0)));
+            let at = 1 + usize::from(v < 0.0);
+            if u < 100 {
+                if let (Some(d), Some(pair)) = (
+                    slot.get_mut(at..at + 2),
+                    DIGIT_PAIRS.get(2 * u as usize..2 * u as usize + 2),
+                ) {
+                    d.copy_from_slice(pair);
+                }
+                return Some(at + 2);
+            }
+            return Some(push_digits(u, slot, at));
         }
     }
     // False for NaN.
@@ -538,6 +585,18 @@ fn copy_short(s: &[u8], slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
 
 /// 2^52: from there on every `f64` is whole.
 const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// "00" to "99".
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// The eight decimal digits of `u < 10^8`, most significant first, one a byte (values 0-9,
 /// little-endian: the first digit in the lowest byte), by splitting in halves with
