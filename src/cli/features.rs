@@ -520,6 +520,11 @@ fn write_value_plain(v: f64, out: &mut Vec<u8>) {
 #[inline(always)]
 fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
     slot[0] = b',';
+    if v.to_bits() << 1 == 0 {
+        // ±0, two values in five: `0`.
+        slot[1] = b'0';
+        return Some(2);
+    }
     let a = v.abs();
     if a < TWO_52 {
         // Below 2^52, `a + 2^52` rounds `a` to an integer, held in the low mantissa bits: `a`
