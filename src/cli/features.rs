@@ -533,13 +533,16 @@ fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
         let t = a + TWO_52;
         if t - TWO_52 == a {
             let u = t.to_bits() & ((1 << 52) - 1);
-            if u < 10 {
-                // Counts are mostly single digits; `-0.0` prints `0`.
-                slot[1] = b'0' + u as u8;
-                return Some(2);
-            }
+            // The sign, kept when negative (zero, whose sign is dropped, is done above).
             slot[1] = b'-';
             let at = 1 + usize::from(v < 0.0);
+            if u < 10 {
+                // Counts are mostly single digits.
+                if let Some(d) = slot.get_mut(at) {
+                    *d = b'0' + u as u8;
+                }
+                return Some(at + 1);
+            }
             if u < 100 {
                 if let (Some(d), Some(pair)) = (
                     slot.get_mut(at..at + 2),
@@ -934,6 +937,145 @@ mod tests {
                 prop_assert_eq!(ours(v), format!("{v}"));
                 prop_assert_eq!(csv_value(v), csv_value_std(v));
             }
+        }
+
+        #[test]
+        fn fast_value_is_the_plain_path(
+            bits in any::<u64>(),
+            int in any::<i64>(),
+            small in -1000i64..1000,
+            num in 0u64..1_000_000,
+            den in 1u64..1_000_000,
+            shift in 0u32..64,
+        ) {
+            // The fast forms (zero, whole numbers, ratios) against the plain path, for the
+            // kinds of values the features hold and around each form's limits.
+            let r = num as f64 / den as f64;
+            let whole = (int >> shift) as f64;
+            let cases = [
+                f64::from_bits(bits),
+                whole,
+                whole + 0.5,
+                small as f64,
+                small as f64 / 8.0,
+                r,
+                r * 1e-4,
+                r * 1e-5,
+                r * 1e15,
+                -r,
+                (r + 1.0).ln(),
+                (1u64 << shift) as f64,
+                TWO_52 - small.unsigned_abs() as f64,
+                TWO_52 + small.unsigned_abs() as f64,
+            ];
+            for v in cases {
+                let mut fast = Vec::new();
+                let mut slot = [0u8; VALUE_SLOT];
+                if let Some(n) = fast_value(v, &mut slot) {
+                    fast.extend_from_slice(&slot[..n]);
+                    prop_assert!(n <= 24);
+                } else {
+                    write_value_plain(v, &mut fast);
+                }
+                let mut plain = Vec::new();
+                write_value_plain(v, &mut plain);
+                prop_assert_eq!(&fast, &plain, "bits {:#x}", v.to_bits());
+                prop_assert_eq!(String::from_utf8(fast).unwrap_or_default(), csv_value_std(v));
+            }
+        }
+
+        #[test]
+        fn push_digits_is_itoa(u in 0u64..10u64.pow(16), at in 1usize..3, small in 0u64..100_000) {
+            for u in [u, small, u % 100_000_000, u / 100_000_000 * 100_000_000] {
+                let mut slot = [b'x'; VALUE_SLOT];
+                let end = push_digits(u, &mut slot, at);
+                let mut want = itoa::Buffer::new();
+                prop_assert_eq!(&slot[at..end], want.format(u).as_bytes());
+            }
+        }
+
+        #[test]
+        fn write_row_is_the_plain_row(
+            name_len in 0usize..300,
+            window_start in prop_oneof![any::<u64>(), 0u64..2_000_000_000],
+            bits in proptest::collection::vec(any::<u64>(), NUM_FEATURES),
+            kinds in proptest::collection::vec(0u8..4, NUM_FEATURES),
+        ) {
+            // Rows of mixed values (zeros, counts, ratios, any bits) through the scratch,
+            // against name, window start and the plain values appended one by one.
+            let name: Vec<u8> = (0..name_len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut values: FeatureVector = [0.0; NUM_FEATURES];
+            for ((v, &b), &k) in values.iter_mut().zip(&bits).zip(&kinds) {
+                *v = match k {
+                    0 => 0.0,
+                    1 => (b % 100_000_000) as f64,
+                    2 => (b % 1000) as f64 / ((b >> 32) % 1000 + 1) as f64,
+                    _ => f64::from_bits(b),
+                };
+            }
+            let mut want = name.clone();
+            want.push(b',');
+            want.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
+            for &v in &values {
+                write_value_plain(v, &mut want);
+            }
+            want.push(b'\n');
+            let mut row = Box::new([0u8; ROW_SCRATCH]);
+            for prefix in [&b""[..], b"earlier rows\n"] {
+                let mut text = prefix.to_vec();
+                let n = write_row(&name, window_start, &values, &mut row, &mut text);
+                text.extend_from_slice(&row[..n]);
+                prop_assert_eq!(text.get(prefix.len()..), Some(&want[..]));
+            }
+        }
+    }
+
+    #[test]
+    fn fast_value_edge_cases() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1e-7,
+            1e-5,
+            1e-4,
+            1e-4f64.next_down(),
+            1e-4f64.next_up(),
+            1e21,
+            -1e21,
+            9.0e15,
+            9.0e15f64.next_down(),
+            TWO_52,
+            TWO_52.next_down(),
+            TWO_52 - 0.5,
+            -(TWO_52 - 1.0),
+            9_999_999.0,
+            10_000_000.0,
+            99_999_999.0,
+            100_000_000.0,
+            1e15 + 0.25,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            f64::from_bits(1),
+        ];
+        for e in 0..16 {
+            let p = 10f64.powi(e);
+            cases.extend([p, p - 1.0, p + 1.0, -p]);
+        }
+        for v in cases {
+            let mut slot = [0u8; VALUE_SLOT];
+            let mut plain = Vec::new();
+            write_value_plain(v, &mut plain);
+            if let Some(n) = fast_value(v, &mut slot) {
+                assert_eq!(&slot[..n], &plain[..], "bits {:#x}", v.to_bits());
+            }
+            assert_eq!(csv_value(v), csv_value_std(v), "bits {:#x}", v.to_bits());
         }
     }
 
