@@ -1,5 +1,12 @@
 //! `flowvigil features`: per-ENI window feature vectors as CSV (columns `eni,window_start,` then
 //! every name of [`FEATURE_NAMES`], raw units), for notebooks and other detectors.
+//!
+//! Values are written as Rust's `{}` would write them (whole numbers below 9e15 as integers),
+//! byte for byte, but without `core::fmt`: each row is assembled in a fixed scratch
+//! ([`write_row`]) with fast forms for zero, whole numbers (SWAR digits) and ratios (zmij's
+//! shortest digits, when no rounding tie is possible); anything else takes the plain path
+//! ([`write_value_plain`], [`push_display_f64`]). Proptests check each form against the plain
+//! path and the plain path against the standard library.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -439,7 +446,7 @@ fn write_row(
     match slot(row, at) {
         Some(slot) if window_start < 10u64.pow(16) => {
             slot[0] = b',';
-            at = push_digits(window_start, slot, 1) + at;
+            at += push_digits(window_start, slot, 1);
         }
         _ => {
             text.extend_from_slice(row.get(..at).unwrap_or_default());
