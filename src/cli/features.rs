@@ -566,9 +566,10 @@ fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
     if !(1e-4..9.0e15).contains(&a) {
         return None;
     }
-    let (m, e) = decompose(a);
-    // Fraction bits: -(trailing_zeros(m) + e) ≥ 23.
-    if i64::from(m.trailing_zeros()) + e > -23 {
+    // Fraction bits (`a` is normal here, `a = (2^52 + frac) · 2^(biased - 1075)`):
+    // 1075 - biased - trailing_zeros(2^52 + frac) ≥ 23.
+    let bits = a.to_bits();
+    if u64::from((bits | 1 << 52).trailing_zeros()) + (bits >> 52) > 1052 {
         return None;
     }
     let mut buf = zmij::Buffer::new();
