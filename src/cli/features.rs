@@ -1,5 +1,12 @@
 //! `flowvigil features`: per-ENI window feature vectors as CSV (columns `eni,window_start,` then
 //! every name of [`FEATURE_NAMES`], raw units), for notebooks and other detectors.
+//!
+//! Values are written as Rust's `{}` would write them (whole numbers below 9e15 as integers),
+//! byte for byte, but without `core::fmt`: each row is assembled in a fixed scratch
+//! ([`write_row`]) with fast forms for zero, whole numbers (SWAR digits) and ratios (zmij's
+//! shortest digits, when no rounding tie is possible); anything else takes the plain path
+//! ([`write_value_plain`], [`push_display_f64`]). Proptests check each form against the plain
+//! path and the plain path against the standard library.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 
-use flowvigil::features::{WindowFeatures, FEATURE_NAMES};
+use flowvigil::features::{FeatureVector, WindowFeatures, FEATURE_NAMES, NUM_FEATURES};
 use flowvigil::flowlog::{
     write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS,
 };
@@ -60,6 +67,8 @@ struct CsvRows {
     /// The window width, seconds.
     width: u64,
     error: Option<std::io::Error>,
+    /// Scratch for one row's numbers, copied to `text` in one go.
+    row: Box<[u8; ROW_SCRATCH]>,
 }
 
 impl CsvRows {
@@ -71,6 +80,7 @@ impl CsvRows {
             shared: None,
             width: 1,
             error: None,
+            row: Box::new([0; ROW_SCRATCH]),
         }
     }
 
@@ -204,24 +214,31 @@ impl WindowSink for CsvRows {
         self.accept_named(w, &Interner::new());
     }
     fn accept_named(&mut self, w: WindowFeatures, names: &Interner) {
-        self.text.extend_from_slice(names.name(w.eni).as_bytes());
-        let name_end = self.text.len();
-        self.text.push(b',');
-        self.text
-            .extend_from_slice(itoa::Buffer::new().format(w.window_start).as_bytes());
-        for v in w.values {
-            write_value(v, &mut self.text);
-        }
-        self.text.push(b'\n');
+        let name = names.name(w.eni).as_bytes();
+        let row_start = self.text.len();
+        let n = write_row(
+            name,
+            w.window_start,
+            &w.values,
+            &mut self.row,
+            &mut self.text,
+        );
+        let row = self.row.get(..n).unwrap_or_default();
         if let Some(out) = &mut self.direct {
             if self.error.is_none() {
-                if let Err(e) = out.write_all(&self.text) {
+                let mut res = out.write_all(&self.text);
+                if res.is_ok() {
+                    res = out.write_all(row);
+                }
+                if let Err(e) = res {
                     self.error = Some(e);
                 }
             }
             self.text.clear();
         } else {
-            self.index.push((w.window_start, name_end, self.text.len()));
+            self.text.extend_from_slice(row);
+            self.index
+                .push((w.window_start, row_start + name.len(), self.text.len()));
         }
     }
     fn progress(&mut self, watermark: u64) {
@@ -387,22 +404,259 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Bytes of the row scratch: an ENI name of up to [`NAME_IN_SCRATCH`] bytes, the window
+/// start and the values in their fast forms take at most that + 21 + [`NUM_FEATURES`] · 24
+/// bytes; each value needs a free [`VALUE_SLOT`] before it.
+const ROW_SCRATCH: usize = 1024;
+
+/// Longest ENI name put in the row scratch (longer ones go to `text` first).
+const NAME_IN_SCRATCH: usize = 256;
+
+/// Room a value in a fast form may take (`,` and at most 23 bytes, rounded up).
+const VALUE_SLOT: usize = 32;
+
+// A row in the fast forms never has to flush the scratch half way.
+const _: () = assert!(NAME_IN_SCRATCH + 21 + NUM_FEATURES * 24 + VALUE_SLOT <= ROW_SCRATCH);
+
+/// Writes a row, `name,window_start`, `,value` for each value and `\n`, in the bytes of
+/// [`write_value`]: its start appended to `text`, the rest (usually all of it) in
+/// `row[..n]`, returning `n`. The numbers go into `row` (fixed size, reused across rows) and
+/// the caller copies them once, so each value costs a few stores rather than a `Vec` push per
+/// byte; a value without a fast form flushes `row` to `text` and is appended the plain way.
+fn write_row(
+    name: &[u8],
+    window_start: u64,
+    values: &FeatureVector,
+    row: &mut [u8; ROW_SCRATCH],
+    text: &mut Vec<u8>,
+) -> usize {
+    let mut at = 0;
+    match row.get_mut(..name.len()) {
+        Some(d) if name.len() <= NAME_IN_SCRATCH => {
+            d.copy_from_slice(name);
+            at = name.len();
+        }
+        _ => text.extend_from_slice(name),
+    }
+    match slot(row, at) {
+        Some(slot) if window_start < 10u64.pow(16) => {
+            slot[0] = b',';
+            at += push_digits(window_start, slot, 1);
+        }
+        _ => {
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            at = 0;
+            text.push(b',');
+            text.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
+        }
+    }
+    for &v in values {
+        if at > ROW_SCRATCH - VALUE_SLOT {
+            // Never in practice (see the assertion above); it also lets the compiler drop the
+            // bounds check below.
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            at = 0;
+        }
+        if let Some(n) = slot(row, at).and_then(|slot| fast_value(v, slot)) {
+            at += n;
+        } else {
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            at = 0;
+            write_value_plain(v, text);
+        }
+    }
+    match row.get_mut(at) {
+        Some(b) => {
+            *b = b'\n';
+            at + 1
+        }
+        None => {
+            text.extend_from_slice(row.get(..at).unwrap_or_default());
+            text.push(b'\n');
+            0
+        }
+    }
+}
+
+/// The [`VALUE_SLOT`] bytes of `row` at `at`, if there is room.
+#[inline(always)]
+fn slot(row: &mut [u8; ROW_SCRATCH], at: usize) -> Option<&mut [u8; VALUE_SLOT]> {
+    row.get_mut(at..at.checked_add(VALUE_SLOT)?)?
+        .try_into()
+        .ok()
+}
+
 /// Writes `,` and a value as Rust's `{}` would (shortest round-trip form), with a fast path
 /// for whole numbers, which most features are (float formatting was a tenth of the run time).
 /// Whole numbers below 9e15 print as integers (so `-0.0` prints `0`, as it always has here).
+/// (The rows use [`write_row`], which writes the same bytes.)
+#[cfg(test)]
 fn write_value(v: f64, out: &mut Vec<u8>) {
+    let mut slot = [0u8; VALUE_SLOT];
+    match fast_value(v, &mut slot) {
+        Some(n) => out.extend_from_slice(slot.get(..n).unwrap_or_default()),
+        None => write_value_plain(v, out),
+    }
+}
+
+/// [`write_value`] without the fast forms of [`fast_value`].
+fn write_value_plain(v: f64, out: &mut Vec<u8>) {
     out.push(b',');
     // `v as i64` is exact below 9e15 (and `fract() == 0.0` costs a libm call here).
     let i = v as i64;
     if v.abs() < 9.0e15 && i as f64 == v {
-        match u8::try_from(i) {
-            // Counts are mostly single digits.
-            Ok(d @ 0..=9) => out.push(b'0' + d),
-            _ => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
-        }
+        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
     } else {
         push_display_f64(v, out);
     }
+}
+
+/// Writes `,` and `v` into `slot` in the bytes of [`write_value_plain`] and returns how many,
+/// for the two common kinds of value; `None` (slot contents unspecified) for the rest:
+/// - whole numbers below 2^52 (counts, byte sums): the integer's digits ([`push_digits`]);
+/// - `1e-4 ≤ |v| < 9e15` with at least 23 binary fraction bits (ratios, logarithms):
+///   zmij's text as is. In that range zmij writes plain decimals (it switches to exponents
+///   outside 1e-5..1e16), and a tie between two shortest candidates ([`push_shortest`]) needs
+///   exactly one fraction digit fewer than `v` has fraction bits, while zmij's text here is at
+///   most 23 bytes (checked), so at most 21 fraction digits: no tie is possible.
+#[inline(always)]
+fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
+    slot[0] = b',';
+    if v.to_bits() << 1 == 0 {
+        // ±0, two values in five: `0`.
+        slot[1] = b'0';
+        return Some(2);
+    }
+    let a = v.abs();
+    if a < TWO_52 {
+        // Below 2^52, `a + 2^52` rounds `a` to an integer, held in the low mantissa bits: `a`
+        // is whole when the sum minus 2^52 (exact) gives `a` back. Cheaper than `v as i64`,
+        // which saturates.
+        let t = a + TWO_52;
+        if t - TWO_52 == a {
+            let u = t.to_bits() & ((1 << 52) - 1);
+            // The sign, kept when negative (zero, whose sign is dropped, is done above).
+            slot[1] = b'-';
+            let at = 1 + usize::from(v < 0.0);
+            if u < 10 {
+                // Counts are mostly single digits.
+                if let Some(d) = slot.get_mut(at) {
+                    *d = b'0' + u as u8;
+                }
+                return Some(at + 1);
+            }
+            if u < 100 {
+                if let (Some(d), Some(pair)) = (
+                    slot.get_mut(at..at + 2),
+                    DIGIT_PAIRS.get(2 * u as usize..2 * u as usize + 2),
+                ) {
+                    d.copy_from_slice(pair);
+                }
+                return Some(at + 2);
+            }
+            if u < 10_000 {
+                // Three or four digits: the last two steps of `digits8` on one 32-bit lane.
+                let hi = (u * 10_486) >> 20;
+                let x = hi | ((u - hi * 100) << 16);
+                let hi = ((x * 103) >> 10) & 0x000f_000f;
+                let x = (hi | ((x - hi * 10) << 8)) + 0x3030_3030;
+                let short = usize::from(u < 1000);
+                if let Some(d) = slot.get_mut(at..at + 4) {
+                    d.copy_from_slice(&((x >> (8 * short)) as u32).to_le_bytes());
+                }
+                return Some(at + 4 - short);
+            }
+            return Some(push_digits(u, slot, at));
+        }
+    }
+    // False for NaN.
+    if !(1e-4..9.0e15).contains(&a) {
+        return None;
+    }
+    // Fraction bits (`a` is normal here, `a = (2^52 + frac) · 2^(biased - 1075)`):
+    // 1075 - biased - trailing_zeros(2^52 + frac) ≥ 23.
+    let bits = a.to_bits();
+    if u64::from((bits | 1 << 52).trailing_zeros()) + (bits >> 52) > 1052 {
+        return None;
+    }
+    let mut buf = zmij::Buffer::new();
+    let s = buf.format_finite(v).as_bytes();
+    copy_short(s, slot)
+}
+
+/// Copies `s` (at most 23 bytes, else `None`) to `slot[1..]` and returns `s.len() + 1`; two
+/// overlapping fixed-size copies instead of a `memcpy` call.
+#[inline(always)]
+fn copy_short(s: &[u8], slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
+    let n = s.len();
+    if n > 23 {
+        return None;
+    }
+    if n >= 16 {
+        let (head, tail) = (s.get(..16)?, s.get(n - 16..)?);
+        slot.get_mut(1..17)?.copy_from_slice(head);
+        slot.get_mut(n - 15..n + 1)?.copy_from_slice(tail);
+    } else if n >= 8 {
+        let (head, tail) = (s.get(..8)?, s.get(n - 8..)?);
+        slot.get_mut(1..9)?.copy_from_slice(head);
+        slot.get_mut(n - 7..n + 1)?.copy_from_slice(tail);
+    } else {
+        slot.get_mut(1..n + 1)?.copy_from_slice(s);
+    }
+    Some(n + 1)
+}
+
+/// 2^52: from there on every `f64` is whole.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// "00" to "99".
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The eight decimal digits of `u < 10^8`, most significant first, one a byte (values 0-9,
+/// little-endian: the first digit in the lowest byte), by splitting in halves with
+/// multiplications, all lanes at once (4+4 digits, then 2+2, then 1+1).
+#[inline(always)]
+fn digits8(u: u64) -> u64 {
+    // Lanes of 32 bits: the high four digits in the low lane.
+    let x = (u / 10_000) | ((u % 10_000) << 32);
+    // Each lane < 10^4: `· 10486 >> 20` is `/ 100` there, and the products stay in the lane.
+    let hi = ((x * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let x = hi | ((x - hi * 100) << 16);
+    // Lanes of 16 bits, each < 100: `· 103 >> 10` is `/ 10` there.
+    let hi = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
+    hi | ((x - hi * 10) << 8)
+}
+
+/// Writes the decimal digits of `u < 10^16` at `slot[at..]` (`at ≤ 8`) and returns where
+/// they end; the bytes of `itoa`.
+#[inline(always)]
+fn push_digits(u: u64, slot: &mut [u8; VALUE_SLOT], at: usize) -> usize {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let (hi, lo) = (u / 100_000_000, u % 100_000_000);
+    // The leading part: `hi`'s digits when there are any, else `lo`'s; leading zero digits
+    // are zero bytes at the low end (the top byte is kept, so 0 prints "0").
+    let lead = digits8(if hi > 0 { hi } else { lo });
+    let zeros = ((lead | 1 << 56).trailing_zeros() / 8) as usize;
+    let mut end = at + 8 - zeros;
+    if let Some(d) = slot.get_mut(at..at + 8) {
+        d.copy_from_slice(&((lead + ZEROS) >> (8 * zeros)).to_le_bytes());
+    }
+    if hi > 0 {
+        if let Some(d) = slot.get_mut(end..end + 8) {
+            d.copy_from_slice(&(digits8(lo) + ZEROS).to_le_bytes());
+        }
+        end += 8;
+    }
+    end
 }
 
 /// Appends exactly the bytes of `format!("{v}")`: the shortest digits that round-trip (from
@@ -698,6 +952,146 @@ mod tests {
                 prop_assert_eq!(ours(v), format!("{v}"));
                 prop_assert_eq!(csv_value(v), csv_value_std(v));
             }
+        }
+
+        #[test]
+        fn fast_value_is_the_plain_path(
+            bits in any::<u64>(),
+            int in any::<i64>(),
+            small in -1000i64..1000,
+            num in 0u64..1_000_000,
+            den in 1u64..1_000_000,
+            shift in 0u32..64,
+        ) {
+            // The fast forms (zero, whole numbers, ratios) against the plain path, for the
+            // kinds of values the features hold and around each form's limits.
+            let r = num as f64 / den as f64;
+            let whole = (int >> shift) as f64;
+            let cases = [
+                f64::from_bits(bits),
+                whole,
+                whole + 0.5,
+                small as f64,
+                small as f64 * 10.0,
+                small as f64 / 8.0,
+                r,
+                r * 1e-4,
+                r * 1e-5,
+                r * 1e15,
+                -r,
+                (r + 1.0).ln(),
+                (1u64 << shift) as f64,
+                TWO_52 - small.unsigned_abs() as f64,
+                TWO_52 + small.unsigned_abs() as f64,
+            ];
+            for v in cases {
+                let mut fast = Vec::new();
+                let mut slot = [0u8; VALUE_SLOT];
+                if let Some(n) = fast_value(v, &mut slot) {
+                    fast.extend_from_slice(&slot[..n]);
+                    prop_assert!(n <= 24);
+                } else {
+                    write_value_plain(v, &mut fast);
+                }
+                let mut plain = Vec::new();
+                write_value_plain(v, &mut plain);
+                prop_assert_eq!(&fast, &plain, "bits {:#x}", v.to_bits());
+                prop_assert_eq!(String::from_utf8(fast).unwrap_or_default(), csv_value_std(v));
+            }
+        }
+
+        #[test]
+        fn push_digits_is_itoa(u in 0u64..10u64.pow(16), at in 1usize..3, small in 0u64..100_000) {
+            for u in [u, small, u % 100_000_000, u / 100_000_000 * 100_000_000] {
+                let mut slot = [b'x'; VALUE_SLOT];
+                let end = push_digits(u, &mut slot, at);
+                let mut want = itoa::Buffer::new();
+                prop_assert_eq!(&slot[at..end], want.format(u).as_bytes());
+            }
+        }
+
+        #[test]
+        fn write_row_is_the_plain_row(
+            name_len in 0usize..300,
+            window_start in prop_oneof![any::<u64>(), 0u64..2_000_000_000],
+            bits in proptest::collection::vec(any::<u64>(), NUM_FEATURES),
+            kinds in proptest::collection::vec(0u8..4, NUM_FEATURES),
+        ) {
+            // Rows of mixed values (zeros, counts, ratios, any bits) through the scratch,
+            // against name, window start and the plain values appended one by one.
+            let name: Vec<u8> = (0..name_len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut values: FeatureVector = [0.0; NUM_FEATURES];
+            for ((v, &b), &k) in values.iter_mut().zip(&bits).zip(&kinds) {
+                *v = match k {
+                    0 => 0.0,
+                    1 => (b % 100_000_000) as f64,
+                    2 => (b % 1000) as f64 / ((b >> 32) % 1000 + 1) as f64,
+                    _ => f64::from_bits(b),
+                };
+            }
+            let mut want = name.clone();
+            want.push(b',');
+            want.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
+            for &v in &values {
+                write_value_plain(v, &mut want);
+            }
+            want.push(b'\n');
+            let mut row = Box::new([0u8; ROW_SCRATCH]);
+            for prefix in [&b""[..], b"earlier rows\n"] {
+                let mut text = prefix.to_vec();
+                let n = write_row(&name, window_start, &values, &mut row, &mut text);
+                text.extend_from_slice(&row[..n]);
+                prop_assert_eq!(text.get(prefix.len()..), Some(&want[..]));
+            }
+        }
+    }
+
+    #[test]
+    fn fast_value_edge_cases() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1e-7,
+            1e-5,
+            1e-4,
+            1e-4f64.next_down(),
+            1e-4f64.next_up(),
+            1e21,
+            -1e21,
+            9.0e15,
+            9.0e15f64.next_down(),
+            TWO_52,
+            TWO_52.next_down(),
+            TWO_52 - 0.5,
+            -(TWO_52 - 1.0),
+            9_999_999.0,
+            10_000_000.0,
+            99_999_999.0,
+            100_000_000.0,
+            1e15 + 0.25,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            f64::from_bits(1),
+        ];
+        for e in 0..16 {
+            let p = 10f64.powi(e);
+            cases.extend([p, p - 1.0, p + 1.0, -p]);
+        }
+        for v in cases {
+            let mut slot = [0u8; VALUE_SLOT];
+            let mut plain = Vec::new();
+            write_value_plain(v, &mut plain);
+            if let Some(n) = fast_value(v, &mut slot) {
+                assert_eq!(&slot[..n], &plain[..], "bits {:#x}", v.to_bits());
+            }
+            assert_eq!(csv_value(v), csv_value_std(v), "bits {:#x}", v.to_bits());
         }
     }
 
