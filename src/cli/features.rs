@@ -18,7 +18,7 @@ use anyhow::Context as _;
 
 use flowvigil::features::{FeatureVector, WindowFeatures, FEATURE_NAMES, NUM_FEATURES};
 use flowvigil::flowlog::{
-    write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS,
+    write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS, DIGIT_PAIRS,
 };
 use flowvigil::window::{run_parallel, run_sharded, WindowConfig, WindowSink};
 
@@ -608,18 +608,6 @@ fn copy_short(s: &[u8], slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
 
 /// 2^52: from there on every `f64` is whole.
 const TWO_52: f64 = 4_503_599_627_370_496.0;
-
-/// "00" to "99".
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
 
 /// The eight decimal digits of `u < 10^8`, most significant first, one a byte (values 0-9,
 /// little-endian: the first digit in the lowest byte), by splitting in halves with

@@ -37,4 +37,6 @@ pub use record::{
     TextFields, DEFAULT_V2_FIELDS,
 };
 pub use summary::{FileSummary, FormatSeen, ReadSummary};
-pub use write::{field_name, parse_field_name, write_header, write_record, ALL_FIELDS, V5_FIELDS};
+pub use write::{
+    field_name, parse_field_name, write_header, write_record, ALL_FIELDS, DIGIT_PAIRS, V5_FIELDS,
+};

@@ -259,17 +259,45 @@ fn opt_u64(v: Option<u64>, out: &mut Vec<u8>) {
     }
 }
 
-/// Decimal digits without going through `fmt` (the generator writes millions of lines).
-fn push_u64(mut v: u64, out: &mut Vec<u8>) {
+/// The two ASCII digits of each number 0-99 (`"00"`, `"01"`, ... `"99"`), for writing numbers
+/// two digits per division.
+pub const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decimal digits without going through `fmt` (the generator writes millions of lines), two
+/// per division.
+pub(crate) fn push_u64(mut v: u64, out: &mut Vec<u8>) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
+    // u64::MAX has 20 digits; every index below stays inside `buf` and `DIGIT_PAIRS` by
+    // construction (i only decreases while digits remain, d < 200), never from input.
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i] = DIGIT_PAIRS[d];
+        buf[i + 1] = DIGIT_PAIRS[d + 1];
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i] = DIGIT_PAIRS[d];
+        buf[i + 1] = DIGIT_PAIRS[d + 1];
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }

@@ -22,7 +22,7 @@ use crate::flowlog::{
     DEFAULT_V2_FIELDS, V5_FIELDS,
 };
 // The escaping of free text is shared with `write_record` so the two writers cannot drift.
-use crate::flowlog::write::text;
+use crate::flowlog::write::{push_u64, text};
 
 /// Which straight-line path a field list takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,47 +221,6 @@ fn opt_u64(v: Option<u64>, out: &mut Vec<u8>) {
         Some(v) => push_u64(v, out),
         None => out.push(b'-'),
     }
-}
-
-/// "00" "01" .. "99": two digits per division.
-const PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
-
-/// Decimal digits of `v`.
-fn push_u64(mut v: u64, out: &mut Vec<u8>) {
-    if v < 10 {
-        out.push(b'0' + v as u8);
-        return;
-    }
-    // u64::MAX has 20 digits; every index below stays inside `buf` and `PAIRS` by
-    // construction (i only decreases while digits remain, d < 200), never from input.
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while v >= 100 {
-        let d = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        buf[i] = PAIRS[d];
-        buf[i + 1] = PAIRS[d + 1];
-    }
-    if v >= 10 {
-        let d = v as usize * 2;
-        i -= 2;
-        buf[i] = PAIRS[d];
-        buf[i + 1] = PAIRS[d + 1];
-    } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// Each octet's decimal text (left-aligned) and its length.

@@ -984,6 +984,19 @@ mod tests {
         }
     }
 
+    /// `ws` in the one output order (window start, ENI name, id) by a plain sort: the reference
+    /// for [`sort_closed`].
+    fn plain_sorted(ws: &[WindowFeatures], names: &Interner) -> Vec<WindowFeatures> {
+        let mut want = ws.to_vec();
+        want.sort_by(|a, b| {
+            a.window_start
+                .cmp(&b.window_start)
+                .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
+                .then(a.eni.cmp(&b.eni))
+        });
+        want
+    }
+
     proptest! {
         /// The inline fast path of `resolve_direction` against the plain path: the same
         /// result and the same history after every record, whatever the record (with or
@@ -1046,13 +1059,7 @@ mod tests {
                     evidence: Default::default(),
                 });
             }
-            let mut want = ws.clone();
-            want.sort_by(|a, b| {
-                a.window_start
-                    .cmp(&b.window_start)
-                    .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
-                    .then(a.eni.cmp(&b.eni))
-            });
+            let want = plain_sorted(&ws, &names);
             sort_closed(&mut ws, &names);
             prop_assert_eq!(ws, want);
         }
@@ -1089,13 +1096,7 @@ mod tests {
                     evidence: Default::default(),
                 });
             }
-            let mut want = ws.clone();
-            want.sort_by(|a, b| {
-                a.window_start
-                    .cmp(&b.window_start)
-                    .then_with(|| names.name(a.eni).cmp(names.name(b.eni)))
-                    .then(a.eni.cmp(&b.eni))
-            });
+            let want = plain_sorted(&ws, &names);
             sort_closed(&mut ws, &names);
             prop_assert_eq!(ws, want);
         }
