@@ -874,7 +874,7 @@ fn tail<const BUFFERED: bool>(win: &Window, p: usize) -> Option<(Option<Action>,
 /// Where [`back`] starts its search for the newline: no line in the usual shape is shorter
 /// (a 12-digit account, an AWS interface id, two dotted quads and the ten-digit times alone
 /// take more), and it keeps every position [`back`] works out from the newline positive.
-const NL_FROM: usize = 72;
+const NL_FROM: usize = 80;
 
 /// The bit of each of the 16 bytes `w0` then `w1` that equals `b`, with SSE2 (one compare).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -936,13 +936,11 @@ fn back(
         let at = NL_FROM + 16 * k;
         u64::from(eq16(ld(win, at), ld(win, at + 8), b'\n'))
     };
-    let lo = blk(0) | blk(1) << 16 | blk(2) << 32 | blk(3) << 48;
-    let hi = blk(4) | blk(5) << 16 | blk(6) << 32 | blk(7) << 48;
-    let m = u128::from(lo) | u128::from(hi) << 64;
+    let m = blk(0) | blk(1) << 16 | blk(2) << 32 | blk(3) << 48;
     if m == 0 {
         return None;
     }
-    let nl = NL_FROM + (m.trailing_zeros() & 127) as usize;
+    let nl = NL_FROM + (m.trailing_zeros() & 63) as usize;
     // The status's end: the newline, or a `\r` before it.
     let e = nl - usize::from(byte(win, nl - 1) == b'\r');
     if ld(win, e - 2) as u16 != OK {
