@@ -44,6 +44,20 @@
 //! (An IPv4 address is different: its four separators fall within 16 bytes, so one load and
 //! two compares classify the whole field, and the table lookup replaces the extraction of
 //! the positions; that took the parse from 622 to 564 instructions a line.)
+//!
+//! Also tried and measured slower (session 7, branch `parse8`): shortening the chain from
+//! the other end. A buffered line's newline was found first, off the field chain (SSE2
+//! compares of the 16-byte blocks at 72..200, or at 80..144), and from it `ACCEPT OK`/
+//! `REJECT OK`, the two times (at fixed offsets, `ten_ten`) and `packets` and `bytes`
+//! (their starts from a space mask of the 32 bytes before `start`, leading-zero counts);
+//! the forward chain stopped after `protocol` and had to meet that exactly, else the
+//! chain went on as here. Every output stayed the same, but the parse took 81 (72..200) or
+//! 67 (80..144) more instructions a line on the peer benchmark (323 to 404 or 390 a line
+//! of its own; the whole run 760 M to 812 M or 800 M) and the one-thread run's CPU time
+//! rose with them, by 3-8 % (min of 7 interleaved rounds, three comparisons): the run is
+//! bound by instruction throughput, not by this chain's latency, so the overlap bought
+//! nothing. `tests/parse8.rs` (line ends, odd separators and near misses against the
+//! general parser) came from that work and stays.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -185,13 +199,6 @@ fn parse<const BUFFERED: bool>(
         encryption_status,
         text,
     } = rec;
-    // The line's end first, off the field chain: the newline, and from it the fields after
-    // `protocol` (see [`back`]), stored now; the forward chain must meet them exactly.
-    let back = if BUFFERED {
-        back(win, r_packets, r_bytes, r_start, r_end, r_action)
-    } else {
-        None
-    };
     let mut p = 0usize;
     head_fields(win, &mut p, cache, r_version, r_account_id)?;
     *r_eni = eni_field(win, &mut p, interner, max_enis)?;
@@ -200,20 +207,6 @@ fn parse<const BUFFERED: bool>(
     *r_srcport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
     *r_dstport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
     *r_protocol = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
-    if let Some((packets_at, used)) = back {
-        if packets_at == p {
-            *r_log_status = Some(LogStatus::Ok);
-            *tcp_flags = None;
-            *ip_type = None;
-            *pkt_srcaddr = None;
-            *pkt_dstaddr = None;
-            *flow_direction = None;
-            *traffic_path = None;
-            *encryption_status = None;
-            text.clear();
-            return Some(used);
-        }
-    }
     *r_packets = int_field::<true>(win, &mut p, u64::MAX)?;
     *r_bytes = int_field::<false>(win, &mut p, u64::MAX)?;
     if let Some((start, end)) = times(win, &mut p) {
@@ -386,14 +379,7 @@ fn time_field(win: &Window, p: &mut usize, first8: &mut (u64, u64)) -> Option<Op
 /// them one by one).
 #[inline(always)]
 fn times(win: &Window, p: &mut usize) -> Option<(u64, u64)> {
-    let t = times_at(win, *p)?;
-    *p += 22;
-    Some(t)
-}
-
-/// [`times`] at `q`, without a position to advance.
-#[inline(always)]
-fn times_at(win: &Window, q: usize) -> Option<(u64, u64)> {
+    let q = *p;
     let w0 = ld(win, q);
     if !ten_ten([w0, ld(win, q + 8), ld(win, q + 6), ld(win, q + 14)]) {
         return None;
@@ -410,6 +396,7 @@ fn times_at(win: &Window, q: usize) -> Option<(u64, u64)> {
         let t = (ld(win, at) as u16).wrapping_sub(0x3030);
         u64::from(t & 0xff) * 10 + u64::from(t >> 8)
     };
+    *p = q + 22;
     Some((hi_s * 100 + lo(q + 8), hi_e * 100 + lo(q + 19)))
 }
 
@@ -869,119 +856,6 @@ fn tail<const BUFFERED: bool>(win: &Window, p: usize) -> Option<(Option<Action>,
         REJECT_O => Some((Some(Action::Reject), p + 10)),
         _ => None,
     }
-}
-
-/// Where [`back`] starts its search for the newline: no line in the usual shape is shorter
-/// (a 12-digit account, an AWS interface id, two dotted quads and the ten-digit times alone
-/// take more), and it keeps every position [`back`] works out from the newline positive.
-const NL_FROM: usize = 80;
-
-/// The bit of each of the 16 bytes `w0` then `w1` that equals `b`, with SSE2 (one compare).
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[inline(always)]
-fn eq16(w0: u64, w1: u64, b: u8) -> u32 {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x};
-    // SAFETY: these intrinsics only compute on values (no memory access); they need SSE2,
-    // which the `cfg` above requires to be enabled for the whole build.
-    let m = unsafe {
-        let v = _mm_set_epi64x(w1 as i64, w0 as i64);
-        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)))
-    };
-    m as u32
-}
-
-/// [`eq16`] with word arithmetic: the reference, and what other targets use.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-#[inline(always)]
-fn eq16_words(w0: u64, w1: u64, b: u8) -> u32 {
-    let eq = |w: u64| {
-        let z = w ^ (u64::from(b) * ONES);
-        movemask(!(((z & (0x7f * ONES)).wrapping_add(0x7f * ONES)) | z) & HIGHS)
-    };
-    eq(w0) | eq(w1) << 8
-}
-
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline(always)]
-fn eq16(w0: u64, w1: u64, b: u8) -> u32 {
-    eq16_words(w0, w1, b)
-}
-
-/// The end of a buffered line in its usual shape, read from its newline backwards, off the
-/// chain of the fields before it: the first `\n` at [`NL_FROM`]`..NL_FROM + 128` (eight
-/// 16-byte compares), one `\r` before it allowed; `ACCEPT OK` or `REJECT OK` before that,
-/// then the ten-digit `start` and `end` ([`times_at`]), then `bytes` and `packets`, whose
-/// starts are the last two spaces in the 32 bytes before `start` (a space mask and two
-/// leading-zero counts), each 1..=15 digits running exactly to the next space. Stores those
-/// fields and returns where `packets` starts and the line's length with its ending; `None`
-/// for any other end (the forward chain then reads the fields itself, overwriting these).
-///
-/// Only a complete line gives what the general parser would: the caller accepts the result
-/// only when the forward chain (every byte before `packets` checked) ends exactly where
-/// `packets` starts, so every byte before the newline is checked, and no newline comes
-/// earlier.
-#[inline(always)]
-fn back(
-    win: &Window,
-    packets: &mut Option<u64>,
-    bytes: &mut Option<u64>,
-    start: &mut Option<u64>,
-    end: &mut Option<u64>,
-    action: &mut Option<Action>,
-) -> Option<(usize, usize)> {
-    const SP_ACCEPT: u64 = word(b" ACCEPT ");
-    const SP_REJECT: u64 = word(b" REJECT ");
-    const OK: u16 = u16::from_le_bytes(*b"OK");
-    let blk = |k: usize| {
-        let at = NL_FROM + 16 * k;
-        u64::from(eq16(ld(win, at), ld(win, at + 8), b'\n'))
-    };
-    let m = blk(0) | blk(1) << 16 | blk(2) << 32 | blk(3) << 48;
-    if m == 0 {
-        return None;
-    }
-    let nl = NL_FROM + (m.trailing_zeros() & 63) as usize;
-    // The status's end: the newline, or a `\r` before it.
-    let e = nl - usize::from(byte(win, nl - 1) == b'\r');
-    if ld(win, e - 2) as u16 != OK {
-        return None;
-    }
-    *action = match ld(win, e - 10) {
-        SP_ACCEPT => Some(Action::Accept),
-        SP_REJECT => Some(Action::Reject),
-        _ => return None,
-    };
-    // `start` at q, `end` at q + 11, the space after `end` at q + 21 = e - 10.
-    let q = e - 31;
-    let (s, t) = times_at(win, q)?;
-    *start = Some(s);
-    *end = Some(t);
-    if byte(win, q - 1) != b' ' {
-        return None;
-    }
-    // The spaces among the 32 bytes before the one before `start`: the last one ends
-    // `packets`, the one before it ends `protocol`.
-    let base = q - 33;
-    let sp = eq16(ld(win, base), ld(win, base + 8), b' ')
-        | eq16(ld(win, base + 16), ld(win, base + 24), b' ') << 16;
-    if sp == 0 {
-        return None;
-    }
-    let i1 = 31 - sp.leading_zeros() as usize;
-    let sp2 = sp & !(1 << i1);
-    if sp2 == 0 {
-        return None;
-    }
-    let i2 = 31 - sp2.leading_zeros() as usize;
-    let (p0, b0) = (base + i2 + 1, base + i1 + 1);
-    let (x, n, _) = digits(win, p0)?;
-    let (y, m, _) = digits(win, b0)?;
-    if p0 + n + 1 != b0 || b0 + m + 1 != q {
-        return None;
-    }
-    *packets = Some(x);
-    *bytes = Some(y);
-    Some((p0, nl + 1))
 }
 
 /// `action` or `-`, followed by a space.
