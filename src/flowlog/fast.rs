@@ -54,7 +54,7 @@
 //! chain went on as here. Every output stayed the same, but the parse took 81 (72..200) or
 //! 67 (80..144) more instructions a line on the peer benchmark (323 to 404 or 390 a line
 //! of its own; the whole run 760 M to 812 M or 800 M) and the one-thread run's CPU time
-//! rose with them, by 3-8 % (min of 7 interleaved rounds, three comparisons): the run is
+//! rose with them, by 3-8 % (min of 7 interleaved rounds, four comparisons): the run is
 //! bound by instruction throughput, not by this chain's latency, so the overlap bought
 //! nothing. `tests/parse8.rs` (line ends, odd separators and near misses against the
 //! general parser) came from that work and stays.
