@@ -56,7 +56,7 @@
 //! of its own; the whole run 760 M to 812 M or 800 M) and the one-thread run's CPU time
 //! rose with them, by 3-8 % (min of 7 interleaved rounds, four comparisons): the run is
 //! bound by instruction throughput, not by this chain's latency, so the overlap bought
-//! nothing. `tests/parse8.rs` (line ends, odd separators and near misses against the
+//! nothing. `tests/fast_route.rs` (line ends, odd separators and near misses against the
 //! general parser) came from that work and stays.
 
 use std::net::{IpAddr, Ipv4Addr};
