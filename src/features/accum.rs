@@ -711,6 +711,21 @@ impl WindowAcc {
         self.deferred.clear();
     }
 
+    /// Adds the window's ports to the ENI's port history, in one walk over the port table for
+    /// both directions (each history sees its ports in the order of a walk per direction);
+    /// returns how many were new (out, in).
+    fn ports_into_history(&self, hist: &mut EniHistory) -> (usize, usize) {
+        let (mut new_out, mut new_in) = (0usize, 0usize);
+        for (p, d) in self.ports.ports_both() {
+            if d == 0 {
+                new_out += usize::from(hist.ports_out.insert(p));
+            } else {
+                new_in += usize::from(hist.ports_in.insert(p));
+            }
+        }
+        (new_out, new_in)
+    }
+
     fn compute(
         &self,
         eni: EniId,
@@ -790,17 +805,7 @@ impl WindowAcc {
                     .count(),
             )
         } else {
-            // One walk over the port table for both directions (each history sees its ports
-            // in the same order as with a walk per direction).
-            let (mut new_out, mut new_in) = (0usize, 0usize);
-            for (p, d) in self.ports.ports_both() {
-                if d == 0 {
-                    new_out += usize::from(hist.ports_out.insert(p));
-                } else {
-                    new_in += usize::from(hist.ports_in.insert(p));
-                }
-            }
-            (new_out, new_in)
+            self.ports_into_history(hist)
         };
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
@@ -852,13 +857,7 @@ impl WindowAcc {
         };
 
         if ports_later {
-            for (p, d) in self.ports.ports_both() {
-                if d == 0 {
-                    hist.ports_out.insert(p);
-                } else {
-                    hist.ports_in.insert(p);
-                }
-            }
+            self.ports_into_history(hist);
         }
         // `at` still holds the places: nothing above changed the peer set.
         if !hist.peers.insert_new_at(new_keys, at) {

@@ -62,7 +62,7 @@ impl PortHistory {
                 Err(i) => return self.insert_at(i, port),
             }
         }
-        self.insert_slow(port)
+        self.insert_in_bitmap(port)
     }
 
     /// [`Self::insert`] of a port absent from the list, at its place `i`.
@@ -82,21 +82,18 @@ impl PortHistory {
         true
     }
 
-    /// [`Self::insert`], the plain way (the bitmap, or the list).
+    /// [`Self::insert`] once the ports are in the bitmap.
     #[inline(never)]
-    fn insert_slow(&mut self, port: u16) -> bool {
-        if let Some(bits) = &mut self.bitmap {
-            let Some(w) = bits.get_mut(usize::from(port) / 64) else {
-                return false;
-            };
-            let was = *w & (1 << (port % 64)) != 0;
-            *w |= 1 << (port % 64);
-            return !was;
-        }
-        match self.list.binary_search(&port) {
-            Ok(_) => false,
-            Err(i) => self.insert_at(i, port),
-        }
+    fn insert_in_bitmap(&mut self, port: u16) -> bool {
+        let Some(bits) = &mut self.bitmap else {
+            return false;
+        };
+        let Some(w) = bits.get_mut(usize::from(port) / 64) else {
+            return false;
+        };
+        let was = *w & (1 << (port % 64)) != 0;
+        *w |= 1 << (port % 64);
+        !was
     }
 
     /// Forgets every port, keeping the list's allocation (the bitmap is dropped).
@@ -164,24 +161,17 @@ impl PeerHistory {
         }
     }
 
-    /// Keeps only the keys never inserted (`!self.contains(k)`), given sorted keys: one
-    /// galloping pass over the exact set instead of a binary search per key (the set is up to
-    /// 16 KiB, cold when a window closes).
+    /// Keeps only the keys never inserted (`!self.contains(k)`), given sorted keys: one pass
+    /// over the exact set instead of a binary search per key (the set is up to 16 KiB, cold
+    /// when a window closes), noting in `at`, for each key kept, its place in the exact set
+    /// (how many of the set's keys are below it) for [`Self::insert_new_at`], which then need
+    /// not search again. `at` is cleared first, and left empty when the set is filtered.
     ///
     /// The set is cold (an ENI's windows close minutes apart), so its lines are prefetched
     /// first, letting their misses overlap instead of paying them one after another: the Bloom
     /// words of every key, or the exact set's lines (all of them when the keys are dense enough
     /// to touch most lines anyway, else those around each key's expected place: keys are
     /// uniformly mixed, so a key's place in `n` sorted keys is about `key * n / 2^64`).
-    pub fn retain_unseen_sorted(&self, keys: &mut Vec<u64>) {
-        let mut at = Vec::new();
-        self.retain_unseen_sorted_at(keys, &mut at);
-    }
-
-    /// [`Self::retain_unseen_sorted`] that also notes, for each key kept, its place in the
-    /// exact set (how many of the set's keys are below it), for [`Self::insert_new_at`]: the
-    /// gallop finds that place anyway, so the insert need not search again. `at` is cleared
-    /// first, and left empty when the set is filtered.
     pub fn retain_unseen_sorted_at(&self, keys: &mut Vec<u64>, at: &mut Vec<u32>) {
         at.clear();
         if let Some(bits) = &self.bloom {
@@ -210,10 +200,9 @@ impl PeerHistory {
             }
         }
         at.reserve_exact(keys.len());
-        // Keys a few set keys apart (the usual case: tens of keys a window against a set of
-        // hundreds) step over the set a cache line at a time; sparser keys gallop.
-        // Keys at most a few set keys apart (a set of tens against tens of keys) step one key
-        // at a time.
+        // How far apart the keys' places are decides the search: at most a few set keys (a
+        // set of tens against tens of keys, the usual case) one key at a time, up to a few
+        // cache lines a line at a time, sparser keys by galloping.
         let close = ex.len() <= 4 * keys.len();
         let dense = ex.len() <= 16 * keys.len();
         let mut lo = 0usize;
@@ -263,26 +252,12 @@ impl PeerHistory {
         }
     }
 
-    /// Inserts keys known to be absent (`!self.contains(k)` for each, no duplicates), in one
-    /// merge instead of one sorted-vector insert each; sorts `keys`. Returns false, inserting
-    /// nothing, when the set is filtered or would switch to the filter (the caller then uses
+    /// Inserts ascending keys known to be absent (`!self.contains(k)` for each, no
+    /// duplicates) whose places in the exact set are `at` (from
+    /// [`Self::retain_unseen_sorted_at`] on this set as it is now), in one merge instead of one
+    /// sorted-vector insert each. Returns false, inserting nothing, when the set is filtered,
+    /// would switch to the filter, or `at` does not match `keys` (the caller then uses
     /// [`Self::insert`] one by one, which handles the switch).
-    pub fn insert_new_sorted(&mut self, keys: &mut [u64]) -> bool {
-        if self.bloom.is_some() || self.exact.len() + keys.len() > PEER_EXACT_MAX {
-            return false;
-        }
-        keys.sort_unstable();
-        let at: Vec<u32> = keys
-            .iter()
-            .map(|&k| self.exact.partition_point(|&x| x < k) as u32)
-            .collect();
-        self.insert_new_at(keys, &at)
-    }
-
-    /// [`Self::insert_new_sorted`] for ascending `keys` whose places in the exact set are
-    /// `at` (from [`Self::retain_unseen_sorted_at`] on this set as it is now). Returns false,
-    /// inserting nothing, when the set is filtered, would switch to the filter, or `at` does
-    /// not match `keys` (the caller then uses [`Self::insert`] one by one).
     pub fn insert_new_at(&mut self, keys: &[u64], at: &[u32]) -> bool {
         if self.bloom.is_some()
             || self.exact.len() + keys.len() > PEER_EXACT_MAX
@@ -830,7 +805,11 @@ mod tests {
             for &k in &fresh {
                 a.insert(k);
             }
-            let merged = b.insert_new_sorted(&mut fresh);
+            let at: Vec<u32> = fresh
+                .iter()
+                .map(|&k| b.exact.partition_point(|&x| x < k) as u32)
+                .collect();
+            let merged = b.insert_new_at(&fresh, &at);
             if !merged {
                 prop_assert!(b.is_filtered() || b.exact.len() + fresh.len() > PEER_EXACT_MAX);
                 for &k in &fresh {
@@ -857,7 +836,7 @@ mod tests {
             keys.sort_unstable();
             keys.dedup();
             let want: Vec<u64> = keys.iter().copied().filter(|&k| !h.contains(k)).collect();
-            h.retain_unseen_sorted(&mut keys);
+            h.retain_unseen_sorted_at(&mut keys, &mut Vec::new());
             prop_assert_eq!(keys, want);
         }
 
