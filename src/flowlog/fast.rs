@@ -435,7 +435,7 @@ fn ten_ten(w: [u64; 4]) -> bool {
 }
 
 /// [`ten_ten`] byte by byte: the reference, and what other targets use.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 fn ten_ten_bytes(w: [u64; 4]) -> bool {
     let mut bytes = [0u8; 22];
     for (at, k) in [(0, 0), (8, 1), (6, 2), (14, 3)] {
@@ -625,7 +625,7 @@ fn new_eni(name: &[u8], interner: &mut Interner, max_enis: usize) -> Option<Opti
 
 /// The high bit of each byte of `w` that is not an ASCII digit, exact for every byte (no
 /// carry crosses a byte: the low seven bits plus at most 0x50 stay below 0x100).
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 fn nondigits(w: u64) -> u64 {
     let x = w & (0x7f * ONES);
@@ -635,7 +635,7 @@ fn nondigits(w: u64) -> u64 {
 }
 
 /// The high bit of each byte of `w` that is a space, exact for every byte.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 fn spaces(w: u64) -> u64 {
     let z = w ^ (u64::from(b' ') * ONES);
@@ -645,7 +645,7 @@ fn spaces(w: u64) -> u64 {
 /// The high bit of each byte of `nd` (bits 8i + 7, nothing else set) gathered into bit i: one
 /// multiplication moves each to bit 56 + i without carries (all partial products are
 /// distinct bits).
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 fn movemask(nd: u64) -> u32 {
     (nd.wrapping_mul(0x0002_0408_1020_4081) >> 56) as u32
@@ -654,7 +654,7 @@ fn movemask(nd: u64) -> u32 {
 /// Of the 16 bytes `w0` then `w1`: bit i set when byte i is not an ASCII digit, and bit i
 /// set when it is a space; bit 16 set in both (the end of the 16 bytes stops any search).
 /// Word arithmetic: the reference for [`masks16`], and what other targets use.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 fn masks16_words(w0: u64, w1: u64) -> (u32, u32) {
     let nd = movemask(nondigits(w0)) | movemask(nondigits(w1)) << 8;
