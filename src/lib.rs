@@ -17,8 +17,10 @@
 //! - [`civil`]: UTC calendar arithmetic on Unix seconds (dates for file names, reports, stats).
 //! - [`window`]: per-ENI event-time tumbling windows closed by a watermark; late-record accounting;
 //!   sharding by ENI; batch runs apply each block's records grouped by ENI (same result as one
-//!   at a time, far fewer cache misses); `window::run_parallel` spreads parsing over the shards'
-//!   threads (same result as one thread).
+//!   at a time, far fewer cache misses); `window::run_threads` picks the threaded run:
+//!   `window::run_pipelined` on two threads (one reader, shards applied by whichever thread is
+//!   free), `window::run_parallel` on more (parsing on every shard's thread); both give the
+//!   one-thread result.
 //! - [`features`]: schema v1 ([`features::FEATURE_NAMES`]), the per-window accumulator (compact
 //!   peer and port tables), per-ENI bounded history (ports and peers seen before), distinct
 //!   counting, and the evidence typed findings need.

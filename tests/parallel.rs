@@ -1,5 +1,6 @@
-//! Parallel reading and extraction (`flowvigil::window::run_parallel`, `flowlog::chunk`) against
-//! the one-thread reference (`run_sharded` over `LogReader::next_record`): the same windows,
+//! Parallel reading and extraction (`flowvigil::window::run_parallel`, `flowlog::chunk`) and the
+//! two-thread pipeline (`run_pipelined`: one reader, shards applied by any thread) against the
+//! one-thread reference (`run_sharded` over `LogReader::next_record`): the same windows,
 //! counters, read summary, bad-line reports and interner, whatever the chunk size and thread
 //! count, on input with everything a reader meets: header lines switching the format mid-file,
 //! blank, malformed and over-long lines, NODATA/SKIPDATA, CRLF, a last line without its
@@ -10,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use flowvigil::features::WindowFeatures;
 use flowvigil::flowlog::{FlowlogError, LogReader, MemorySink, ReadOptions, ReadSummary};
-use flowvigil::window::{run_parallel_chunked, run_sharded, RunError, RunStats, WindowConfig};
+use flowvigil::window::{
+    run_parallel_chunked, run_pipelined_with, run_sharded, Pipeline, RunError, RunStats,
+    WindowConfig, WindowSink,
+};
 use proptest::prelude::*;
 
 const T0: u64 = 1_700_000_000;
@@ -191,6 +195,67 @@ fn sequential(files: &[PathBuf], cfg: &WindowConfig) -> Outcome {
     collect(&reader, outs, stats, &sink)
 }
 
+/// The late records a run hands to its side-file callback: ENI name and `start`, in order.
+type Late = Vec<(String, Option<u64>)>;
+
+fn sequential_with_late(files: &[PathBuf], cfg: &WindowConfig) -> (Outcome, Late) {
+    let sink = MemorySink::new();
+    let mut reader = open(files, &sink);
+    let mut late = Vec::new();
+    let (outs, stats) = run_sharded(
+        &mut reader,
+        cfg,
+        1,
+        |_| Vec::new(),
+        |rec, names| {
+            late.push((
+                rec.eni
+                    .map(|e| names.name(e).to_string())
+                    .unwrap_or_default(),
+                rec.start,
+            ));
+            Ok(())
+        },
+    )
+    .expect("sequential");
+    (collect(&reader, outs, stats, &sink), late)
+}
+
+fn pipelined(files: &[PathBuf], cfg: &WindowConfig, spec: Pipeline) -> (Outcome, Late) {
+    let sink = MemorySink::new();
+    let mut reader = open(files, &sink);
+    let mut last = 0;
+    let mut late = Vec::new();
+    let (outs, stats) = run_pipelined_with(
+        &mut reader,
+        cfg,
+        spec,
+        |_| Vec::new(),
+        &mut |n| {
+            assert!(n >= last, "progress goes forward");
+            last = n;
+        },
+        |rec, names| {
+            late.push((
+                rec.eni
+                    .map(|e| names.name(e).to_string())
+                    .unwrap_or_default(),
+                rec.start,
+            ));
+            Ok(())
+        },
+    )
+    .expect("pipelined");
+    assert_eq!(
+        last,
+        reader.summary().records,
+        "the last progress is the total"
+    );
+    assert_eq!(outs.len(), spec.shards.max(1), "one output per shard");
+    assert_eq!(stats.shards, spec.shards.max(1));
+    (collect(&reader, outs, stats, &sink), late)
+}
+
 fn parallel(files: &[PathBuf], cfg: &WindowConfig, shards: usize, chunk: usize) -> Outcome {
     let sink = MemorySink::new();
     let mut reader = open(files, &sink);
@@ -252,6 +317,37 @@ proptest! {
         let many = parallel(&paths, &cfg, shards, chunk);
         let diff = difference(&one, &many);
         prop_assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// The two-thread pipeline gives one thread's windows, counters, summary, reports, names
+    /// and late records (in order), whatever the shard count, helper count and block size
+    /// (tiny blocks: many blocks, the reader helping and waiting).
+    #[test]
+    fn pipelined_equals_sequential(
+        files in proptest::collection::vec(proptest::collection::vec(line_strategy(), 0..300), 1..4),
+        crlf in any::<bool>(),
+        gzip_first in any::<bool>(),
+        shards in 1usize..10,
+        helpers in 1usize..3,
+        block in 1usize..400,
+        lateness in prop::sample::select(vec![0u32, 300, 900]),
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let texts: Vec<Vec<u8>> = files.iter().map(|l| render(l, crlf, true)).collect();
+        let paths = write_files(dir.path(), &texts, gzip_first);
+        let cfg = WindowConfig {
+            allowed_lateness_secs: lateness,
+            ..WindowConfig::default()
+        };
+        let (one, late_one) = sequential_with_late(&paths, &cfg);
+        let (many, late_many) = pipelined(&paths, &cfg, Pipeline { shards, helpers, block });
+        let diff = difference(&one, &many);
+        prop_assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+        prop_assert_eq!(late_one, late_many);
     }
 }
 
@@ -333,6 +429,22 @@ fn the_generated_input_has_headers_bad_lines_and_late_records() {
             }
         }
     }
+    let (one, late_one) = sequential_with_late(&paths, &cfg);
+    assert!(!late_one.is_empty());
+    for block in [1, 7, 100, 16_384] {
+        for shards in [1, 2, 8] {
+            let spec = Pipeline {
+                shards,
+                helpers: 1,
+                block,
+            };
+            let (many, late_many) = pipelined(&paths, &cfg, spec);
+            if let Some(d) = difference(&one, &many) {
+                panic!("pipeline {spec:?}: {d}");
+            }
+            assert_eq!(late_one, late_many, "pipeline {spec:?}");
+        }
+    }
 }
 
 /// `n` ordinary v2 records, one every 10 s, over `enis` interfaces in turn.
@@ -396,6 +508,16 @@ fn big_chunks_applied_under_the_parsers_ids_equal_one_thread() {
             panic!("{shards} shards: {d}");
         }
     }
+    // The pipeline as `--threads 2` runs it: eight shards, full blocks.
+    let spec = Pipeline {
+        shards: flowvigil::window::PIPELINE_SHARDS,
+        helpers: 1,
+        block: 16_384,
+    };
+    let (many, _) = pipelined(&paths, &cfg, spec);
+    if let Some(d) = difference(&one, &many) {
+        panic!("pipeline: {d}");
+    }
 }
 
 /// Strict mode stops at the first bad line with the same error as one thread.
@@ -422,6 +544,130 @@ fn strict_stops_at_the_first_bad_line() {
             assert!(x.to_string().contains(":151:"), "{x}");
         }
         other => panic!("unexpected errors {other:?}"),
+    }
+}
+
+/// Strict mode through the pipeline: the same error as one thread.
+#[test]
+fn strict_stops_the_pipeline_at_the_first_bad_line() {
+    let mut lines = plain_records(200, 3);
+    lines.insert(150, Line::Garbage(1));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let opts = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    let mut reader = LogReader::open(&paths, opts).expect("open");
+    let spec = Pipeline {
+        shards: 4,
+        helpers: 1,
+        block: 16,
+    };
+    let cfg = WindowConfig::default();
+    match run_pipelined_with(
+        &mut reader,
+        &cfg,
+        spec,
+        |_| Vec::new(),
+        &mut |_| {},
+        |_, _| Ok(()),
+    ) {
+        Err(RunError::Read(e)) => assert!(e.to_string().contains(":151:"), "{e}"),
+        other => panic!("expected the bad line's error, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// More ENIs than the reader's limit through the pipeline: one reader, so the excess lines
+/// are bad lines exactly as with one thread (no error, unlike parallel parsing).
+#[test]
+fn too_many_enis_in_the_pipeline_are_bad_lines_as_in_one_thread() {
+    let lines = plain_records(60, 12);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let opts = ReadOptions {
+        max_enis: 5,
+        ..ReadOptions::default()
+    };
+    let cfg = WindowConfig::default();
+    let run = |spec: Option<Pipeline>| {
+        let sink = MemorySink::new();
+        let mut reader = LogReader::open(&paths, opts.clone())
+            .expect("open")
+            .with_sink(Box::new(sink.clone()));
+        let (outs, stats) = match spec {
+            None => run_sharded(&mut reader, &cfg, 1, |_| Vec::new(), |_, _| Ok(())),
+            Some(spec) => run_pipelined_with(
+                &mut reader,
+                &cfg,
+                spec,
+                |_| Vec::new(),
+                &mut |_| {},
+                |_, _| Ok(()),
+            ),
+        }
+        .expect("runs on");
+        collect(&reader, outs, stats, &sink)
+    };
+    let one = run(None);
+    assert!(one.summary.bad_lines > 0);
+    let many = run(Some(Pipeline {
+        shards: 3,
+        helpers: 1,
+        block: 4,
+    }));
+    assert_eq!(difference(&one, &many), None);
+}
+
+/// A sink that panics on its `n`-th window (a bug in a sink must surface, not hang the run).
+struct PanicAfter(usize);
+
+impl WindowSink for PanicAfter {
+    type Output = ();
+    fn accept(&mut self, _: WindowFeatures) {
+        self.0 = self.0.saturating_sub(1);
+        assert!(self.0 > 0, "sink bug");
+    }
+    fn finish(self) {}
+}
+
+/// A panic in a shard's sink, on the helper or on the reading thread, ends the run with that
+/// panic instead of a deadlock, whichever thread meets it.
+#[test]
+fn a_panicking_sink_surfaces_instead_of_hanging_the_pipeline() {
+    let lines = plain_records(3000, 6);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let cfg = WindowConfig::default();
+    for shards in [1, 2, 6] {
+        for block in [1, 50, 5000] {
+            let mut reader = LogReader::open(&paths, ReadOptions::default()).expect("open");
+            let spec = Pipeline {
+                shards,
+                helpers: 1,
+                block,
+            };
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_pipelined_with(
+                    &mut reader,
+                    &cfg,
+                    spec,
+                    |_| PanicAfter(3),
+                    &mut |_| {},
+                    |_, _| Ok(()),
+                )
+                .map(|_| ())
+            }));
+            let Err(p) = run else {
+                panic!("{spec:?}: the sink's panic was lost");
+            };
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            assert!(msg.contains("sink bug"), "{spec:?}: {msg}");
+        }
     }
 }
 
@@ -479,6 +725,17 @@ fn real_aws_files_read_in_parallel_equal_one_thread() {
             if let Some(d) = difference(&one, &many) {
                 panic!("chunk {chunk}, {shards} shards: {d}");
             }
+        }
+    }
+    for block in [3, 16_384] {
+        let spec = Pipeline {
+            shards: 8,
+            helpers: 1,
+            block,
+        };
+        let (many, _) = pipelined(&paths, &cfg, spec);
+        if let Some(d) = difference(&one, &many) {
+            panic!("pipeline {spec:?}: {d}");
         }
     }
 }

@@ -20,7 +20,9 @@ use flowvigil::features::{FeatureVector, WindowFeatures, FEATURE_NAMES, NUM_FEAT
 use flowvigil::flowlog::{
     write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS, DIGIT_PAIRS,
 };
-use flowvigil::window::{run_parallel, run_sharded, WindowConfig, WindowSink};
+use flowvigil::window::{
+    run_parallel, run_pipelined, run_sharded, shards_for_threads, WindowConfig, WindowSink,
+};
 
 /// Flags of `flowvigil features`.
 #[derive(Debug, clap::Args)]
@@ -334,15 +336,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         stats
     } else {
         // Rows are written as the shards go, merged into the one-thread order.
-        let merger = Arc::new(Mutex::new(Merger::new(out, threads)));
+        let shards = shards_for_threads(threads);
+        let merger = Arc::new(Mutex::new(Merger::new(out, shards)));
         let width = u64::from(cfg.window_secs);
         let make = |i| CsvRows::shard(&merger, i, width);
-        // Parsing runs on the shards' threads too, unless late records go to a side file
-        // (written at read time, in input order: the reading thread must see the watermark).
-        let (outs, stats) = if args.late_out.is_none() {
-            run_parallel(&mut reader, &cfg, threads, make, &mut |_| {})?
+        // Two threads: one reads, the shards' window stage runs on both (the late-record side
+        // file is written by the reading thread). More: parsing runs on the shards' threads
+        // too, unless late records go to a side file (written at read time, in input order:
+        // the reading thread must see the watermark).
+        let (outs, stats) = if threads == 2 {
+            run_pipelined(&mut reader, &cfg, shards, 1, make, &mut |_| {}, on_late)?
+        } else if args.late_out.is_none() {
+            run_parallel(&mut reader, &cfg, shards, make, &mut |_| {})?
         } else {
-            run_sharded(&mut reader, &cfg, threads, make, on_late)?
+            run_sharded(&mut reader, &cfg, shards, make, on_late)?
         };
         check_errors(&outs)?;
         drop(outs);

@@ -8,7 +8,9 @@ use crate::detect::{self, EniState, FindingKind, Scorer, TrainParams, Verdict};
 use crate::features::{EniHistory, FeatureVector, WindowFeatures};
 use crate::flowlog::{EniId, Interner, LogReader};
 use crate::model::Model;
-use crate::window::{run_parallel, shard_of, RunStats, WindowConfig, WindowSink, Windower};
+use crate::window::{
+    run_threads, shard_of, shards_for_threads, RunStats, WindowConfig, WindowSink, Windower,
+};
 
 use super::EngineError;
 
@@ -55,7 +57,7 @@ pub fn finding_mask(v: &Verdict) -> u16 {
     })
 }
 
-/// The per-ENI scoring state of one shard: the sink that [`run_parallel`] feeds. The streaming
+/// The per-ENI scoring state of one shard: the sink that [`run_threads`] feeds. The streaming
 /// engine drives the very same sink, which is what makes stream and backtest agree.
 pub struct ScoringSink<'m> {
     scorer: &'m Scorer,
@@ -286,7 +288,8 @@ pub fn backtest(
     opts: &BacktestOptions,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(Backtest, LogReader), EngineError> {
-    let shards = opts.threads.max(1);
+    let threads = opts.threads.max(1);
+    let shards = shards_for_threads(threads);
     let keep_all = opts.keep_all;
     let mut interner = Interner::new();
     let preload = preload_histories(model, &mut interner, shards);
@@ -305,7 +308,7 @@ pub fn backtest(
             .unwrap_or_default();
         ScoringSink::new(&model.scorer, s, p, keep_all).keep_features(opts.keep_features)
     };
-    let (outs, run) = run_parallel(&mut reader, &model.windowing, shards, take, on_progress)?;
+    let (outs, run) = run_threads(&mut reader, &model.windowing, threads, take, on_progress)?;
     let mut next = model.clone();
     let mut rows = Vec::with_capacity(outs.len());
     for out in outs {
@@ -332,12 +335,11 @@ pub fn train_from_logs(
     threads: usize,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(Model, RunStats, LogReader), EngineError> {
-    let shards = threads.max(1);
     let mut reader = reader;
     let make = |_| CollectSink {
         windows: Vec::new(),
     };
-    let (outs, run) = run_parallel(&mut reader, windowing, shards, make, on_progress)?;
+    let (outs, run) = run_threads(&mut reader, windowing, threads.max(1), make, on_progress)?;
     let mut windows = Vec::new();
     let mut histories = BTreeMap::new();
     for out in outs {

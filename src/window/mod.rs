@@ -67,6 +67,10 @@ use crate::features::{Dir, EniHistory, Observation, Unplaceable, WindowAcc, Wind
 use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
 
 mod parallel;
+mod pipeline;
+pub use pipeline::{
+    run_pipelined, run_pipelined_with, run_threads, shards_for_threads, Pipeline, PIPELINE_SHARDS,
+};
 mod shard;
 
 pub use parallel::{run_parallel, run_parallel_chunked, CHUNK_PER_SHARD, MAX_CHUNK};

@@ -1,6 +1,8 @@
 //! Parallel extraction: every worker thread both **parses** (chunks of the input) and **runs one
 //! shard** (the windows of the ENIs [`shard_of`](super::shard_of) gives it), so `--threads N`
 //! uses N cores for the whole pipeline instead of one reading thread feeding N shards.
+//! [`super::run_threads`] uses it for three or more threads; two run
+//! [`super::run_pipelined`], which costs less CPU where one reader can keep up.
 //!
 //! - The calling thread cuts the input into pieces ([`LogReader::next_piece`]: chunks of whole
 //!   lines, about [`CHUNK_PER_SHARD`] bytes per shard each, at most [`MAX_CHUNK`]) and hands the

@@ -12,8 +12,9 @@
 //! channel, and in a pool smaller than the shard count (or with the reader inside the pool) that
 //! would deadlock. The result does not depend on the thread count.
 //!
-//! Batch commands use [`super::run_parallel`] instead (parsing on the shards' threads too, the
-//! same output); [`run_sharded`] remains the one-thread path, the path of a late-record side
+//! Batch commands use [`super::run_threads`] instead ([`super::run_pipelined`] on two threads,
+//! [`super::run_parallel`] with parsing on the shards' threads on more; the same output);
+//! [`run_sharded`] remains the one-thread path, the path of a late-record side
 //! file, and the [`ShardDriver`] here is what every path, the stream included, drives.
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -171,7 +172,7 @@ pub struct ShardDriver<S: WindowSink> {
     sink: S,
     last_wm: u64,
     buf: Vec<WindowFeatures>,
-    group: Grouping,
+    pub(super) group: Grouping,
 }
 
 /// Scratch space of [`ShardDriver::feed_block`]: a counting sort of a block's records by ENI.

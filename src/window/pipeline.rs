@@ -1,0 +1,514 @@
+//! Two-thread extraction as a pipeline: the calling thread reads and parses every record, as
+//! one thread does, and writes each into a batch for the shard that owns its ENI; the shards'
+//! window stage runs on a helper thread, and on the reading thread too whenever the helper
+//! falls behind. [`run_threads`] uses it for `--threads 2`.
+//!
+//! Why a second design beside [`run_parallel`]: there, every thread parses a share of the
+//! input and a third thread cuts it into chunks of lines, which costs the cutting scan, an
+//! id translation per parser and records routed between the parsers, ≈ 15 % more CPU than
+//! one thread on the peer benchmark. With two cores that overhead is the whole gap to a 2×
+//! speed-up. Here nothing is done twice: one reader (its own interner, so the reader's ids,
+//! and the late-record side file works), one watermark, and the window stage of each record
+//! once. What the pipeline cannot do is parse on more than one core, so on three or more
+//! threads the reader would be the bottleneck; [`run_threads`] keeps [`run_parallel`] there.
+//!
+//! **Balance without a static split.** Reading is about half of the work and the window stage
+//! the other half, but the proportion depends on the data and on the sink (scoring is heavier
+//! than writing a CSV). So the ENIs are spread over [`PIPELINE_SHARDS`] shards, more than
+//! threads, and a shard is not tied to a thread: after each block of 16,384 records the
+//! reader queues one batch per shard; the helper takes the shard with the oldest queued batch
+//! and applies all its queued batches, in order; when more than two blocks' records are
+//! queued, the reader does the same before it reads on (and when four are queued and every
+//! shard with queued batches is held, it waits). A shard is applied by one thread at a
+//! time and its batches in input order, so each shard's [`ShardDriver`] sees exactly the
+//! records, watermarks and names of [`run_sharded`](super::run_sharded) with the same shard
+//! count, hence the same windows (tested against it and against one thread).
+//!
+//! Memory: at most four blocks' records queued, as many again taken and being applied, and
+//! one block being filled: ≈ 9 blocks of 16,384 records × 144 bytes ≈ 21 MB, whatever the
+//! input. Each shard's driver keeps its own copy of the ENI names (≈ 60 bytes a name) and a
+//! counting table of 4 bytes per ENI id: at the reader's 1,048,576-ENI cap, ≈ 100 MB for
+//! eight shards.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::shard::{finish_stats, route_of, ShardEnd, BLOCK};
+use super::{
+    run_parallel, RunError, ShardDriver, ShardedOutput, Watermark, WindowConfig, WindowSink,
+    Windower,
+};
+use crate::features::Observation;
+use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
+
+/// Shards of a [`run_pipelined`] run: enough that the helper and the reader can both find a
+/// shard with queued batches (with two shards, the one the helper holds would leave the
+/// reader only the other), few enough that each shard's part of a block still has runs of
+/// records per ENI. 8 and 16 measured alike on the peer benchmark; 4 was slower.
+pub const PIPELINE_SHARDS: usize = 8;
+
+/// Records between two progress callbacks.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// The shard count of a run on `threads` threads with [`run_threads`]: 1, then
+/// [`PIPELINE_SHARDS`] for two threads, then one shard per thread. Sinks, per-shard model
+/// state and [`super::shard_of`] must use this count.
+pub fn shards_for_threads(threads: usize) -> usize {
+    match threads {
+        0 | 1 => 1,
+        2 => PIPELINE_SHARDS,
+        n => n,
+    }
+}
+
+/// The window stage over `reader` on `threads` threads, with
+/// [`shards_for_threads`]`(threads)` shards (`make_sink(i)` for each): one thread reads and
+/// runs the shard ([`run_sharded`](super::run_sharded)); two threads run [`run_pipelined`]; more run
+/// [`run_parallel`]. The output is the same in every case. `on_progress(records)` is called
+/// every 65,536 records or so and at the end.
+pub fn run_threads<S: WindowSink>(
+    reader: &mut LogReader,
+    cfg: &WindowConfig,
+    threads: usize,
+    make_sink: impl Fn(usize) -> S,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
+    let shards = shards_for_threads(threads);
+    match threads {
+        0..=2 if shards > 1 => run_pipelined(
+            reader,
+            cfg,
+            shards,
+            threads - 1,
+            make_sink,
+            on_progress,
+            |_, _| Ok(()),
+        ),
+        0..=2 => run_parallel(reader, cfg, 1, make_sink, on_progress),
+        _ => run_parallel(reader, cfg, shards, make_sink, on_progress),
+    }
+}
+
+/// One shard's records from one block of the reader.
+#[derive(Default)]
+struct Batch {
+    /// The block's number (shards are applied oldest block first).
+    seq: u64,
+    /// ENI names the reader's interner gained since the previous block (shared by the
+    /// block's batches), so each shard's copy gives the same ids.
+    names: Option<Arc<[String]>>,
+    /// The records, each with the global watermark at its read time.
+    items: Vec<(Observation, u64)>,
+    /// The records' ENIs, in order (the shard counts its grouping from these instead of
+    /// reading the records once more).
+    enis: Vec<EniId>,
+    /// The watermark after the block.
+    wm_after: u64,
+}
+
+impl Batch {
+    /// An empty batch with room for `n` records (twice a shard's share of a block: batches
+    /// are recycled, and growing them record by record costs a tenth of a run's instructions
+    /// on a small file).
+    fn with_room(n: usize) -> Self {
+        Batch {
+            items: Vec::with_capacity(n),
+            enis: Vec::with_capacity(n),
+            ..Batch::default()
+        }
+    }
+}
+
+/// A shard: its driver and its copy of the names.
+struct Slot<S: WindowSink> {
+    driver: ShardDriver<S>,
+    names: Interner,
+}
+
+impl<S: WindowSink> Slot<S> {
+    /// Applies one batch (then empties it for reuse).
+    fn apply(&mut self, b: &mut Batch) {
+        if let Some(names) = b.names.take() {
+            for n in names.iter() {
+                self.names.intern(n.as_bytes());
+            }
+        }
+        self.driver.group.reset();
+        for &e in &b.enis {
+            self.driver.group.count(e);
+        }
+        self.driver.feed_counted(&b.items, b.wm_after, &self.names);
+        b.items.clear();
+        b.enis.clear();
+    }
+}
+
+/// What the threads share, under one lock.
+#[derive(Default)]
+struct State {
+    /// Per shard: batches waiting, in input order, and whether a thread is applying it.
+    queues: Vec<(VecDeque<Batch>, bool)>,
+    /// Records waiting in the queues.
+    queued: usize,
+    /// Emptied batches, for reuse.
+    free: Vec<Batch>,
+    /// No more batches will come (the input ended, or the run failed).
+    done: bool,
+    /// A thread panicked: stop.
+    failed: bool,
+}
+
+impl State {
+    /// The shard with the oldest queued batch that no thread holds: marks it held and takes
+    /// its batches.
+    fn take(&mut self) -> Option<(usize, VecDeque<Batch>)> {
+        let (s, _) = self
+            .queues
+            .iter()
+            .enumerate()
+            .filter(|(_, (q, busy))| !busy && !q.is_empty())
+            .min_by_key(|(_, (q, _))| q.front().map_or(u64::MAX, |b| b.seq))?;
+        let (q, busy) = self.queues.get_mut(s)?;
+        *busy = true;
+        let taken = std::mem::take(q);
+        self.queued -= taken.iter().map(|b| b.items.len()).sum::<usize>();
+        Some((s, taken))
+    }
+}
+
+struct Shared<S: WindowSink> {
+    state: Mutex<State>,
+    /// Signalled when batches are queued, a shard is released, or the run ends.
+    changed: Condvar,
+    slots: Vec<Mutex<Slot<S>>>,
+}
+
+impl<S: WindowSink> Shared<S> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking thread never leaves the state half-updated (it panics while applying,
+        // outside this lock), so a poisoned lock's state is still sound.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the batches `taken` of shard `s`, then releases the shard (with `guard` held
+    /// again) and recycles the batches.
+    fn apply<'a>(
+        &'a self,
+        guard: MutexGuard<'a, State>,
+        s: usize,
+        mut taken: VecDeque<Batch>,
+    ) -> MutexGuard<'a, State> {
+        drop(guard);
+        if let Some(slot) = self.slots.get(s) {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            for b in taken.iter_mut() {
+                slot.apply(b);
+            }
+        }
+        let mut st = self.lock();
+        if let Some((_, busy)) = st.queues.get_mut(s) {
+            *busy = false;
+        }
+        st.free.extend(taken);
+        self.changed.notify_all();
+        st
+    }
+
+    /// The helper thread: applies shards until the input is done and nothing is queued.
+    fn help(&self) {
+        let mut st = self.lock();
+        loop {
+            if st.failed {
+                return;
+            }
+            if let Some((s, taken)) = st.take() {
+                st = self.apply(st, s, taken);
+                continue;
+            }
+            if st.done && st.queued == 0 {
+                return;
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Ends the run for the helpers when the reading side returns, by error or panic too (they
+/// would wait forever otherwise).
+struct EndGuard<'a, S: WindowSink>(&'a Shared<S>);
+
+impl<S: WindowSink> Drop for EndGuard<'_, S> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        if std::thread::panicking() {
+            st.failed = true;
+        }
+        st.done = true;
+        self.0.changed.notify_all();
+    }
+}
+
+/// The window stage over `reader` with `shards` shards: this thread reads, `helpers` more
+/// threads (at least one) apply shards, and this thread applies shards too when they fall
+/// behind (see the module docs). `make_sink(i)` makes shard `i`'s sink; the shards are
+/// [`super::shard_of`]`(name, shards)`, as everywhere. `on_late` is called for each late
+/// record, on this thread, in input order (for a side file); `on_progress(records)` every
+/// 65,536 records or so and at the end. The output is that of
+/// [`run_sharded`](super::run_sharded) with `shards`
+/// shards, hence of one thread.
+pub fn run_pipelined<S: WindowSink>(
+    reader: &mut LogReader,
+    cfg: &WindowConfig,
+    shards: usize,
+    helpers: usize,
+    make_sink: impl Fn(usize) -> S,
+    on_progress: &mut dyn FnMut(u64),
+    on_late: impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
+    let spec = Pipeline {
+        shards,
+        helpers,
+        block: BLOCK,
+    };
+    run_pipelined_with(reader, cfg, spec, make_sink, on_progress, on_late)
+}
+
+/// The shape of a [`run_pipelined_with`] run.
+#[derive(Clone, Copy, Debug)]
+pub struct Pipeline {
+    /// Shards (sinks); at least 1.
+    pub shards: usize,
+    /// Helper threads besides the reading one; at least 1.
+    pub helpers: usize,
+    /// Records per block (16,384 in [`run_pipelined`]; the reader helps above two blocks
+    /// queued and waits at four). The output does not depend on it: tests cut tiny blocks.
+    pub block: usize,
+}
+
+/// [`run_pipelined`] with the shard count, helper count and block size of `spec`.
+pub fn run_pipelined_with<S: WindowSink>(
+    reader: &mut LogReader,
+    cfg: &WindowConfig,
+    spec: Pipeline,
+    make_sink: impl Fn(usize) -> S,
+    on_progress: &mut dyn FnMut(u64),
+    mut on_late: impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+) -> Result<ShardedOutput<S::Output>, RunError<FlowlogError>> {
+    cfg.validate()?;
+    let Pipeline {
+        shards,
+        helpers,
+        block,
+    } = spec;
+    let block = block.max(1);
+    let shards = shards.max(1);
+    let helpers = helpers.max(1);
+    let shared = Shared {
+        state: Mutex::new(State {
+            queues: (0..shards).map(|_| (VecDeque::new(), false)).collect(),
+            ..State::default()
+        }),
+        changed: Condvar::new(),
+        slots: (0..shards)
+            .map(|i| {
+                Mutex::new(Slot {
+                    driver: ShardDriver::new(cfg, make_sink(i)),
+                    names: Interner::new(),
+                })
+            })
+            .collect(),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(helpers)
+        .thread_name(|i| format!("flowvigil-shard-{i}"))
+        .build()
+        .map_err(|e| RunError::Pool(e.to_string()))?;
+    let caught = Mutex::new(None);
+    let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+    let mut local = Windower::new(cfg.clone());
+    let outcome = pool.in_place_scope(|scope| {
+        for _ in 0..helpers {
+            let (shared, caught) = (&shared, &caught);
+            scope.spawn(move |_| {
+                // A panic is a bug, not bad input: keep it to re-raise once every thread is
+                // done, and stop the reader.
+                if let Err(p) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.help()))
+                {
+                    if let Ok(mut c) = caught.lock() {
+                        *c = Some(p);
+                    }
+                    let mut st = shared.lock();
+                    st.failed = true;
+                    shared.changed.notify_all();
+                }
+            });
+        }
+        let _end = EndGuard(&shared);
+        read_loop(
+            reader,
+            cfg,
+            block,
+            &shared,
+            &mut wm,
+            &mut local,
+            on_progress,
+            &mut on_late,
+        )
+    });
+    if let Some(p) = caught.into_inner().ok().flatten() {
+        std::panic::resume_unwind(p);
+    }
+    outcome?;
+    let names = reader.interner();
+    let mut outs = Vec::with_capacity(shards);
+    let mut ends: Vec<ShardEnd> = Vec::with_capacity(shards);
+    for slot in shared.slots {
+        let slot = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+        let (out, end) = slot.driver.end(&slot.names);
+        outs.push(out);
+        ends.push(end);
+    }
+    if let Some(first) = ends.first_mut() {
+        first.stats.add(local.stats());
+    }
+    Ok((outs, finish_stats(ends, names, wm.get(), shards)))
+}
+
+/// The reading thread: fills one batch per shard from a block of records, queues them, and
+/// applies shards itself when the helpers fall behind; at the end, applies what is left.
+#[allow(clippy::too_many_arguments)]
+fn read_loop<S: WindowSink>(
+    reader: &mut LogReader,
+    cfg: &WindowConfig,
+    block: usize,
+    shared: &Shared<S>,
+    wm: &mut Watermark,
+    local: &mut Windower,
+    on_progress: &mut dyn FnMut(u64),
+    on_late: &mut impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+) -> Result<(), RunError<FlowlogError>> {
+    let shards = shared.slots.len();
+    let mut rec = FlowRecord::default();
+    let mut route: Vec<usize> = Vec::new();
+    let mut names_sent = reader.interner().len();
+    let mut filling: Vec<Batch> = (0..shards)
+        .map(|_| Batch::with_room(2 * block / shards))
+        .collect();
+    let mut seq = 0u64;
+    let mut records = 0u64;
+    let mut next_progress = PROGRESS_EVERY;
+    let mut ended = false;
+    // Names before the first record (a model's ENIs) reach the shards with the first block.
+    let mut pending_names: Option<Arc<[String]>> = (names_sent > 0).then(|| {
+        reader
+            .interner()
+            .names()
+            .get(..names_sent)
+            .unwrap_or(&[])
+            .into()
+    });
+    while !ended {
+        let mut n = 0usize;
+        while n < block {
+            if !reader.next_record(&mut rec).map_err(RunError::Read)? {
+                ended = true;
+                break;
+            }
+            let now = wm.get();
+            let placed = match rec.eni {
+                Some(eni) if rec.start.is_some() => {
+                    let s = route_of(&mut route, reader.interner(), eni, shards);
+                    match filling.get_mut(s) {
+                        Some(b) => {
+                            // Written in place: no observation built aside and copied.
+                            b.items.push((Observation::EMPTY, now));
+                            let ok = b
+                                .items
+                                .last_mut()
+                                .is_some_and(|(obs, _)| obs.fill_from(&rec).is_ok());
+                            if ok {
+                                b.enis.push(eni);
+                            } else {
+                                b.items.pop();
+                            }
+                            ok
+                        }
+                        None => false,
+                    }
+                }
+                _ => false,
+            };
+            if placed {
+                n += 1;
+                if let Some(start) = rec.start {
+                    if cfg.is_late(start, now) {
+                        on_late(&rec, reader.interner()).map_err(RunError::Late)?;
+                    }
+                }
+            } else {
+                local.push(&rec, now);
+            }
+            wm.observe(&rec);
+        }
+        records += n as u64;
+        // The block's batches: one per shard, even empty, so every shard's windows close as
+        // the watermark moves.
+        let all = reader.interner().names();
+        if all.len() > names_sent {
+            let new: Arc<[String]> = all.get(names_sent..).unwrap_or(&[]).into();
+            pending_names = Some(match pending_names.take() {
+                Some(old) => old.iter().chain(new.iter()).cloned().collect(),
+                None => new,
+            });
+            names_sent = all.len();
+        }
+        let mut st = shared.lock();
+        if st.failed {
+            return Ok(());
+        }
+        let names = pending_names.take();
+        let wm_after = wm.get();
+        for (s, b) in filling.iter_mut().enumerate() {
+            let fresh = st
+                .free
+                .pop()
+                .unwrap_or_else(|| Batch::with_room(2 * block / shards));
+            let mut batch = std::mem::replace(b, fresh);
+            batch.seq = seq;
+            batch.names = names.clone();
+            batch.wm_after = wm_after;
+            st.queued += batch.items.len();
+            if let Some((q, _)) = st.queues.get_mut(s) {
+                q.push_back(batch);
+            }
+        }
+        seq += 1;
+        shared.changed.notify_all();
+        // Help while the helpers are behind; wait when memory is at its bound and every
+        // queued shard is held.
+        while st.queued > 2 * block || (ended && st.queued > 0) {
+            if st.failed {
+                return Ok(());
+            }
+            if let Some((s, taken)) = st.take() {
+                st = shared.apply(st, s, taken);
+            } else if st.queued >= 4 * block || ended {
+                st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            } else {
+                break;
+            }
+        }
+        drop(st);
+        if records >= next_progress || ended {
+            next_progress = records + PROGRESS_EVERY;
+            on_progress(reader.summary().records);
+        }
+    }
+    // Every batch is applied once no shard is held any more.
+    let mut st = shared.lock();
+    while st.queues.iter().any(|(q, busy)| *busy || !q.is_empty()) && !st.failed {
+        st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+    }
+    Ok(())
+}
