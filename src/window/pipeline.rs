@@ -97,8 +97,12 @@ struct Batch {
     /// ENI names the reader's interner gained since the previous block (shared by the
     /// block's batches), so each shard's copy gives the same ids.
     names: Option<Arc<[String]>>,
-    /// The records, each with the global watermark at its read time.
+    /// The records, each with the global watermark at its read time: the first `len` slots
+    /// (slots are kept when a batch is recycled, so records are written over old ones in
+    /// place, as one thread writes its block).
     items: Vec<(Observation, u64)>,
+    /// Records in the batch.
+    len: usize,
     /// The records' ENIs, in order (the shard counts its grouping from these instead of
     /// reading the records once more).
     enis: Vec<EniId>,
@@ -137,8 +141,9 @@ impl<S: WindowSink> Slot<S> {
         for &e in &b.enis {
             self.driver.group.count(e);
         }
-        self.driver.feed_counted(&b.items, b.wm_after, &self.names);
-        b.items.clear();
+        let items = b.items.get(..b.len).unwrap_or_default();
+        self.driver.feed_counted(items, b.wm_after, &self.names);
+        b.len = 0;
         b.enis.clear();
     }
 }
@@ -171,7 +176,7 @@ impl State {
         let (q, busy) = self.queues.get_mut(s)?;
         *busy = true;
         let taken = std::mem::take(q);
-        self.queued -= taken.iter().map(|b| b.items.len()).sum::<usize>();
+        self.queued -= taken.iter().map(|b| b.len).sum::<usize>();
         Some((s, taken))
     }
 }
@@ -421,16 +426,18 @@ fn read_loop<S: WindowSink>(
                     let s = route_of(&mut route, reader.interner(), eni, shards);
                     match filling.get_mut(s) {
                         Some(b) => {
-                            // Written in place: no observation built aside and copied.
-                            b.items.push((Observation::EMPTY, now));
-                            let ok = b
-                                .items
-                                .last_mut()
-                                .is_some_and(|(obs, _)| obs.fill_from(&rec).is_ok());
+                            // Written in place over a recycled slot: no observation built
+                            // aside and copied.
+                            if b.len == b.items.len() {
+                                b.items.push((Observation::EMPTY, 0));
+                            }
+                            let ok = b.items.get_mut(b.len).is_some_and(|(obs, at)| {
+                                *at = now;
+                                obs.fill_from(&rec).is_ok()
+                            });
                             if ok {
+                                b.len += 1;
                                 b.enis.push(eni);
-                            } else {
-                                b.items.pop();
                             }
                             ok
                         }
@@ -478,7 +485,7 @@ fn read_loop<S: WindowSink>(
             batch.seq = seq;
             batch.names = names.clone();
             batch.wm_after = wm_after;
-            st.queued += batch.items.len();
+            st.queued += batch.len;
             if let Some((q, _)) = st.queues.get_mut(s) {
                 q.push_back(batch);
             }
