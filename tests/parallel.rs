@@ -739,3 +739,52 @@ fn real_aws_files_read_in_parallel_equal_one_thread() {
         }
     }
 }
+
+/// `plan_threads` takes the pipeline for two threads over the default v2 order only (the
+/// first input's header, or `--format` for header-less input), parallel parsing otherwise;
+/// peeking does not consume the input.
+#[test]
+fn plan_threads_takes_the_pipeline_for_v2_input_only() {
+    use flowvigil::flowlog::Format;
+    use flowvigil::window::{plan_threads, PIPELINE_SHARDS};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let records = render(&plain_records(20, 2), false, true);
+    let mut custom = Vec::new();
+    custom.extend_from_slice(CUSTOM.as_bytes());
+    custom.extend_from_slice(b"\r\n");
+    let mut v2 = Vec::new();
+    v2.extend_from_slice(b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n");
+    v2.extend_from_slice(&records);
+    let cases: Vec<(&str, Vec<u8>, bool, Option<&str>)> = vec![
+        ("v2 header", v2, false, None),
+        ("no header", records.clone(), false, None),
+        ("custom header", custom.clone(), false, None),
+        ("custom header, gzip", custom, true, None),
+        ("no header, --format custom", records.clone(), false, Some(CUSTOM)),
+        ("no header, --format v2", records, false, Some("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status")),
+    ];
+    for (i, (what, text, gz, format)) in cases.into_iter().enumerate() {
+        let sub = dir.path().join(i.to_string());
+        std::fs::create_dir(&sub).expect("dir");
+        let paths = write_files(&sub, &[text], gz);
+        let opts = ReadOptions {
+            format: format.map(|f| Format::parse(f).expect("format")),
+            ..ReadOptions::default()
+        };
+        let reader = LogReader::open(&paths, opts).expect("open");
+        let v2_expected = what.contains("v2") || what == "no header";
+        assert_eq!(reader.first_input_is_v2(), v2_expected, "{what}");
+        let two = plan_threads(&reader, 2);
+        assert_eq!(two.pipeline, v2_expected, "{what}");
+        assert_eq!(
+            two.shards,
+            if v2_expected { PIPELINE_SHARDS } else { 2 },
+            "{what}"
+        );
+        let one = plan_threads(&reader, 1);
+        assert!(!one.pipeline && one.shards == 1, "{what}");
+        let three = plan_threads(&reader, 3);
+        assert!(!three.pipeline && three.shards == 3, "{what}");
+        assert_eq!(reader.summary().lines, 0, "{what}: peeking read nothing");
+    }
+}

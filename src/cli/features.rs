@@ -21,7 +21,7 @@ use flowvigil::flowlog::{
     write_header, write_record, Field, Interner, LogReader, ReadOptions, ALL_FIELDS, DIGIT_PAIRS,
 };
 use flowvigil::window::{
-    run_parallel, run_pipelined, run_sharded, shards_for_threads, WindowConfig, WindowSink,
+    plan_threads, run_parallel, run_pipelined, run_sharded, WindowConfig, WindowSink,
 };
 
 /// Flags of `flowvigil features`.
@@ -336,15 +336,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         stats
     } else {
         // Rows are written as the shards go, merged into the one-thread order.
-        let shards = shards_for_threads(threads);
+        let plan = plan_threads(&reader, threads);
+        let shards = plan.shards;
         let merger = Arc::new(Mutex::new(Merger::new(out, shards)));
         let width = u64::from(cfg.window_secs);
         let make = |i| CsvRows::shard(&merger, i, width);
-        // Two threads: one reads, the shards' window stage runs on both (the late-record side
-        // file is written by the reading thread). More: parsing runs on the shards' threads
-        // too, unless late records go to a side file (written at read time, in input order:
-        // the reading thread must see the watermark).
-        let (outs, stats) = if threads == 2 {
+        // Two threads over v2: one reads, the shards' window stage runs on both (the
+        // late-record side file is written by the reading thread). Otherwise parsing runs on
+        // the shards' threads too, unless late records go to a side file (written at read
+        // time, in input order: the reading thread must see the watermark).
+        let (outs, stats) = if plan.pipeline {
             run_pipelined(&mut reader, &cfg, shards, 1, make, &mut |_| {}, on_late)?
         } else if args.late_out.is_none() {
             run_parallel(&mut reader, &cfg, shards, make, &mut |_| {})?

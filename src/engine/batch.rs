@@ -9,7 +9,7 @@ use crate::features::{EniHistory, FeatureVector, WindowFeatures};
 use crate::flowlog::{EniId, Interner, LogReader};
 use crate::model::Model;
 use crate::window::{
-    run_threads, shard_of, shards_for_threads, RunStats, WindowConfig, WindowSink, Windower,
+    plan_threads, run_threads, shard_of, RunStats, WindowConfig, WindowSink, Windower,
 };
 
 use super::EngineError;
@@ -288,8 +288,8 @@ pub fn backtest(
     opts: &BacktestOptions,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(Backtest, LogReader), EngineError> {
-    let threads = opts.threads.max(1);
-    let shards = shards_for_threads(threads);
+    let plan = plan_threads(&reader, opts.threads);
+    let shards = plan.shards;
     let keep_all = opts.keep_all;
     let mut interner = Interner::new();
     let preload = preload_histories(model, &mut interner, shards);
@@ -308,7 +308,7 @@ pub fn backtest(
             .unwrap_or_default();
         ScoringSink::new(&model.scorer, s, p, keep_all).keep_features(opts.keep_features)
     };
-    let (outs, run) = run_threads(&mut reader, &model.windowing, threads, take, on_progress)?;
+    let (outs, run) = run_threads(&mut reader, &model.windowing, plan, take, on_progress)?;
     let mut next = model.clone();
     let mut rows = Vec::with_capacity(outs.len());
     for out in outs {
@@ -339,7 +339,8 @@ pub fn train_from_logs(
     let make = |_| CollectSink {
         windows: Vec::new(),
     };
-    let (outs, run) = run_threads(&mut reader, windowing, threads.max(1), make, on_progress)?;
+    let plan = plan_threads(&reader, threads);
+    let (outs, run) = run_threads(&mut reader, windowing, plan, make, on_progress)?;
     let mut windows = Vec::new();
     let mut histories = BTreeMap::new();
     for out in outs {

@@ -308,6 +308,49 @@ impl LogReader {
         self.last.clone()
     }
 
+    /// Whether the first input will be read under the default v2 field order, the format the
+    /// fast route of [`LogReader::next_record`] parses (so reading is cheap next to the window
+    /// stage). Peeks at the first line of the first input, opened once more for that (nothing
+    /// is consumed); standard input, a source given to [`LogReader::from_read`], and an input
+    /// that cannot be read count by the format of header-less input (`--format`). Later inputs
+    /// are not looked at. Callers use it to choose how to spread a run over threads; the
+    /// records do not depend on it.
+    pub fn first_input_is_v2(&self) -> bool {
+        let by_option = self.initial_format.is_v2();
+        if self.next_input > 0 || self.given.is_some() {
+            return by_option;
+        }
+        let Some(path) = self.inputs.first() else {
+            return by_option;
+        };
+        if path.as_path() == Path::new("-") {
+            return by_option;
+        }
+        let Ok((mut src, _)) = open_input(path, false) else {
+            return by_option;
+        };
+        // A header line is at most 256 columns of short names: 16 KiB holds it.
+        let mut head = vec![0u8; 16 << 10];
+        let mut n = 0;
+        while n < head.len() {
+            match src.read(head.get_mut(n..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return by_option,
+            }
+            if head.get(..n).is_some_and(|h| h.contains(&b'\n')) {
+                break;
+            }
+        }
+        let head = head.get(..n).unwrap_or_default();
+        let line = trim_cr(head.split(|&b| b == b'\n').next().unwrap_or_default());
+        if maybe_header(line) && is_header_line(line) {
+            return Format::parse_bytes(line).is_ok_and(|f| f.is_v2());
+        }
+        by_option
+    }
+
     /// Reads the next record into `rec`. Returns `Ok(false)` at the end of all inputs.
     ///
     /// Malformed lines are reported, counted and skipped; with `strict` the first one is

@@ -69,7 +69,8 @@ use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
 mod parallel;
 mod pipeline;
 pub use pipeline::{
-    run_pipelined, run_pipelined_with, run_threads, shards_for_threads, Pipeline, PIPELINE_SHARDS,
+    plan_threads, run_pipelined, run_pipelined_with, run_threads, Pipeline, ThreadPlan,
+    PIPELINE_SHARDS,
 };
 mod shard;
 
