@@ -1,7 +1,7 @@
 //! Two-thread extraction as a pipeline: the calling thread reads and parses every record, as
 //! one thread does, and writes each into a batch for the shard that owns its ENI; the shards'
 //! window stage runs on a helper thread, and on the reading thread too whenever the helper
-//! falls behind. [`run_threads`] uses it for `--threads 2`.
+//! falls behind. [`run_threads`] uses it for two threads over v2 input ([`plan_threads`]).
 //!
 //! Why a second design beside [`run_parallel`]: there, every thread parses a share of the
 //! input and a third thread cuts it into chunks of lines, which costs the cutting scan, an
@@ -10,7 +10,8 @@
 //! speed-up. Here nothing is done twice: one reader (its own interner, so the reader's ids,
 //! and the late-record side file works), one watermark, and the window stage of each record
 //! once. What the pipeline cannot do is parse on more than one core, so on three or more
-//! threads the reader would be the bottleneck; [`run_threads`] keeps [`run_parallel`] there.
+//! threads, or with a field order the general parser reads (about twice the parse time), the
+//! reader would be the bottleneck; [`plan_threads`] keeps [`run_parallel`] there.
 //!
 //! **Balance without a static split.** Reading is about half of the work and the window stage
 //! the other half, but the proportion depends on the data and on the sink (scoring is heavier
@@ -24,11 +25,17 @@
 //! records, watermarks and names of [`run_sharded`](super::run_sharded) with the same shard
 //! count, hence the same windows (tested against it and against one thread).
 //!
-//! Memory: at most four blocks' records queued, as many again taken and being applied, and
-//! one block being filled: ≈ 9 blocks of 16,384 records × 144 bytes ≈ 21 MB, whatever the
-//! input. Each shard's driver keeps its own copy of the ENI names (≈ 60 bytes a name) and a
-//! counting table of 4 bytes per ENI id: at the reader's 1,048,576-ENI cap, ≈ 100 MB for
-//! eight shards.
+//! Memory, whatever the input: the reader reads on only while fewer than four blocks' records
+//! are queued, so fewer than five are queued; the helper holds at most what was queued when it
+//! took a shard, and the reader fills one block or applies one shard at a time: at most about
+//! 11 blocks of 16,384 records × 144 bytes ≈ 26 MB of records. A recycled batch keeps at most
+//! twice a shard's share of a block in slots (4,096 with eight shards, 0.6 MB) and at most 16
+//! emptied batches are kept, so skewed traffic (one ENI with every record) cannot leave every
+//! batch at a whole block's size: the batches' spare room stays below ≈ 60 MB, and is near
+//! zero on even traffic (measured peak RSS of the whole two-thread peer benchmark run: 30 MB,
+//! against 71 MB with parallel parsing). Each shard's driver keeps its own copy of the ENI
+//! names (≈ 60 bytes a name) and a counting table of 4 bytes per ENI id: at the reader's
+//! 1,048,576-ENI cap, ≈ 100 MB for eight shards.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -44,7 +51,8 @@ use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
 /// Shards of a [`run_pipelined`] run: enough that the helper and the reader can both find a
 /// shard with queued batches (with two shards, the one the helper holds would leave the
 /// reader only the other), few enough that each shard's part of a block still has runs of
-/// records per ENI. 8 and 16 measured alike on the peer benchmark; 4 was slower.
+/// records per ENI. 4, 8 and 16 measured alike on the peer benchmark (within this machine's
+/// noise); eight lets the reader's help come in smaller steps than four.
 pub const PIPELINE_SHARDS: usize = 8;
 
 /// Records between two progress callbacks.
@@ -202,6 +210,11 @@ impl State {
 }
 
 struct Shared<S: WindowSink> {
+    /// Most record slots a recycled batch keeps (twice a shard's share of a block), and most
+    /// emptied batches kept for reuse (twice the shards): skewed traffic (one busy ENI) makes
+    /// some batches big, and without these the pool would keep every batch at its largest.
+    room: usize,
+    spare: usize,
     state: Mutex<State>,
     /// Signalled when batches are queued, a shard is released, or the run ends.
     changed: Condvar,
@@ -230,11 +243,19 @@ impl<S: WindowSink> Shared<S> {
                 slot.apply(b);
             }
         }
+        for b in taken.iter_mut() {
+            if b.items.len() > self.room {
+                b.items.truncate(self.room);
+                b.items.shrink_to(self.room);
+                b.enis.shrink_to(self.room);
+            }
+        }
         let mut st = self.lock();
         if let Some((_, busy)) = st.queues.get_mut(s) {
             *busy = false;
         }
-        st.free.extend(taken);
+        let keep = self.spare.saturating_sub(st.free.len());
+        st.free.extend(taken.into_iter().take(keep));
         self.changed.notify_all();
         st
     }
@@ -329,6 +350,8 @@ pub fn run_pipelined_with<S: WindowSink>(
     let shards = shards.max(1);
     let helpers = helpers.max(1);
     let shared = Shared {
+        room: 2 * block / shards,
+        spare: 2 * shards,
         state: Mutex::new(State {
             queues: (0..shards).map(|_| (VecDeque::new(), false)).collect(),
             ..State::default()
