@@ -1,7 +1,7 @@
 //! Two-thread extraction as a pipeline: the calling thread reads and parses every record, as
-//! one thread does, and writes each into a batch for the shard that owns its ENI; the shards'
-//! window stage runs on a helper thread, and on the reading thread too whenever the helper
-//! falls behind. [`run_threads`] uses it for two threads over v2 input ([`plan_threads`]).
+//! one thread does, into a block shared by the shards, each shard listing its records' places
+//! in it (see below); the shards' window stage runs on a helper thread, and on the reading
+//! thread too whenever the helper falls behind. [`run_threads`] uses it for two threads over v2 input ([`plan_threads`]).
 //!
 //! Why a second design beside [`run_parallel`]: there, every thread parses a share of the
 //! input and a third thread cuts it into chunks of lines, which costs the cutting scan, an
@@ -25,14 +25,20 @@
 //! records, watermarks and names of [`run_sharded`](super::run_sharded) with the same shard
 //! count, hence the same windows (tested against it and against one thread).
 //!
+//! **Blocks, not per-shard copies.** The reader writes each record in place into a block of
+//! 16,384 slots, in input order, as one thread does; a shard's batch is the list of its
+//! records' places in the block (and their ENIs), and the shard reads them where they lie
+//! (`ShardDriver::feed_shared`). The block is shared (`Arc`) and reused once every batch that
+//! points into it is applied. Writing one sequential block rather than eight per-shard arrays
+//! measured about a tenth less CPU on the reading thread's side (its stores into lines the
+//! other core had just read were the stall), and memory no longer depends on how the traffic
+//! is spread over the shards.
+//!
 //! Memory, whatever the input: the reader reads on only while fewer than four blocks' records
 //! are queued, so fewer than five are queued; the helper holds at most what was queued when it
-//! took a shard, and the reader fills one block or applies one shard at a time: at most about
-//! 11 blocks of 16,384 records × 144 bytes ≈ 26 MB of records. A recycled batch keeps at most
-//! twice a shard's share of a block in slots (4,096 with eight shards, 0.6 MB) and at most 16
-//! emptied batches are kept, so skewed traffic (one ENI with every record) cannot leave every
-//! batch at a whole block's size: the batches' spare room stays below ≈ 60 MB, and is near
-//! zero on even traffic (measured peak RSS of the whole two-thread peer benchmark run: 30 MB,
+//! took a shard, and the reader fills one block or applies one shard at a time. So at most
+//! about 11 blocks are alive, each 16,384 × 144 bytes ≈ 2.4 MB: ≈ 26 MB, plus 8 bytes a record
+//! of places and ENIs (measured peak RSS of the whole two-thread peer benchmark run: 30 MB,
 //! against 71 MB with parallel parsing). Each shard's driver keeps its own copy of the ENI
 //! names (≈ 60 bytes a name) and a counting table of 4 bytes per ENI id: at the reader's
 //! 1,048,576-ENI cap, ≈ 100 MB for eight shards.
@@ -117,6 +123,10 @@ pub fn run_threads<S: WindowSink>(
     }
 }
 
+/// A block of records as the reader wrote them, each with the global watermark at its read
+/// time, shared by the block's batches (every shard reads its own records in place).
+type Block = Arc<Vec<(Observation, u64)>>;
+
 /// One shard's records from one block of the reader.
 #[derive(Default)]
 struct Batch {
@@ -125,30 +135,15 @@ struct Batch {
     /// ENI names the reader's interner gained since the previous block (shared by the
     /// block's batches), so each shard's copy gives the same ids.
     names: Option<Arc<[String]>>,
-    /// The records, each with the global watermark at its read time: the first `len` slots
-    /// (slots are kept when a batch is recycled, so records are written over old ones in
-    /// place, as one thread writes its block).
-    items: Vec<(Observation, u64)>,
-    /// Records in the batch.
-    len: usize,
-    /// The records' ENIs, in order (the shard counts its grouping from these instead of
-    /// reading the records once more).
+    /// The block (none when the shard has no records in it).
+    block: Option<Block>,
+    /// The shard's records' places in the block, in input order.
+    at: Vec<u32>,
+    /// Their ENIs (the shard counts its grouping from these instead of reading the records
+    /// once more).
     enis: Vec<EniId>,
     /// The watermark after the block.
     wm_after: u64,
-}
-
-impl Batch {
-    /// An empty batch with room for `n` records (twice a shard's share of a block: batches
-    /// are recycled, and growing them record by record costs a tenth of a run's instructions
-    /// on a small file).
-    fn with_room(n: usize) -> Self {
-        Batch {
-            items: Vec::with_capacity(n),
-            enis: Vec::with_capacity(n),
-            ..Batch::default()
-        }
-    }
 }
 
 /// A shard: its driver and its copy of the names.
@@ -158,20 +153,24 @@ struct Slot<S: WindowSink> {
 }
 
 impl<S: WindowSink> Slot<S> {
-    /// Applies one batch (then empties it for reuse).
+    /// Applies one batch (then empties it for reuse, and lets its block go).
     fn apply(&mut self, b: &mut Batch) {
         if let Some(names) = b.names.take() {
             for n in names.iter() {
                 self.names.intern(n.as_bytes());
             }
         }
-        self.driver.group.reset();
-        for &e in &b.enis {
-            self.driver.group.count(e);
+        let mut g = std::mem::take(&mut self.driver.group);
+        g.reset();
+        for (&e, &i) in b.enis.iter().zip(&b.at) {
+            g.count_at(e, i);
         }
-        let items = b.items.get(..b.len).unwrap_or_default();
-        self.driver.feed_counted(items, b.wm_after, &self.names);
-        b.len = 0;
+        let items = b.block.as_deref().map_or(&[][..], Vec::as_slice);
+        self.driver
+            .feed_shared(items, &mut g, b.wm_after, &self.names);
+        self.driver.group = g;
+        b.block = None;
+        b.at.clear();
         b.enis.clear();
     }
 }
@@ -204,17 +203,12 @@ impl State {
         let (q, busy) = self.queues.get_mut(s)?;
         *busy = true;
         let taken = std::mem::take(q);
-        self.queued -= taken.iter().map(|b| b.len).sum::<usize>();
+        self.queued -= taken.iter().map(|b| b.at.len()).sum::<usize>();
         Some((s, taken))
     }
 }
 
 struct Shared<S: WindowSink> {
-    /// Most record slots a recycled batch keeps (twice a shard's share of a block), and most
-    /// emptied batches kept for reuse (twice the shards): skewed traffic (one busy ENI) makes
-    /// some batches big, and without these the pool would keep every batch at its largest.
-    room: usize,
-    spare: usize,
     state: Mutex<State>,
     /// Signalled when batches are queued, a shard is released, or the run ends.
     changed: Condvar,
@@ -243,19 +237,11 @@ impl<S: WindowSink> Shared<S> {
                 slot.apply(b);
             }
         }
-        for b in taken.iter_mut() {
-            if b.items.len() > self.room {
-                b.items.truncate(self.room);
-                b.items.shrink_to(self.room);
-                b.enis.shrink_to(self.room);
-            }
-        }
         let mut st = self.lock();
         if let Some((_, busy)) = st.queues.get_mut(s) {
             *busy = false;
         }
-        let keep = self.spare.saturating_sub(st.free.len());
-        st.free.extend(taken.into_iter().take(keep));
+        st.free.extend(taken);
         self.changed.notify_all();
         st
     }
@@ -350,8 +336,6 @@ pub fn run_pipelined_with<S: WindowSink>(
     let shards = shards.max(1);
     let helpers = helpers.max(1);
     let shared = Shared {
-        room: 2 * block / shards,
-        spare: 2 * shards,
         state: Mutex::new(State {
             queues: (0..shards).map(|_| (VecDeque::new(), false)).collect(),
             ..State::default()
@@ -423,6 +407,14 @@ pub fn run_pipelined_with<S: WindowSink>(
     Ok((outs, finish_stats(ends, names, wm.get(), shards)))
 }
 
+/// A block to fill: one no batch holds any more, or a new one of `len` slots.
+fn take_block(blocks: &mut Vec<Block>, len: usize) -> Block {
+    match blocks.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
+        Some(i) => blocks.swap_remove(i),
+        None => Arc::new(vec![(Observation::EMPTY, 0); len]),
+    }
+}
+
 /// The reading thread: fills one batch per shard from a block of records, queues them, and
 /// applies shards itself when the helpers fall behind; at the end, applies what is left.
 #[allow(clippy::too_many_arguments)]
@@ -440,9 +432,9 @@ fn read_loop<S: WindowSink>(
     let mut rec = FlowRecord::default();
     let mut route: Vec<usize> = Vec::new();
     let mut names_sent = reader.interner().len();
-    let mut filling: Vec<Batch> = (0..shards)
-        .map(|_| Batch::with_room(2 * block / shards))
-        .collect();
+    let mut filling: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
+    // Blocks, reused once no batch holds them any more (at most the blocks in flight).
+    let mut blocks: Vec<Block> = Vec::new();
     let mut seq = 0u64;
     let mut records = 0u64;
     let mut next_progress = PROGRESS_EVERY;
@@ -457,6 +449,9 @@ fn read_loop<S: WindowSink>(
             .into()
     });
     while !ended {
+        let mut current = take_block(&mut blocks, block);
+        // Held here alone (`take_block` checked), so this never copies.
+        let slots = Arc::make_mut(&mut current);
         let mut n = 0usize;
         while n < block {
             if !reader.next_record(&mut rec).map_err(RunError::Read)? {
@@ -466,26 +461,20 @@ fn read_loop<S: WindowSink>(
             let now = wm.get();
             let placed = match rec.eni {
                 Some(eni) if rec.start.is_some() => {
-                    let s = route_of(&mut route, reader.interner(), eni, shards);
-                    match filling.get_mut(s) {
-                        Some(b) => {
-                            // Written in place over a recycled slot: no observation built
-                            // aside and copied.
-                            if b.len == b.items.len() {
-                                b.items.push((Observation::EMPTY, 0));
-                            }
-                            let ok = b.items.get_mut(b.len).is_some_and(|(obs, at)| {
-                                *at = now;
-                                obs.fill_from(&rec).is_ok()
-                            });
-                            if ok {
-                                b.len += 1;
-                                b.enis.push(eni);
-                            }
-                            ok
+                    // Written in place in the block, as one thread does: no observation built
+                    // aside and copied.
+                    let ok = slots.get_mut(n).is_some_and(|(obs, at)| {
+                        *at = now;
+                        obs.fill_from(&rec).is_ok()
+                    });
+                    if ok {
+                        let s = route_of(&mut route, reader.interner(), eni, shards);
+                        if let Some(b) = filling.get_mut(s) {
+                            b.at.push(n as u32);
+                            b.enis.push(eni);
                         }
-                        None => false,
                     }
+                    ok
                 }
                 _ => false,
             };
@@ -520,20 +509,21 @@ fn read_loop<S: WindowSink>(
         let names = pending_names.take();
         let wm_after = wm.get();
         for (s, b) in filling.iter_mut().enumerate() {
-            let fresh = st
-                .free
-                .pop()
-                .unwrap_or_else(|| Batch::with_room(2 * block / shards));
+            let fresh = st.free.pop().unwrap_or_default();
             let mut batch = std::mem::replace(b, fresh);
             batch.seq = seq;
             batch.names = names.clone();
             batch.wm_after = wm_after;
-            st.queued += batch.len;
+            if !batch.at.is_empty() {
+                batch.block = Some(Arc::clone(&current));
+            }
+            st.queued += batch.at.len();
             if let Some((q, _)) = st.queues.get_mut(s) {
                 q.push_back(batch);
             }
         }
         seq += 1;
+        blocks.push(current);
         shared.changed.notify_all();
         // Help while the helpers are behind; wait when memory is at its bound and every
         // queued shard is held.
