@@ -405,6 +405,92 @@ impl LogReader {
         self.next_record_general(rec)
     }
 
+    /// Reads records by the fast route of [`LogReader::next_record`] for as long as it takes
+    /// the lines, handing each to `each` with the interner that names its ENI. Stops when
+    /// `each` returns `Ok(false)` (after that record) or an error (returned, the record
+    /// counted as read), or when the fast route declines a line (another format, a header, a
+    /// blank, malformed or over-long line, the buffer's end, the input's end): the caller then
+    /// calls [`LogReader::next_record`], which reads that line the general way. Returns `true`
+    /// when `each` asked to stop, `false` when the fast route declined (at once whenever it
+    /// does not apply, so a caller loses little by trying it first).
+    ///
+    /// The records, counts, line numbers, [`LogReader::position`] and the summary are those
+    /// of as many [`LogReader::next_record`] calls: the per-record bookkeeping is kept in
+    /// locals and added once per call, which saves most of `next_record`'s cost around the
+    /// parse. It only starts once the input's format is listed and its first record has set
+    /// the position (that first record takes `next_record`).
+    pub fn fast_records<E>(
+        &mut self,
+        rec: &mut FlowRecord,
+        mut each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(false);
+        };
+        if !cur.format.is_v2()
+            || cur.unsupported
+            || self.lines.discarding
+            || !cur.format_listed
+            || self.last.file_index != cur.index
+            || self.last.path.as_os_str().is_empty()
+        {
+            return Ok(false);
+        }
+        let max_enis = self.opts.max_enis;
+        let buf = self.lines.buf.get(..self.lines.end).unwrap_or_default();
+        let mut start = self.lines.start;
+        let mut n = 0u64;
+        let mut nodata = 0u64;
+        let mut skipdata = 0u64;
+        let outcome = loop {
+            let Some(rest) = buf.get(start..) else {
+                break Ok(false);
+            };
+            let Some(len) = fast::parse_v2_buffered(
+                rest,
+                &mut self.interner,
+                max_enis,
+                rec,
+                &mut self.fast_cache,
+            ) else {
+                break Ok(false);
+            };
+            start += len;
+            n += 1;
+            match rec.log_status {
+                Some(LogStatus::NoData) => nodata += 1,
+                Some(LogStatus::SkipData) => skipdata += 1,
+                _ => {}
+            }
+            match each(rec, &self.interner) {
+                Ok(true) => {}
+                Ok(false) => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
+        if n > 0 {
+            // What `next_record` counts per record, for `n` of them.
+            self.lines.start = start;
+            self.lines.scanned = start;
+            cur.line_no += n;
+            let s = &mut self.summary;
+            s.lines += n;
+            s.records += n;
+            s.nodata += nodata;
+            s.skipdata += skipdata;
+            match cur.format_slot.and_then(|i| s.formats.get_mut(i)) {
+                Some(f) => f.records += n,
+                None => s.formats_not_listed += n,
+            }
+            if let Some(f) = s.files.get_mut(cur.file_slot) {
+                f.lines += n;
+                f.records += n;
+            }
+            self.last.line = cur.line_no;
+        }
+        outcome
+    }
+
     /// [`LogReader::next_record`] past its fast route (kept apart so that the fast route does
     /// not pay this part's register saves): splits the next line, then skips, accounts or
     /// parses it.
