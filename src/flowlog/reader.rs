@@ -21,7 +21,9 @@
 //! end, so there is no separate newline search and no copy. A line it does not take (any other
 //! format, a header, a blank or malformed line, a line across the buffer's end) goes the general
 //! way: split, trimmed, checked for headers, parsed. Counts, positions and errors are the same
-//! either way.
+//! either way. [`LogReader::fast_records`] runs the fast route in a loop, handing each record
+//! to a closure and adding its counts to the summary once per batch (what the window stage's
+//! reading loops use; `next_record` then takes the lines it declines).
 //!
 //! Malformed lines are reported to a [`BadLineSink`] (stderr by default) as
 //! `path:LINE: field `dstport`: expected an integer 0..=65535, found "abc"`, at most

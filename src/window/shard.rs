@@ -15,7 +15,9 @@
 //! Batch commands use [`super::run_threads`] instead ([`super::run_pipelined`] on two threads,
 //! [`super::run_parallel`] with parsing on the shards' threads on more; the same output);
 //! [`run_sharded`] remains the one-thread path, the path of a late-record side
-//! file, and the [`ShardDriver`] here is what every path, the stream included, drives.
+//! file, and the [`ShardDriver`] here is what every path, the stream included, drives. Its
+//! one-thread loop takes records in batches where the source can give them
+//! ([`RecordSource::fast_records`]: the reader's fast route), else one at a time.
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
