@@ -21,7 +21,9 @@
 //! end, so there is no separate newline search and no copy. A line it does not take (any other
 //! format, a header, a blank or malformed line, a line across the buffer's end) goes the general
 //! way: split, trimmed, checked for headers, parsed. Counts, positions and errors are the same
-//! either way.
+//! either way. [`LogReader::fast_records`] runs the fast route in a loop, handing each record
+//! to a closure and adding its counts to the summary once per batch (what the window stage's
+//! reading loops use; `next_record` then takes the lines it declines).
 //!
 //! Malformed lines are reported to a [`BadLineSink`] (stderr by default) as
 //! `path:LINE: field `dstport`: expected an integer 0..=65535, found "abc"`, at most
@@ -403,6 +405,97 @@ impl LogReader {
             }
         }
         self.next_record_general(rec)
+    }
+
+    /// Reads records by the fast route of [`LogReader::next_record`] for as long as it takes
+    /// the lines, handing each to `each` with the interner that names its ENI. Stops when
+    /// `each` returns `Ok(false)` (after that record) or an error (returned, the record
+    /// counted as read), or when the fast route declines a line (another format, a header, a
+    /// blank, malformed or over-long line, the buffer's end, the input's end): the caller then
+    /// calls [`LogReader::next_record`], which reads that line the general way. Returns `true`
+    /// when `each` asked to stop, `false` when the fast route declined (at once whenever it
+    /// does not apply, so a caller loses little by trying it first).
+    ///
+    /// The records, counts, line numbers, [`LogReader::position`] and the summary are those
+    /// of as many [`LogReader::next_record`] calls: the per-record bookkeeping is kept in
+    /// locals and added once per call, which saves most of `next_record`'s cost around the
+    /// parse. It only starts once the input's format is listed and its first record has set
+    /// the position (that first record takes `next_record`).
+    pub fn fast_records<E>(
+        &mut self,
+        rec: &mut FlowRecord,
+        mut each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(false);
+        };
+        if !cur.format.is_v2()
+            || cur.unsupported
+            || self.lines.discarding
+            || !cur.format_listed
+            || self.last.file_index != cur.index
+            || self.last.path.as_os_str().is_empty()
+        {
+            return Ok(false);
+        }
+        let max_enis = self.opts.max_enis;
+        let buf = self.lines.buf.get(..self.lines.end).unwrap_or_default();
+        let mut start = self.lines.start;
+        let mut n = 0u64;
+        // Records by status, indexed by the status's byte (one add; a `match` with two
+        // counters compiled to a jump table).
+        let mut by_status = [0u64; 4];
+        let outcome = loop {
+            let Some(rest) = buf.get(start..) else {
+                break Ok(false);
+            };
+            let Some(len) = fast::parse_v2_buffered(
+                rest,
+                &mut self.interner,
+                max_enis,
+                rec,
+                &mut self.fast_cache,
+            ) else {
+                break Ok(false);
+            };
+            start += len;
+            n += 1;
+            let status = match rec.log_status {
+                Some(LogStatus::Ok) => 0,
+                Some(LogStatus::NoData) => 1,
+                Some(LogStatus::SkipData) => 2,
+                None => 3,
+            };
+            if let Some(c) = by_status.get_mut(status) {
+                *c += 1;
+            }
+            match each(rec, &self.interner) {
+                Ok(true) => {}
+                Ok(false) => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
+        if n > 0 {
+            // What `next_record` counts per record, for `n` of them.
+            self.lines.start = start;
+            self.lines.scanned = start;
+            cur.line_no += n;
+            let s = &mut self.summary;
+            s.lines += n;
+            s.records += n;
+            s.nodata += by_status[1];
+            s.skipdata += by_status[2];
+            match cur.format_slot.and_then(|i| s.formats.get_mut(i)) {
+                Some(f) => f.records += n,
+                None => s.formats_not_listed += n,
+            }
+            if let Some(f) = s.files.get_mut(cur.file_slot) {
+                f.lines += n;
+                f.records += n;
+            }
+            self.last.line = cur.line_no;
+        }
+        outcome
     }
 
     /// [`LogReader::next_record`] past its fast route (kept apart so that the fast route does

@@ -415,6 +415,65 @@ fn take_block(blocks: &mut Vec<Block>, len: usize) -> Block {
     }
 }
 
+/// The reading loop's state while a block fills (see [`read_loop`]).
+struct Filling<'a> {
+    /// The block's slots.
+    slots: &'a mut [(Observation, u64)],
+    batches: &'a mut [Batch],
+    route: &'a mut Vec<usize>,
+    n: &'a mut usize,
+    wm: &'a mut Watermark,
+    cfg: &'a WindowConfig,
+    local: &'a mut Windower,
+}
+
+impl Filling<'_> {
+    /// Takes one record: one that makes an observation is written in the block's next slot
+    /// and listed in the batch of its ENI's shard (handed to `on_late` when late); the others
+    /// go to the local windower, which counts them. `Ok(true)` while the block has room.
+    #[inline(always)]
+    fn take(
+        &mut self,
+        rec: &FlowRecord,
+        names: &Interner,
+        on_late: &mut impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+    ) -> Result<bool, RunError<FlowlogError>> {
+        let now = self.wm.get();
+        let n = *self.n;
+        let placed = match rec.eni {
+            Some(eni) if rec.start.is_some() => {
+                // Written in place in the block, as one thread does: no observation built
+                // aside and copied.
+                let ok = self.slots.get_mut(n).is_some_and(|(obs, at)| {
+                    *at = now;
+                    obs.fill_from(rec).is_ok()
+                });
+                if ok {
+                    let s = route_of(self.route, names, eni, self.batches.len());
+                    if let Some(b) = self.batches.get_mut(s) {
+                        b.at.push(n as u32);
+                        b.enis.push(eni);
+                    }
+                }
+                ok
+            }
+            _ => false,
+        };
+        if placed {
+            *self.n += 1;
+            if let Some(start) = rec.start {
+                if self.cfg.is_late(start, now) {
+                    on_late(rec, names).map_err(RunError::Late)?;
+                }
+            }
+        } else {
+            self.local.push(rec, now);
+        }
+        self.wm.observe(rec);
+        Ok(*self.n < self.slots.len())
+    }
+}
+
 /// The reading thread: fills one batch per shard from a block of records, queues them, and
 /// applies shards itself when the helpers fall behind; at the end, applies what is left.
 #[allow(clippy::too_many_arguments)]
@@ -453,42 +512,29 @@ fn read_loop<S: WindowSink>(
         // Held here alone (`take_block` checked), so this never copies.
         let slots = Arc::make_mut(&mut current);
         let mut n = 0usize;
+        // Records come in runs from the reader's fast route where it takes them
+        // (`fast_records`), else one at a time; each goes through `take` (two closures, each
+        // called from one place, so each is inlined there).
         while n < block {
+            let mut st = Filling {
+                slots: &mut slots[..],
+                batches: &mut filling,
+                route: &mut route,
+                n: &mut n,
+                wm: &mut *wm,
+                cfg,
+                local: &mut *local,
+            };
+            if reader.fast_records(&mut rec, |rec, names| st.take(rec, names, &mut *on_late))? {
+                break;
+            }
             if !reader.next_record(&mut rec).map_err(RunError::Read)? {
                 ended = true;
                 break;
             }
-            let now = wm.get();
-            let placed = match rec.eni {
-                Some(eni) if rec.start.is_some() => {
-                    // Written in place in the block, as one thread does: no observation built
-                    // aside and copied.
-                    let ok = slots.get_mut(n).is_some_and(|(obs, at)| {
-                        *at = now;
-                        obs.fill_from(&rec).is_ok()
-                    });
-                    if ok {
-                        let s = route_of(&mut route, reader.interner(), eni, shards);
-                        if let Some(b) = filling.get_mut(s) {
-                            b.at.push(n as u32);
-                            b.enis.push(eni);
-                        }
-                    }
-                    ok
-                }
-                _ => false,
-            };
-            if placed {
-                n += 1;
-                if let Some(start) = rec.start {
-                    if cfg.is_late(start, now) {
-                        on_late(&rec, reader.interner()).map_err(RunError::Late)?;
-                    }
-                }
-            } else {
-                local.push(&rec, now);
+            if !st.take(&rec, reader.interner(), &mut *on_late)? {
+                break;
             }
-            wm.observe(&rec);
         }
         records += n as u64;
         // The block's batches: one per shard, even empty, so every shard's windows close as

@@ -15,7 +15,9 @@
 //! Batch commands use [`super::run_threads`] instead ([`super::run_pipelined`] on two threads,
 //! [`super::run_parallel`] with parsing on the shards' threads on more; the same output);
 //! [`run_sharded`] remains the one-thread path, the path of a late-record side
-//! file, and the [`ShardDriver`] here is what every path, the stream included, drives.
+//! file, and the [`ShardDriver`] here is what every path, the stream included, drives. Its
+//! one-thread loop takes records in batches where the source can give them
+//! ([`RecordSource::fast_records`]: the reader's fast route), else one at a time.
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
@@ -54,6 +56,20 @@ pub trait RecordSource {
     fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, Self::Error>;
     /// The interner that gave the records' ENI ids.
     fn interner(&self) -> &Interner;
+    /// Reads records in a batch where the source can do it cheaper than one
+    /// [`RecordSource::next_record`] at a time, handing each to `each` with the interner, until
+    /// `each` returns `Ok(false)` (then it returns `Ok(true)`) or an error (returned). It may
+    /// stop any time before (returning `Ok(false)`), and the caller then goes on with
+    /// `next_record`: the records of both, in order, are the source's records. The default
+    /// hands none; [`LogReader::fast_records`] is the reader's.
+    fn fast_records<E>(
+        &mut self,
+        rec: &mut FlowRecord,
+        each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let _ = (rec, each);
+        Ok(false)
+    }
 }
 
 impl RecordSource for LogReader {
@@ -63,6 +79,13 @@ impl RecordSource for LogReader {
     }
     fn interner(&self) -> &Interner {
         LogReader::interner(self)
+    }
+    fn fast_records<E>(
+        &mut self,
+        rec: &mut FlowRecord,
+        each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        LogReader::fast_records(self, rec, each)
     }
 }
 
@@ -563,6 +586,45 @@ struct Msg {
     wm_after: u64,
 }
 
+/// The one-thread loop's state while a block fills (see [`run_sharded`]).
+struct OneThread<'a> {
+    block: &'a mut [(Observation, u64)],
+    n: &'a mut usize,
+    wm: &'a mut Watermark,
+    cfg: &'a WindowConfig,
+    local: &'a mut Windower,
+    group: &'a mut Grouping,
+}
+
+impl OneThread<'_> {
+    /// Takes one record: the next one that makes an observation goes into the block's next
+    /// slot (counted for grouping, and handed to `on_late` when late); the others go to the
+    /// local windower, which counts them. `Ok(true)` while the block has room.
+    #[inline(always)]
+    fn take<E: std::error::Error + 'static>(
+        &mut self,
+        rec: &FlowRecord,
+        names: &Interner,
+        on_late: &mut impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+    ) -> Result<bool, RunError<E>> {
+        let now = self.wm.get();
+        if let Some((obs, at)) = self.block.get_mut(*self.n) {
+            if obs.fill_from(rec).is_ok() {
+                *at = now;
+                if self.cfg.is_late(obs.start, now) {
+                    on_late(rec, names).map_err(RunError::Late)?;
+                }
+                self.group.count(obs.eni);
+                *self.n += 1;
+            } else {
+                self.local.push(rec, now);
+            }
+        }
+        self.wm.observe(rec);
+        Ok(*self.n < self.block.len())
+    }
+}
+
 /// Runs the window stage over `reader` with `shards` shards (1 = on this thread), calling
 /// `on_late` (on the reading thread, in input order) for each late record so the caller can
 /// write a side file. Returns each shard's sink output (index = shard) and the run's counters.
@@ -589,34 +651,31 @@ where
         let mut worker = ShardDriver::new(cfg, make_sink(0));
         // A block of `BLOCK` slots, each observation written in place (`fill_from`: no copy
         // per record), filled in order and applied when full or at the end of the input.
+        // Records come in batches from the reader's fast route where it takes them
+        // (`fast_records`), else one at a time (`next_record`); each goes through `take`.
         let mut block: Vec<(Observation, u64)> = vec![(Observation::EMPTY, 0); BLOCK];
         loop {
             let mut n = 0usize;
             let mut ended = false;
-            'fill: for (obs, at) in block.iter_mut() {
-                // The next record that makes an observation goes into this slot; the others
-                // are only counted.
-                loop {
-                    if !reader.next_record(&mut rec).map_err(RunError::Read)? {
-                        ended = true;
-                        break 'fill;
-                    }
-                    let now = wm.get();
-                    let placed = obs.fill_from(&rec).is_ok();
-                    if placed {
-                        *at = now;
-                        if cfg.is_late(obs.start, now) {
-                            on_late(&rec, reader.interner()).map_err(RunError::Late)?;
-                        }
-                        worker.group.count(obs.eni);
-                    } else {
-                        local.push(&rec, now);
-                    }
-                    wm.observe(&rec);
-                    if placed {
-                        n += 1;
-                        continue 'fill;
-                    }
+            loop {
+                // Two closures, each called from one place, so each is inlined there.
+                let mut st = OneThread {
+                    block: &mut block,
+                    n: &mut n,
+                    wm: &mut wm,
+                    cfg,
+                    local: &mut local,
+                    group: &mut worker.group,
+                };
+                if reader.fast_records(&mut rec, |rec, names| st.take(rec, names, &mut on_late))? {
+                    break;
+                }
+                if !reader.next_record(&mut rec).map_err(RunError::Read)? {
+                    ended = true;
+                    break;
+                }
+                if !st.take(&rec, reader.interner(), &mut on_late)? {
+                    break;
                 }
             }
             worker.feed_counted(block.get(..n).unwrap_or(&[]), wm.get(), reader.interner());
