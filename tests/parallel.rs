@@ -788,3 +788,31 @@ fn plan_threads_takes_the_pipeline_for_v2_input_only() {
         assert_eq!(reader.summary().lines, 0, "{what}: peeking read nothing");
     }
 }
+
+/// One shard through `run_parallel` (the one-thread path of `run_threads`, with its progress
+/// counting around the reader's batched fast route): one thread's outcome, and progress that
+/// goes forward every 65,536 records and ends at the total.
+#[test]
+fn one_shard_run_parallel_counts_progress_over_the_batched_route() {
+    let lines = plain_records(150_000, 7);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let cfg = WindowConfig::default();
+    let one = sequential(&paths, &cfg);
+    let sink = MemorySink::new();
+    let mut reader = open(&paths, &sink);
+    let mut seen = Vec::new();
+    let (outs, stats) =
+        run_parallel_chunked(&mut reader, &cfg, 1, 1 << 20, |_| Vec::new(), &mut |n| {
+            seen.push(n)
+        })
+        .expect("one shard");
+    let many = collect(&reader, outs, stats, &sink);
+    assert_eq!(difference(&one, &many), None);
+    assert_eq!(one.summary.records, 150_000);
+    assert_eq!(
+        seen,
+        vec![65_536, 131_072, 150_000],
+        "progress every 65,536 records, then the total"
+    );
+}

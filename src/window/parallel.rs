@@ -265,6 +265,20 @@ impl RecordSource for Counting<'_> {
     fn interner(&self) -> &Interner {
         self.reader.interner()
     }
+    fn fast_records<E>(
+        &mut self,
+        rec: &mut FlowRecord,
+        mut each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let (records, on_progress) = (&mut self.records, &mut self.on_progress);
+        self.reader.fast_records(rec, |r, names| {
+            *records += 1;
+            if *records % PROGRESS_EVERY == 0 {
+                on_progress(*records);
+            }
+            each(r, names)
+        })
+    }
 }
 
 enum LeadError {
