@@ -64,7 +64,7 @@ use super::evidence::{
     Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS,
 };
 use super::history::EniHistory;
-use super::peers::{PeerTable, PeerVal, PEER_IN, PEER_OUT, PEER_PRIVATE};
+use super::peers::{PeerScan, PeerTable, PeerVal, PEER_IN, PEER_OUT, PEER_PRIVATE};
 use super::ports::{PortHit, WindowPorts};
 use super::schema::{Feature, FeatureVector, NUM_FEATURES};
 use super::WindowFeatures;
@@ -691,7 +691,14 @@ impl WindowAcc {
     ) -> WindowFeatures {
         let mut new_keys = std::mem::take(&mut self.scratch_keys);
         let mut at = std::mem::take(&mut self.scratch_at);
-        let w = self.compute(eni, window_start, hist, evidence, &mut new_keys, &mut at);
+        // The peers' figures and sorted keys in one walk; without evidence nothing reads the
+        // peer table after it, so the walk also empties it (the clear below then need not).
+        let scan = if evidence {
+            self.peers.scan_for_close(&mut new_keys)
+        } else {
+            self.peers.drain_for_close(&mut new_keys)
+        };
+        let w = self.compute(eni, window_start, hist, evidence, scan, &mut new_keys, &mut at);
         new_keys.clear();
         at.clear();
         self.scratch_keys = new_keys;
@@ -716,13 +723,13 @@ impl WindowAcc {
     /// returns how many were new (out, in).
     fn ports_into_history(&self, hist: &mut EniHistory) -> (usize, usize) {
         let (mut new_out, mut new_in) = (0usize, 0usize);
-        for (p, d) in self.ports.ports_both() {
+        self.ports.for_each_port(|p, d| {
             if d == 0 {
                 new_out += usize::from(hist.ports_out.insert(p));
             } else {
                 new_in += usize::from(hist.ports_in.insert(p));
             }
-        }
+        });
         (new_out, new_in)
     }
 
@@ -732,9 +739,12 @@ impl WindowAcc {
         window_start: u64,
         hist: &mut EniHistory,
         evidence: bool,
+        scan: PeerScan,
         new_keys: &mut Vec<u64>,
         at: &mut Vec<u32>,
     ) -> WindowFeatures {
+        // First, while `at` is free: it serves as the entropy's scratch space.
+        let entropy = self.egress_port_entropy(at);
         let mut v: FeatureVector = [0.0; NUM_FEATURES];
         let set = |v: &mut FeatureVector, f: Feature, x: f64| {
             if let Some(slot) = v.get_mut(f as usize) {
@@ -761,25 +771,10 @@ impl WindowAcc {
             Feature::ByteRatio,
             ((bo as f64 + 1.0) / (bi as f64 + 1.0)).ln(),
         );
-        // One pass over the window's peers for every per-peer figure (it was five).
-        let mut n_out = 0usize;
-        let mut n_in = 0usize;
-        let mut top = 0u64;
-        let mut internal = 0usize;
-        new_keys.clear();
-        // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
-        // key by key, a few hundred instructions a doubling).
-        new_keys.reserve_exact(self.peers.len());
-        for (k, p) in self.peers.iter() {
-            n_out += usize::from(p.flags & PEER_OUT != 0);
-            n_in += usize::from(p.flags & PEER_IN != 0);
-            top = top.max(p.out_bytes);
-            internal += usize::from(p.flags & PEER_PRIVATE != 0);
-            new_keys.push(k);
-        }
-        // The peers the history has not seen: sorted (the walk met them nearly in order), one
-        // pass over the history's exact set.
-        super::peers::sort_nearly_sorted(new_keys);
+        // `scan` has the peers' figures, `new_keys` their keys, sorted: the peers the history
+        // has not seen come from one pass over the history's exact set.
+        let (n_out, n_in, top, internal) =
+            (scan.out, scan.inbound, scan.top_out_bytes, scan.private);
         hist.peers.retain_unseen_sorted_at(new_keys, at);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
@@ -828,7 +823,7 @@ impl WindowAcc {
             ratio(self.c.ext_bytes_out, bo),
         );
         set(&mut v, Feature::SmallFlowFrac, ratio(self.c.small, fo + fi));
-        set(&mut v, Feature::DstPortEntropy, self.egress_port_entropy());
+        set(&mut v, Feature::DstPortEntropy, entropy);
         set(&mut v, Feature::TopPeerBytesOut, top as f64);
         set(
             &mut v,
@@ -879,34 +874,23 @@ impl WindowAcc {
 
     /// Shannon entropy (bits) of egress ports weighted by records. Records on ports without a
     /// row (beyond [`PORT_STATS_CAP`]) are taken as spread evenly over the remaining distinct
-    /// ports, which the exact port set knows.
-    fn egress_port_entropy(&self) -> f64 {
-        // Most windows have a few egress ports: count them in a stack buffer, no allocation.
-        let mut stack = [0u64; 64];
-        let mut heap = Vec::new();
-        let mut n = 0usize;
-        for p in self.ports.row_refs().filter(|p| p.dir == 0) {
-            let c = u64::from(p.flows);
-            if let Some(slot) = stack.get_mut(n) {
-                *slot = c;
-            } else {
-                if heap.is_empty() {
-                    heap.extend_from_slice(&stack);
-                }
-                heap.push(c);
-            }
-            n += 1;
+    /// ports, which the exact port set knows. `buf` is scratch space (cleared first, left
+    /// holding the rows' counts).
+    fn egress_port_entropy(&self, buf: &mut Vec<u32>) -> f64 {
+        buf.clear();
+        // At most `PORT_STATS_CAP` plus the watched ports: one allocation at most.
+        buf.reserve_exact(self.ports.rows());
+        self.ports.for_each_egress_row(|c| buf.push(c));
+        let rest = self.c.untracked_port_flows[0];
+        if buf.len() <= 1 && rest == 0 {
+            // No records, or one port with them all: the sum below is ±0, made +0.
+            return 0.0;
         }
-        let rows: &mut [u64] = if heap.is_empty() {
-            stack.get_mut(..n).unwrap_or_default()
-        } else {
-            &mut heap
-        };
         // Sum in a fixed order: hash-map order depends on insertion history, and float sums on
         // order, and equal records must give bit-identical features.
-        rows.sort_unstable();
-        let rest = self.c.untracked_port_flows[0];
-        let total = rows.iter().sum::<u64>() + rest;
+        buf.sort_unstable();
+        let rows: &[u32] = buf;
+        let total = rows.iter().map(|&c| u64::from(c)).sum::<u64>() + rest;
         if total == 0 {
             return 0.0;
         }
@@ -918,7 +902,7 @@ impl WindowAcc {
                 0.0
             }
         };
-        let mut h: f64 = rows.iter().map(|&c| term(c as f64)).sum();
+        let mut h: f64 = rows.iter().map(|&c| term(f64::from(c))).sum();
         let untracked_ports = self.ports.len(0).saturating_sub(rows.len());
         if rest > 0 && untracked_ports > 0 {
             let each = rest as f64 / untracked_ports as f64;

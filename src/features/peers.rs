@@ -65,17 +65,18 @@ impl From<RawPeerTable> for PeerTable {
             len: r.len,
             zero: r.zero,
         };
-        let placed = t
-            .slots
-            .iter()
-            .enumerate()
-            .all(|(i, s)| s.key == 0 || t.find(s.key) == Some(i));
+        let n = t.slots.len();
+        let placed = (n == 0 || n.is_power_of_two())
+            && t.slots
+                .iter()
+                .enumerate()
+                .all(|(i, s)| s.key == 0 || t.find(s.key) == Some(i));
         if placed {
             return t;
         }
         // Written with another home-slot function (an older version): place the keys again.
         let mut fresh = PeerTable {
-            slots: vec![Slot::default(); t.slots.len().next_power_of_two()],
+            slots: vec![Slot::default(); t.slots.len().next_power_of_two().max(INITIAL_SLOTS)],
             len: t.len,
             zero: t.zero,
         };
@@ -128,6 +129,119 @@ pub fn sort_nearly_sorted(keys: &mut [u64]) {
                 return;
             }
         };
+    }
+}
+
+/// A window's peers as closing reads them (see [`PeerTable::scan_for_close`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerScan {
+    /// Peers with [`PEER_OUT`].
+    pub out: usize,
+    /// Peers with [`PEER_IN`].
+    pub inbound: usize,
+    /// Peers with [`PEER_PRIVATE`].
+    pub private: usize,
+    /// The largest [`PeerVal::out_bytes`] (0 without peers).
+    pub top_out_bytes: u64,
+}
+
+/// One 21-bit field of [`spread`]'s word.
+const FIELD: u64 = (1 << 21) - 1;
+
+/// A peer's three flags as 1s in three 21-bit fields (bit 0, 21, 42), so that one addition
+/// counts all three: the flags' bits times 1 + 2^20 + 2^40 land on disjoint bits (no carries),
+/// and the mask keeps bit 0 of the first copy, bit 1 of the second, bit 2 of the third. A
+/// table holds at most a few thousand peers, far below 2^21.
+#[inline(always)]
+fn spread(flags: u8) -> u64 {
+    (u64::from(flags & 7) * (1 + (1 << 20) + (1 << 40))) & (1 | 1 << 21 | 1 << 42)
+}
+
+/// One occupied-or-empty slot `$slot` of [`scan_slots`]'s walk (see there).
+macro_rules! scan_one {
+    ($slot:ident, $keys:ident, $packed:ident, $top:ident, $last:ident, $in_order:ident,
+     $budget:ident, |$s:ident| $done:expr) => {
+        let k = $slot.key;
+        if k != 0 {
+            $packed += spread($slot.val.flags);
+            $top = $top.max($slot.val.out_bytes);
+            if k >= $last || !$in_order {
+                $keys.push(k);
+                $last = $last.max(k);
+            } else {
+                $in_order = sift_in($keys, k, &mut $budget);
+            }
+            let $s = $slot;
+            $done;
+        }
+    };
+}
+
+/// The walk behind [`PeerTable::scan_for_close`] and [`PeerTable::drain_for_close`]:
+/// `$slots` iterates the table's slots (`iter()` or `iter_mut()`), `$zero` is the key-0 peer,
+/// `$n` the peers in all, and `$done` runs on each occupied slot `$s` once read. (Skipping
+/// empty slots two at a time, through `chunks_exact`, cost more than it saved.)
+macro_rules! scan_slots {
+    ($slots:expr, $zero:expr, $n:expr, $keys:expr, |$s:ident| $done:expr) => {{
+        let keys: &mut Vec<u64> = $keys;
+        keys.clear();
+        // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
+        // key by key, a few hundred instructions a doubling).
+        keys.reserve_exact($n);
+        // Flag counts packed in one word, 21 bits each (out, in, private); see `spread`.
+        let mut packed = 0u64;
+        let mut top = 0u64;
+        if let Some(v) = $zero {
+            packed += spread(v.flags);
+            top = v.out_bytes;
+            keys.push(0);
+        }
+        let mut last = 0u64;
+        let mut budget = $n * 4 + 64;
+        let mut in_order = true;
+        for slot in $slots {
+            scan_one!(slot, keys, packed, top, last, in_order, budget, |$s| $done);
+        }
+        if !in_order {
+            keys.sort_unstable();
+        }
+        PeerScan {
+            out: (packed & FIELD) as usize,
+            inbound: ((packed >> 21) & FIELD) as usize,
+            private: ((packed >> 42) & FIELD) as usize,
+            top_out_bytes: top,
+        }
+    }};
+}
+
+/// Appends `k`, below `keys`' last key, and moves it back to its place in the sorted `keys`,
+/// charging the moves to `budget`. Returns false, leaving `k` appended unsorted, once the
+/// budget is spent (the caller then sorts at the end). Out of line: the walk rarely needs it.
+#[inline(never)]
+fn sift_in(keys: &mut Vec<u64>, k: u64, budget: &mut usize) -> bool {
+    let i = keys.len();
+    keys.push(k);
+    let mut j = i;
+    while j > 0 {
+        match keys.get(j - 1) {
+            Some(&prev) if prev > k => {
+                if let Some(slot) = keys.get_mut(j) {
+                    *slot = prev;
+                }
+                j -= 1;
+            }
+            _ => break,
+        }
+    }
+    if let Some(slot) = keys.get_mut(j) {
+        *slot = k;
+    }
+    match budget.checked_sub(i - j) {
+        Some(b) => {
+            *budget = b;
+            true
+        }
+        None => false,
     }
 }
 
@@ -322,6 +436,35 @@ impl PeerTable {
                 .filter(|s| s.key != 0)
                 .map(|s| (s.key, &s.val)),
         )
+    }
+
+    /// What closing a window needs of its peers, in one walk over the slots: appends every key
+    /// to `keys` (cleared first) in ascending order, and returns the peers' flag counts and
+    /// their largest egress bytes. The same as [`Self::iter`] with the counts summed and the
+    /// keys sorted, with no iterator adapters in the loop; the keys are sorted as they come
+    /// (a walk meets them nearly in order, see [`sort_nearly_sorted`]): a key below the last
+    /// one is moved back into place, and past a few moves per key the rest are appended and
+    /// sorted once at the end.
+    pub fn scan_for_close(&self, keys: &mut Vec<u64>) -> PeerScan {
+        scan_slots!(
+            self.slots.iter(),
+            self.zero.as_ref(),
+            self.len(),
+            keys,
+            |_s| ()
+        )
+    }
+
+    /// [`Self::scan_for_close`] that also empties the table as it goes (as [`Self::clear`]
+    /// does, keeping the allocation): only the occupied slots are written, so the clear that
+    /// follows a close need not fill every slot.
+    pub fn drain_for_close(&mut self, keys: &mut Vec<u64>) -> PeerScan {
+        let n = self.len();
+        let zero = self.zero.take();
+        self.len = 0;
+        scan_slots!(self.slots.iter_mut(), zero.as_ref(), n, keys, |s| {
+            *s = Slot::default()
+        })
     }
 
     /// Forgets every peer, keeping the allocations up to [`KEEP_SLOTS`] slots.
