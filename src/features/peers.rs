@@ -148,60 +148,65 @@ pub struct PeerScan {
 /// One 21-bit field of [`spread`]'s word.
 const FIELD: u64 = (1 << 21) - 1;
 
-/// A peer's three flags as 1s in three 21-bit fields (bit 0, 21, 42), so that one addition
-/// counts all three: the flags' bits times 1 + 2^20 + 2^40 land on disjoint bits (no carries),
-/// and the mask keeps bit 0 of the first copy, bit 1 of the second, bit 2 of the third. A
-/// table holds at most a few thousand peers, far below 2^21.
-#[inline(always)]
-fn spread(flags: u8) -> u64 {
-    (u64::from(flags & 7) * (1 + (1 << 20) + (1 << 40))) & (1 | 1 << 21 | 1 << 42)
-}
-
-/// One occupied-or-empty slot `$slot` of [`scan_slots`]'s walk (see there).
-macro_rules! scan_one {
-    ($slot:ident, $keys:ident, $packed:ident, $top:ident, $last:ident, $in_order:ident,
-     $budget:ident, |$s:ident| $done:expr) => {
-        let k = $slot.key;
-        if k != 0 {
-            $packed += spread($slot.val.flags);
-            $top = $top.max($slot.val.out_bytes);
-            if k >= $last || !$in_order {
-                $keys.push(k);
-                $last = $last.max(k);
-            } else {
-                $in_order = sift_in($keys, k, &mut $budget);
-            }
-            let $s = $slot;
-            $done;
-        }
-    };
-}
+/// A peer's three flags (`flags & 7` as index) as 1s in three 21-bit fields (bits 0, 21 and
+/// 42), so that one addition counts all three. A table holds at most a few thousand peers, far
+/// below 2^21.
+const SPREAD: [u64; 8] = {
+    let mut t = [0u64; 8];
+    let mut f = 0;
+    while f < 8 {
+        t[f] = (f as u64 & 1) | ((f as u64 >> 1) & 1) << 21 | ((f as u64 >> 2) & 1) << 42;
+        f += 1;
+    }
+    t
+};
 
 /// The walk behind [`PeerTable::scan_for_close`] and [`PeerTable::drain_for_close`]:
 /// `$slots` iterates the table's slots (`iter()` or `iter_mut()`), `$zero` is the key-0 peer,
-/// `$n` the peers in all, and `$done` runs on each occupied slot `$s` once read. (Skipping
-/// empty slots two at a time, through `chunks_exact`, cost more than it saved.)
+/// `$n` the peers in all, and `$done` runs on each occupied slot `$s` once read. The keys are
+/// written into `$keys` sized to `$n` beforehand, by index (no `push` and its capacity check
+/// per key); a key out of order, or beyond `$n` (a table whose count is off), takes
+/// [`place_key`]. (Skipping empty slots two at a time, through `chunks_exact`, cost more than
+/// it saved.)
 macro_rules! scan_slots {
     ($slots:expr, $zero:expr, $n:expr, $keys:expr, |$s:ident| $done:expr) => {{
         let keys: &mut Vec<u64> = $keys;
         keys.clear();
         // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
         // key by key, a few hundred instructions a doubling).
-        keys.reserve_exact($n);
-        // Flag counts packed in one word, 21 bits each (out, in, private); see `spread`.
+        keys.resize($n, 0);
+        let mut w = 0usize;
+        // Flag counts packed in one word, 21 bits each (out, in, private); see `SPREAD`.
         let mut packed = 0u64;
         let mut top = 0u64;
-        if let Some(v) = $zero {
-            packed += spread(v.flags);
-            top = v.out_bytes;
-            keys.push(0);
-        }
         let mut last = 0u64;
         let mut budget = $n * 4 + 64;
         let mut in_order = true;
-        for slot in $slots {
-            scan_one!(slot, keys, packed, top, last, in_order, budget, |$s| $done);
+        if let Some(v) = $zero {
+            packed += SPREAD[usize::from(v.flags & 7)];
+            top = v.out_bytes;
+            place_key(keys, &mut w, 0, &mut budget, &mut in_order);
         }
+        for $s in $slots {
+            let k = $s.key;
+            if k != 0 {
+                packed += SPREAD[usize::from($s.val.flags & 7)];
+                top = top.max($s.val.out_bytes);
+                match keys.get_mut(w) {
+                    Some(d) if k >= last => {
+                        *d = k;
+                        w += 1;
+                        last = k;
+                    }
+                    _ => {
+                        place_key(keys, &mut w, k, &mut budget, &mut in_order);
+                        last = last.max(k);
+                    }
+                }
+                $done;
+            }
+        }
+        keys.truncate(w);
         if !in_order {
             keys.sort_unstable();
         }
@@ -214,13 +219,24 @@ macro_rules! scan_slots {
     }};
 }
 
-/// Appends `k`, below `keys`' last key, and moves it back to its place in the sorted `keys`,
-/// charging the moves to `budget`. Returns false, leaving `k` appended unsorted, once the
-/// budget is spent (the caller then sorts at the end). Out of line: the walk rarely needs it.
+/// Writes `k` at `keys[*w]` (appending when `keys` has no room left), and while `in_order`
+/// moves it back to its place among the sorted `keys[..*w]`, charging the moves to `budget`;
+/// once the budget is spent, `in_order` turns false and keys stay where written (the caller
+/// then sorts at the end). Out of line: the walk rarely needs it.
 #[inline(never)]
-fn sift_in(keys: &mut Vec<u64>, k: u64, budget: &mut usize) -> bool {
-    let i = keys.len();
-    keys.push(k);
+fn place_key(keys: &mut Vec<u64>, w: &mut usize, k: u64, budget: &mut usize, in_order: &mut bool) {
+    let i = *w;
+    match keys.get_mut(i) {
+        Some(d) => *d = k,
+        None => {
+            keys.truncate(i);
+            keys.push(k);
+        }
+    }
+    *w = i + 1;
+    if !*in_order {
+        return;
+    }
     let mut j = i;
     while j > 0 {
         match keys.get(j - 1) {
@@ -237,11 +253,8 @@ fn sift_in(keys: &mut Vec<u64>, k: u64, budget: &mut usize) -> bool {
         *slot = k;
     }
     match budget.checked_sub(i - j) {
-        Some(b) => {
-            *budget = b;
-            true
-        }
-        None => false,
+        Some(b) => *budget = b,
+        None => *in_order = false,
     }
 }
 
@@ -451,7 +464,7 @@ impl PeerTable {
             self.zero.as_ref(),
             self.len(),
             keys,
-            |_s| ()
+            |s| ()
         )
     }
 
@@ -462,9 +475,8 @@ impl PeerTable {
         let n = self.len();
         let zero = self.zero.take();
         self.len = 0;
-        scan_slots!(self.slots.iter_mut(), zero.as_ref(), n, keys, |s| {
-            *s = Slot::default()
-        })
+        scan_slots!(self.slots.iter_mut(), zero.as_ref(), n, keys, |s| *s =
+            Slot::default())
     }
 
     /// Forgets every peer, keeping the allocations up to [`KEEP_SLOTS`] slots.
