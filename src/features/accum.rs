@@ -698,7 +698,15 @@ impl WindowAcc {
         } else {
             self.peers.drain_for_close(&mut new_keys)
         };
-        let w = self.compute(eni, window_start, hist, evidence, scan, &mut new_keys, &mut at);
+        let w = self.compute(
+            eni,
+            window_start,
+            hist,
+            evidence,
+            scan,
+            &mut new_keys,
+            &mut at,
+        );
         new_keys.clear();
         at.clear();
         self.scratch_keys = new_keys;
