@@ -751,7 +751,31 @@ impl WindowAcc {
         new_keys: &mut Vec<u64>,
         at: &mut Vec<u32>,
     ) -> WindowFeatures {
-        // First, while `at` is free: it serves as the entropy's scratch space.
+        // The window's ports go into the history now unless the evidence still needs the
+        // history as it was (`insert` is true exactly for a port `contains` would not find:
+        // the window's ports are distinct per direction). Without evidence, one walk over the
+        // port table does that and lists the egress rows for the entropy; `at` is free until
+        // the peer check below and holds them.
+        let ports_later = evidence;
+        at.clear();
+        // At most `PORT_STATS_CAP` plus the watched ports: one allocation at most.
+        at.reserve_exact(self.ports.rows());
+        let mut news = (0usize, 0usize);
+        if ports_later {
+            self.ports.for_each_egress_row(|c| at.push(c));
+        } else {
+            let (new_out, new_in) = &mut news;
+            self.ports.for_each_port_and_egress_row(
+                |p, d| {
+                    if d == 0 {
+                        *new_out += usize::from(hist.ports_out.insert(p));
+                    } else {
+                        *new_in += usize::from(hist.ports_in.insert(p));
+                    }
+                },
+                |c| at.push(c),
+            );
+        }
         let entropy = self.egress_port_entropy(at);
         let mut v: FeatureVector = [0.0; NUM_FEATURES];
         let set = |v: &mut FeatureVector, f: Feature, x: f64| {
@@ -792,10 +816,6 @@ impl WindowAcc {
         set(&mut v, Feature::FanIn, fan_in);
         set(&mut v, Feature::DstPortsOut, self.ports.len(0) as f64);
         set(&mut v, Feature::LocalPortsIn, self.ports.len(1) as f64);
-        // The window's ports go into the history now unless the evidence still needs the
-        // history as it was (`insert` is true exactly for a port `contains` would not find:
-        // the window's ports are distinct per direction).
-        let ports_later = evidence;
         let (new_out, new_in) = if ports_later {
             (
                 self.ports
@@ -808,7 +828,7 @@ impl WindowAcc {
                     .count(),
             )
         } else {
-            self.ports_into_history(hist)
+            news
         };
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
@@ -882,13 +902,9 @@ impl WindowAcc {
 
     /// Shannon entropy (bits) of egress ports weighted by records. Records on ports without a
     /// row (beyond [`PORT_STATS_CAP`]) are taken as spread evenly over the remaining distinct
-    /// ports, which the exact port set knows. `buf` is scratch space (cleared first, left
-    /// holding the rows' counts).
-    fn egress_port_entropy(&self, buf: &mut Vec<u32>) -> f64 {
-        buf.clear();
-        // At most `PORT_STATS_CAP` plus the watched ports: one allocation at most.
-        buf.reserve_exact(self.ports.rows());
-        self.ports.for_each_egress_row(|c| buf.push(c));
+    /// ports, which the exact port set knows. `buf` holds the egress rows' record counts, in
+    /// any order (it is sorted here).
+    fn egress_port_entropy(&self, buf: &mut [u32]) -> f64 {
         let rest = self.c.untracked_port_flows[0];
         if buf.len() <= 1 && rest == 0 {
             // No records, or one port with them all: the sum below is ±0, made +0.

@@ -296,6 +296,29 @@ impl WindowPorts {
         }
     }
 
+    /// [`Self::for_each_port`] and [`Self::for_each_egress_row`] in one walk over the table
+    /// (each in its own order; the two interleave).
+    #[inline]
+    pub fn for_each_port_and_egress_row(
+        &self,
+        mut f: impl FnMut(u16, usize),
+        mut g: impl FnMut(u32),
+    ) {
+        if self.bitmap.is_some() {
+            self.for_each_port_bitmap(&mut f);
+            self.for_each_egress_row(g);
+            return;
+        }
+        for s in &self.slots {
+            if s.key != 0 {
+                f((s.key & 0xffff) as u16, usize::from(s.key & DIR_BIT != 0));
+                if s.key & (ROW | DIR_BIT) == ROW {
+                    g(s.flows);
+                }
+            }
+        }
+    }
+
     /// [`Self::for_each_port`] once the set is in the bitmaps. Out of line (and `f` by
     /// reference), so that the table's loop is the one place `f` is inlined.
     #[cold]
