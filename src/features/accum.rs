@@ -926,7 +926,20 @@ impl WindowAcc {
                 0.0
             }
         };
-        let mut h: f64 = rows.iter().map(|&c| term(f64::from(c))).sum();
+        // Sorted, equal counts are neighbours: a count's term is computed once (the same
+        // value: `term` is a function of the count alone) and the sum runs as before.
+        let mut prev: Option<(u32, f64)> = None;
+        let mut h: f64 = rows
+            .iter()
+            .map(|&c| match prev {
+                Some((pc, x)) if pc == c => x,
+                _ => {
+                    let x = term(f64::from(c));
+                    prev = Some((c, x));
+                    x
+                }
+            })
+            .sum();
         let untracked_ports = self.ports.len(0).saturating_sub(rows.len());
         if rest > 0 && untracked_ports > 0 {
             let each = rest as f64 / untracked_ports as f64;
