@@ -33,10 +33,8 @@
 //! evidence (up to [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open
 //! window stays below about 400 KiB however hostile its records (`hostile_input_stays_bounded`
 //! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
-//! ports and asserts < 600 KiB). Closing also keeps two scratch buffers with the
-//! accumulator, reused from window to window: the new peer keys (≤ `PEER_MAP_CAP` × 8 bytes)
-//! and their places in the history's exact set (≤ `PEER_MAP_CAP` × 4 bytes; both reserved
-//! exactly, so they never hold more), 12 KiB at most, not counted by
+//! ports and asserts < 600 KiB). Closing uses scratch space the caller keeps across closes
+//! ([`CloseScratch`], 12 KiB at most; one per `crate::window::Windower`), not counted by
 //! [`WindowAcc::approx_heap_bytes`].
 //!
 //! # Layout
@@ -359,13 +357,26 @@ pub struct WindowAcc {
     pairs: HashMap<u64, PairAgg, PreMixed>,
     /// Records whose direction waits for the window's close (see `crate::window`).
     deferred: Vec<Observation>,
-    /// Scratch space for closing (the window's new peer keys); not state.
-    #[serde(skip)]
-    scratch_keys: Vec<u64>,
-    /// Scratch space for closing (each new peer key's place in the history's exact set, at
-    /// most [`PEER_MAP_CAP`] entries); not state.
-    #[serde(skip)]
-    scratch_at: Vec<u32>,
+}
+
+/// Scratch space for closing windows, not state: kept by the caller from close to close
+/// ([`WindowAcc::finish_with`]), so that its buffers are allocated a few times per run rather
+/// than per accumulator (each pooled accumulator grew its own: ≈ 8,000 reallocations on
+/// 8,000 windows). At most 12 KiB: the window's peer keys (≤ [`PEER_MAP_CAP`] + 1, the table's
+/// count bounded by its slots, 8 bytes each) and, per new peer key, its place in the history's
+/// exact set (4 bytes each), also used for the egress rows' counts (≤ `PORT_STATS_CAP` plus the
+/// watched ports); both reserved exactly, so they never hold more.
+#[derive(Clone, Debug, Default)]
+pub struct CloseScratch {
+    keys: Vec<u64>,
+    at: Vec<u32>,
+}
+
+impl CloseScratch {
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * 8 + self.at.capacity() * 4
+    }
 }
 
 fn pair_key(addr: u64, port: u16, protocol: u8) -> u64 {
@@ -681,7 +692,8 @@ impl WindowAcc {
     ///
     /// The accumulator is left empty but keeps its allocations, so the window stage can reuse
     /// it for another window (allocation was a fifth of the run time before).
-    /// Without `evidence` the returned [`Evidence`] is empty.
+    /// Without `evidence` the returned [`Evidence`] is empty. [`Self::finish_with`] with fresh
+    /// scratch space: a caller closing many windows keeps one [`CloseScratch`] instead.
     pub fn finish(
         &mut self,
         eni: EniId,
@@ -689,28 +701,35 @@ impl WindowAcc {
         hist: &mut EniHistory,
         evidence: bool,
     ) -> WindowFeatures {
-        let mut new_keys = std::mem::take(&mut self.scratch_keys);
-        let mut at = std::mem::take(&mut self.scratch_at);
-        // The peers' figures and sorted keys in one walk; without evidence nothing reads the
-        // peer table after it, so the walk also empties it (the clear below then need not).
-        let scan = if evidence {
-            self.peers.scan_for_close(&mut new_keys)
-        } else {
-            self.peers.drain_for_close(&mut new_keys)
-        };
-        let w = self.compute(
+        self.finish_with(
             eni,
             window_start,
             hist,
             evidence,
-            scan,
-            &mut new_keys,
-            &mut at,
-        );
-        new_keys.clear();
+            &mut CloseScratch::default(),
+        )
+    }
+
+    /// [`Self::finish`] with `scratch` as its scratch space (left empty, its allocations kept).
+    pub fn finish_with(
+        &mut self,
+        eni: EniId,
+        window_start: u64,
+        hist: &mut EniHistory,
+        evidence: bool,
+        scratch: &mut CloseScratch,
+    ) -> WindowFeatures {
+        let CloseScratch { keys, at } = scratch;
+        // The peers' figures and sorted keys in one walk; without evidence nothing reads the
+        // peer table after it, so the walk also empties it (the clear below then need not).
+        let scan = if evidence {
+            self.peers.scan_for_close(keys)
+        } else {
+            self.peers.drain_for_close(keys)
+        };
+        let w = self.compute(eni, window_start, hist, evidence, scan, keys, at);
+        keys.clear();
         at.clear();
-        self.scratch_keys = new_keys;
-        self.scratch_at = at;
         self.clear();
         w
     }

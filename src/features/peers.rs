@@ -462,7 +462,7 @@ impl PeerTable {
         scan_slots!(
             self.slots.iter(),
             self.zero.as_ref(),
-            self.len(),
+            self.len().min(self.slots.len() + 1),
             keys,
             |s| ()
         )
@@ -472,7 +472,8 @@ impl PeerTable {
     /// does, keeping the allocation): only the occupied slots are written, so the clear that
     /// follows a close need not fill every slot.
     pub fn drain_for_close(&mut self, keys: &mut Vec<u64>) -> PeerScan {
-        let n = self.len();
+        // (The count bounded by the slots: a checkpoint's table may claim more.)
+        let n = self.len().min(self.slots.len() + 1);
         let zero = self.zero.take();
         self.len = 0;
         scan_slots!(self.slots.iter_mut(), zero.as_ref(), n, keys, |s| *s =
