@@ -915,31 +915,34 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
 
 /// Sorts closed windows into the one output order: window start, then ENI name.
 ///
-/// A window is a few hundred bytes, so the sort runs on small (start, name, id, index) keys and
-/// then moves every window at most once, following the permutation's cycles with swaps
-/// (sorting the windows themselves moved each one about log n times).
+/// A window is a few hundred bytes, so the sort runs on small keys (start, the name's first 16
+/// bytes as two words, index: 32 bytes, where the name and id took 64) and then moves every window at most once, following
+/// the permutation's cycles with swaps (sorting the windows themselves moved each one about
+/// log n times).
 pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
     if ws.len() < 2 {
         return;
     }
-    let mut keys: Vec<(u64, u128, &str, EniId, usize)> = ws
+    let mut keys: Vec<(u64, u64, u64, usize)> = ws
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let name = names.name(w.eni);
-            (w.window_start, name_prefix(name), name, w.eni, i)
+            let p = name_prefix(names.name(w.eni));
+            (w.window_start, (p >> 64) as u64, p as u64, i)
         })
         .collect();
     // (window start, ENI id) is unique, so an unstable sort gives the one order. The names'
     // first 16 bytes, as one integer, decide nearly every tie on the start without a string
-    // comparison; only equal prefixes compare the names themselves.
+    // comparison; only equal prefixes compare the names themselves (then the ids).
+    let eni_of = |k: &(u64, u64, u64, usize)| ws.get(k.3).map(|w| w.eni);
     keys.sort_unstable_by(|a, b| {
-        (a.0, a.1)
-            .cmp(&(b.0, b.1))
-            .then_with(|| a.2.cmp(b.2))
-            .then(a.3.cmp(&b.3))
+        (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)).then_with(|| {
+            let (ea, eb) = (eni_of(a), eni_of(b));
+            let name = |e: Option<EniId>| e.map_or("", |e| names.name(e));
+            name(ea).cmp(name(eb)).then(ea.cmp(&eb))
+        })
     });
-    let mut from: Vec<usize> = keys.iter().map(|k| k.4).collect();
+    let mut from: Vec<usize> = keys.iter().map(|k| k.3).collect();
     drop(keys);
     apply_permutation(ws, &mut from);
 }
