@@ -719,17 +719,16 @@ impl WindowAcc {
         evidence: bool,
         scratch: &mut CloseScratch,
     ) -> WindowFeatures {
-        let CloseScratch { keys, at } = scratch;
         // The peers' figures and sorted keys in one walk; without evidence nothing reads the
         // peer table after it, so the walk also empties it (the clear below then need not).
         let scan = if evidence {
-            self.peers.scan_for_close(keys)
+            self.peers.scan_for_close(&mut scratch.keys)
         } else {
-            self.peers.drain_for_close(keys)
+            self.peers.drain_for_close(&mut scratch.keys)
         };
-        let w = self.compute(eni, window_start, hist, evidence, scan, keys, at);
-        keys.clear();
-        at.clear();
+        let w = self.compute(eni, window_start, hist, evidence, scan, scratch);
+        scratch.keys.clear();
+        scratch.at.clear();
         self.clear();
         w
     }
@@ -767,9 +766,9 @@ impl WindowAcc {
         hist: &mut EniHistory,
         evidence: bool,
         scan: PeerScan,
-        new_keys: &mut Vec<u64>,
-        at: &mut Vec<u32>,
+        scratch: &mut CloseScratch,
     ) -> WindowFeatures {
+        let CloseScratch { keys: new_keys, at } = scratch;
         // The window's ports go into the history now unless the evidence still needs the
         // history as it was (`insert` is true exactly for a port `contains` would not find:
         // the window's ports are distinct per direction). Without evidence, one walk over the

@@ -163,13 +163,13 @@ const SPREAD: [u64; 8] = {
 
 /// The walk behind [`PeerTable::scan_for_close`] and [`PeerTable::drain_for_close`]:
 /// `$slots` iterates the table's slots (`iter()` or `iter_mut()`), `$zero` is the key-0 peer,
-/// `$n` the peers in all, and `$done` runs on each occupied slot `$s` once read. The keys are
+/// `$n` the peers in all, and `$done`, if given, runs on each occupied slot `$s` once read. The keys are
 /// written into `$keys` sized to `$n` beforehand, by index (no `push` and its capacity check
 /// per key); a key out of order, or beyond `$n` (a table whose count is off), takes
 /// [`place_key`]. (Skipping empty slots two at a time, through `chunks_exact`, cost more than
 /// it saved.)
 macro_rules! scan_slots {
-    ($slots:expr, $zero:expr, $n:expr, $keys:expr, |$s:ident| $done:expr) => {{
+    ($slots:expr, $zero:expr, $n:expr, $keys:expr $(, |$s:ident| $done:expr)?) => {{
         let keys: &mut Vec<u64> = $keys;
         keys.clear();
         // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
@@ -187,11 +187,11 @@ macro_rules! scan_slots {
             top = v.out_bytes;
             place_key(keys, &mut w, 0, &mut budget, &mut in_order);
         }
-        for $s in $slots {
-            let k = $s.key;
+        for slot in $slots {
+            let k = slot.key;
             if k != 0 {
-                packed += SPREAD[usize::from($s.val.flags & 7)];
-                top = top.max($s.val.out_bytes);
+                packed += SPREAD[usize::from(slot.val.flags & 7)];
+                top = top.max(slot.val.out_bytes);
                 match keys.get_mut(w) {
                     Some(d) if k >= last => {
                         *d = k;
@@ -203,7 +203,10 @@ macro_rules! scan_slots {
                         last = last.max(k);
                     }
                 }
-                $done;
+                $(
+                    let $s = slot;
+                    $done;
+                )?
             }
         }
         keys.truncate(w);
@@ -463,8 +466,7 @@ impl PeerTable {
             self.slots.iter(),
             self.zero.as_ref(),
             self.len().min(self.slots.len() + 1),
-            keys,
-            |s| ()
+            keys
         )
     }
 
