@@ -7,7 +7,9 @@
 //! `WindowAcc::finish`), so the result does not depend on which emptied table a window reuses
 //! nor on the order other ENIs' windows open and close in. A key's home slot grows with the
 //! key, so a walk over the slots meets the keys nearly sorted and closing a window sorts them
-//! in about one pass ([`sort_nearly_sorted`]). A table loaded from a checkpoint written with
+//! as it walks ([`PeerTable::scan_for_close`], which also counts the flags and, as
+//! [`PeerTable::drain_for_close`], empties the table; [`sort_nearly_sorted`] is the same rule
+//! as a separate pass). A table loaded from a checkpoint written with
 //! another home-slot function is placed again on load.
 //!
 //! # Bounds
