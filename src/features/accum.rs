@@ -33,10 +33,8 @@
 //! evidence (up to [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open
 //! window stays below about 400 KiB however hostile its records (`hostile_input_stays_bounded`
 //! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
-//! ports and asserts < 600 KiB). Closing also keeps two scratch buffers with the
-//! accumulator, reused from window to window: the new peer keys (≤ `PEER_MAP_CAP` × 8 bytes)
-//! and their places in the history's exact set (≤ `PEER_MAP_CAP` × 4 bytes; both reserved
-//! exactly, so they never hold more), 12 KiB at most, not counted by
+//! ports and asserts < 600 KiB). Closing uses scratch space the caller keeps across closes
+//! ([`CloseScratch`], 12 KiB at most; one per `crate::window::Windower`), not counted by
 //! [`WindowAcc::approx_heap_bytes`].
 //!
 //! # Layout
@@ -64,7 +62,7 @@ use super::evidence::{
     Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS,
 };
 use super::history::EniHistory;
-use super::peers::{PeerTable, PeerVal, PEER_IN, PEER_OUT, PEER_PRIVATE};
+use super::peers::{PeerScan, PeerTable, PeerVal, PEER_IN, PEER_OUT, PEER_PRIVATE};
 use super::ports::{PortHit, WindowPorts};
 use super::schema::{Feature, FeatureVector, NUM_FEATURES};
 use super::WindowFeatures;
@@ -359,13 +357,26 @@ pub struct WindowAcc {
     pairs: HashMap<u64, PairAgg, PreMixed>,
     /// Records whose direction waits for the window's close (see `crate::window`).
     deferred: Vec<Observation>,
-    /// Scratch space for closing (the window's new peer keys); not state.
-    #[serde(skip)]
-    scratch_keys: Vec<u64>,
-    /// Scratch space for closing (each new peer key's place in the history's exact set, at
-    /// most [`PEER_MAP_CAP`] entries); not state.
-    #[serde(skip)]
-    scratch_at: Vec<u32>,
+}
+
+/// Scratch space for closing windows, not state: kept by the caller from close to close
+/// ([`WindowAcc::finish_with`]), so that its buffers are allocated a few times per run rather
+/// than per accumulator (each pooled accumulator grew its own: ≈ 8,000 reallocations on
+/// 8,000 windows). At most 12 KiB: the window's peer keys (≤ [`PEER_MAP_CAP`] + 1, the table's
+/// count bounded by its slots, 8 bytes each) and, per new peer key, its place in the history's
+/// exact set (4 bytes each), also used for the egress rows' counts (≤ `PORT_STATS_CAP` plus the
+/// watched ports); both reserved exactly, so they never hold more.
+#[derive(Clone, Debug, Default)]
+pub struct CloseScratch {
+    keys: Vec<u64>,
+    at: Vec<u32>,
+}
+
+impl CloseScratch {
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * 8 + self.at.capacity() * 4
+    }
 }
 
 fn pair_key(addr: u64, port: u16, protocol: u8) -> u64 {
@@ -681,7 +692,8 @@ impl WindowAcc {
     ///
     /// The accumulator is left empty but keeps its allocations, so the window stage can reuse
     /// it for another window (allocation was a fifth of the run time before).
-    /// Without `evidence` the returned [`Evidence`] is empty.
+    /// Without `evidence` the returned [`Evidence`] is empty. [`Self::finish_with`] with fresh
+    /// scratch space: a caller closing many windows keeps one [`CloseScratch`] instead.
     pub fn finish(
         &mut self,
         eni: EniId,
@@ -689,13 +701,34 @@ impl WindowAcc {
         hist: &mut EniHistory,
         evidence: bool,
     ) -> WindowFeatures {
-        let mut new_keys = std::mem::take(&mut self.scratch_keys);
-        let mut at = std::mem::take(&mut self.scratch_at);
-        let w = self.compute(eni, window_start, hist, evidence, &mut new_keys, &mut at);
-        new_keys.clear();
-        at.clear();
-        self.scratch_keys = new_keys;
-        self.scratch_at = at;
+        self.finish_with(
+            eni,
+            window_start,
+            hist,
+            evidence,
+            &mut CloseScratch::default(),
+        )
+    }
+
+    /// [`Self::finish`] with `scratch` as its scratch space (left empty, its allocations kept).
+    pub fn finish_with(
+        &mut self,
+        eni: EniId,
+        window_start: u64,
+        hist: &mut EniHistory,
+        evidence: bool,
+        scratch: &mut CloseScratch,
+    ) -> WindowFeatures {
+        // The peers' figures and sorted keys in one walk; without evidence nothing reads the
+        // peer table after it, so the walk also empties it (the clear below then need not).
+        let scan = if evidence {
+            self.peers.scan_for_close(&mut scratch.keys)
+        } else {
+            self.peers.drain_for_close(&mut scratch.keys)
+        };
+        let w = self.compute(eni, window_start, hist, evidence, scan, scratch);
+        scratch.keys.clear();
+        scratch.at.clear();
         self.clear();
         w
     }
@@ -716,13 +749,13 @@ impl WindowAcc {
     /// returns how many were new (out, in).
     fn ports_into_history(&self, hist: &mut EniHistory) -> (usize, usize) {
         let (mut new_out, mut new_in) = (0usize, 0usize);
-        for (p, d) in self.ports.ports_both() {
+        self.ports.for_each_port(|p, d| {
             if d == 0 {
                 new_out += usize::from(hist.ports_out.insert(p));
             } else {
                 new_in += usize::from(hist.ports_in.insert(p));
             }
-        }
+        });
         (new_out, new_in)
     }
 
@@ -732,9 +765,36 @@ impl WindowAcc {
         window_start: u64,
         hist: &mut EniHistory,
         evidence: bool,
-        new_keys: &mut Vec<u64>,
-        at: &mut Vec<u32>,
+        scan: PeerScan,
+        scratch: &mut CloseScratch,
     ) -> WindowFeatures {
+        let CloseScratch { keys: new_keys, at } = scratch;
+        // The window's ports go into the history now unless the evidence still needs the
+        // history as it was (`insert` is true exactly for a port `contains` would not find:
+        // the window's ports are distinct per direction). Without evidence, one walk over the
+        // port table does that and lists the egress rows for the entropy; `at` is free until
+        // the peer check below and holds them.
+        let ports_later = evidence;
+        at.clear();
+        // At most `PORT_STATS_CAP` plus the watched ports: one allocation at most.
+        at.reserve_exact(self.ports.rows());
+        let mut news = (0usize, 0usize);
+        if ports_later {
+            self.ports.for_each_egress_row(|c| at.push(c));
+        } else {
+            let (new_out, new_in) = &mut news;
+            self.ports.for_each_port_and_egress_row(
+                |p, d| {
+                    if d == 0 {
+                        *new_out += usize::from(hist.ports_out.insert(p));
+                    } else {
+                        *new_in += usize::from(hist.ports_in.insert(p));
+                    }
+                },
+                |c| at.push(c),
+            );
+        }
+        let entropy = self.egress_port_entropy(at);
         let mut v: FeatureVector = [0.0; NUM_FEATURES];
         let set = |v: &mut FeatureVector, f: Feature, x: f64| {
             if let Some(slot) = v.get_mut(f as usize) {
@@ -761,25 +821,10 @@ impl WindowAcc {
             Feature::ByteRatio,
             ((bo as f64 + 1.0) / (bi as f64 + 1.0)).ln(),
         );
-        // One pass over the window's peers for every per-peer figure (it was five).
-        let mut n_out = 0usize;
-        let mut n_in = 0usize;
-        let mut top = 0u64;
-        let mut internal = 0usize;
-        new_keys.clear();
-        // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
-        // key by key, a few hundred instructions a doubling).
-        new_keys.reserve_exact(self.peers.len());
-        for (k, p) in self.peers.iter() {
-            n_out += usize::from(p.flags & PEER_OUT != 0);
-            n_in += usize::from(p.flags & PEER_IN != 0);
-            top = top.max(p.out_bytes);
-            internal += usize::from(p.flags & PEER_PRIVATE != 0);
-            new_keys.push(k);
-        }
-        // The peers the history has not seen: sorted (the walk met them nearly in order), one
-        // pass over the history's exact set.
-        super::peers::sort_nearly_sorted(new_keys);
+        // `scan` has the peers' figures, `new_keys` their keys, sorted: the peers the history
+        // has not seen come from one pass over the history's exact set.
+        let (n_out, n_in, top, internal) =
+            (scan.out, scan.inbound, scan.top_out_bytes, scan.private);
         hist.peers.retain_unseen_sorted_at(new_keys, at);
         let (fan_out, fan_in) = match &self.peer_overflow {
             Some(ov) => (ov.fan[0].estimate().round(), ov.fan[1].estimate().round()),
@@ -789,10 +834,6 @@ impl WindowAcc {
         set(&mut v, Feature::FanIn, fan_in);
         set(&mut v, Feature::DstPortsOut, self.ports.len(0) as f64);
         set(&mut v, Feature::LocalPortsIn, self.ports.len(1) as f64);
-        // The window's ports go into the history now unless the evidence still needs the
-        // history as it was (`insert` is true exactly for a port `contains` would not find:
-        // the window's ports are distinct per direction).
-        let ports_later = evidence;
         let (new_out, new_in) = if ports_later {
             (
                 self.ports
@@ -805,7 +846,7 @@ impl WindowAcc {
                     .count(),
             )
         } else {
-            self.ports_into_history(hist)
+            news
         };
         set(&mut v, Feature::NewPortsOut, new_out as f64);
         set(&mut v, Feature::NewPortsIn, new_in as f64);
@@ -828,7 +869,7 @@ impl WindowAcc {
             ratio(self.c.ext_bytes_out, bo),
         );
         set(&mut v, Feature::SmallFlowFrac, ratio(self.c.small, fo + fi));
-        set(&mut v, Feature::DstPortEntropy, self.egress_port_entropy());
+        set(&mut v, Feature::DstPortEntropy, entropy);
         set(&mut v, Feature::TopPeerBytesOut, top as f64);
         set(
             &mut v,
@@ -879,34 +920,19 @@ impl WindowAcc {
 
     /// Shannon entropy (bits) of egress ports weighted by records. Records on ports without a
     /// row (beyond [`PORT_STATS_CAP`]) are taken as spread evenly over the remaining distinct
-    /// ports, which the exact port set knows.
-    fn egress_port_entropy(&self) -> f64 {
-        // Most windows have a few egress ports: count them in a stack buffer, no allocation.
-        let mut stack = [0u64; 64];
-        let mut heap = Vec::new();
-        let mut n = 0usize;
-        for p in self.ports.row_refs().filter(|p| p.dir == 0) {
-            let c = u64::from(p.flows);
-            if let Some(slot) = stack.get_mut(n) {
-                *slot = c;
-            } else {
-                if heap.is_empty() {
-                    heap.extend_from_slice(&stack);
-                }
-                heap.push(c);
-            }
-            n += 1;
+    /// ports, which the exact port set knows. `buf` holds the egress rows' record counts, in
+    /// any order (it is sorted here).
+    fn egress_port_entropy(&self, buf: &mut [u32]) -> f64 {
+        let rest = self.c.untracked_port_flows[0];
+        if buf.len() <= 1 && rest == 0 {
+            // No records, or one port with them all: the sum below is ±0, made +0.
+            return 0.0;
         }
-        let rows: &mut [u64] = if heap.is_empty() {
-            stack.get_mut(..n).unwrap_or_default()
-        } else {
-            &mut heap
-        };
         // Sum in a fixed order: hash-map order depends on insertion history, and float sums on
         // order, and equal records must give bit-identical features.
-        rows.sort_unstable();
-        let rest = self.c.untracked_port_flows[0];
-        let total = rows.iter().sum::<u64>() + rest;
+        buf.sort_unstable();
+        let rows: &[u32] = buf;
+        let total = rows.iter().map(|&c| u64::from(c)).sum::<u64>() + rest;
         if total == 0 {
             return 0.0;
         }
@@ -918,7 +944,20 @@ impl WindowAcc {
                 0.0
             }
         };
-        let mut h: f64 = rows.iter().map(|&c| term(c as f64)).sum();
+        // Sorted, equal counts are neighbours: a count's term is computed once (the same
+        // value: `term` is a function of the count alone) and the sum runs as before.
+        let mut prev: Option<(u32, f64)> = None;
+        let mut h: f64 = rows
+            .iter()
+            .map(|&c| match prev {
+                Some((pc, x)) if pc == c => x,
+                _ => {
+                    let x = term(f64::from(c));
+                    prev = Some((c, x));
+                    x
+                }
+            })
+            .sum();
         let untracked_ports = self.ports.len(0).saturating_sub(rows.len());
         if rest > 0 && untracked_ports > 0 {
             let each = rest as f64 / untracked_ports as f64;

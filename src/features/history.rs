@@ -278,7 +278,10 @@ impl PeerHistory {
             let p = (p as usize).min(hi);
             let run = hi - p;
             w -= run;
-            self.exact.copy_within(p..hi, w);
+            // (Adjacent new keys leave no run between them: no call for nothing.)
+            if run > 0 {
+                self.exact.copy_within(p..hi, w);
+            }
             w -= 1;
             if let Some(d) = self.exact.get_mut(w) {
                 *d = k;

@@ -7,7 +7,9 @@
 //! `WindowAcc::finish`), so the result does not depend on which emptied table a window reuses
 //! nor on the order other ENIs' windows open and close in. A key's home slot grows with the
 //! key, so a walk over the slots meets the keys nearly sorted and closing a window sorts them
-//! in about one pass ([`sort_nearly_sorted`]). A table loaded from a checkpoint written with
+//! as it walks ([`PeerTable::scan_for_close`], which also counts the flags and, as
+//! [`PeerTable::drain_for_close`], empties the table; [`sort_nearly_sorted`] is the same rule
+//! as a separate pass). A table loaded from a checkpoint written with
 //! another home-slot function is placed again on load.
 //!
 //! # Bounds
@@ -65,17 +67,18 @@ impl From<RawPeerTable> for PeerTable {
             len: r.len,
             zero: r.zero,
         };
-        let placed = t
-            .slots
-            .iter()
-            .enumerate()
-            .all(|(i, s)| s.key == 0 || t.find(s.key) == Some(i));
+        let n = t.slots.len();
+        let placed = (n == 0 || n.is_power_of_two())
+            && t.slots
+                .iter()
+                .enumerate()
+                .all(|(i, s)| s.key == 0 || t.find(s.key) == Some(i));
         if placed {
             return t;
         }
         // Written with another home-slot function (an older version): place the keys again.
         let mut fresh = PeerTable {
-            slots: vec![Slot::default(); t.slots.len().next_power_of_two()],
+            slots: vec![Slot::default(); t.slots.len().next_power_of_two().max(INITIAL_SLOTS)],
             len: t.len,
             zero: t.zero,
         };
@@ -128,6 +131,135 @@ pub fn sort_nearly_sorted(keys: &mut [u64]) {
                 return;
             }
         };
+    }
+}
+
+/// A window's peers as closing reads them (see [`PeerTable::scan_for_close`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerScan {
+    /// Peers with [`PEER_OUT`].
+    pub out: usize,
+    /// Peers with [`PEER_IN`].
+    pub inbound: usize,
+    /// Peers with [`PEER_PRIVATE`].
+    pub private: usize,
+    /// The largest [`PeerVal::out_bytes`] (0 without peers).
+    pub top_out_bytes: u64,
+}
+
+/// One 21-bit field of [`spread`]'s word.
+const FIELD: u64 = (1 << 21) - 1;
+
+/// A peer's three flags (`flags & 7` as index) as 1s in three 21-bit fields (bits 0, 21 and
+/// 42), so that one addition counts all three. A table holds at most a few thousand peers, far
+/// below 2^21.
+const SPREAD: [u64; 8] = {
+    let mut t = [0u64; 8];
+    let mut f = 0;
+    while f < 8 {
+        t[f] = (f as u64 & 1) | ((f as u64 >> 1) & 1) << 21 | ((f as u64 >> 2) & 1) << 42;
+        f += 1;
+    }
+    t
+};
+
+/// The walk behind [`PeerTable::scan_for_close`] and [`PeerTable::drain_for_close`]:
+/// `$slots` iterates the table's slots (`iter()` or `iter_mut()`), `$zero` is the key-0 peer,
+/// `$n` the peers in all, and `$done`, if given, runs on each occupied slot `$s` once read. The keys are
+/// written into `$keys` sized to `$n` beforehand, by index (no `push` and its capacity check
+/// per key); a key out of order, or beyond `$n` (a table whose count is off), takes
+/// [`place_key`]. (Skipping empty slots two at a time, through `chunks_exact`, cost more than
+/// it saved.)
+macro_rules! scan_slots {
+    ($slots:expr, $zero:expr, $n:expr, $keys:expr $(, |$s:ident| $done:expr)?) => {{
+        let keys: &mut Vec<u64> = $keys;
+        keys.clear();
+        // One allocation at most (the buffer is kept, but a fresh accumulator's would grow
+        // key by key, a few hundred instructions a doubling).
+        keys.resize($n, 0);
+        let mut w = 0usize;
+        // Flag counts packed in one word, 21 bits each (out, in, private); see `SPREAD`.
+        let mut packed = 0u64;
+        let mut top = 0u64;
+        let mut last = 0u64;
+        let mut budget = $n * 4 + 64;
+        let mut in_order = true;
+        if let Some(v) = $zero {
+            packed += SPREAD[usize::from(v.flags & 7)];
+            top = v.out_bytes;
+            place_key(keys, &mut w, 0, &mut budget, &mut in_order);
+        }
+        for slot in $slots {
+            let k = slot.key;
+            if k != 0 {
+                packed += SPREAD[usize::from(slot.val.flags & 7)];
+                top = top.max(slot.val.out_bytes);
+                match keys.get_mut(w) {
+                    Some(d) if k >= last => {
+                        *d = k;
+                        w += 1;
+                        last = k;
+                    }
+                    _ => {
+                        place_key(keys, &mut w, k, &mut budget, &mut in_order);
+                        last = last.max(k);
+                    }
+                }
+                $(
+                    let $s = slot;
+                    $done;
+                )?
+            }
+        }
+        keys.truncate(w);
+        if !in_order {
+            keys.sort_unstable();
+        }
+        PeerScan {
+            out: (packed & FIELD) as usize,
+            inbound: ((packed >> 21) & FIELD) as usize,
+            private: ((packed >> 42) & FIELD) as usize,
+            top_out_bytes: top,
+        }
+    }};
+}
+
+/// Writes `k` at `keys[*w]` (appending when `keys` has no room left), and while `in_order`
+/// moves it back to its place among the sorted `keys[..*w]`, charging the moves to `budget`;
+/// once the budget is spent, `in_order` turns false and keys stay where written (the caller
+/// then sorts at the end). Out of line: the walk rarely needs it.
+#[inline(never)]
+fn place_key(keys: &mut Vec<u64>, w: &mut usize, k: u64, budget: &mut usize, in_order: &mut bool) {
+    let i = *w;
+    match keys.get_mut(i) {
+        Some(d) => *d = k,
+        None => {
+            keys.truncate(i);
+            keys.push(k);
+        }
+    }
+    *w = i + 1;
+    if !*in_order {
+        return;
+    }
+    let mut j = i;
+    while j > 0 {
+        match keys.get(j - 1) {
+            Some(&prev) if prev > k => {
+                if let Some(slot) = keys.get_mut(j) {
+                    *slot = prev;
+                }
+                j -= 1;
+            }
+            _ => break,
+        }
+    }
+    if let Some(slot) = keys.get_mut(j) {
+        *slot = k;
+    }
+    match budget.checked_sub(i - j) {
+        Some(b) => *budget = b,
+        None => *in_order = false,
     }
 }
 
@@ -322,6 +454,34 @@ impl PeerTable {
                 .filter(|s| s.key != 0)
                 .map(|s| (s.key, &s.val)),
         )
+    }
+
+    /// What closing a window needs of its peers, in one walk over the slots: appends every key
+    /// to `keys` (cleared first) in ascending order, and returns the peers' flag counts and
+    /// their largest egress bytes. The same as [`Self::iter`] with the counts summed and the
+    /// keys sorted, with no iterator adapters in the loop; the keys are sorted as they come
+    /// (a walk meets them nearly in order, see [`sort_nearly_sorted`]): a key below the last
+    /// one is moved back into place, and past a few moves per key the rest are appended and
+    /// sorted once at the end.
+    pub fn scan_for_close(&self, keys: &mut Vec<u64>) -> PeerScan {
+        scan_slots!(
+            self.slots.iter(),
+            self.zero.as_ref(),
+            self.len().min(self.slots.len() + 1),
+            keys
+        )
+    }
+
+    /// [`Self::scan_for_close`] that also empties the table as it goes (as [`Self::clear`]
+    /// does, keeping the allocation): only the occupied slots are written, so the clear that
+    /// follows a close need not fill every slot.
+    pub fn drain_for_close(&mut self, keys: &mut Vec<u64>) -> PeerScan {
+        // (The count bounded by the slots: a checkpoint's table may claim more.)
+        let n = self.len().min(self.slots.len() + 1);
+        let zero = self.zero.take();
+        self.len = 0;
+        scan_slots!(self.slots.iter_mut(), zero.as_ref(), n, keys, |s| *s =
+            Slot::default())
     }
 
     /// Forgets every peer, keeping the allocations up to [`KEEP_SLOTS`] slots.

@@ -282,6 +282,64 @@ impl WindowPorts {
         table.chain(bits)
     }
 
+    /// Calls `f(port, direction)` for every distinct pair, in [`Self::ports_both`]'s order: while
+    /// the set is the table, a plain loop over its slots (no iterator adapters).
+    #[inline]
+    pub fn for_each_port(&self, mut f: impl FnMut(u16, usize)) {
+        if self.bitmap.is_some() {
+            return self.for_each_port_bitmap(&mut f);
+        }
+        for s in &self.slots {
+            if s.key != 0 {
+                f((s.key & 0xffff) as u16, usize::from(s.key & DIR_BIT != 0));
+            }
+        }
+    }
+
+    /// [`Self::for_each_port`] and [`Self::for_each_egress_row`] in one walk over the table
+    /// (each in its own order; the two interleave).
+    #[inline]
+    pub fn for_each_port_and_egress_row(
+        &self,
+        mut f: impl FnMut(u16, usize),
+        mut g: impl FnMut(u32),
+    ) {
+        if self.bitmap.is_some() {
+            self.for_each_port_bitmap(&mut f);
+            self.for_each_egress_row(g);
+            return;
+        }
+        for s in &self.slots {
+            if s.key != 0 {
+                f((s.key & 0xffff) as u16, usize::from(s.key & DIR_BIT != 0));
+                if s.key & (ROW | DIR_BIT) == ROW {
+                    g(s.flows);
+                }
+            }
+        }
+    }
+
+    /// [`Self::for_each_port`] once the set is in the bitmaps. Out of line (and `f` by
+    /// reference), so that the table's loop is the one place `f` is inlined.
+    #[cold]
+    #[inline(never)]
+    fn for_each_port_bitmap(&self, f: &mut dyn FnMut(u16, usize)) {
+        for (p, d) in self.ports_both() {
+            f(p, d);
+        }
+    }
+
+    /// Calls `f(flows)` for every egress row, in [`Self::row_refs`]' order: a plain loop over
+    /// the table's slots.
+    #[inline]
+    pub fn for_each_egress_row(&self, mut f: impl FnMut(u32)) {
+        for s in &self.slots {
+            if s.key & (ROW | DIR_BIT) == ROW {
+                f(s.flows);
+            }
+        }
+    }
+
     /// Every row, in no particular order.
     pub fn row_refs(&self) -> impl Iterator<Item = PortRowRef> + '_ {
         self.slots

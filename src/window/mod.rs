@@ -37,8 +37,8 @@
 //! per id below 2^20, the reader's default interner cap: ≤ 4 MiB; larger ids go to a map), and
 //! each ENI's open windows are a short list of (start, boxed accumulator), so finding a record's
 //! window touches two or three cache lines. Emptied accumulators are kept for reuse: at most
-//! 1,024, each holding at most 32 KiB of tables plus at most 12 KiB of closing scratch (see
-//! `crate::features::accum`), so ≤ 44 MiB in all.
+//! 1,024, each holding at most 32 KiB of tables (see `crate::features::accum`), so ≤ 32 MiB
+//! in all, plus one closing scratch space of ≤ 12 KiB.
 //!
 //! # Direction
 //!
@@ -61,7 +61,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::accum::is_private;
+use crate::features::accum::{is_private, CloseScratch};
 use crate::features::distinct::PreMixed;
 use crate::features::{Dir, EniHistory, Observation, Unplaceable, WindowAcc, WindowFeatures};
 use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
@@ -424,6 +424,9 @@ pub struct Windower {
     #[serde(skip)]
     #[allow(clippy::vec_box)]
     spare: Vec<Box<WindowAcc>>,
+    /// Closing's scratch space, shared by every close (≤ 12 KiB); not part of the state.
+    #[serde(skip)]
+    scratch: CloseScratch,
 }
 
 /// Cache lines [`Windower::prefetch_eni`] fetches at most per table before a window closes.
@@ -431,7 +434,7 @@ const CLOSE_PREFETCH_LINES: usize = 128;
 /// Emptied accumulators kept for reuse: enough for every window of 1,024 ENIs closing at once.
 const SPARE_POOL: usize = 1024;
 /// Heap bytes of tables an accumulator may hold to be kept for reuse (so the pool holds ≤ 32 MiB
-/// of tables, ≤ 44 MiB with the accumulators' closing scratch).
+/// of tables).
 const SPARE_BYTES: usize = 32 * 1024;
 
 impl Windower {
@@ -736,7 +739,13 @@ impl Windower {
             let d = decide_deferred(&obs, &state.history);
             acc.add(&obs, d, &mut state.history, self.cfg.evidence);
         }
-        out.push(acc.finish(eni, ws, &mut state.history, self.cfg.evidence));
+        out.push(acc.finish_with(
+            eni,
+            ws,
+            &mut state.history,
+            self.cfg.evidence,
+            &mut self.scratch,
+        ));
         if self.spare.len() < SPARE_POOL && acc.approx_heap_bytes() <= SPARE_BYTES {
             self.spare.push(acc);
         }
@@ -906,31 +915,34 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
 
 /// Sorts closed windows into the one output order: window start, then ENI name.
 ///
-/// A window is a few hundred bytes, so the sort runs on small (start, name, id, index) keys and
-/// then moves every window at most once, following the permutation's cycles with swaps
-/// (sorting the windows themselves moved each one about log n times).
+/// A window is a few hundred bytes, so the sort runs on small keys (start, the name's first 16
+/// bytes as two words, index: 32 bytes, where the name and id took 64) and then moves every window at most once, following
+/// the permutation's cycles with swaps (sorting the windows themselves moved each one about
+/// log n times).
 pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
     if ws.len() < 2 {
         return;
     }
-    let mut keys: Vec<(u64, u128, &str, EniId, usize)> = ws
+    let mut keys: Vec<(u64, u64, u64, usize)> = ws
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let name = names.name(w.eni);
-            (w.window_start, name_prefix(name), name, w.eni, i)
+            let p = name_prefix(names.name(w.eni));
+            (w.window_start, (p >> 64) as u64, p as u64, i)
         })
         .collect();
     // (window start, ENI id) is unique, so an unstable sort gives the one order. The names'
     // first 16 bytes, as one integer, decide nearly every tie on the start without a string
-    // comparison; only equal prefixes compare the names themselves.
+    // comparison; only equal prefixes compare the names themselves (then the ids).
+    let eni_of = |k: &(u64, u64, u64, usize)| ws.get(k.3).map(|w| w.eni);
     keys.sort_unstable_by(|a, b| {
-        (a.0, a.1)
-            .cmp(&(b.0, b.1))
-            .then_with(|| a.2.cmp(b.2))
-            .then(a.3.cmp(&b.3))
+        (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)).then_with(|| {
+            let (ea, eb) = (eni_of(a), eni_of(b));
+            let name = |e: Option<EniId>| e.map_or("", |e| names.name(e));
+            name(ea).cmp(name(eb)).then(ea.cmp(&eb))
+        })
     });
-    let mut from: Vec<usize> = keys.iter().map(|k| k.4).collect();
+    let mut from: Vec<usize> = keys.iter().map(|k| k.3).collect();
     drop(keys);
     apply_permutation(ws, &mut from);
 }
