@@ -37,9 +37,10 @@
 //!
 //! Memory, whatever the input: the reader reads on only while fewer than four blocks' records
 //! are queued, so fewer than five are queued; the helper holds at most what was queued when it
-//! took a shard, and the reader fills one block or applies one shard at a time. So at most
-//! about 11 blocks are alive, each 16,384 × 144 bytes ≈ 2.4 MB: ≈ 26 MB, plus 8 bytes a record
-//! of places and ENIs (measured peak RSS of the whole two-thread peer benchmark run: 30 MB,
+//! took a shard, and the reader fills one block or applies one shard at a time; shards are
+//! taken oldest batch first, so a block waits on at most a few shards' queues. So about a
+//! dozen blocks are alive at most, each 16,384 × 144 bytes ≈ 2.4 MB: ≈ 30 MB, plus 8 bytes a record
+//! of places and ENIs (measured peak RSS of a two-thread run on the peer benchmark's file: 38 MB,
 //! against 71 MB with parallel parsing). Each shard's driver keeps its own copy of the ENI
 //! names (≈ 60 bytes a name) and a counting table of 4 bytes per ENI id: at the reader's
 //! 1,048,576-ENI cap, ≈ 100 MB for eight shards.
