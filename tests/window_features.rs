@@ -945,7 +945,9 @@ fn the_features_command_writes_csv_late_records_and_the_same_rows_for_any_thread
     std::fs::write(&input, v2_text(3000)).unwrap();
     let exe = env!("CARGO_BIN_EXE_flowvigil");
     let mut outputs = Vec::new();
-    for threads in ["1", "3"] {
+    // 1: one thread; 2: the pipeline (its reading thread writes the side file); 3: parallel
+    // parsing with one reading thread feeding the shards (the side file needs it).
+    for threads in ["1", "2", "3"] {
         let out = dir.path().join(format!("features-{threads}.csv"));
         let late = dir.path().join(format!("late-{threads}.log"));
         let status = std::process::Command::new(exe)
@@ -1010,8 +1012,14 @@ fn the_features_command_writes_csv_late_records_and_the_same_rows_for_any_thread
     }
     assert_eq!(
         outputs[0], outputs[1],
+        "--threads 2 must give the rows of --threads 1"
+    );
+    assert_eq!(
+        outputs[0], outputs[2],
         "--threads 3 must give the rows of --threads 1"
     );
+    let late = |t: &str| std::fs::read(dir.path().join(format!("late-{t}.log"))).unwrap();
+    assert_eq!(late("1"), late("2"), "the same late side file on two threads");
 }
 
 /// One ENI-window of egress pairs: `(internal, dstport, flows, bytes per flow)`.
