@@ -5,7 +5,8 @@
 //! stopped anywhere and by errors; and the window stage fed by it (one thread, the
 //! two-thread pipeline) against the same records from memory, late-record side file included.
 
-use std::convert::Infallible;
+mod common;
+
 use std::io::{self, Read};
 
 use flowvigil::features::WindowFeatures;
@@ -217,29 +218,7 @@ proptest! {
     }
 }
 
-/// Records from memory (what `next_record` gave), through the trait's default (no batches).
-struct VecSource {
-    recs: Vec<FlowRecord>,
-    pos: usize,
-    names: Interner,
-}
-
-impl RecordSource for VecSource {
-    type Error = Infallible;
-    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, Infallible> {
-        match self.recs.get(self.pos) {
-            Some(r) => {
-                rec.clone_from(r);
-                self.pos += 1;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-    fn interner(&self) -> &Interner {
-        &self.names
-    }
-}
+use common::VecSource;
 
 /// A long mixed input (more than one block of the one-thread loop), with late records.
 fn long_text(n: usize) -> String {

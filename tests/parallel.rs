@@ -293,6 +293,28 @@ fn write_files(dir: &Path, texts: &[Vec<u8>], gzip_first: bool) -> Vec<PathBuf> 
         .collect()
 }
 
+/// Generated files (the first gzipped when asked) in a temporary folder, and the window
+/// settings with `lateness`.
+fn generated(
+    files: &[Vec<Line>],
+    crlf: bool,
+    last_newline: bool,
+    gzip_first: bool,
+    lateness: u32,
+) -> (tempfile::TempDir, Vec<PathBuf>, WindowConfig) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let texts: Vec<Vec<u8>> = files
+        .iter()
+        .map(|l| render(l, crlf, last_newline))
+        .collect();
+    let paths = write_files(dir.path(), &texts, gzip_first);
+    let cfg = WindowConfig {
+        allowed_lateness_secs: lateness,
+        ..WindowConfig::default()
+    };
+    (dir, paths, cfg)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -306,13 +328,7 @@ proptest! {
         chunk in 1usize..3000,
         lateness in prop::sample::select(vec![0u32, 300, 900]),
     ) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let texts: Vec<Vec<u8>> = files.iter().map(|l| render(l, crlf, last_newline)).collect();
-        let paths = write_files(dir.path(), &texts, gzip_first);
-        let cfg = WindowConfig {
-            allowed_lateness_secs: lateness,
-            ..WindowConfig::default()
-        };
+        let (_dir, paths, cfg) = generated(&files, crlf, last_newline, gzip_first, lateness);
         let one = sequential(&paths, &cfg);
         let many = parallel(&paths, &cfg, shards, chunk);
         let diff = difference(&one, &many);
@@ -336,13 +352,7 @@ proptest! {
         block in 1usize..400,
         lateness in prop::sample::select(vec![0u32, 300, 900]),
     ) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let texts: Vec<Vec<u8>> = files.iter().map(|l| render(l, crlf, true)).collect();
-        let paths = write_files(dir.path(), &texts, gzip_first);
-        let cfg = WindowConfig {
-            allowed_lateness_secs: lateness,
-            ..WindowConfig::default()
-        };
+        let (_dir, paths, cfg) = generated(&files, crlf, true, gzip_first, lateness);
         let (one, late_one) = sequential_with_late(&paths, &cfg);
         let (many, late_many) = pipelined(&paths, &cfg, Pipeline { shards, helpers, block });
         let diff = difference(&one, &many);

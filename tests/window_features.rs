@@ -5,8 +5,9 @@
 //! A new test about windows, watermarks, sharding or feature values goes here; tests of one
 //! helper type (HyperLogLog, port history, ...) stay inline in its module.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 
 use flowvigil::features::{
@@ -15,34 +16,11 @@ use flowvigil::features::{
 };
 use flowvigil::flowlog::{Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags};
 use flowvigil::window::{
-    run_sharded, shard_of, Push, RecordSource, RunStats, ShardDriver, Watermark, WindowConfig,
-    Windower,
+    run_sharded, shard_of, Push, RunStats, ShardDriver, Watermark, WindowConfig, Windower,
 };
 use proptest::prelude::*;
 
-/// Records from memory, as a reader would give them.
-struct VecSource {
-    recs: Vec<FlowRecord>,
-    pos: usize,
-    names: Interner,
-}
-
-impl RecordSource for VecSource {
-    type Error = Infallible;
-    fn next_record(&mut self, rec: &mut FlowRecord) -> Result<bool, Infallible> {
-        match self.recs.get(self.pos) {
-            Some(r) => {
-                *rec = r.clone();
-                self.pos += 1;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-    fn interner(&self) -> &Interner {
-        &self.names
-    }
-}
+use common::VecSource;
 
 const T0: u64 = 1_700_000_100;
 
@@ -1019,7 +997,11 @@ fn the_features_command_writes_csv_late_records_and_the_same_rows_for_any_thread
         "--threads 3 must give the rows of --threads 1"
     );
     let late = |t: &str| std::fs::read(dir.path().join(format!("late-{t}.log"))).unwrap();
-    assert_eq!(late("1"), late("2"), "the same late side file on two threads");
+    assert_eq!(
+        late("1"),
+        late("2"),
+        "the same late side file on two threads"
+    );
 }
 
 /// One ENI-window of egress pairs: `(internal, dstport, flows, bytes per flow)`.

@@ -109,21 +109,7 @@ pub fn sort_nearly_sorted(keys: &mut [u64]) {
     let mut budget = keys.len() * 4 + 64;
     for i in 1..keys.len() {
         let Some(&k) = keys.get(i) else { break };
-        let mut j = i;
-        while j > 0 {
-            match keys.get(j - 1) {
-                Some(&prev) if prev > k => {
-                    if let Some(slot) = keys.get_mut(j) {
-                        *slot = prev;
-                    }
-                    j -= 1;
-                }
-                _ => break,
-            }
-        }
-        if let Some(slot) = keys.get_mut(j) {
-            *slot = k;
-        }
+        let j = insert_back(keys, i, k);
         budget = match budget.checked_sub(i - j) {
             Some(b) => b,
             None => {
@@ -132,6 +118,28 @@ pub fn sort_nearly_sorted(keys: &mut [u64]) {
             }
         };
     }
+}
+
+/// One insertion-sort step: moves `k`, the key at `keys[i]`, back past the larger keys before
+/// it (shifting them up one), and returns its new place.
+#[inline(always)]
+fn insert_back(keys: &mut [u64], i: usize, k: u64) -> usize {
+    let mut j = i;
+    while j > 0 {
+        match keys.get(j - 1) {
+            Some(&prev) if prev > k => {
+                if let Some(slot) = keys.get_mut(j) {
+                    *slot = prev;
+                }
+                j -= 1;
+            }
+            _ => break,
+        }
+    }
+    if let Some(slot) = keys.get_mut(j) {
+        *slot = k;
+    }
+    j
 }
 
 /// A window's peers as closing reads them (see [`PeerTable::scan_for_close`]).
@@ -242,21 +250,7 @@ fn place_key(keys: &mut Vec<u64>, w: &mut usize, k: u64, budget: &mut usize, in_
     if !*in_order {
         return;
     }
-    let mut j = i;
-    while j > 0 {
-        match keys.get(j - 1) {
-            Some(&prev) if prev > k => {
-                if let Some(slot) = keys.get_mut(j) {
-                    *slot = prev;
-                }
-                j -= 1;
-            }
-            _ => break,
-        }
-    }
-    if let Some(slot) = keys.get_mut(j) {
-        *slot = k;
-    }
+    let j = insert_back(keys, i, k);
     match budget.checked_sub(i - j) {
         Some(b) => *budget = b,
         None => *in_order = false,
