@@ -163,10 +163,7 @@ impl<S: WindowSink> Slot<S> {
             }
         }
         let mut g = std::mem::take(&mut self.driver.group);
-        g.reset();
-        for (&e, &i) in b.enis.iter().zip(&b.at) {
-            g.count_at(e, i);
-        }
+        g.count_places(&mut b.enis, &mut b.at);
         let items = b.block.as_deref().map_or(&[][..], Vec::as_slice);
         self.driver
             .feed_shared(items, &mut g, b.wm_after, &self.names);

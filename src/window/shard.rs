@@ -211,7 +211,7 @@ pub(super) struct Grouping {
     /// Indexes of the block's records, grouped by ENI, input order within each ENI (records
     /// are read in place, fetched a few records ahead).
     order: Vec<u32>,
-    /// For records counted with [`Grouping::count_at`]: each one's index in the block's items
+    /// For records counted with [`Grouping::count_places`]: each one's index in the block's items
     /// (the two-thread pipeline's blocks hold every shard's records).
     at: Vec<u32>,
 }
@@ -233,12 +233,26 @@ impl Grouping {
         }
     }
 
-    /// Counts one record of `eni` that lies at `index` in a block holding other shards'
-    /// records too (see [`ShardDriver::feed_shared`]).
-    #[inline]
-    pub(super) fn count_at(&mut self, eni: EniId, index: u32) {
-        self.count(eni);
-        self.at.push(index);
+    /// Counts the records of a block holding other shards' records too (see
+    /// [`ShardDriver::feed_shared`]): `enis` are their ENIs in input order and `at` their
+    /// places in the block, taken over as they are (no copy); the vectors the grouping held
+    /// are handed back, emptied, for reuse.
+    pub(super) fn count_places(&mut self, enis: &mut Vec<EniId>, at: &mut Vec<u32>) {
+        self.reset();
+        std::mem::swap(&mut self.enis, enis);
+        std::mem::swap(&mut self.at, at);
+        for &eni in &self.enis {
+            let e = eni as usize;
+            if self.count.len() <= e {
+                self.count.resize(e + 1, 0);
+            }
+            if let Some(c) = self.count.get_mut(e) {
+                if *c == 0 {
+                    self.touched.push(eni);
+                }
+                *c += 1;
+            }
+        }
     }
 
     /// Forgets the counts (all zero again).
@@ -420,7 +434,7 @@ impl<S: WindowSink> ShardDriver<S> {
     }
 
     /// [`Self::feed_grouped`] for a block that holds other shards' records too (the two-thread
-    /// pipeline's): the shard's records were counted with [`Grouping::count_at`], with their
+    /// pipeline's): the shard's records were counted with [`Grouping::count_places`], with their
     /// places in `items`, and are read there. `g` is left reset.
     pub(super) fn feed_shared(
         &mut self,
