@@ -342,3 +342,30 @@ fn pipeline_batches_equal_records_from_memory() {
         assert_eq!(got, all, "block {block}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `stats::collect` (records in batches from the fast route, the rest one at a time) gives
+    /// the statistics of a builder fed by `next_record` alone, reads cut anywhere, a small ENI
+    /// cap included.
+    #[test]
+    fn stats_in_batches_equal_stats_record_by_record(
+        kinds in proptest::collection::vec(0u8..12, 1..300),
+        steps in proptest::collection::vec(1usize..3000, 1..6),
+        max_enis in 4usize..16,
+    ) {
+        let data = text(&kinds);
+        let opts = ReadOptions { max_enis, ..ReadOptions::default() };
+        let mut batched = reader(&data, &steps, &opts, &MemorySink::new());
+        let got = flowvigil::stats::collect(&mut batched).expect("not strict");
+        let mut plain = reader(&data, &steps, &opts, &MemorySink::new());
+        let mut builder = flowvigil::stats::StatsBuilder::new();
+        let mut rec = FlowRecord::default();
+        while plain.next_record(&mut rec).expect("not strict") {
+            builder.add(&rec);
+        }
+        let want = builder.finish(plain.interner(), plain.summary());
+        prop_assert_eq!(got, want);
+    }
+}
