@@ -1,7 +1,8 @@
 //! Two-thread extraction as a pipeline: the calling thread reads and parses every record, as
 //! one thread does, into a block shared by the shards, each shard listing its records' places
 //! in it (see below); the shards' window stage runs on a helper thread, and on the reading
-//! thread too whenever the helper falls behind. [`run_threads`] uses it for two threads over v2 input ([`plan_threads`]).
+//! thread too whenever the helper falls behind. [`run_threads`] uses it for two threads over
+//! v2 input ([`plan_threads`]).
 //!
 //! Why a second design beside [`run_parallel`]: there, every thread parses a share of the
 //! input and a third thread cuts it into chunks of lines, which costs the cutting scan, an
@@ -39,11 +40,11 @@
 //! are queued, so fewer than five are queued; the helper holds at most what was queued when it
 //! took a shard, and the reader fills one block or applies one shard at a time; shards are
 //! taken oldest batch first, so a block waits on at most a few shards' queues. So about a
-//! dozen blocks are alive at most, each 16,384 × 144 bytes ≈ 2.4 MB: ≈ 30 MB, plus 8 bytes a record
-//! of places and ENIs (measured peak RSS of a two-thread run on the peer benchmark's file: 38 MB,
-//! against 71 MB with parallel parsing). Each shard's driver keeps its own copy of the ENI
-//! names (≈ 60 bytes a name) and a counting table of 4 bytes per ENI id: at the reader's
-//! 1,048,576-ENI cap, ≈ 100 MB for eight shards.
+//! dozen blocks are alive at most, each 16,384 × 144 bytes ≈ 2.4 MB: ≈ 30 MB, plus 8 bytes a
+//! record of places and ENIs (measured peak RSS of a two-thread run on the peer benchmark's
+//! file: 38 MB, against 71 MB with parallel parsing). Each shard's driver keeps its own copy
+//! of the ENI names (≈ 60 bytes a name) and a counting table of 4 bytes per ENI id: at the
+//! reader's 1,048,576-ENI cap, ≈ 100 MB for eight shards.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
