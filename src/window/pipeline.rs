@@ -163,15 +163,10 @@ impl<S: WindowSink> Slot<S> {
                 self.names.intern(n.as_bytes());
             }
         }
-        let mut g = std::mem::take(&mut self.driver.group);
-        g.count_places(&mut b.enis, &mut b.at);
         let items = b.block.as_deref().map_or(&[][..], Vec::as_slice);
         self.driver
-            .feed_shared(items, &mut g, b.wm_after, &self.names);
-        self.driver.group = g;
+            .feed_shared(items, &mut b.enis, &mut b.at, b.wm_after, &self.names);
         b.block = None;
-        b.at.clear();
-        b.enis.clear();
     }
 }
 
@@ -490,7 +485,9 @@ fn read_loop<S: WindowSink>(
     let shards = shared.slots.len();
     let mut rec = FlowRecord::default();
     let mut route: Vec<usize> = Vec::new();
-    let mut names_sent = reader.interner().len();
+    // Names the shards' copies have (names interned before the first record, e.g. a model's
+    // ENIs, go with the first block like any other).
+    let mut names_sent = 0usize;
     let mut filling: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
     // Blocks, reused once no batch holds them any more (at most the blocks in flight).
     let mut blocks: Vec<Block> = Vec::new();
@@ -498,15 +495,6 @@ fn read_loop<S: WindowSink>(
     let mut records = 0u64;
     let mut next_progress = PROGRESS_EVERY;
     let mut ended = false;
-    // Names before the first record (a model's ENIs) reach the shards with the first block.
-    let mut pending_names: Option<Arc<[String]>> = (names_sent > 0).then(|| {
-        reader
-            .interner()
-            .names()
-            .get(..names_sent)
-            .unwrap_or(&[])
-            .into()
-    });
     while !ended {
         let mut current = take_block(&mut blocks, block);
         // Held here alone (`take_block` checked), so this never copies.
@@ -540,19 +528,13 @@ fn read_loop<S: WindowSink>(
         // The block's batches: one per shard, even empty, so every shard's windows close as
         // the watermark moves.
         let all = reader.interner().names();
-        if all.len() > names_sent {
-            let new: Arc<[String]> = all.get(names_sent..).unwrap_or(&[]).into();
-            pending_names = Some(match pending_names.take() {
-                Some(old) => old.iter().chain(new.iter()).cloned().collect(),
-                None => new,
-            });
-            names_sent = all.len();
-        }
+        let names: Option<Arc<[String]>> =
+            (all.len() > names_sent).then(|| all.get(names_sent..).unwrap_or(&[]).into());
+        names_sent = all.len();
         let mut st = shared.lock();
         if st.failed {
             return Ok(());
         }
-        let names = pending_names.take();
         let wm_after = wm.get();
         for (s, b) in filling.iter_mut().enumerate() {
             let fresh = st.free.pop().unwrap_or_default();

@@ -195,7 +195,7 @@ pub struct ShardDriver<S: WindowSink> {
     sink: S,
     last_wm: u64,
     buf: Vec<WindowFeatures>,
-    pub(super) group: Grouping,
+    group: Grouping,
 }
 
 /// Scratch space of [`ShardDriver::feed_block`]: a counting sort of a block's records by ENI.
@@ -220,8 +220,14 @@ impl Grouping {
     /// Counts one record of `eni`, the block's next one.
     #[inline]
     pub(super) fn count(&mut self, eni: EniId) {
-        let e = eni as usize;
         self.enis.push(eni);
+        self.tally(eni);
+    }
+
+    /// Adds one record of `eni` to its count (noting `eni` as touched on its first).
+    #[inline(always)]
+    fn tally(&mut self, eni: EniId) {
+        let e = eni as usize;
         if self.count.len() <= e {
             self.count.resize(e + 1, 0);
         }
@@ -233,6 +239,20 @@ impl Grouping {
         }
     }
 
+    /// Turns each touched ENI's count into the start of its run in `order` (runs in order of
+    /// first appearance).
+    #[inline(always)]
+    fn run_starts(&mut self) {
+        let mut at = 0u32;
+        for &e in &self.touched {
+            if let Some(c) = self.count.get_mut(e as usize) {
+                let n = *c;
+                *c = at;
+                at += n;
+            }
+        }
+    }
+
     /// Counts the records of a block holding other shards' records too (see
     /// [`ShardDriver::feed_shared`]): `enis` are their ENIs in input order and `at` their
     /// places in the block, taken over as they are (no copy); the vectors the grouping held
@@ -241,18 +261,11 @@ impl Grouping {
         self.reset();
         std::mem::swap(&mut self.enis, enis);
         std::mem::swap(&mut self.at, at);
-        for &eni in &self.enis {
-            let e = eni as usize;
-            if self.count.len() <= e {
-                self.count.resize(e + 1, 0);
-            }
-            if let Some(c) = self.count.get_mut(e) {
-                if *c == 0 {
-                    self.touched.push(eni);
-                }
-                *c += 1;
-            }
+        let taken = std::mem::take(&mut self.enis);
+        for &eni in &taken {
+            self.tally(eni);
         }
+        self.enis = taken;
     }
 
     /// Forgets the counts (all zero again).
@@ -407,14 +420,7 @@ impl<S: WindowSink> ShardDriver<S> {
                 g.count(obs.eni);
             }
         }
-        let mut at = 0u32;
-        for &e in &g.touched {
-            if let Some(c) = g.count.get_mut(e as usize) {
-                let n = *c;
-                *c = at;
-                at += n;
-            }
-        }
+        g.run_starts();
         // Every slot of `order` is written below (the counts' runs tile `0..items.len()`), so
         // a buffer of the right length is reused as it is: zeroing it was a 64 KiB memset a
         // block.
@@ -433,29 +439,26 @@ impl<S: WindowSink> ShardDriver<S> {
         self.apply_runs(items, g, x, wm_after, names);
     }
 
-    /// [`Self::feed_grouped`] for a block that holds other shards' records too (the two-thread
-    /// pipeline's): the shard's records were counted with [`Grouping::count_places`], with their
-    /// places in `items`, and are read there. `g` is left reset.
+    /// [`Self::feed_counted`] for a block that holds other shards' records too (the two-thread
+    /// pipeline's): the shard's records are those at the places `at` in `items`, in input
+    /// order, of the ENIs `enis`, and are read there. The two lists are taken over
+    /// ([`Grouping::count_places`]) and handed back emptied, for reuse.
     pub(super) fn feed_shared(
         &mut self,
         items: &[(Observation, u64)],
-        g: &mut Grouping,
+        enis: &mut Vec<EniId>,
+        at: &mut Vec<u32>,
         wm_after: u64,
         names: &Interner,
     ) {
+        let mut g = std::mem::take(&mut self.group);
+        g.count_places(enis, at);
         debug_assert_eq!(
             g.at.len(),
             g.enis.len(),
             "every record counted with its place"
         );
-        let mut at = 0u32;
-        for &e in &g.touched {
-            if let Some(c) = g.count.get_mut(e as usize) {
-                let n = *c;
-                *c = at;
-                at += n;
-            }
-        }
+        g.run_starts();
         g.order.clear();
         g.order.resize(g.enis.len(), 0);
         for (&e, &i) in g.enis.iter().zip(&g.at) {
@@ -467,7 +470,8 @@ impl<S: WindowSink> ShardDriver<S> {
             }
         }
         g.at.clear();
-        self.apply_runs(items, g, Xlate::IDENTITY, wm_after, names);
+        self.apply_runs(items, &mut g, Xlate::IDENTITY, wm_after, names);
+        self.group = g;
     }
 
     /// Applies each ENI's run of records as `g.order` lists them (see [`Self::feed_grouped`]),
