@@ -482,13 +482,7 @@ impl LogReader {
             cur.line_no += n;
             let s = &mut self.summary;
             s.lines += n;
-            s.records += n;
-            s.nodata += by_status[1];
-            s.skipdata += by_status[2];
-            match cur.format_slot.and_then(|i| s.formats.get_mut(i)) {
-                Some(f) => f.records += n,
-                None => s.formats_not_listed += n,
-            }
+            count_records(s, n, by_status[1], by_status[2], cur.format_slot);
             if let Some(f) = s.files.get_mut(cur.file_slot) {
                 f.lines += n;
                 f.records += n;
@@ -1442,15 +1436,27 @@ impl Read for ChannelReader {
 /// file's are counted by the caller, with its line when it can).
 #[inline(always)]
 fn count_record(s: &mut ReadSummary, status: Option<LogStatus>, format_slot: Option<usize>) {
-    s.records += 1;
-    match status {
-        Some(LogStatus::NoData) => s.nodata += 1,
-        Some(LogStatus::SkipData) => s.skipdata += 1,
-        _ => {}
-    }
+    let nodata = u64::from(status == Some(LogStatus::NoData));
+    let skipdata = u64::from(status == Some(LogStatus::SkipData));
+    count_records(s, 1, nodata, skipdata, format_slot);
+}
+
+/// Counts `n` records, `nodata` and `skipdata` of them with those statuses, of the format in
+/// the summary's slot `format_slot`.
+#[inline]
+fn count_records(
+    s: &mut ReadSummary,
+    n: u64,
+    nodata: u64,
+    skipdata: u64,
+    format_slot: Option<usize>,
+) {
+    s.records += n;
+    s.nodata += nodata;
+    s.skipdata += skipdata;
     match format_slot.and_then(|i| s.formats.get_mut(i)) {
-        Some(f) => f.records += 1,
-        None => s.formats_not_listed += 1,
+        Some(f) => f.records += n,
+        None => s.formats_not_listed += n,
     }
 }
 
