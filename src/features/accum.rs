@@ -745,17 +745,22 @@ impl WindowAcc {
     }
 
     /// Adds the window's ports to the ENI's port history, in one walk over the port table for
-    /// both directions (each history sees its ports in the order of a walk per direction);
-    /// returns how many were new (out, in).
-    fn ports_into_history(&self, hist: &mut EniHistory) -> (usize, usize) {
+    /// both directions (each history sees its ports in the order of a walk per direction),
+    /// handing `row` each egress row's flows on the way; returns how many ports were new
+    /// (out, in).
+    #[inline]
+    fn ports_into_history(&self, hist: &mut EniHistory, row: impl FnMut(u32)) -> (usize, usize) {
         let (mut new_out, mut new_in) = (0usize, 0usize);
-        self.ports.for_each_port(|p, d| {
-            if d == 0 {
-                new_out += usize::from(hist.ports_out.insert(p));
-            } else {
-                new_in += usize::from(hist.ports_in.insert(p));
-            }
-        });
+        self.ports.for_each_port_and_egress_row(
+            |p, d| {
+                if d == 0 {
+                    new_out += usize::from(hist.ports_out.insert(p));
+                } else {
+                    new_in += usize::from(hist.ports_in.insert(p));
+                }
+            },
+            row,
+        );
         (new_out, new_in)
     }
 
@@ -778,22 +783,12 @@ impl WindowAcc {
         at.clear();
         // At most `PORT_STATS_CAP` plus the watched ports: one allocation at most.
         at.reserve_exact(self.ports.rows());
-        let mut news = (0usize, 0usize);
-        if ports_later {
+        let news = if ports_later {
             self.ports.for_each_egress_row(|c| at.push(c));
+            (0, 0)
         } else {
-            let (new_out, new_in) = &mut news;
-            self.ports.for_each_port_and_egress_row(
-                |p, d| {
-                    if d == 0 {
-                        *new_out += usize::from(hist.ports_out.insert(p));
-                    } else {
-                        *new_in += usize::from(hist.ports_in.insert(p));
-                    }
-                },
-                |c| at.push(c),
-            );
-        }
+            self.ports_into_history(hist, |c| at.push(c))
+        };
         let entropy = self.egress_port_entropy(at);
         let mut v: FeatureVector = [0.0; NUM_FEATURES];
         let set = |v: &mut FeatureVector, f: Feature, x: f64| {
@@ -898,7 +893,7 @@ impl WindowAcc {
         };
 
         if ports_later {
-            self.ports_into_history(hist);
+            self.ports_into_history(hist, |_| {});
         }
         // `at` still holds the places: nothing above changed the peer set.
         if !hist.peers.insert_new_at(new_keys, at) {

@@ -285,15 +285,8 @@ impl WindowPorts {
     /// Calls `f(port, direction)` for every distinct pair, in [`Self::ports_both`]'s order: while
     /// the set is the table, a plain loop over its slots (no iterator adapters).
     #[inline]
-    pub fn for_each_port(&self, mut f: impl FnMut(u16, usize)) {
-        if self.bitmap.is_some() {
-            return self.for_each_port_bitmap(&mut f);
-        }
-        for s in &self.slots {
-            if s.key != 0 {
-                f((s.key & 0xffff) as u16, usize::from(s.key & DIR_BIT != 0));
-            }
-        }
+    pub fn for_each_port(&self, f: impl FnMut(u16, usize)) {
+        self.for_each_port_and_egress_row(f, |_| {});
     }
 
     /// [`Self::for_each_port`] and [`Self::for_each_egress_row`] in one walk over the table
