@@ -8,8 +8,9 @@
 //! nor on the order other ENIs' windows open and close in. A key's home slot grows with the
 //! key, so a walk over the slots meets the keys nearly sorted and closing a window sorts them
 //! as it walks ([`PeerTable::scan_for_close`], which also counts the flags and, as
-//! [`PeerTable::drain_for_close`], empties the table; [`sort_nearly_sorted`] is the same rule
-//! as a separate pass). A table loaded from a checkpoint written with
+//! [`PeerTable::drain_for_close`], empties the table: a key out of place takes insertion-sort
+//! steps, and after a few moves per key the walk gives up and sorts at the end). A table
+//! loaded from a checkpoint written with
 //! another home-slot function is placed again on load.
 //!
 //! # Bounds
@@ -95,29 +96,10 @@ pub const KEEP_SLOTS: usize = 512;
 
 /// A key's home slot in a table of `len` slots: `key · len / 2^64`, so that home slots ascend
 /// with the keys and a walk over the slots meets the keys nearly in order (see
-/// [`sort_nearly_sorted`]). Keys are mixed already, so their high bits spread evenly.
+/// [`PeerTable::scan_for_close`]). Keys are mixed already, so their high bits spread evenly.
 #[inline]
 fn slot_of(key: u64, len: usize) -> usize {
     ((u128::from(key) * len as u128) >> 64) as usize
-}
-
-/// Sorts keys gathered by a walk over a [`PeerTable`]'s slots: they are in order except where
-/// linear probing pushed a key past a slot (or, at the end, around to the front), so an
-/// insertion sort finishes in about one pass. Should the keys be far from sorted (probing
-/// cost as much when they were inserted), it gives up after a few moves per key and sorts.
-pub fn sort_nearly_sorted(keys: &mut [u64]) {
-    let mut budget = keys.len() * 4 + 64;
-    for i in 1..keys.len() {
-        let Some(&k) = keys.get(i) else { break };
-        let j = insert_back(keys, i, k);
-        budget = match budget.checked_sub(i - j) {
-            Some(b) => b,
-            None => {
-                keys.sort_unstable();
-                return;
-            }
-        };
-    }
 }
 
 /// One insertion-sort step: moves `k`, the key at `keys[i]`, back past the larger keys before
@@ -440,7 +422,7 @@ impl PeerTable {
         place_linear(&mut self.slots, home, slot, |s| s.key == 0);
     }
 
-    /// Every peer, nearly in key order (see [`sort_nearly_sorted`]; the key 0 first).
+    /// Every peer, nearly in key order (see [`PeerTable::scan_for_close`]; the key 0 first).
     pub fn iter(&self) -> impl Iterator<Item = (u64, &PeerVal)> + '_ {
         self.zero.iter().map(|v| (0, v)).chain(
             self.slots
@@ -454,7 +436,7 @@ impl PeerTable {
     /// to `keys` (cleared first) in ascending order, and returns the peers' flag counts and
     /// their largest egress bytes. The same as [`Self::iter`] with the counts summed and the
     /// keys sorted, with no iterator adapters in the loop; the keys are sorted as they come
-    /// (a walk meets them nearly in order, see [`sort_nearly_sorted`]): a key below the last
+    /// (a walk meets them nearly in order, see `slot_of`): a key below the last
     /// one is moved back into place, and past a few moves per key the rest are appended and
     /// sorted once at the end.
     pub fn scan_for_close(&self, keys: &mut Vec<u64>) -> PeerScan {
@@ -498,28 +480,6 @@ impl PeerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    proptest::proptest! {
-        #[test]
-        fn nearly_sorted_sort_sorts(keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..600)) {
-            let mut t = PeerTable::default();
-            let mut want = keys.clone();
-            want.sort_unstable();
-            want.dedup();
-            for &k in &want {
-                t.insert_new(k, PeerVal::default());
-            }
-            let mut got: Vec<u64> = t.iter().map(|(k, _)| k).collect();
-            sort_nearly_sorted(&mut got);
-            proptest::prop_assert_eq!(&got, &want);
-            let mut shuffled = keys.clone();
-            shuffled.reverse();
-            sort_nearly_sorted(&mut shuffled);
-            let mut all = keys;
-            all.sort_unstable();
-            proptest::prop_assert_eq!(shuffled, all);
-        }
-    }
 
     #[test]
     fn table_from_another_home_function_is_placed_again() {
