@@ -22,8 +22,9 @@ pub struct Args {
     /// Flow log files, `.gz` files, folders (walked recursively), or `-` for stdin.
     #[arg(required = true, value_name = "LOGS")]
     pub inputs: Vec<PathBuf>,
-    /// Threads, each parsing chunks of the input and scoring one shard of the ENIs; the alerts
-    /// are identical for any value. Default: the machine's cores.
+    /// Threads: two over default-v2 input run as a pipeline (one thread reads, both score the
+    /// ENIs' shards); otherwise each thread parses chunks of the input and scores one shard of
+    /// the ENIs. The alerts are identical for any value. Default: the machine's cores.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Write alerts here (`-` = stdout, the default).

@@ -59,8 +59,9 @@ pub struct Args {
     /// Name of the data in the report and the Markdown table.
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
-    /// Threads, each parsing chunks of the input and scoring one shard of the ENIs; the results
-    /// are identical for any value. Default: the machine's cores.
+    /// Threads: two over default-v2 input run as a pipeline (one thread reads, both score the
+    /// ENIs' shards); otherwise each thread parses chunks of the input and scores one shard of
+    /// the ENIs. The results are identical for any value. Default: the machine's cores.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Seed of the reference isolation forest.

@@ -33,8 +33,10 @@ pub struct Args {
     /// Output CSV file, `-` for stdout.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "-")]
     pub out: PathBuf,
-    /// Threads, each parsing chunks of the input and windowing one shard of the ENIs (with
-    /// --late-out one thread reads and the others window); the output is the same for any value.
+    /// Threads: two over default-v2 input run as a pipeline (one thread reads, both window the
+    /// ENIs' shards); otherwise each thread parses chunks of the input and windows one shard of
+    /// the ENIs (with --late-out one thread reads and the others window). The output is the
+    /// same for any value.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
     /// Window width in seconds.

@@ -44,8 +44,9 @@ pub struct Args {
     /// attacker repeating an attack must not teach the model that it is normal).
     #[arg(long)]
     pub no_protect: bool,
-    /// Threads, each parsing chunks of the input and windowing one shard of the ENIs; default:
-    /// all cores. The model does not depend on it.
+    /// Threads: two over default-v2 input run as a pipeline (one thread reads, both window the
+    /// ENIs' shards); otherwise each thread parses chunks of the input and windows one shard of
+    /// the ENIs. Default: all cores. The model does not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
