@@ -123,6 +123,152 @@ fn byte(win: &Window, p: usize) -> u8 {
     win[p & (WIN - 1)]
 }
 
+/// Where [`parse`] writes a default-v2 line's fields, as each parses: a [`FlowRecord`], or
+/// another shape of record that keeps only what its user needs (the window stage writes
+/// straight into its block's slots, see `crate::window`), so no record is built aside and
+/// copied. The parse is the same code for every target, with the same checks in the same
+/// order, so interning and the reader's head cache see the same calls whatever the target.
+///
+/// A target may refuse a value (`None` from [`V2Target::set_eni`] or [`V2Target::set_times`]:
+/// a record it cannot hold, such as one without an interface or a start time); the parse then
+/// declines the line as for a line out of shape, and the caller parses it into a
+/// [`FlowRecord`] (the same checks again, so the same side effects: see
+/// `LogReader::fast_into`).
+pub trait V2Target {
+    /// The target never refuses a value (the parse declines only lines out of shape).
+    const TOTAL: bool;
+    /// `version` and `account-id`.
+    fn set_head(&mut self, version: Option<u8>, account: Option<u64>);
+    /// `interface-id`; `None` refuses the line.
+    fn set_eni(&mut self, eni: Option<EniId>) -> Option<()>;
+    /// `srcaddr`, written in place.
+    fn srcaddr(&mut self) -> &mut Option<IpAddr>;
+    /// `dstaddr`, written in place.
+    fn dstaddr(&mut self) -> &mut Option<IpAddr>;
+    /// `srcport`.
+    fn set_srcport(&mut self, v: Option<u16>);
+    /// `dstport`.
+    fn set_dstport(&mut self, v: Option<u16>);
+    /// `protocol`.
+    fn set_protocol(&mut self, v: Option<u8>);
+    /// `packets`.
+    fn set_packets(&mut self, v: Option<u64>);
+    /// `bytes`.
+    fn set_bytes(&mut self, v: Option<u64>);
+    /// `start` and `end`; `None` refuses the line.
+    fn set_times(&mut self, start: Option<u64>, end: Option<u64>) -> Option<()>;
+    /// `action`.
+    fn set_action(&mut self, v: Option<Action>);
+    /// `log-status`.
+    fn set_status(&mut self, v: Option<LogStatus>);
+    /// Every field past the default v2 ones: absent.
+    fn clear_rest(&mut self);
+    /// The status as counted in the summary: 1 for NODATA, 2 for SKIPDATA, else 0 or 3.
+    fn status_index(&self) -> usize;
+}
+
+impl V2Target for FlowRecord {
+    const TOTAL: bool = true;
+    #[inline(always)]
+    fn set_head(&mut self, version: Option<u8>, account: Option<u64>) {
+        self.version = version;
+        self.account_id = account;
+    }
+    #[inline(always)]
+    fn set_eni(&mut self, eni: Option<EniId>) -> Option<()> {
+        self.eni = eni;
+        Some(())
+    }
+    #[inline(always)]
+    fn srcaddr(&mut self) -> &mut Option<IpAddr> {
+        &mut self.srcaddr
+    }
+    #[inline(always)]
+    fn dstaddr(&mut self) -> &mut Option<IpAddr> {
+        &mut self.dstaddr
+    }
+    #[inline(always)]
+    fn set_srcport(&mut self, v: Option<u16>) {
+        self.srcport = v;
+    }
+    #[inline(always)]
+    fn set_dstport(&mut self, v: Option<u16>) {
+        self.dstport = v;
+    }
+    #[inline(always)]
+    fn set_protocol(&mut self, v: Option<u8>) {
+        self.protocol = v;
+    }
+    #[inline(always)]
+    fn set_packets(&mut self, v: Option<u64>) {
+        self.packets = v;
+    }
+    #[inline(always)]
+    fn set_bytes(&mut self, v: Option<u64>) {
+        self.bytes = v;
+    }
+    #[inline(always)]
+    fn set_times(&mut self, start: Option<u64>, end: Option<u64>) -> Option<()> {
+        self.start = start;
+        self.end = end;
+        Some(())
+    }
+    #[inline(always)]
+    fn set_action(&mut self, v: Option<Action>) {
+        self.action = v;
+    }
+    #[inline(always)]
+    fn set_status(&mut self, v: Option<LogStatus>) {
+        self.log_status = v;
+    }
+    #[inline(always)]
+    fn clear_rest(&mut self) {
+        // The exhaustive destructuring makes a new field a compile error here until it is
+        // set by the parse or cleared.
+        let FlowRecord {
+            version: _,
+            account_id: _,
+            eni: _,
+            srcaddr: _,
+            dstaddr: _,
+            srcport: _,
+            dstport: _,
+            protocol: _,
+            packets: _,
+            bytes: _,
+            start: _,
+            end: _,
+            action: _,
+            log_status: _,
+            tcp_flags,
+            ip_type,
+            pkt_srcaddr,
+            pkt_dstaddr,
+            flow_direction,
+            traffic_path,
+            encryption_status,
+            text,
+        } = self;
+        *tcp_flags = None;
+        *ip_type = None;
+        *pkt_srcaddr = None;
+        *pkt_dstaddr = None;
+        *flow_direction = None;
+        *traffic_path = None;
+        *encryption_status = None;
+        text.clear();
+    }
+    #[inline(always)]
+    fn status_index(&self) -> usize {
+        match self.log_status {
+            Some(LogStatus::Ok) => 0,
+            Some(LogStatus::NoData) => 1,
+            Some(LogStatus::SkipData) => 2,
+            None => 3,
+        }
+    }
+}
+
 /// Parses a default-v2 line in its usual shape into `rec`; `false` (with `rec` in any state)
 /// when the general parser must decide. See the module docs.
 #[inline(never)]
@@ -138,92 +284,68 @@ pub(super) fn parse_v2(
     };
     head.copy_from_slice(line);
     let mut cache = Cache::default();
-    parse::<false>(&win, line.len(), interner, max_enis, rec, &mut cache).is_some()
+    parse::<false, _>(&win, line.len(), interner, max_enis, rec, &mut cache).is_some()
 }
 
 /// [`parse_v2`] on the reader's buffer: the line is the start of `buf`, ended by `\n` (or
 /// `\r\n`), so the line splitter's search for the end is saved and nothing is copied. Returns
-/// the length of the line with its ending; `None` when the line is not in the usual shape or
-/// fewer than `WIN + 8` bytes remain in `buf` (the reader then takes its general route).
+/// the length of the line with its ending; `None` when the line is not in the usual shape,
+/// fewer than `WIN + 8` bytes remain in `buf` (the reader then takes its general route), or
+/// the target refuses a value (see [`V2Target`]). Written into `target`, whatever it is.
 #[inline(never)]
-pub(super) fn parse_v2_buffered(
+pub(super) fn parse_v2_buffered<T: V2Target>(
     buf: &[u8],
     interner: &mut Interner,
     max_enis: usize,
-    rec: &mut FlowRecord,
+    target: &mut T,
     cache: &mut Cache,
 ) -> Option<usize> {
     let win = buf.first_chunk::<{ WIN + 8 }>()?;
-    parse::<true>(win, 0, interner, max_enis, rec, cache)
+    parse::<true, T>(win, 0, interner, max_enis, target, cache)
 }
 
 /// The parser behind both entry points. With `BUFFERED`, the status field is followed by a
 /// line ending and the length through it is returned; else the line is `win[..len]` and the
 /// status ends it.
 #[inline(always)]
-fn parse<const BUFFERED: bool>(
+fn parse<const BUFFERED: bool, T: V2Target>(
     win: &Window,
     len: usize,
     interner: &mut Interner,
     max_enis: usize,
-    rec: &mut FlowRecord,
+    rec: &mut T,
     cache: &mut Cache,
 ) -> Option<usize> {
     const U8: u64 = u8::MAX as u64;
     const U16: u64 = u16::MAX as u64;
     // Each field is written as soon as it parses (`rec` may be left in any state when the
     // line falls back), so no value waits in a register or on the stack for the rest of the
-    // line. The exhaustive destructuring makes a new field a compile error here until it is
-    // set too.
-    let FlowRecord {
-        version: r_version,
-        account_id: r_account_id,
-        eni: r_eni,
-        srcaddr: r_srcaddr,
-        dstaddr: r_dstaddr,
-        srcport: r_srcport,
-        dstport: r_dstport,
-        protocol: r_protocol,
-        packets: r_packets,
-        bytes: r_bytes,
-        start: r_start,
-        end: r_end,
-        action: r_action,
-        log_status: r_log_status,
-        tcp_flags,
-        ip_type,
-        pkt_srcaddr,
-        pkt_dstaddr,
-        flow_direction,
-        traffic_path,
-        encryption_status,
-        text,
-    } = rec;
+    // line.
     let mut p = 0usize;
-    head_fields(win, &mut p, cache, r_version, r_account_id)?;
-    *r_eni = eni_field(win, &mut p, interner, max_enis)?;
-    addr_field(win, &mut p, r_srcaddr)?;
-    addr_field(win, &mut p, r_dstaddr)?;
-    *r_srcport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
-    *r_dstport = int_field::<false>(win, &mut p, U16)?.map(|x| x as u16);
-    *r_protocol = int_field::<true>(win, &mut p, U8)?.map(|x| x as u8);
-    *r_packets = int_field::<true>(win, &mut p, u64::MAX)?;
-    *r_bytes = int_field::<false>(win, &mut p, u64::MAX)?;
+    head_fields(win, &mut p, cache, rec)?;
+    rec.set_eni(eni_field(win, &mut p, interner, max_enis)?)?;
+    addr_field(win, &mut p, rec.srcaddr())?;
+    addr_field(win, &mut p, rec.dstaddr())?;
+    rec.set_srcport(int_field::<false>(win, &mut p, U16)?.map(|x| x as u16));
+    rec.set_dstport(int_field::<false>(win, &mut p, U16)?.map(|x| x as u16));
+    rec.set_protocol(int_field::<true>(win, &mut p, U8)?.map(|x| x as u8));
+    rec.set_packets(int_field::<true>(win, &mut p, u64::MAX)?);
+    rec.set_bytes(int_field::<false>(win, &mut p, u64::MAX)?);
     if let Some((start, end)) = times(win, &mut p) {
-        *r_start = Some(start);
-        *r_end = Some(end);
+        rec.set_times(Some(start), Some(end))?;
     } else {
         let mut first8 = (u64::MAX, 0);
-        *r_start = time_field(win, &mut p, &mut first8)?;
-        *r_end = time_field(win, &mut p, &mut first8)?;
+        let start = time_field(win, &mut p, &mut first8)?;
+        let end = time_field(win, &mut p, &mut first8)?;
+        rec.set_times(start, end)?;
     }
     let (log_status, used) = match tail::<BUFFERED>(win, p) {
         Some((action, used)) => {
-            *r_action = action;
+            rec.set_action(action);
             (Some(LogStatus::Ok), used)
         }
         None => {
-            *r_action = action_field(win, &mut p)?;
+            rec.set_action(action_field(win, &mut p)?);
             // At most 16 + 16 + 2 * 65 + 65 + 7 * 16 + 7 bytes so far (see `WIN`).
             debug_assert!(p < MAX_LINE);
             let (log_status, n) = status_field(win, p)?;
@@ -242,15 +364,8 @@ fn parse<const BUFFERED: bool>(
             (log_status, used)
         }
     };
-    *r_log_status = log_status;
-    *tcp_flags = None;
-    *ip_type = None;
-    *pkt_srcaddr = None;
-    *pkt_dstaddr = None;
-    *flow_direction = None;
-    *traffic_path = None;
-    *encryption_status = None;
-    text.clear();
+    rec.set_status(log_status);
+    rec.clear_rest();
     Some(used)
 }
 
@@ -483,12 +598,11 @@ impl Default for Cache {
 /// `version` and `account-id` with their spaces: one comparison with the cached head (see
 /// [`Cache`]), else parsed field by field (and cached when 9..=16 bytes).
 #[inline(always)]
-fn head_fields(
+fn head_fields<T: V2Target>(
     win: &Window,
     p: &mut usize,
     cache: &mut Cache,
-    version: &mut Option<u8>,
-    account: &mut Option<u64>,
+    rec: &mut T,
 ) -> Option<()> {
     let (w0, w1) = (ld(win, 0), ld(win, 8));
     let head = &cache.head;
@@ -496,14 +610,12 @@ fn head_fields(
         // At most 16: the mask keeps that known to the compiler, so the position stays
         // provably small and later loads need no wrap-around mask.
         *p = head.3 & 31;
-        *version = head.4;
-        *account = head.5;
+        rec.set_head(head.4, head.5);
         return Some(());
     }
     let v = int_field::<true>(win, p, u8::MAX.into())?.map(|x| x as u8);
-    *version = v;
     let a = account_field(win, p)?;
-    *account = a;
+    rec.set_head(v, a);
     if (9..=16).contains(p) {
         // The head's bytes in the second word, under the mask.
         let mask = u64::MAX >> (8 * (16 - *p));

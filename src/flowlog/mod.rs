@@ -16,6 +16,7 @@
 pub mod chunk;
 pub mod error;
 mod fast;
+pub use fast::V2Target;
 pub mod intern;
 pub mod parse;
 pub mod reader;
@@ -30,7 +31,8 @@ pub use parse::{
     is_header_line, parse_line, Column, Expected, Format, FormatError, ParseError, Snippet,
 };
 pub use reader::{
-    BadLineSink, InputPosition, LogReader, MemorySink, NullSink, ReadOptions, StderrSink,
+    BadLineSink, FastLine, FastSink, InputPosition, LogReader, MemorySink, NullSink, ReadOptions,
+    StderrSink,
 };
 pub use record::{
     Action, EniId, Field, FlowDirection, FlowRecord, IpType, LogStatus, TcpFlags, TextField,

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunk::{ChunkOutcome, Piece, PieceKind, RawChunk};
 use super::error::FlowlogError;
-use super::fast;
+use super::fast::{self, V2Target};
 use super::intern::Interner;
 use super::parse::{
     is_header_line, parse_line, Expected, Format, FormatError, ParseError, Snippet,
@@ -420,12 +420,29 @@ impl LogReader {
     /// of as many [`LogReader::next_record`] calls: the per-record bookkeeping is kept in
     /// locals and added once per call, which saves most of `next_record`'s cost around the
     /// parse. It only starts once the input's format is listed and its first record has set
-    /// the position (that first record takes `next_record`).
+    /// the position (that first record takes `next_record`). It is [`LogReader::fast_into`]
+    /// with the record as the target.
     pub fn fast_records<E>(
         &mut self,
         rec: &mut FlowRecord,
-        mut each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
+        each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
     ) -> Result<bool, E> {
+        self.fast_into(&mut EachRecord { rec, each })
+    }
+
+    /// [`LogReader::fast_records`] with each line parsed straight into the sink's next
+    /// target ([`FastSink::target`]; the window stage's block slots), so no record is built
+    /// and copied. After each line, [`FastSink::parsed`] gets a [`FastLine`] that re-parses the
+    /// line into a [`FlowRecord`] on demand (a late record's side file). A line the target
+    /// refuses (see [`V2Target`]: one without an interface or a start time, for a window
+    /// slot) is parsed into [`FastSink::record`] and handed to [`FastSink::refused`]; a line
+    /// the fast route declines ends the call, as in `fast_records`. Stops with `Ok(true)`
+    /// when the sink has no target or asks to stop. Records, counts, interning, positions and
+    /// the summary are those of `fast_records` (and of as many `next_record` calls): each
+    /// parse of a line makes the same checks in the same order whatever the target, so
+    /// parsing a line again (a refused or late one) interns nothing new and the head cache
+    /// changes speed only.
+    pub fn fast_into<K: FastSink>(&mut self, sink: &mut K) -> Result<bool, K::Error> {
         let Some(cur) = self.cur.as_mut() else {
             return Ok(false);
         };
@@ -442,34 +459,60 @@ impl LogReader {
         let buf = self.lines.buf.get(..self.lines.end).unwrap_or_default();
         let mut start = self.lines.start;
         let mut n = 0u64;
-        // Records by status, indexed by the status's byte (one add; a `match` with two
+        // Records by status, indexed by `V2Target::status_index` (one add; a `match` with two
         // counters compiled to a jump table).
         let mut by_status = [0u64; 4];
         let outcome = loop {
             let Some(rest) = buf.get(start..) else {
                 break Ok(false);
             };
+            let Some(target) = sink.target() else {
+                break Ok(true);
+            };
             let Some(len) = fast::parse_v2_buffered(
                 rest,
                 &mut self.interner,
                 max_enis,
-                rec,
+                target,
                 &mut self.fast_cache,
             ) else {
-                break Ok(false);
+                if K::Target::TOTAL {
+                    break Ok(false);
+                }
+                // Refused by the target, or out of shape: as a record (out of line, rare).
+                let rec = sink.record();
+                let Some(len) = fast::parse_v2_buffered(
+                    rest,
+                    &mut self.interner,
+                    max_enis,
+                    rec,
+                    &mut self.fast_cache,
+                ) else {
+                    break Ok(false);
+                };
+                start += len;
+                n += 1;
+                if let Some(c) = by_status.get_mut(rec.status_index()) {
+                    *c += 1;
+                }
+                match sink.refused(&self.interner) {
+                    Ok(true) => continue,
+                    Ok(false) => break Ok(true),
+                    Err(e) => break Err(e),
+                }
             };
-            start += len;
-            n += 1;
-            let status = match rec.log_status {
-                Some(LogStatus::Ok) => 0,
-                Some(LogStatus::NoData) => 1,
-                Some(LogStatus::SkipData) => 2,
-                None => 3,
-            };
-            if let Some(c) = by_status.get_mut(status) {
+            if let Some(c) = by_status.get_mut(target.status_index()) {
                 *c += 1;
             }
-            match each(rec, &self.interner) {
+            start += len;
+            n += 1;
+            let line = FastLine {
+                line: rest,
+                interner: &mut self.interner,
+                cache: &mut self.fast_cache,
+                max_enis,
+            };
+            match sink.parsed(line) {
                 Ok(true) => {}
                 Ok(false) => break Ok(true),
                 Err(e) => break Err(e),
@@ -1457,6 +1500,83 @@ fn count_records(
     match format_slot.and_then(|i| s.formats.get_mut(i)) {
         Some(f) => f.records += n,
         None => s.formats_not_listed += n,
+    }
+}
+
+/// What [`LogReader::fast_into`] parses the lines into and hands them to.
+pub trait FastSink {
+    /// What a line is parsed into.
+    type Target: V2Target;
+    /// The sink's error.
+    type Error;
+    /// Where the next line goes; `None` stops the run (`fast_into` returns `Ok(true)`). The
+    /// target may be left in any state by a line the fast route declines or the target
+    /// refuses.
+    fn target(&mut self) -> Option<&mut Self::Target>;
+    /// A line was parsed into the target; `line` can parse it again into a [`FlowRecord`].
+    /// `Ok(false)` stops the run after it.
+    fn parsed(&mut self, line: FastLine<'_>) -> Result<bool, Self::Error>;
+    /// The record a line the target refused is parsed into (then [`FastSink::refused`]).
+    fn record(&mut self) -> &mut FlowRecord;
+    /// A line the target refused, parsed into [`FastSink::record`]. `Ok(false)` stops the run
+    /// after it.
+    fn refused(&mut self, names: &Interner) -> Result<bool, Self::Error>;
+}
+
+/// The line [`FastSink::parsed`] was given, still in the reader's buffer.
+pub struct FastLine<'a> {
+    line: &'a [u8],
+    interner: &'a mut Interner,
+    cache: &'a mut fast::Cache,
+    max_enis: usize,
+}
+
+impl FastLine<'_> {
+    /// The interner that names the line's ENI.
+    #[inline(always)]
+    pub fn names(&self) -> &Interner {
+        self.interner
+    }
+
+    /// Parses the line again into `rec` (the record `next_record` would give; the parse
+    /// interns nothing new: the line's ENI, if new, was interned by the first parse) and
+    /// returns the interner.
+    #[inline(never)]
+    pub fn record(&mut self, rec: &mut FlowRecord) -> &Interner {
+        let again =
+            fast::parse_v2_buffered(self.line, self.interner, self.max_enis, rec, self.cache);
+        // The same bytes, checks and choices as the first parse (a known ENI now, and a
+        // cached head, both giving the same values), so it succeeds again.
+        debug_assert!(again.is_some());
+        self.interner
+    }
+}
+
+/// [`LogReader::fast_records`] as a [`FastSink`]: the record is the target.
+struct EachRecord<'r, F> {
+    rec: &'r mut FlowRecord,
+    each: F,
+}
+
+impl<E, F: FnMut(&FlowRecord, &Interner) -> Result<bool, E>> FastSink for EachRecord<'_, F> {
+    type Target = FlowRecord;
+    type Error = E;
+    #[inline(always)]
+    fn target(&mut self) -> Option<&mut FlowRecord> {
+        Some(self.rec)
+    }
+    #[inline(always)]
+    fn parsed(&mut self, line: FastLine<'_>) -> Result<bool, E> {
+        (self.each)(self.rec, line.names())
+    }
+    #[inline(always)]
+    fn record(&mut self) -> &mut FlowRecord {
+        self.rec
+    }
+    #[inline(always)]
+    fn refused(&mut self, names: &Interner) -> Result<bool, E> {
+        // Never called: a record refuses nothing.
+        (self.each)(self.rec, names)
     }
 }
 

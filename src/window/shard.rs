@@ -28,7 +28,10 @@ use super::{
     shard_of, sort_closed, Push, Watermark, WindowConfig, WindowError, WindowStats, Windower,
 };
 use crate::features::{Observation, WindowFeatures};
-use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
+use crate::flowlog::{
+    Action, EniId, FastLine, FastSink, FlowRecord, FlowlogError, Interner, LogReader, LogStatus,
+    V2Target,
+};
 
 /// Records a shard hands to [`ShardDriver::feed_block`] at a time: enough that each ENI of a
 /// busy log has a run of records in a block (500 ENIs: ~30 each), small enough that the block
@@ -70,6 +73,14 @@ pub trait RecordSource {
         let _ = (rec, each);
         Ok(false)
     }
+    /// [`RecordSource::fast_records`] with each record parsed straight into the sink's
+    /// targets (see [`LogReader::fast_into`]), under the same contract: it may stop any time
+    /// (`Ok(false)`) and the caller goes on with `fast_records` and `next_record`. The
+    /// default hands none.
+    fn fast_into<K: FastSink>(&mut self, sink: &mut K) -> Result<bool, K::Error> {
+        let _ = sink;
+        Ok(false)
+    }
 }
 
 impl RecordSource for LogReader {
@@ -86,6 +97,9 @@ impl RecordSource for LogReader {
         each: impl FnMut(&FlowRecord, &Interner) -> Result<bool, E>,
     ) -> Result<bool, E> {
         LogReader::fast_records(self, rec, each)
+    }
+    fn fast_into<K: FastSink>(&mut self, sink: &mut K) -> Result<bool, K::Error> {
+        LogReader::fast_into(self, sink)
     }
 }
 
@@ -604,33 +618,114 @@ struct Msg {
     wm_after: u64,
 }
 
+/// A block slot as the reader's fast route writes it ([`LogReader::fast_into`]): the
+/// observation exactly as [`Observation::fill_from`] would fill it from the line's record,
+/// and in the `u64` the time the watermark takes from the record (`end`, else `start`),
+/// which the sink then replaces by the watermark the record was read at. A line without an
+/// interface or a start time is refused (no observation; `fill_from` would refuse its
+/// record too).
+impl V2Target for (Observation, u64) {
+    const TOTAL: bool = false;
+    #[inline(always)]
+    fn set_head(&mut self, _: Option<u8>, _: Option<u64>) {}
+    #[inline(always)]
+    fn set_eni(&mut self, eni: Option<EniId>) -> Option<()> {
+        self.0.eni = eni?;
+        Some(())
+    }
+    #[inline(always)]
+    fn srcaddr(&mut self) -> &mut Option<std::net::IpAddr> {
+        &mut self.0.src
+    }
+    #[inline(always)]
+    fn dstaddr(&mut self) -> &mut Option<std::net::IpAddr> {
+        &mut self.0.dst
+    }
+    #[inline(always)]
+    fn set_srcport(&mut self, v: Option<u16>) {
+        self.0.srcport = v;
+    }
+    #[inline(always)]
+    fn set_dstport(&mut self, v: Option<u16>) {
+        self.0.dstport = v;
+    }
+    #[inline(always)]
+    fn set_protocol(&mut self, v: Option<u8>) {
+        self.0.protocol = v;
+    }
+    #[inline(always)]
+    fn set_packets(&mut self, v: Option<u64>) {
+        self.0.packets = v.unwrap_or(0);
+    }
+    #[inline(always)]
+    fn set_bytes(&mut self, v: Option<u64>) {
+        self.0.bytes = v.unwrap_or(0);
+    }
+    #[inline(always)]
+    fn set_times(&mut self, start: Option<u64>, end: Option<u64>) -> Option<()> {
+        let start = start?;
+        let end = end.unwrap_or(start);
+        self.0.start = start;
+        self.0.end = end.max(start);
+        // What `Watermark::observe` takes from the record: `end.or(start)`.
+        self.1 = end;
+        Some(())
+    }
+    #[inline(always)]
+    fn set_action(&mut self, v: Option<Action>) {
+        self.0.action = v;
+    }
+    #[inline(always)]
+    fn set_status(&mut self, v: Option<LogStatus>) {
+        self.0.status = v.unwrap_or(LogStatus::Ok);
+    }
+    #[inline(always)]
+    fn clear_rest(&mut self) {
+        self.0.pkt_src = None;
+        self.0.pkt_dst = None;
+        self.0.tcp_flags = None;
+        self.0.direction = None;
+    }
+    #[inline(always)]
+    fn status_index(&self) -> usize {
+        match self.0.status {
+            LogStatus::Ok => 0,
+            LogStatus::NoData => 1,
+            LogStatus::SkipData => 2,
+        }
+    }
+}
+
 /// The one-thread loop's state while a block fills (see [`run_sharded`]).
-struct OneThread<'a> {
+struct OneThread<'a, L, E> {
     block: &'a mut [(Observation, u64)],
     n: &'a mut usize,
     wm: &'a mut Watermark,
     cfg: &'a WindowConfig,
     local: &'a mut Windower,
     group: &'a mut Grouping,
+    on_late: &'a mut L,
+    /// The record of a line parsed into a slot, when needed (late, or refused by the slot).
+    spare: &'a mut FlowRecord,
+    error: std::marker::PhantomData<fn() -> E>,
 }
 
-impl OneThread<'_> {
+impl<L, E> OneThread<'_, L, E>
+where
+    L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+    E: std::error::Error + 'static,
+{
     /// Takes one record: the next one that makes an observation goes into the block's next
     /// slot (counted for grouping, and handed to `on_late` when late); the others go to the
     /// local windower, which counts them. `Ok(true)` while the block has room.
     #[inline(always)]
-    fn take<E: std::error::Error + 'static>(
-        &mut self,
-        rec: &FlowRecord,
-        names: &Interner,
-        on_late: &mut impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
-    ) -> Result<bool, RunError<E>> {
+    fn take(&mut self, rec: &FlowRecord, names: &Interner) -> Result<bool, RunError<E>> {
         let now = self.wm.get();
         if let Some((obs, at)) = self.block.get_mut(*self.n) {
             if obs.fill_from(rec).is_ok() {
                 *at = now;
                 if self.cfg.is_late(obs.start, now) {
-                    on_late(rec, names).map_err(RunError::Late)?;
+                    (self.on_late)(rec, names).map_err(RunError::Late)?;
                 }
                 self.group.count(obs.eni);
                 *self.n += 1;
@@ -639,6 +734,51 @@ impl OneThread<'_> {
             }
         }
         self.wm.observe(rec);
+        Ok(*self.n < self.block.len())
+    }
+}
+
+/// The reader's fast route writes straight into the block's next slot; what `take` does with
+/// a record follows (the same steps, the same values).
+impl<L, E> FastSink for OneThread<'_, L, E>
+where
+    L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
+    E: std::error::Error + 'static,
+{
+    type Target = (Observation, u64);
+    type Error = RunError<E>;
+    #[inline(always)]
+    fn target(&mut self) -> Option<&mut (Observation, u64)> {
+        self.block.get_mut(*self.n)
+    }
+    #[inline(always)]
+    fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, RunError<E>> {
+        let now = self.wm.get();
+        let n = *self.n;
+        let Some((obs, at)) = self.block.get_mut(n) else {
+            return Ok(false);
+        };
+        let end = std::mem::replace(at, now);
+        if self.cfg.is_late(obs.start, now) {
+            let names = line.record(self.spare);
+            (self.on_late)(self.spare, names).map_err(RunError::Late)?;
+        }
+        self.group.count(obs.eni);
+        *self.n = n + 1;
+        self.wm.observe_time(end);
+        Ok(n + 1 < self.block.len())
+    }
+    #[inline(always)]
+    fn record(&mut self) -> &mut FlowRecord {
+        self.spare
+    }
+    #[inline(never)]
+    fn refused(&mut self, _: &Interner) -> Result<bool, RunError<E>> {
+        // No interface or no start time: no observation (`take` would find the same).
+        debug_assert!(Observation::from_record(self.spare).is_err());
+        let now = self.wm.get();
+        self.local.push(self.spare, now);
+        self.wm.observe(self.spare);
         Ok(*self.n < self.block.len())
     }
 }
@@ -667,16 +807,17 @@ where
     let mut local = Windower::new(cfg.clone());
     if shards == 1 {
         let mut worker = ShardDriver::new(cfg, make_sink(0));
-        // A block of `BLOCK` slots, each observation written in place (`fill_from`: no copy
-        // per record), filled in order and applied when full or at the end of the input.
-        // Records come in batches from the reader's fast route where it takes them
-        // (`fast_records`), else one at a time (`next_record`); each goes through `take`.
+        // A block of `BLOCK` slots, each observation written in place, filled in order and
+        // applied when full or at the end of the input. Default-v2 lines are parsed straight
+        // into the slots where the source can do it (`fast_into`), else records come in
+        // batches from its fast route (`fast_records`), else one at a time (`next_record`,
+        // which takes the lines both decline); each record goes through `take`.
         let mut block: Vec<(Observation, u64)> = vec![(Observation::EMPTY, 0); BLOCK];
+        let mut spare = FlowRecord::default();
         loop {
             let mut n = 0usize;
             let mut ended = false;
             loop {
-                // Two closures, each called from one place, so each is inlined there.
                 let mut st = OneThread {
                     block: &mut block,
                     n: &mut n,
@@ -684,15 +825,21 @@ where
                     cfg,
                     local: &mut local,
                     group: &mut worker.group,
+                    on_late: &mut on_late,
+                    spare: &mut spare,
+                    error: std::marker::PhantomData,
                 };
-                if reader.fast_records(&mut rec, |rec, names| st.take(rec, names, &mut on_late))? {
+                if reader.fast_into(&mut st)? {
+                    break;
+                }
+                if reader.fast_records(&mut rec, |rec, names| st.take(rec, names))? {
                     break;
                 }
                 if !reader.next_record(&mut rec).map_err(RunError::Read)? {
                     ended = true;
                     break;
                 }
-                if !st.take(&rec, reader.interner(), &mut on_late)? {
+                if !st.take(&rec, reader.interner())? {
                     break;
                 }
             }
