@@ -55,7 +55,7 @@ use super::{
     Windower,
 };
 use crate::features::Observation;
-use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
+use crate::flowlog::{EniId, FastLine, FastSink, FlowRecord, FlowlogError, Interner, LogReader};
 
 /// Shards of a [`run_pipelined`] run: enough that the helper and the reader can both find a
 /// shard with queued batches (with two shards, the one the helper holds would leave the
@@ -411,7 +411,7 @@ fn take_block(blocks: &mut Vec<Block>, len: usize) -> Block {
 }
 
 /// The reading loop's state while a block fills (see [`read_loop`]).
-struct Filling<'a> {
+struct Filling<'a, L> {
     /// The block's slots.
     slots: &'a mut [(Observation, u64)],
     batches: &'a mut [Batch],
@@ -420,19 +420,17 @@ struct Filling<'a> {
     wm: &'a mut Watermark,
     cfg: &'a WindowConfig,
     local: &'a mut Windower,
+    on_late: &'a mut L,
+    /// The record of a line parsed into a slot, when needed (late, or refused by the slot).
+    spare: &'a mut FlowRecord,
 }
 
-impl Filling<'_> {
+impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> Filling<'_, L> {
     /// Takes one record: one that makes an observation is written in the block's next slot
     /// and listed in the batch of its ENI's shard (handed to `on_late` when late); the others
     /// go to the local windower, which counts them. `Ok(true)` while the block has room.
     #[inline(always)]
-    fn take(
-        &mut self,
-        rec: &FlowRecord,
-        names: &Interner,
-        on_late: &mut impl FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
-    ) -> Result<bool, RunError<FlowlogError>> {
+    fn take(&mut self, rec: &FlowRecord, names: &Interner) -> Result<bool, RunError<FlowlogError>> {
         let now = self.wm.get();
         let n = *self.n;
         let placed = match rec.eni {
@@ -458,13 +456,60 @@ impl Filling<'_> {
             *self.n += 1;
             if let Some(start) = rec.start {
                 if self.cfg.is_late(start, now) {
-                    on_late(rec, names).map_err(RunError::Late)?;
+                    (self.on_late)(rec, names).map_err(RunError::Late)?;
                 }
             }
         } else {
             self.local.push(rec, now);
         }
         self.wm.observe(rec);
+        Ok(*self.n < self.slots.len())
+    }
+}
+
+/// The reader's fast route writes straight into the block's next slot (see the slot's
+/// `V2Target` in `shard.rs`); what `take` does with a record follows (the same steps, the
+/// same values).
+impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> FastSink for Filling<'_, L> {
+    type Target = (Observation, u64);
+    type Error = RunError<FlowlogError>;
+    #[inline(always)]
+    fn target(&mut self) -> Option<&mut (Observation, u64)> {
+        self.slots.get_mut(*self.n)
+    }
+    #[inline(always)]
+    fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, RunError<FlowlogError>> {
+        let now = self.wm.get();
+        let n = *self.n;
+        let Some((obs, at)) = self.slots.get_mut(n) else {
+            return Ok(false);
+        };
+        let end = std::mem::replace(at, now);
+        let eni = obs.eni;
+        let s = route_of(self.route, line.names(), eni, self.batches.len());
+        if let Some(b) = self.batches.get_mut(s) {
+            b.at.push(n as u32);
+            b.enis.push(eni);
+        }
+        if self.cfg.is_late(obs.start, now) {
+            let names = line.record(self.spare);
+            (self.on_late)(self.spare, names).map_err(RunError::Late)?;
+        }
+        *self.n = n + 1;
+        self.wm.observe_time(end);
+        Ok(n + 1 < self.slots.len())
+    }
+    #[inline(always)]
+    fn record(&mut self) -> &mut FlowRecord {
+        self.spare
+    }
+    #[inline(never)]
+    fn refused(&mut self, _: &Interner) -> Result<bool, RunError<FlowlogError>> {
+        // No interface or no start time: no observation (`take` would find the same).
+        debug_assert!(self.spare.eni.is_none() || self.spare.start.is_none());
+        let now = self.wm.get();
+        self.local.push(self.spare, now);
+        self.wm.observe(self.spare);
         Ok(*self.n < self.slots.len())
     }
 }
@@ -484,6 +529,7 @@ fn read_loop<S: WindowSink>(
 ) -> Result<(), RunError<FlowlogError>> {
     let shards = shared.slots.len();
     let mut rec = FlowRecord::default();
+    let mut spare = FlowRecord::default();
     let mut route: Vec<usize> = Vec::new();
     // Names the shards' copies have (names interned before the first record, e.g. a model's
     // ENIs, go with the first block like any other).
@@ -500,9 +546,8 @@ fn read_loop<S: WindowSink>(
         // Held here alone (`take_block` checked), so this never copies.
         let slots = Arc::make_mut(&mut current);
         let mut n = 0usize;
-        // Records come in runs from the reader's fast route where it takes them
-        // (`fast_records`), else one at a time; each goes through `take` (two closures, each
-        // called from one place, so each is inlined there).
+        // Default-v2 lines are parsed straight into the block's slots (`fast_into`); the
+        // lines it declines come one at a time (`next_record`), each through `take`.
         while n < block {
             let mut st = Filling {
                 slots: &mut slots[..],
@@ -512,15 +557,17 @@ fn read_loop<S: WindowSink>(
                 wm: &mut *wm,
                 cfg,
                 local: &mut *local,
+                on_late: &mut *on_late,
+                spare: &mut spare,
             };
-            if reader.fast_records(&mut rec, |rec, names| st.take(rec, names, &mut *on_late))? {
+            if reader.fast_into(&mut st)? {
                 break;
             }
             if !reader.next_record(&mut rec).map_err(RunError::Read)? {
                 ended = true;
                 break;
             }
-            if !st.take(&rec, reader.interner(), &mut *on_late)? {
+            if !st.take(&rec, reader.interner())? {
                 break;
             }
         }
