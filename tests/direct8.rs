@@ -1,0 +1,451 @@
+//! The reader's direct route ([`LogReader::fast_into`]: default-v2 lines parsed straight into
+//! a window block's slot, `(Observation, u64)`) against the plain route (`next_record` and
+//! `Observation::from_record`): the same observations and watermark times, the same records
+//! for late lines (parsed again on demand) and for lines no slot takes (no ENI, no start),
+//! the same positions, summary, interner, reports and errors, on random mixes of v2 lines
+//! (OK, NODATA, SKIPDATA, `-` fields, IPv6, late and odd times, CRLF), blank, bad, header and
+//! custom-format lines, ENIs past the cap, with reads cut anywhere and runs stopped anywhere
+//! and by errors; and the window stage fed by it (one thread, the two-thread pipeline)
+//! against the same records from memory.
+
+mod common;
+
+use std::io::{self, Read};
+
+use flowvigil::features::{Observation, WindowFeatures};
+use flowvigil::flowlog::{
+    FastLine, FastSink, FlowDirection, FlowRecord, Interner, LogReader, LogStatus, MemorySink,
+    ReadOptions,
+};
+use flowvigil::window::{
+    run_pipelined_with, run_sharded, Pipeline, RecordSource, RunStats, WindowConfig,
+};
+use proptest::prelude::*;
+
+use common::VecSource;
+
+const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol \
+                  packets bytes start end action log-status";
+
+/// A source handing out at most `steps[i]` bytes per read (cycling).
+struct Choppy {
+    data: Vec<u8>,
+    pos: usize,
+    steps: Vec<usize>,
+    k: usize,
+}
+
+impl Read for Choppy {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let step = self
+            .steps
+            .get(self.k % self.steps.len().max(1))
+            .copied()
+            .unwrap_or(4096);
+        self.k += 1;
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let n = rest.len().min(out.len()).min(step.max(1));
+        out[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn reader(data: &str, steps: &[usize], opts: &ReadOptions, sink: &MemorySink) -> LogReader {
+    LogReader::from_read(
+        "t.log",
+        Box::new(Choppy {
+            data: data.as_bytes().to_vec(),
+            pos: 0,
+            steps: steps.to_vec(),
+            k: 0,
+        }),
+        opts.clone(),
+    )
+    .with_sink(Box::new(sink.clone()))
+}
+
+/// One line: a kind and a few random choices.
+#[derive(Clone, Debug)]
+struct Line {
+    kind: u8,
+    pick: [u8; 8],
+}
+
+fn line() -> impl Strategy<Value = Line> {
+    (
+        prop_oneof![
+            30 => Just(0u8),
+            2 => Just(1u8),
+            2 => Just(2u8),
+            1 => Just(3u8),
+            1 => Just(4u8),
+            1 => Just(5u8),
+            1 => Just(6u8),
+        ],
+        proptest::array::uniform8(any::<u8>()),
+    )
+        .prop_map(|(kind, pick)| Line { kind, pick })
+}
+
+/// The input text: kind 0 a v2 line of random fields (in the custom format, a custom line),
+/// 1 blank, 2 malformed, 3 a v2 header, 4 a custom header, 5 a late v2 line, 6 a line with
+/// `-` for the ENI or the start.
+fn text(lines: &[Line]) -> String {
+    let mut data = String::new();
+    let mut custom = false;
+    for (i, l) in lines.iter().enumerate() {
+        let p = l.pick;
+        let t = 1_735_689_000 + 7 * i as u64;
+        let eni = match p[0] % 16 {
+            0 => "eni-a".to_string(),
+            1 => format!("eni-extra{}", p[1] % 5),
+            _ => format!("eni-{:017x}", p[1] % 13),
+        };
+        let addr = |k: u8| match k % 12 {
+            0 => "-".to_string(),
+            1 => "2001:db8::1".to_string(),
+            2 => "010.001.2.3".to_string(),
+            _ => format!("10.{}.{}.{}", k % 3, k, 255 - k),
+        };
+        let num = |k: u8, v: u64| {
+            if k % 13 == 0 {
+                "-".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        let (start, end) = match p[6] % 10 {
+            0 => (t.to_string(), "-".to_string()),
+            // Start after end, far ahead: the watermark must take the end.
+            1 => ((t + 4000).to_string(), (t - 30).to_string()),
+            2 => ("5".to_string(), "99".to_string()),
+            3 => (t.to_string(), (t + 7200).to_string()),
+            _ => (t.to_string(), (t + u64::from(p[6] % 60)).to_string()),
+        };
+        match (l.kind, custom) {
+            (0 | 5 | 6, true) => data.push_str(&format!("2 {eni} {start} {end}")),
+            (0 | 5 | 6, false) => {
+                let account = ["123456789012", "unknown", "-", "42"][usize::from(p[2] % 4)];
+                let status = ["OK", "OK", "OK", "NODATA", "SKIPDATA", "-"][usize::from(p[3] % 6)];
+                let action = ["ACCEPT", "REJECT", "ACCEPT", "-"][usize::from(p[4] % 4)];
+                let (eni, start, end) = match l.kind {
+                    5 => (eni, (t - 3600).to_string(), (t - 3590).to_string()),
+                    6 if p[7] % 2 == 0 => ("-".to_string(), start, end),
+                    6 => (eni, "-".to_string(), end),
+                    _ => (eni, start, end),
+                };
+                data.push_str(&format!(
+                    "2 {account} {eni} {} {} {} {} {} {} {} {start} {end} {action} {status}",
+                    addr(p[4]),
+                    addr(p[5]),
+                    num(p[5], 443),
+                    num(p[7], u64::from(p[7]) * 250),
+                    num(p[2], [6, 17, 1][usize::from(p[2] % 3)]),
+                    num(p[3], u64::from(p[3]) + 1),
+                    num(p[4], u64::from(p[4]) * 1000),
+                ));
+            }
+            (1, _) => {}
+            (2, _) => data.push_str("2 123456789012 eni-a 1.2.3.4 nonsense"),
+            (3, _) => {
+                data.push_str(V2);
+                custom = false;
+            }
+            _ => {
+                data.push_str("version interface-id start end");
+                custom = true;
+            }
+        }
+        if p[7] % 9 == 0 {
+            data.push('\r');
+        }
+        data.push('\n');
+    }
+    data
+}
+
+/// What a record gives the window stage: an observation (with the time the watermark takes
+/// from it, and the record when asked for), or the record itself when no slot takes it.
+#[derive(Clone, Debug, PartialEq)]
+enum Event {
+    Slot(Observation, u64, Option<FlowRecord>),
+    Refused(FlowRecord),
+}
+
+fn event(rec: &FlowRecord, want_record: bool) -> Event {
+    match Observation::from_record(rec) {
+        Ok(obs) => Event::Slot(
+            obs,
+            rec.end.or(rec.start).unwrap_or(0),
+            want_record.then(|| rec.clone()),
+        ),
+        Err(_) => Event::Refused(rec.clone()),
+    }
+}
+
+/// Whether the record at `i` is asked for again (as a late one would be).
+fn asked(mask: u64, i: usize) -> bool {
+    mask >> (i % 64) & 1 == 1
+}
+
+/// An observation with every field set, so that a field the direct route forgets shows.
+fn junk() -> Observation {
+    Observation {
+        eni: 999,
+        start: 1,
+        end: 2,
+        src: Some("::9".parse().unwrap()),
+        dst: Some("::8".parse().unwrap()),
+        pkt_src: Some("9.9.9.9".parse().unwrap()),
+        pkt_dst: Some("8.8.8.8".parse().unwrap()),
+        srcport: Some(9),
+        dstport: Some(8),
+        protocol: Some(7),
+        packets: 6,
+        bytes: 5,
+        action: None,
+        status: LogStatus::SkipData,
+        tcp_flags: Some(4),
+        direction: Some(FlowDirection::Egress),
+    }
+}
+
+/// A sink for the direct route: one slot, made junk before each line.
+struct Sink<'a> {
+    slot: (Observation, u64),
+    spare: FlowRecord,
+    events: &'a mut Vec<Event>,
+    mask: u64,
+    stop: usize,
+    in_run: usize,
+    fail: usize,
+    failed: &'a mut bool,
+}
+
+impl Sink<'_> {
+    fn after(&mut self) -> Result<bool, ()> {
+        self.in_run += 1;
+        if !*self.failed && self.events.len() == self.fail {
+            *self.failed = true;
+            return Err(());
+        }
+        Ok(self.in_run < self.stop)
+    }
+}
+
+impl FastSink for Sink<'_> {
+    type Target = (Observation, u64);
+    type Error = ();
+    fn target(&mut self) -> Option<&mut (Observation, u64)> {
+        self.slot = (junk(), 12345);
+        Some(&mut self.slot)
+    }
+    fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, ()> {
+        let i = self.events.len();
+        let rec = asked(self.mask, i).then(|| {
+            self.spare = FlowRecord::default();
+            line.record(&mut self.spare);
+            self.spare.clone()
+        });
+        self.events.push(Event::Slot(self.slot.0, self.slot.1, rec));
+        self.after()
+    }
+    fn record(&mut self) -> &mut FlowRecord {
+        &mut self.spare
+    }
+    fn refused(&mut self, _: &Interner) -> Result<bool, ()> {
+        self.events.push(Event::Refused(self.spare.clone()));
+        self.after()
+    }
+}
+
+/// Record-by-record reading: events, the position and summary after each, the final error,
+/// the summary, the interner's names and the reports.
+struct Plain {
+    events: Vec<Event>,
+    after: Vec<(u64, String)>,
+    end: Option<String>,
+    summary: String,
+    names: Vec<String>,
+    messages: Vec<String>,
+}
+
+fn plain(data: &str, steps: &[usize], opts: &ReadOptions, mask: u64) -> Plain {
+    let sink = MemorySink::new();
+    let mut r = reader(data, steps, opts, &sink);
+    let mut rec = FlowRecord::default();
+    let (mut events, mut after) = (Vec::new(), Vec::new());
+    let end = loop {
+        match r.next_record(&mut rec) {
+            Ok(true) => {
+                events.push(event(&rec, asked(mask, events.len())));
+                after.push((r.position().line, format!("{:?}", r.summary())));
+            }
+            Ok(false) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    Plain {
+        events,
+        after,
+        end,
+        summary: format!("{:?}", r.summary()),
+        names: r.interner().names().to_vec(),
+        messages: sink.messages(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Runs of the direct route (stopped every `stop` records, and once by an error at
+    /// record `fail`), with `next_record` for the lines it declines, give what `next_record`
+    /// alone gives.
+    #[test]
+    fn direct_route_equals_next_record(
+        lines in proptest::collection::vec(line(), 1..300),
+        steps in proptest::collection::vec(1usize..3000, 1..6),
+        stop in 1usize..60,
+        fail in 0usize..300,
+        mask in any::<u64>(),
+        strict in any::<bool>(),
+        max_enis in 4usize..20,
+        reports in 1usize..4,
+    ) {
+        let opts = ReadOptions {
+            strict,
+            max_enis,
+            max_reports_per_file: reports,
+            ..ReadOptions::default()
+        };
+        let data = text(&lines);
+        let p = plain(&data, &steps, &opts, mask);
+        let sink = MemorySink::new();
+        let mut r = reader(&data, &steps, &opts, &sink);
+        let mut rec = FlowRecord::default();
+        let mut events = Vec::new();
+        let mut failed = false;
+        let end = loop {
+            let mut s = Sink {
+                slot: (junk(), 0),
+                spare: FlowRecord::default(),
+                events: &mut events,
+                mask,
+                stop,
+                in_run: 0,
+                fail,
+                failed: &mut failed,
+            };
+            let _ = r.fast_into(&mut s);
+            // A stop, an error and a decline all leave the reader after the last record.
+            if let Some((line, summary)) = events.len().checked_sub(1).and_then(|i| p.after.get(i)) {
+                prop_assert_eq!(r.position().line, *line, "position after {}", events.len());
+                prop_assert_eq!(&format!("{:?}", r.summary()), summary);
+            }
+            match r.next_record(&mut rec) {
+                Ok(true) => events.push(event(&rec, asked(mask, events.len()))),
+                Ok(false) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        prop_assert_eq!(events, p.events);
+        prop_assert_eq!(end, p.end);
+        prop_assert_eq!(format!("{:?}", r.summary()), p.summary);
+        prop_assert_eq!(r.interner().names().to_vec(), p.names);
+        prop_assert_eq!(sink.messages(), p.messages);
+    }
+}
+
+type Late = Vec<(FlowRecord, String)>;
+type Run = (Vec<Vec<WindowFeatures>>, RunStats, Late);
+
+fn late_of(rec: &FlowRecord, names: &Interner) -> (FlowRecord, String) {
+    let name = rec
+        .eni
+        .and_then(|e| names.names().get(e as usize).cloned())
+        .unwrap_or_default();
+    (rec.clone(), name)
+}
+
+fn one_thread<R: RecordSource>(src: &mut R, cfg: &WindowConfig) -> Run
+where
+    R::Error: std::fmt::Debug,
+{
+    let mut late = Vec::new();
+    let (out, stats) = run_sharded(
+        src,
+        cfg,
+        1,
+        |_| Vec::<WindowFeatures>::new(),
+        |rec, names| {
+            late.push(late_of(rec, names));
+            Ok(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("run: {e:?}"));
+    (out, stats, late)
+}
+
+fn from_memory(data: &str, opts: &ReadOptions) -> VecSource {
+    let mut r = reader(data, &[1 << 18], opts, &MemorySink::new());
+    let mut rec = FlowRecord::default();
+    let mut recs = Vec::new();
+    while r.next_record(&mut rec).unwrap_or(false) {
+        recs.push(rec.clone());
+    }
+    VecSource {
+        recs,
+        pos: 0,
+        names: r.into_interner(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The one-thread loop and the pipeline's reader (direct route) give the windows,
+    /// counters and late records of one thread fed the same records from memory.
+    #[test]
+    fn window_stage_equals_records_from_memory(
+        lines in proptest::collection::vec(line(), 1..600),
+        steps in proptest::collection::vec(1usize..3000, 1..6),
+        block in 1usize..64,
+        max_enis in 4usize..20,
+    ) {
+        let opts = ReadOptions { max_enis, ..ReadOptions::default() };
+        let data = text(&lines);
+        let cfg = WindowConfig::default();
+        let want = one_thread(&mut from_memory(&data, &opts), &cfg);
+        let mut r = reader(&data, &steps, &opts, &MemorySink::new());
+        let got = one_thread(&mut r, &cfg);
+        prop_assert_eq!(&got.1, &want.1);
+        prop_assert_eq!(&got.2, &want.2);
+        prop_assert_eq!(&got.0, &want.0);
+
+        let mut r = reader(&data, &steps, &opts, &MemorySink::new());
+        let mut late = Vec::new();
+        let (outs, stats) = run_pipelined_with(
+            &mut r,
+            &cfg,
+            Pipeline { shards: 3, helpers: 1, block },
+            |_| Vec::<WindowFeatures>::new(),
+            &mut |_| {},
+            |rec, names| {
+                late.push(late_of(rec, names));
+                Ok(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("pipeline: {e:?}"));
+        prop_assert_eq!(&late, &want.2);
+        prop_assert_eq!(&stats.window, &want.1.window);
+        prop_assert_eq!(&stats.late_by_eni, &want.1.late_by_eni);
+        prop_assert_eq!(stats.watermark, want.1.watermark);
+        let key = |w: &WindowFeatures| (w.window_start, w.eni);
+        let mut got: Vec<WindowFeatures> = outs.into_iter().flatten().collect();
+        got.sort_by_key(key);
+        let mut all: Vec<WindowFeatures> = want.0.iter().flatten().cloned().collect();
+        all.sort_by_key(key);
+        prop_assert_eq!(got, all);
+    }
+}
