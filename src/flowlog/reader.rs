@@ -442,6 +442,7 @@ impl LogReader {
     /// parse of a line makes the same checks in the same order whatever the target, so
     /// parsing a line again (a refused or late one) interns nothing new and the head cache
     /// changes speed only.
+    #[inline(always)]
     pub fn fast_into<K: FastSink>(&mut self, sink: &mut K) -> Result<bool, K::Error> {
         let Some(cur) = self.cur.as_mut() else {
             return Ok(false);
@@ -1540,8 +1541,9 @@ impl FastLine<'_> {
 
     /// Parses the line again into `rec` (the record `next_record` would give; the parse
     /// interns nothing new: the line's ENI, if new, was interned by the first parse) and
-    /// returns the interner.
-    #[inline(never)]
+    /// returns the interner. (Inlined, so the line's parts stay apart in registers: the
+    /// parse it calls is out of line.)
+    #[inline(always)]
     pub fn record(&mut self, rec: &mut FlowRecord) -> &Interner {
         let again =
             fast::parse_v2_buffered(self.line, self.interner, self.max_enis, rec, self.cache);

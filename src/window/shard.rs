@@ -98,6 +98,7 @@ impl RecordSource for LogReader {
     ) -> Result<bool, E> {
         LogReader::fast_records(self, rec, each)
     }
+    #[inline(always)]
     fn fast_into<K: FastSink>(&mut self, sink: &mut K) -> Result<bool, K::Error> {
         LogReader::fast_into(self, sink)
     }
