@@ -497,7 +497,8 @@ impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> FastSink for Filli
         }
         *self.n = n + 1;
         self.wm.observe_time(end);
-        Ok(n + 1 < self.slots.len())
+        // A full block stops the run at the next `target`.
+        Ok(true)
     }
     #[inline(always)]
     fn record(&mut self) -> &mut FlowRecord {

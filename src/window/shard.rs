@@ -767,7 +767,8 @@ where
         self.group.count(obs.eni);
         *self.n = n + 1;
         self.wm.observe_time(end);
-        Ok(n + 1 < self.block.len())
+        // A full block stops the run at the next `target`.
+        Ok(true)
     }
     #[inline(always)]
     fn record(&mut self) -> &mut FlowRecord {
