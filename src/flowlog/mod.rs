@@ -11,7 +11,8 @@
 //!   order (used by `window::run_parallel`).
 //! - `scan` (private): the cutting thread's line scan for parallel reading (newline masks).
 //! - `fast` (private): the straight-line parser of default-v2 lines behind [`parse_line`] and the
-//!   reader's fast route; it falls back to the general parser for anything unusual.
+//!   reader's fast route; it falls back to the general parser for anything unusual. It writes
+//!   into a [`V2Target`]: a record, or the window stage's block slot (`LogReader::fast_into`).
 
 pub mod chunk;
 pub mod error;

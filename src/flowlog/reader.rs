@@ -22,8 +22,13 @@
 //! format, a header, a blank or malformed line, a line across the buffer's end) goes the general
 //! way: split, trimmed, checked for headers, parsed. Counts, positions and errors are the same
 //! either way. [`LogReader::fast_records`] runs the fast route in a loop, handing each record
-//! to a closure and adding its counts to the summary once per batch (what the window stage's
-//! reading loops use; `next_record` then takes the lines it declines).
+//! to a closure and adding its counts to the summary once per batch (`stats`, and sources
+//! that wrap the reader; `next_record` then takes the lines it declines).
+//! [`LogReader::fast_into`] is the same loop with each line parsed straight into a
+//! [`FastSink`]'s target, which the window stage's reading loops use to write default-v2 lines
+//! into their block slots without a [`FlowRecord`]; a [`FastLine`] parses the line again into a
+//! record when one is needed (a late record's side file), and a line the target refuses (no
+//! interface or no start time) is parsed into a record and handed over as one.
 //!
 //! Malformed lines are reported to a [`BadLineSink`] (stderr by default) as
 //! `path:LINE: field `dstport`: expected an integer 0..=65535, found "abc"`, at most

@@ -27,7 +27,8 @@
 //! count, hence the same windows (tested against it and against one thread).
 //!
 //! **Blocks, not per-shard copies.** The reader writes each record in place into a block of
-//! 16,384 slots, in input order, as one thread does; a shard's batch is the list of its
+//! 16,384 slots, in input order, as one thread does (a default-v2 line is parsed straight
+//! into its slot, `LogReader::fast_into`, with no record built); a shard's batch is the list of its
 //! records' places in the block (and their ENIs), and the shard reads them where they lie
 //! (`ShardDriver::feed_shared`). The block is shared (`Arc`) and reused once every batch that
 //! points into it is applied. The first version wrote each record into its shard's own array;

@@ -16,8 +16,10 @@
 //! [`super::run_parallel`] with parsing on the shards' threads on more; the same output);
 //! [`run_sharded`] remains the one-thread path, the path of a late-record side
 //! file, and the [`ShardDriver`] here is what every path, the stream included, drives. Its
-//! one-thread loop takes records in batches where the source can give them
-//! ([`RecordSource::fast_records`]: the reader's fast route), else one at a time.
+//! one-thread loop has the reader's fast route parse default-v2 lines straight into its
+//! block's slots where the source can do it ([`RecordSource::fast_into`]; a late line is
+//! parsed again into a record for `on_late`), else takes records in batches
+//! ([`RecordSource::fast_records`]: sources wrapping a reader), else one at a time.
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
