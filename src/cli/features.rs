@@ -61,9 +61,8 @@ pub struct Args {
 /// rows go to the shared [`Merger`], which writes them in the one order as soon as every shard
 /// is past their window start.
 struct CsvRows {
-    /// Each row's window start, name end and row end in `text` (rows start where the previous
-    /// ended).
-    index: Vec<(u64, usize, usize)>,
+    /// Each row's place in `text` (rows start where the previous ended).
+    index: Vec<RowRef>,
     text: Vec<u8>,
     direct: Option<Box<dyn Write + Send>>,
     /// Several shards: the merger and this shard's number.
@@ -110,11 +109,11 @@ impl CsvRows {
         if let Some(p) = m.shards.get_mut(*shard) {
             let base = p.text.len();
             p.text.extend_from_slice(&self.text);
-            p.index.extend(
-                self.index
-                    .iter()
-                    .map(|&(ws, n, e)| (ws, base + n, base + e)),
-            );
+            p.index.extend(self.index.iter().map(|r| RowRef {
+                name_end: base + r.name_end,
+                end: base + r.end,
+                ..*r
+            }));
             p.floor = p.floor.max(floor);
         }
         m.write_ready();
@@ -133,30 +132,65 @@ struct Merger {
     error: Option<std::io::Error>,
 }
 
+/// A row of a shard's text: its order key and where it ends.
+#[derive(Clone, Copy, Debug)]
+struct RowRef {
+    /// The window start.
+    ws: u64,
+    /// The ENI name's first 16 bytes, big-endian, zero-padded: names with different prefixes
+    /// order as their prefixes do (equal prefixes are decided by the whole names).
+    prefix: u128,
+    /// Where the name ends (it starts where the row does).
+    name_end: usize,
+    /// Where the row ends.
+    end: usize,
+}
+
+impl RowRef {
+    /// The row of window start `ws` and ENI `name` that ends at `end`, its name at `name_end`.
+    fn new(ws: u64, name: &[u8], name_end: usize, end: usize) -> Self {
+        let mut p = [0u8; 16];
+        let n = name.len().min(16);
+        if let (Some(d), Some(s)) = (p.get_mut(..n), name.get(..n)) {
+            d.copy_from_slice(s);
+        }
+        Self {
+            ws,
+            prefix: u128::from_be_bytes(p),
+            name_end,
+            end,
+        }
+    }
+}
+
 /// One shard's rows not yet written.
 #[derive(Default)]
 struct Pending {
     text: Vec<u8>,
-    /// (window start, name end, row end) in `text`; rows from `next` on are not written yet.
-    index: Vec<(u64, usize, usize)>,
+    /// Its rows; rows from `next` on are not written yet.
+    index: Vec<RowRef>,
     next: usize,
     /// Every row still to come from this shard has a window start at or after this.
     floor: u64,
 }
 
 impl Pending {
-    /// The next row: window start, ENI name, the row's text.
-    fn head(&self) -> Option<(u64, &[u8], &[u8])> {
-        let &(ws, name_end, end) = self.index.get(self.next)?;
-        let start = match self.next.checked_sub(1) {
-            Some(k) => self.index.get(k).map_or(0, |r| r.2),
+    /// Where the next row starts.
+    fn head_start(&self) -> usize {
+        match self.next.checked_sub(1) {
+            Some(k) => self.index.get(k).map_or(0, |r| r.end),
             None => 0,
-        };
-        Some((
-            ws,
-            self.text.get(start..name_end).unwrap_or(b""),
-            self.text.get(start..end).unwrap_or(b""),
-        ))
+        }
+    }
+
+    /// The next row's ENI name.
+    fn head_name(&self, r: &RowRef) -> &[u8] {
+        self.text.get(self.head_start()..r.name_end).unwrap_or(b"")
+    }
+
+    /// The next row's text.
+    fn head_row(&self, r: &RowRef) -> &[u8] {
+        self.text.get(self.head_start()..r.end).unwrap_or(b"")
     }
 }
 
@@ -179,24 +213,38 @@ impl Merger {
             .min()
             .unwrap_or(u64::MAX);
         loop {
-            // The shards' rows are each in order already: one comparison per shard and row.
-            let mut best: Option<(usize, (u64, &[u8]))> = None;
+            // The shards' rows are each in order already: one comparison per shard and row,
+            // of integer keys (whole names only when their 16-byte prefixes are equal).
+            let mut best: Option<(usize, RowRef)> = None;
             for (i, p) in self.shards.iter().enumerate() {
-                if let Some((ws, name, _)) = p.head() {
-                    if ws < bound && best.is_none_or(|(_, b)| (ws, name) < b) {
-                        best = Some((i, (ws, name)));
-                    }
+                let Some(&r) = p.index.get(p.next) else {
+                    continue;
+                };
+                if r.ws >= bound {
+                    continue;
+                }
+                let better = match &best {
+                    None => true,
+                    Some((j, b)) => match (r.ws, r.prefix).cmp(&(b.ws, b.prefix)) {
+                        std::cmp::Ordering::Less => true,
+                        std::cmp::Ordering::Greater => false,
+                        std::cmp::Ordering::Equal => self
+                            .shards
+                            .get(*j)
+                            .is_some_and(|q| p.head_name(&r) < q.head_name(b)),
+                    },
+                };
+                if better {
+                    best = Some((i, r));
                 }
             }
-            let Some((i, _)) = best else {
+            let Some((i, r)) = best else {
                 break;
             };
             if let Some(p) = self.shards.get_mut(i) {
-                if let Some((_, _, row)) = p.head() {
-                    if self.error.is_none() {
-                        if let Err(e) = self.out.write_all(row) {
-                            self.error = Some(e);
-                        }
+                if self.error.is_none() {
+                    if let Err(e) = self.out.write_all(p.head_row(&r)) {
+                        self.error = Some(e);
                     }
                 }
                 p.next += 1;
@@ -241,8 +289,13 @@ impl WindowSink for CsvRows {
             self.text.clear();
         } else {
             self.text.extend_from_slice(row);
-            self.index
-                .push((w.window_start, row_start + name.len(), self.text.len()));
+            let r = RowRef::new(
+                w.window_start,
+                name,
+                row_start + name.len(),
+                self.text.len(),
+            );
+            self.index.push(r);
         }
     }
     fn progress(&mut self, watermark: u64) {
@@ -1131,7 +1184,16 @@ mod tests {
             for (i, r) in shards.iter().enumerate() {
                 let mut v: Vec<(u64, String, bool)> = r
                     .iter()
-                    .map(|&(k, n, cut)| (k * width, format!("eni-{n:02}-{i}"), cut))
+                    .map(|&(k, n, cut)| {
+                        // Odd names share their first 16 bytes: the merger's prefix keys tie
+                        // and the whole names decide.
+                        let name = if n % 2 == 0 {
+                            format!("eni-{n:02}-{i}")
+                        } else {
+                            format!("eni-0123456789ab{n:02}-{i}")
+                        };
+                        (k * width, name, cut)
+                    })
                     .collect();
                 v.sort();
                 v.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
@@ -1152,7 +1214,8 @@ mod tests {
                         sink.text.extend_from_slice(name.as_bytes());
                         let name_end = sink.text.len();
                         sink.text.extend_from_slice(format!(",{ws}\n").as_bytes());
-                        sink.index.push((*ws, name_end, sink.text.len()));
+                        let r = RowRef::new(*ws, name.as_bytes(), name_end, sink.text.len());
+                        sink.index.push(r);
                         at[i] += 1;
                         moved = true;
                         if *cut {
