@@ -435,6 +435,17 @@ impl LogReader {
         self.fast_into(&mut EachRecord { rec, each })
     }
 
+    /// Whether the fast routes ([`Self::fast_into`], [`Self::fast_records`]) may take lines
+    /// of the current input: it is default v2 in a listed format. A hint for reading loops,
+    /// which then need not try them before every record of a custom-format input; either
+    /// answer is safe (the fast routes decline what they cannot take).
+    #[inline]
+    pub fn fast_possible(&self) -> bool {
+        self.cur
+            .as_ref()
+            .is_some_and(|cur| cur.format.is_v2() && !cur.unsupported && cur.format_listed)
+    }
+
     /// [`LogReader::fast_records`] with each line parsed straight into the sink's next
     /// target ([`FastSink::target`]; the window stage's block slots), so no record is built
     /// and copied. After each line, [`FastSink::parsed`] gets a [`FastLine`] that re-parses the

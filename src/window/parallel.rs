@@ -48,7 +48,7 @@ use super::{
 };
 use crate::features::Observation;
 use crate::flowlog::chunk::{ChunkOutcome, ChunkParser, PieceKind, RawChunk};
-use crate::flowlog::{EniId, FlowRecord, FlowlogError, Interner, LogReader};
+use crate::flowlog::{EniId, FastLine, FastSink, FlowRecord, FlowlogError, Interner, LogReader};
 
 /// Bytes of input text per shard in one chunk: about 18,000 default-v2 records, so each shard
 /// gets a block of its own for `ShardDriver::feed_grouped` (on the peer benchmark, two threads,
@@ -278,6 +278,57 @@ impl RecordSource for Counting<'_> {
             }
             each(r, names)
         })
+    }
+    #[inline(always)]
+    fn fast_into<K: FastSink>(&mut self, sink: &mut K) -> Result<bool, K::Error> {
+        let mut counting = CountingSink {
+            inner: sink,
+            records: &mut self.records,
+            on_progress: &mut *self.on_progress,
+        };
+        self.reader.fast_into(&mut counting)
+    }
+    fn fast_possible(&self) -> bool {
+        self.reader.fast_possible()
+    }
+}
+
+/// A [`FastSink`] that counts the records it passes on to `inner` (parsed or refused lines,
+/// each a record [`Counting::next_record`] would have counted), for [`Counting::fast_into`].
+struct CountingSink<'s, K> {
+    inner: &'s mut K,
+    records: &'s mut u64,
+    on_progress: &'s mut dyn FnMut(u64),
+}
+
+impl<K> CountingSink<'_, K> {
+    #[inline(always)]
+    fn count(&mut self) {
+        *self.records += 1;
+        if *self.records % PROGRESS_EVERY == 0 {
+            (self.on_progress)(*self.records);
+        }
+    }
+}
+
+impl<K: FastSink> FastSink for CountingSink<'_, K> {
+    type Target = K::Target;
+    type Error = K::Error;
+    #[inline(always)]
+    fn target(&mut self) -> Option<&mut K::Target> {
+        self.inner.target()
+    }
+    #[inline(always)]
+    fn parsed(&mut self, line: FastLine<'_>) -> Result<bool, K::Error> {
+        self.count();
+        self.inner.parsed(line)
+    }
+    fn record(&mut self) -> &mut FlowRecord {
+        self.inner.record()
+    }
+    fn refused(&mut self, names: &Interner) -> Result<bool, K::Error> {
+        self.count();
+        self.inner.refused(names)
     }
 }
 

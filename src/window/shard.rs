@@ -83,6 +83,11 @@ pub trait RecordSource {
         let _ = sink;
         Ok(false)
     }
+    /// Whether the fast routes may take the coming records (a hint: reading loops go on with
+    /// `next_record` alone while it is false; either answer is safe). The default: no.
+    fn fast_possible(&self) -> bool {
+        false
+    }
 }
 
 impl RecordSource for LogReader {
@@ -103,6 +108,9 @@ impl RecordSource for LogReader {
     #[inline(always)]
     fn fast_into<K: FastSink>(&mut self, sink: &mut K) -> Result<bool, K::Error> {
         LogReader::fast_into(self, sink)
+    }
+    fn fast_possible(&self) -> bool {
+        LogReader::fast_possible(self)
     }
 }
 
@@ -839,11 +847,23 @@ where
                 if reader.fast_records(&mut rec, |rec, names| st.take(rec, names))? {
                     break;
                 }
-                if !reader.next_record(&mut rec).map_err(RunError::Read)? {
-                    ended = true;
-                    break;
+                // One record the fast routes declined, then more while they cannot take any
+                // (a custom-format input: no attempt before each record).
+                let mut full = false;
+                loop {
+                    if !reader.next_record(&mut rec).map_err(RunError::Read)? {
+                        ended = true;
+                        break;
+                    }
+                    if !st.take(&rec, reader.interner())? {
+                        full = true;
+                        break;
+                    }
+                    if reader.fast_possible() {
+                        break;
+                    }
                 }
-                if !st.take(&rec, reader.interner())? {
+                if ended || full {
                     break;
                 }
             }
