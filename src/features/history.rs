@@ -545,13 +545,29 @@ impl AddrLearner {
     fn observe_pair_v4(&mut self, s: u32, d: u32, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
         let held = |l: &Self| ((1u16 << usize::from(l.len).min(LEARNER_SLOTS)) - 1) as u8;
         let valid = held(self);
-        let (mut ms, mut md) = (0u8, 0u8);
-        for (i, &x) in self.v4.iter().enumerate() {
-            ms |= u8::from(x == s) << i;
-            md |= u8::from(x == d) << i;
-        }
-        ms &= valid;
-        md &= valid;
+        let mask = |l: &Self, a: u32| {
+            let mut m = 0u8;
+            for (i, &x) in l.v4.iter().enumerate() {
+                m |= u8::from(x == a) << i;
+            }
+            m & valid
+        };
+        // Slots keep their order and the own address never leaves, so slot 0 nearly always
+        // holds it, and it is one end of nearly every record: when slot 0 holds `s` (or `d`),
+        // that end's lowest slot is 0 and only the other end needs the four-slot compare.
+        // Only the lowest set bit of each mask is read below.
+        let first = self.v4[0];
+        let (ms, mut md) = if valid & 1 != 0 && (first == s || first == d) {
+            let s_first = first == s;
+            let m = mask(self, if s_first { d } else { s });
+            if s_first {
+                (1, m)
+            } else {
+                (m, 1)
+            }
+        } else {
+            (mask(self, s), mask(self, d))
+        };
         let i = if ms != 0 {
             let i = ms.trailing_zeros() as usize % LEARNER_SLOTS;
             self.counts[i] = self.counts[i].saturating_add(1);
