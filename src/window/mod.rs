@@ -305,6 +305,11 @@ pub(crate) struct EniRun {
     /// At most the end of the ENI's oldest open window (`u64::MAX` when none): no window of
     /// the ENI closes before the watermark reaches it.
     next_close: u64,
+    /// The window `[cached_start, cached_end)` of the run's last record whose start needed
+    /// the division (empty when none): a record starting inside it is in that window, and
+    /// `next_close` is at most its end already (cleared whenever `next_close` is recomputed).
+    cached_start: u64,
+    cached_end: u64,
 }
 
 /// Ids at or above this go to the fallback map rather than the dense index (the reader's
@@ -498,6 +503,8 @@ impl Windower {
         EniRun {
             pos,
             next_close: self.first_close(pos),
+            cached_start: 1,
+            cached_end: 0,
         }
     }
 
@@ -525,6 +532,10 @@ impl Windower {
         if watermark >= run.next_close {
             self.close_eni_until(eni, watermark, out);
             run.next_close = self.first_close(run.pos);
+            // The cached window may not be open (its record late or unplaceable): its end
+            // is no longer known to bound `next_close`.
+            run.cached_start = 1;
+            run.cached_end = 0;
         }
     }
 
@@ -539,9 +550,18 @@ impl Windower {
         watermark: u64,
     ) -> Push {
         self.stats.records += 1;
-        let ws = self.cfg.window_start(obs.start);
-        // The record opens at most the window `ws`: the oldest open window ends no later.
-        run.next_close = run.next_close.min(ws.saturating_add(self.cfg.width()));
+        // Records of a run mostly fall in one window: no division for those.
+        let ws = if run.cached_start <= obs.start && obs.start < run.cached_end {
+            run.cached_start
+        } else {
+            let ws = self.cfg.window_start(obs.start);
+            let end = ws.saturating_add(self.cfg.width());
+            // The record opens at most the window `ws`: the oldest open window ends no later.
+            run.next_close = run.next_close.min(end);
+            run.cached_start = ws;
+            run.cached_end = end;
+            ws
+        };
         self.push_at(run.pos, obs, eni, watermark, ws)
     }
 
