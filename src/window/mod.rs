@@ -492,7 +492,8 @@ impl Windower {
         let pos = self.enis.position_or_insert(eni);
         // One division per record: the window start serves the lateness test and the lookup.
         let ws = self.cfg.window_start(obs.start);
-        self.push_at(pos, obs, eni, watermark, ws)
+        let end = ws.saturating_add(self.cfg.width());
+        self.push_at(pos, obs, eni, watermark, (ws, end))
     }
 
     /// Starts a run of `eni`'s records (see `ShardDriver::feed_block`): finds its state once
@@ -562,11 +563,11 @@ impl Windower {
             run.cached_end = end;
             ws
         };
-        self.push_at(run.pos, obs, eni, watermark, ws)
+        self.push_at(run.pos, obs, eni, watermark, (ws, run.cached_end))
     }
 
     /// The body of [`Self::push_obs_as`], given the ENI's state position and the record's
-    /// window start (`records` counted already).
+    /// window's start and end (`records` counted already).
     #[inline]
     fn push_at(
         &mut self,
@@ -574,7 +575,7 @@ impl Windower {
         obs: &Observation,
         eni: EniId,
         watermark: u64,
-        ws: u64,
+        (ws, end): (u64, u64),
     ) -> Push {
         let cfg = &self.cfg;
         let spare = &mut self.spare;
@@ -582,7 +583,7 @@ impl Windower {
             // Positions always index `states` (see `EniTable::insert_slow`).
             return Push::Unplaceable(Unplaceable::NoEni);
         };
-        if ws.saturating_add(cfg.width()) <= watermark {
+        if end <= watermark {
             state.late += 1;
             self.stats.late += 1;
             return Push::Late;
