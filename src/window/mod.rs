@@ -603,26 +603,32 @@ impl Windower {
                 }
             }
         };
-        // The record's window is nearly always the newest: search from the back.
-        let found = match state.open.iter().rposition(|(s, _)| *s <= ws) {
-            Some(i) if state.open.get(i).is_some_and(|(s, _)| *s == ws) => Ok(i),
-            Some(i) => Err(i + 1),
-            None => Err(0),
-        };
-        let pos = match found {
-            Ok(i) => i,
-            Err(i) => {
-                if state.open.len() >= cfg.max_open_windows_per_eni as usize {
-                    self.count_unplaceable(Unplaceable::TooFarAhead);
-                    return Push::Unplaceable(Unplaceable::TooFarAhead);
+        // The record's window is nearly always the newest: that one first, then a search
+        // from the back.
+        let slot = if state.open.last().is_some_and(|(s, _)| *s == ws) {
+            state.open.last_mut()
+        } else {
+            let found = match state.open.iter().rposition(|(s, _)| *s <= ws) {
+                Some(i) if state.open.get(i).is_some_and(|(s, _)| *s == ws) => Ok(i),
+                Some(i) => Err(i + 1),
+                None => Err(0),
+            };
+            let pos = match found {
+                Ok(i) => i,
+                Err(i) => {
+                    if state.open.len() >= cfg.max_open_windows_per_eni as usize {
+                        self.count_unplaceable(Unplaceable::TooFarAhead);
+                        return Push::Unplaceable(Unplaceable::TooFarAhead);
+                    }
+                    let acc = spare.pop().unwrap_or_default();
+                    state.open.insert(i, (ws, acc));
+                    self.open_index.insert((ws, eni));
+                    i
                 }
-                let acc = spare.pop().unwrap_or_default();
-                state.open.insert(i, (ws, acc));
-                self.open_index.insert((ws, eni));
-                i
-            }
+            };
+            state.open.get_mut(pos)
         };
-        let Some((_, acc)) = state.open.get_mut(pos) else {
+        let Some((_, acc)) = slot else {
             return Push::Unplaceable(Unplaceable::TooFarAhead);
         };
         match dir {
