@@ -667,6 +667,15 @@ impl AddrLearner {
             self.push(*addr, 1);
         } else if self.v6_mask == 0 {
             // IPv4 slots only (the usual case): the loop below without its address enum.
+            if self.counts[0] > 1 && self.counts[1..] == [1; LEARNER_SLOTS - 1] {
+                // The usual state of an ENI with many one-off peers: its own address, then
+                // three remotes seen once, which all leave (the loop's result, directly).
+                self.counts = [self.counts[0] - 1, 0, 0, 0];
+                self.v4 = [self.v4[0], 0, 0, 0];
+                self.len = 1;
+                self.v6 = None;
+                return;
+            }
             let mut w = 0usize;
             for r in 0..LEARNER_SLOTS {
                 let c = self.counts[r].wrapping_sub(1);
