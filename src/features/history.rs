@@ -543,7 +543,10 @@ impl AddrLearner {
     /// as [`Self::observe_pair_any`] (a proptest checks it).
     #[inline]
     fn observe_pair_v4(&mut self, s: u32, d: u32, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
-        let held = |l: &Self| ((1u16 << usize::from(l.len).min(LEARNER_SLOTS)) - 1) as u8;
+        // The occupied slots' bits (`len` is at most `LEARNER_SLOTS`, 4: every write checks).
+        const HELD: [u8; 8] = [0, 1, 3, 7, 15, 15, 15, 15];
+        const _: () = assert!(LEARNER_SLOTS == 4, "HELD is written for four slots");
+        let held = |l: &Self| HELD[usize::from(l.len) & 7];
         let valid = held(self);
         let mask = |l: &Self, a: u32| {
             let mut m = 0u8;
