@@ -227,7 +227,6 @@ proptest! {
             allowed_lateness_secs: lateness,
             max_open_windows_per_eni: max_open,
             evidence,
-            ..WindowConfig::default()
         };
         let nm = names(3);
         let mut wm = Watermark::new(cfg.allowed_lateness_secs);
