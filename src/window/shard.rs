@@ -215,7 +215,8 @@ pub(super) struct Grouping {
     /// The block's ENI ids, in input order (so the second pass does not read the records).
     enis: Vec<EniId>,
     /// Indexes of the block's records, grouped by ENI, input order within each ENI (records
-    /// are read in place, fetched a few records ahead).
+    /// are read in place, fetched a few records ahead), then [`ORDER_PAD`] slots of
+    /// [`NO_RECORD`].
     order: Vec<u32>,
     /// For records counted with [`Grouping::count_places`]: each one's index in the block's items
     /// (the two-thread pipeline's blocks hold every shard's records).
