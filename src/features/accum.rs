@@ -495,9 +495,9 @@ impl WindowAcc {
         let remote = obs.remote_ref(dir);
         let rkey = remote.map(|a| addr_key(*a));
         if let (Some(addr), Some(key)) = (remote, rkey) {
-            self.add_peer(addr, key, dir, obs.bytes, hist);
+            let private = self.add_peer(addr, key, dir, obs.bytes, hist);
             if dir == Dir::Out {
-                if !is_private(*addr) {
+                if !private {
                     self.c.ext_bytes_out = self.c.ext_bytes_out.saturating_add(obs.bytes);
                 }
                 if evidence {
@@ -521,8 +521,17 @@ impl WindowAcc {
         }
     }
 
+    /// Counts the remote `addr` (key `key`) in the peer table; returns whether it is private
+    /// (for a peer in the table, from its flags: no second test of the address).
     #[inline]
-    fn add_peer(&mut self, addr: &IpAddr, key: u64, dir: Dir, bytes: u64, hist: &mut EniHistory) {
+    fn add_peer(
+        &mut self,
+        addr: &IpAddr,
+        key: u64,
+        dir: Dir,
+        bytes: u64,
+        hist: &mut EniHistory,
+    ) -> bool {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
         let out_bytes = if dir == Dir::Out { bytes } else { 0 };
         if let Some(ov) = &mut self.peer_overflow {
@@ -534,11 +543,11 @@ impl WindowAcc {
             Ok(p) => {
                 p.out_bytes = p.out_bytes.saturating_add(out_bytes);
                 p.flags |= bit;
-                return;
+                return p.flags & PEER_PRIVATE != 0;
             }
             Err(v) => v,
         };
-        self.add_new_peer(addr, key, dir, out_bytes, hist, vacant);
+        self.add_new_peer(addr, key, dir, out_bytes, hist, vacant)
     }
 
     fn add_new_peer(
@@ -549,21 +558,23 @@ impl WindowAcc {
         out_bytes: u64,
         hist: &mut EniHistory,
         vacant: Option<usize>,
-    ) {
+    ) -> bool {
         let bit = if dir == Dir::Out { PEER_OUT } else { PEER_IN };
+        let private = is_private(*addr);
         if self.peers.len() < PEER_MAP_CAP {
-            let private = if is_private(*addr) { PEER_PRIVATE } else { 0 };
+            let flag = if private { PEER_PRIVATE } else { 0 };
             self.peers.insert_vacant(
                 vacant,
                 key,
                 PeerVal {
                     out_bytes,
-                    flags: bit | private,
+                    flags: bit | flag,
                 },
             );
-            return;
+            return private;
         }
         self.add_overflow_peer(key, dir, hist);
+        private
     }
 
     /// [`Self::add_new_peer`] once the window holds [`PEER_MAP_CAP`] peers (the sketches).

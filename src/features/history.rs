@@ -543,15 +543,34 @@ impl AddrLearner {
     /// as [`Self::observe_pair_any`] (a proptest checks it).
     #[inline]
     fn observe_pair_v4(&mut self, s: u32, d: u32, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
-        let held = |l: &Self| ((1u16 << usize::from(l.len).min(LEARNER_SLOTS)) - 1) as u8;
+        // The occupied slots' bits (`len` is at most `LEARNER_SLOTS`, 4: every write checks).
+        const HELD: [u8; 8] = [0, 1, 3, 7, 15, 15, 15, 15];
+        const _: () = assert!(LEARNER_SLOTS == 4, "HELD is written for four slots");
+        let held = |l: &Self| HELD[usize::from(l.len) & 7];
         let valid = held(self);
-        let (mut ms, mut md) = (0u8, 0u8);
-        for (i, &x) in self.v4.iter().enumerate() {
-            ms |= u8::from(x == s) << i;
-            md |= u8::from(x == d) << i;
-        }
-        ms &= valid;
-        md &= valid;
+        let mask = |l: &Self, a: u32| {
+            let mut m = 0u8;
+            for (i, &x) in l.v4.iter().enumerate() {
+                m |= u8::from(x == a) << i;
+            }
+            m & valid
+        };
+        // Slots keep their order and the own address never leaves, so slot 0 nearly always
+        // holds it, and it is one end of nearly every record: when slot 0 holds `s` (or `d`),
+        // that end's lowest slot is 0 and only the other end needs the four-slot compare.
+        // Only the lowest set bit of each mask is read below.
+        let first = self.v4[0];
+        let (ms, mut md) = if valid & 1 != 0 && (first == s || first == d) {
+            let s_first = first == s;
+            let m = mask(self, if s_first { d } else { s });
+            if s_first {
+                (1, m)
+            } else {
+                (m, 1)
+            }
+        } else {
+            (mask(self, s), mask(self, d))
+        };
         let i = if ms != 0 {
             let i = ms.trailing_zeros() as usize % LEARNER_SLOTS;
             self.counts[i] = self.counts[i].saturating_add(1);
@@ -651,6 +670,15 @@ impl AddrLearner {
             self.push(*addr, 1);
         } else if self.v6_mask == 0 {
             // IPv4 slots only (the usual case): the loop below without its address enum.
+            if self.counts[0] > 1 && self.counts[1..] == [1; LEARNER_SLOTS - 1] {
+                // The usual state of an ENI with many one-off peers: its own address, then
+                // three remotes seen once, which all leave (the loop's result, directly).
+                self.counts = [self.counts[0] - 1, 0, 0, 0];
+                self.v4 = [self.v4[0], 0, 0, 0];
+                self.len = 1;
+                self.v6 = None;
+                return;
+            }
             let mut w = 0usize;
             for r in 0..LEARNER_SLOTS {
                 let c = self.counts[r].wrapping_sub(1);

@@ -321,20 +321,22 @@ impl PeerTable {
         }
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = slot_of(key, self.slots.len());
-        for _ in 0..self.slots.len() {
+        let mut left = self.slots.len();
+        let found = loop {
+            // All the way round (never: the table is at most half full): no slot to give,
+            // and `insert_vacant` probes afresh.
+            if left == 0 {
+                return Err(None);
+            }
+            left -= 1;
             match self.slots.get(i) {
-                Some(s) if s.key == key => break,
+                Some(s) if s.key == key => break i,
                 Some(s) if s.key == 0 => return Err(Some(i)),
                 Some(_) => i = (i + 1) & mask,
                 None => return Err(None),
             }
-        }
-        // Found, unless the probe went all the way round (never: the table is at most half
-        // full); then no slot to give, and `insert_vacant` probes afresh.
-        match self.slots.get_mut(i) {
-            Some(s) if s.key == key => Ok(&mut s.val),
-            _ => Err(None),
-        }
+        };
+        self.slots.get_mut(found).map(|s| &mut s.val).ok_or(None)
     }
 
     /// [`Self::insert_new`] of a key [`Self::get_mut_or_vacant`] just found absent, given the

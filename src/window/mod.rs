@@ -305,6 +305,11 @@ pub(crate) struct EniRun {
     /// At most the end of the ENI's oldest open window (`u64::MAX` when none): no window of
     /// the ENI closes before the watermark reaches it.
     next_close: u64,
+    /// The window `[cached_start, cached_end)` of the run's last record whose start needed
+    /// the division (empty when none): a record starting inside it is in that window, and
+    /// `next_close` is at most its end already (cleared whenever `next_close` is recomputed).
+    cached_start: u64,
+    cached_end: u64,
 }
 
 /// Ids at or above this go to the fallback map rather than the dense index (the reader's
@@ -487,7 +492,8 @@ impl Windower {
         let pos = self.enis.position_or_insert(eni);
         // One division per record: the window start serves the lateness test and the lookup.
         let ws = self.cfg.window_start(obs.start);
-        self.push_at(pos, obs, eni, watermark, ws)
+        let end = ws.saturating_add(self.cfg.width());
+        self.push_at(pos, obs, eni, watermark, (ws, end))
     }
 
     /// Starts a run of `eni`'s records (see `ShardDriver::feed_block`): finds its state once
@@ -498,6 +504,8 @@ impl Windower {
         EniRun {
             pos,
             next_close: self.first_close(pos),
+            cached_start: 1,
+            cached_end: 0,
         }
     }
 
@@ -525,6 +533,10 @@ impl Windower {
         if watermark >= run.next_close {
             self.close_eni_until(eni, watermark, out);
             run.next_close = self.first_close(run.pos);
+            // The cached window may not be open (its record late or unplaceable): its end
+            // is no longer known to bound `next_close`.
+            run.cached_start = 1;
+            run.cached_end = 0;
         }
     }
 
@@ -539,14 +551,23 @@ impl Windower {
         watermark: u64,
     ) -> Push {
         self.stats.records += 1;
-        let ws = self.cfg.window_start(obs.start);
-        // The record opens at most the window `ws`: the oldest open window ends no later.
-        run.next_close = run.next_close.min(ws.saturating_add(self.cfg.width()));
-        self.push_at(run.pos, obs, eni, watermark, ws)
+        // Records of a run mostly fall in one window: no division for those.
+        let ws = if run.cached_start <= obs.start && obs.start < run.cached_end {
+            run.cached_start
+        } else {
+            let ws = self.cfg.window_start(obs.start);
+            let end = ws.saturating_add(self.cfg.width());
+            // The record opens at most the window `ws`: the oldest open window ends no later.
+            run.next_close = run.next_close.min(end);
+            run.cached_start = ws;
+            run.cached_end = end;
+            ws
+        };
+        self.push_at(run.pos, obs, eni, watermark, (ws, run.cached_end))
     }
 
     /// The body of [`Self::push_obs_as`], given the ENI's state position and the record's
-    /// window start (`records` counted already).
+    /// window's start and end (`records` counted already).
     #[inline]
     fn push_at(
         &mut self,
@@ -554,7 +575,7 @@ impl Windower {
         obs: &Observation,
         eni: EniId,
         watermark: u64,
-        ws: u64,
+        (ws, end): (u64, u64),
     ) -> Push {
         let cfg = &self.cfg;
         let spare = &mut self.spare;
@@ -562,7 +583,7 @@ impl Windower {
             // Positions always index `states` (see `EniTable::insert_slow`).
             return Push::Unplaceable(Unplaceable::NoEni);
         };
-        if ws.saturating_add(cfg.width()) <= watermark {
+        if end <= watermark {
             state.late += 1;
             self.stats.late += 1;
             return Push::Late;
@@ -582,26 +603,32 @@ impl Windower {
                 }
             }
         };
-        // The record's window is nearly always the newest: search from the back.
-        let found = match state.open.iter().rposition(|(s, _)| *s <= ws) {
-            Some(i) if state.open.get(i).is_some_and(|(s, _)| *s == ws) => Ok(i),
-            Some(i) => Err(i + 1),
-            None => Err(0),
-        };
-        let pos = match found {
-            Ok(i) => i,
-            Err(i) => {
-                if state.open.len() >= cfg.max_open_windows_per_eni as usize {
-                    self.count_unplaceable(Unplaceable::TooFarAhead);
-                    return Push::Unplaceable(Unplaceable::TooFarAhead);
+        // The record's window is nearly always the newest: that one first, then a search
+        // from the back.
+        let slot = if state.open.last().is_some_and(|(s, _)| *s == ws) {
+            state.open.last_mut()
+        } else {
+            let found = match state.open.iter().rposition(|(s, _)| *s <= ws) {
+                Some(i) if state.open.get(i).is_some_and(|(s, _)| *s == ws) => Ok(i),
+                Some(i) => Err(i + 1),
+                None => Err(0),
+            };
+            let pos = match found {
+                Ok(i) => i,
+                Err(i) => {
+                    if state.open.len() >= cfg.max_open_windows_per_eni as usize {
+                        self.count_unplaceable(Unplaceable::TooFarAhead);
+                        return Push::Unplaceable(Unplaceable::TooFarAhead);
+                    }
+                    let acc = spare.pop().unwrap_or_default();
+                    state.open.insert(i, (ws, acc));
+                    self.open_index.insert((ws, eni));
+                    i
                 }
-                let acc = spare.pop().unwrap_or_default();
-                state.open.insert(i, (ws, acc));
-                self.open_index.insert((ws, eni));
-                i
-            }
+            };
+            state.open.get_mut(pos)
         };
-        let Some((_, acc)) = state.open.get_mut(pos) else {
+        let Some((_, acc)) = slot else {
             return Push::Unplaceable(Unplaceable::TooFarAhead);
         };
         match dir {

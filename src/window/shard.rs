@@ -47,6 +47,12 @@ const PREFETCH_AHEAD: usize = 8;
 /// in cache when its slots are prefetched, `PREFETCH_AHEAD` records ahead; 24 measured 5 %
 /// slower).
 const RECORD_AHEAD: usize = 16;
+/// Slots of `Grouping::order` past a block's records, each [`NO_RECORD`]: the window loop
+/// reads the indexes of a record and of the two it prefetches as one fixed-size window of
+/// `order` (one bounds check instead of three).
+const ORDER_PAD: usize = RECORD_AHEAD;
+/// The index in the padding of `Grouping::order`: no record (`items.get` finds none).
+const NO_RECORD: u32 = u32::MAX;
 /// Messages in flight per shard. Batches are `BLOCK * shards` records in all (so `BLOCK` per
 /// shard on average); with the one pending and the one being processed, at most `DEPTH + 2`
 /// batches per shard exist at once (emptied ones are recycled), each holding at most
@@ -234,7 +240,8 @@ pub(super) struct Grouping {
     /// The block's ENI ids, in input order (so the second pass does not read the records).
     enis: Vec<EniId>,
     /// Indexes of the block's records, grouped by ENI, input order within each ENI (records
-    /// are read in place, fetched a few records ahead).
+    /// are read in place, fetched a few records ahead), then [`ORDER_PAD`] slots of
+    /// [`NO_RECORD`].
     order: Vec<u32>,
     /// For records counted with [`Grouping::count_places`]: each one's index in the block's items
     /// (the two-thread pipeline's blocks hold every shard's records).
@@ -449,9 +456,10 @@ impl<S: WindowSink> ShardDriver<S> {
         // Every slot of `order` is written below (the counts' runs tile `0..items.len()`), so
         // a buffer of the right length is reused as it is: zeroing it was a 64 KiB memset a
         // block.
-        if g.order.len() != items.len() {
+        if g.order.len() != items.len() + ORDER_PAD {
             g.order.clear();
             g.order.resize(items.len(), 0);
+            g.order.resize(items.len() + ORDER_PAD, NO_RECORD);
         }
         for (i, &e) in g.enis.iter().enumerate() {
             if let Some(c) = g.count.get_mut(e as usize) {
@@ -486,6 +494,7 @@ impl<S: WindowSink> ShardDriver<S> {
         g.run_starts();
         g.order.clear();
         g.order.resize(g.enis.len(), 0);
+        g.order.resize(g.enis.len() + ORDER_PAD, NO_RECORD);
         for (&e, &i) in g.enis.iter().zip(&g.at) {
             if let Some(c) = g.count.get_mut(e as usize) {
                 if let Some(slot) = g.order.get_mut(*c as usize) {
@@ -535,20 +544,26 @@ impl<S: WindowSink> ShardDriver<S> {
                 // `RECORD_AHEAD` on, then the peer and port slots of the one
                 // `PREFETCH_AHEAD` on (a cache miss per record otherwise), perhaps another
                 // ENI's, while applying this one.
-                if let Some(&i) = g.order.get(j + RECORD_AHEAD) {
-                    let p = items.as_ptr().wrapping_add(i as usize).cast::<u8>();
-                    for line in 0..3 {
-                        crate::features::peers::prefetch_ptr(p.wrapping_add(64 * line));
-                    }
-                }
-                if let Some((ahead, _)) = g
+                // This record's index and the two prefetched ones' (`order` is padded).
+                let Some(w) = g
                     .order
-                    .get(j + PREFETCH_AHEAD)
-                    .and_then(|&i| items.get(i as usize))
-                {
+                    .get(j..j + RECORD_AHEAD + 1)
+                    .and_then(|w| <&[u32; RECORD_AHEAD + 1]>::try_from(w).ok())
+                else {
+                    break;
+                };
+                // A hint: the padding's index prefetches a wild address, which is harmless.
+                let p = items
+                    .as_ptr()
+                    .wrapping_add(w[RECORD_AHEAD] as usize)
+                    .cast::<u8>();
+                for line in 0..3 {
+                    crate::features::peers::prefetch_ptr(p.wrapping_add(64 * line));
+                }
+                if let Some((ahead, _)) = items.get(w[PREFETCH_AHEAD] as usize) {
                     self.windower.prefetch(ahead, x.eni(ahead.eni));
                 }
-                let Some((obs, raw)) = g.order.get(j).and_then(|&i| items.get(i as usize)) else {
+                let Some((obs, raw)) = items.get(w[0] as usize) else {
                     break;
                 };
                 let wm = x.watermark(*raw);

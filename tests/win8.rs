@@ -1,0 +1,267 @@
+//! Property tests of the window stage's fast paths (session 8) against the plain ones:
+//!
+//! - the own-address learner's pair update (`AddrLearner::observe_pair`: slot 0 compared first,
+//!   the one-off-peers decrement written directly) against two single updates, comparing the
+//!   whole learner state (slots, counts, serialized form) after every pair;
+//! - the grouped window loop (`ShardDriver::feed_block`: padded run order, the run's cached
+//!   window and its end for the lateness test, the newest open window tried first) against one
+//!   record at a time (`ShardDriver::feed`, which divides for every record and searches the
+//!   open windows), with window starts that jump between windows inside a run, windows closing
+//!   mid-block, late, no-data, skip-data, undirected and too-far-ahead records, and starts near
+//!   2^32 and near 2^64 (where the window end saturates).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use flowvigil::features::history::AddrLearner;
+use flowvigil::features::{Observation, WindowFeatures};
+use flowvigil::flowlog::{Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags};
+use flowvigil::window::{ShardDriver, Watermark, WindowConfig};
+use proptest::prelude::*;
+
+fn v4(a: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a))
+}
+
+/// Addresses for the learner: `0` is 0.0.0.0 (the value of an unused slot), `1` the "own"
+/// address, the others remotes; a few IPv6 ones send the pair to the plain path.
+fn addr(i: u32) -> IpAddr {
+    match i {
+        0 => v4(0),
+        1..=9 => v4(0x0a00_0000 + i),
+        _ => IpAddr::V6(std::net::Ipv6Addr::from(0xfd00_u128 << 112 | u128::from(i))),
+    }
+}
+
+/// A learner from `(address, count)` slots, through its serialized form (as a model file
+/// holds it: counts may be zero).
+fn learner(slots: &[(u32, u64)]) -> AddrLearner {
+    let mut seen: Vec<(IpAddr, u64)> = Vec::new();
+    for &(a, c) in slots.iter().take(4) {
+        if !seen.iter().any(|s| s.0 == addr(a)) {
+            seen.push((addr(a), c));
+        }
+    }
+    let json = serde_json::json!({ "slots": seen });
+    serde_json::from_value(json).expect("valid learner slots")
+}
+
+fn state(l: &AddrLearner) -> (String, Option<u32>, Option<IpAddr>) {
+    (
+        serde_json::to_string(l).expect("serializes"),
+        l.first_v4(),
+        l.leader(),
+    )
+}
+
+/// One end of most pairs is the own address (slot 0 once learned), on either side; the
+/// other a remote from a small set, sometimes the own address itself or 0.0.0.0.
+fn pair_strategy(v6: bool) -> impl Strategy<Value = (u32, u32)> {
+    let remote = if v6 { 0u32..12 } else { 0u32..10 };
+    (any::<u8>(), remote.clone(), remote).prop_map(|(k, a, b)| match k % 4 {
+        0 => (1, a),
+        1 => (a, 1),
+        2 => (1, 1),
+        _ => (a, b),
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// `observe_pair` (slot-0 shortcut, direct one-off decrement) equals `observe_ref` of both
+    /// ends then `count_ref` of both, with the same learner state after every pair.
+    #[test]
+    fn learner_pair_equals_two_single_updates(
+        start in proptest::collection::vec((0u32..10, 0u64..4), 0..=4),
+        stream in proptest::collection::vec(pair_strategy(false), 0..400),
+    ) {
+        let mut fast = learner(&start);
+        let mut plain = fast.clone();
+        for (x, y) in stream {
+            let (src, dst) = (addr(x), addr(y));
+            let got = fast.observe_pair(&src, &dst);
+            plain.observe_ref(&src);
+            plain.observe_ref(&dst);
+            prop_assert_eq!(got, (plain.count_ref(&src), plain.count_ref(&dst)));
+            prop_assert_eq!(state(&fast), state(&plain));
+        }
+    }
+
+    /// The same with IPv6 addresses mixed in (the plain path, and IPv4 pairs after IPv6 slots
+    /// have left again).
+    #[test]
+    fn learner_pair_equals_two_single_updates_mixed(
+        start in proptest::collection::vec((0u32..12, 0u64..4), 0..=4),
+        stream in proptest::collection::vec(pair_strategy(true), 0..400),
+    ) {
+        let mut fast = learner(&start);
+        let mut plain = fast.clone();
+        for (x, y) in stream {
+            let (src, dst) = (addr(x), addr(y));
+            let got = fast.observe_pair(&src, &dst);
+            plain.observe_ref(&src);
+            plain.observe_ref(&dst);
+            prop_assert_eq!(got, (plain.count_ref(&src), plain.count_ref(&dst)));
+            prop_assert_eq!(state(&fast), state(&plain));
+        }
+    }
+}
+
+fn names(n: usize) -> Interner {
+    let mut i = Interner::new();
+    for k in 0..n {
+        i.intern(format!("eni-{k:017x}").as_bytes());
+    }
+    i
+}
+
+#[derive(Clone, Debug)]
+struct Rec {
+    eni: EniId,
+    /// Seconds after the base.
+    offset: u64,
+    span: u64,
+    peer: u32,
+    egress: bool,
+    with_direction: bool,
+    /// 0 skip data, 1 no data, 2 no addresses (undirected without `flow-direction`), else OK.
+    status: u8,
+    bytes: u64,
+}
+
+fn rec_strategy(enis: u32, horizon: u64) -> impl Strategy<Value = Rec> {
+    (
+        0..enis,
+        0..horizon,
+        0u64..40,
+        0u32..30,
+        any::<bool>(),
+        any::<bool>(),
+        0u8..24,
+        any::<u64>(),
+    )
+        .prop_map(
+            |(eni, offset, span, peer, egress, with_direction, status, bytes)| Rec {
+                eni,
+                offset,
+                span,
+                peer,
+                egress,
+                with_direction,
+                status,
+                bytes,
+            },
+        )
+}
+
+fn record(r: &Rec, base: u64) -> FlowRecord {
+    let me = v4(0x0a00_000a | (r.eni << 8));
+    let peer = v4(0xcb00_7100 + r.peer);
+    let (src, dst) = if r.egress { (me, peer) } else { (peer, me) };
+    let start = base.saturating_add(r.offset);
+    let mut f = FlowRecord {
+        version: Some(5),
+        eni: Some(r.eni),
+        srcaddr: Some(src),
+        dstaddr: Some(dst),
+        srcport: Some(40_000 + r.peer as u16),
+        dstport: Some(443),
+        protocol: Some(6),
+        packets: Some(r.bytes % 7),
+        bytes: Some(r.bytes),
+        start: Some(start),
+        end: Some(start.saturating_add(r.span)),
+        action: Some(Action::Accept),
+        log_status: Some(LogStatus::Ok),
+        tcp_flags: Some(TcpFlags(2)),
+        flow_direction: r.with_direction.then_some(if r.egress {
+            FlowDirection::Egress
+        } else {
+            FlowDirection::Ingress
+        }),
+        ..FlowRecord::default()
+    };
+    match r.status {
+        0 => {
+            f.srcaddr = None;
+            f.dstaddr = None;
+            f.log_status = Some(LogStatus::SkipData);
+        }
+        1 => {
+            f.srcaddr = None;
+            f.dstaddr = None;
+            f.log_status = Some(LogStatus::NoData);
+        }
+        2 => {
+            f.srcaddr = None;
+            f.dstaddr = None;
+            f.flow_direction = None;
+        }
+        _ => {}
+    }
+    f
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Blocks grouped by ENI (the run's cached window, its end as the lateness bound, the
+    /// newest window first, the padded order) give exactly the windows, counters, late counts
+    /// and histories of one record at a time, for any block boundaries.
+    #[test]
+    fn grouped_runs_equal_record_at_a_time(
+        recs in proptest::collection::vec(rec_strategy(3, 240), 1..300),
+        window_secs in prop_oneof![Just(1u32), Just(7), Just(30), Just(60)],
+        lateness in prop_oneof![Just(0u32), Just(20), Just(90)],
+        max_open in 1u32..4,
+        base in prop_oneof![
+            Just(1_700_000_100u64),
+            Just(u64::from(u32::MAX) - 120),
+            Just(u64::MAX - 150),
+        ],
+        cuts in proptest::collection::vec(1usize..90, 1..6),
+        evidence in any::<bool>(),
+    ) {
+        let cfg = WindowConfig {
+            window_secs,
+            allowed_lateness_secs: lateness,
+            max_open_windows_per_eni: max_open,
+            evidence,
+        };
+        let nm = names(3);
+        let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+        let mut items = Vec::new();
+        for r in &recs {
+            let f = record(r, base);
+            if let Ok(obs) = Observation::from_record(&f) {
+                items.push((obs, wm.get()));
+            }
+            wm.observe(&f);
+        }
+        let mut one = ShardDriver::new(&cfg, Vec::<WindowFeatures>::new());
+        for (obs, w) in &items {
+            one.feed(obs, *w, &nm);
+        }
+        let mut grouped = ShardDriver::new(&cfg, Vec::<WindowFeatures>::new());
+        let (mut at, mut k) = (0, 0);
+        while at < items.len() {
+            let end = (at + cuts[k % cuts.len()]).min(items.len());
+            let after = items.get(end).map_or(wm.get(), |(_, w)| *w);
+            grouped.feed_block(&items[at..end], after, &nm);
+            at = end;
+            k += 1;
+        }
+        one.advance(wm.get(), &nm);
+        for e in 0..3 {
+            prop_assert_eq!(one.windower().history(e), grouped.windower().history(e));
+        }
+        one.finish_windows(&nm);
+        grouped.finish_windows(&nm);
+        prop_assert_eq!(one.sink(), grouped.sink());
+        prop_assert_eq!(one.windower().stats(), grouped.windower().stats());
+        prop_assert_eq!(one.windower().late_counts(), grouped.windower().late_counts());
+        for e in 0..3 {
+            prop_assert_eq!(one.windower().history(e), grouped.windower().history(e));
+        }
+    }
+}
