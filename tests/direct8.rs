@@ -10,8 +10,6 @@
 
 mod common;
 
-use std::io::{self, Read};
-
 use flowvigil::features::{Observation, WindowFeatures};
 use flowvigil::flowlog::{
     FastLine, FastSink, FlowDirection, FlowRecord, Interner, LogReader, LogStatus, MemorySink,
@@ -22,34 +20,10 @@ use flowvigil::window::{
 };
 use proptest::prelude::*;
 
-use common::VecSource;
+use common::{Choppy, VecSource};
 
 const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol \
                   packets bytes start end action log-status";
-
-/// A source handing out at most `steps[i]` bytes per read (cycling).
-struct Choppy {
-    data: Vec<u8>,
-    pos: usize,
-    steps: Vec<usize>,
-    k: usize,
-}
-
-impl Read for Choppy {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let step = self
-            .steps
-            .get(self.k % self.steps.len().max(1))
-            .copied()
-            .unwrap_or(4096);
-        self.k += 1;
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        let n = rest.len().min(out.len()).min(step.max(1));
-        out[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
 
 fn reader(data: &str, steps: &[usize], opts: &ReadOptions, sink: &MemorySink) -> LogReader {
     LogReader::from_read(

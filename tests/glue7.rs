@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::{self, Read};
-
 use flowvigil::features::WindowFeatures;
 use flowvigil::flowlog::{FlowRecord, Interner, LogReader, MemorySink, ReadOptions};
 use flowvigil::window::{
@@ -18,31 +16,6 @@ use proptest::prelude::*;
 
 const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol \
                   packets bytes start end action log-status";
-
-/// A source handing out at most `steps[i]` bytes per read (cycling), so lines cross read
-/// and buffer ends anywhere.
-struct Choppy {
-    data: Vec<u8>,
-    pos: usize,
-    steps: Vec<usize>,
-    k: usize,
-}
-
-impl Read for Choppy {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let step = self
-            .steps
-            .get(self.k % self.steps.len().max(1))
-            .copied()
-            .unwrap_or(4096);
-        self.k += 1;
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        let n = rest.len().min(out.len()).min(step.max(1));
-        out[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
 
 /// One line per kind (see the match); `t` moves time on, and some kinds go back in time
 /// (late records).
@@ -218,7 +191,7 @@ proptest! {
     }
 }
 
-use common::VecSource;
+use common::{Choppy, VecSource};
 
 /// A long mixed input (more than one block of the one-thread loop), with late records.
 fn long_text(n: usize) -> String {
