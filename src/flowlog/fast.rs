@@ -517,13 +517,16 @@ fn times(win: &Window, p: &mut usize) -> Option<(u64, u64)> {
     } else {
         swar8(we.wrapping_sub(0x30 * ONES))
     };
-    // The last two digits, at 8 and 19.
-    let lo = |at: usize| {
-        let t = (ld(win, at) as u16).wrapping_sub(0x3030);
-        u64::from(t & 0xff) * 10 + u64::from(t >> 8)
-    };
+    // The last two digits of each, at 8 and 19, valued together: both pairs in one word
+    // (bytes 0, 1 and 2, 3), one multiplication puts 10a + b in bytes 1 and 3.
+    let pairs = (ld(win, q + 8) as u16 as u32 | (ld(win, q + 19) as u16 as u32) << 16)
+        .wrapping_sub(0x3030_3030);
+    let lo = pairs.wrapping_mul(10 << 8 | 1) >> 8;
     *p = q + 22;
-    Some((hi_s * 100 + lo(q + 8), hi_e * 100 + lo(q + 19)))
+    Some((
+        hi_s * 100 + u64::from(lo & 0xff),
+        hi_e * 100 + u64::from((lo >> 16) & 0xff),
+    ))
 }
 
 /// Whether the 22 bytes from the words at 0 and 8 (`w[0]`, `w[1]`) and at 6 and 14
