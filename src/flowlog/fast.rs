@@ -446,10 +446,23 @@ fn int_field<const SHORT: bool>(win: &Window, p: &mut usize, max: u64) -> Option
     // One digit and a space: no word arithmetic. `w - "0 "` over the low two bytes is below
     // 10 exactly when they are a digit and a space (any other second byte, or a borrow from a
     // first byte below '0', lands above).
-    let d = (ld(win, start) as u16).wrapping_sub(u16::from_le_bytes(*b"0 "));
+    let w = ld(win, start);
+    let d = (w as u16).wrapping_sub(u16::from_le_bytes(*b"0 "));
     if SHORT && d < 10 {
         *p = start + 2;
         return Some(Some(u64::from(d)));
+    }
+    if SHORT {
+        // Two digits and a space: `w - "00 "` over the low three bytes has each digit's
+        // value (at most 9) in bytes 0 and 1 and zero above exactly then (a byte below its
+        // base borrows from the bytes above; adding 0x76 to a byte, or'ed with the byte
+        // itself, sets its top bit when it is above 9, and its carries only come from a
+        // byte that fails).
+        let t = (w as u32 & 0x00ff_ffff).wrapping_sub(u32::from_le_bytes(*b"00 \0"));
+        if (t.wrapping_add(0x7676) | t) & 0xffff_8080 == 0 && max >= 99 {
+            *p = start + 3;
+            return Some(Some(u64::from((t & 0xff) * 10 + (t >> 8))));
+        }
     }
     match digits(win, start) {
         Some((x, n, _)) => {
@@ -1057,6 +1070,61 @@ mod tests {
         };
         r.text.set(TextField::VpcId, b"vpc-1");
         r
+    }
+
+    /// The short-field paths of `int_field` (one digit, two digits and a space) against its
+    /// word-at-a-time path alone, for every first two bytes and a set of third and fourth
+    /// bytes: the same value and position, or both decline.
+    #[test]
+    fn short_int_field_equals_word_path() {
+        let thirds = [
+            b' ', b'0', b'9', b'\t', 0, 0x1f, 0x21, 0x7f, 0x80, 0xff, b'/', b':',
+        ];
+        let mut win = [0u8; WIN + 8];
+        for b0 in 0..=255u8 {
+            for b1 in 0..=255u8 {
+                for &b2 in &thirds {
+                    for &b3 in &[b' ', b'5'] {
+                        win[..4].copy_from_slice(&[b0, b1, b2, b3]);
+                        for max in [u8::MAX.into(), u64::MAX] {
+                            let (mut p, mut q) = (0, 0);
+                            let short = int_field::<true>(&win, &mut p, max);
+                            let plain = int_field::<false>(&win, &mut q, max);
+                            assert_eq!(short, plain, "{:?} max {max}", [b0, b1, b2, b3]);
+                            if short.is_some() {
+                                assert_eq!(p, q, "{:?}", [b0, b1, b2, b3]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `times` against `time_field` twice (which values each field on its own), over every
+    /// pair of last two digits and a few first eight.
+    #[test]
+    fn times_equal_time_fields() {
+        let mut win = [0u8; WIN + 8];
+        for (s8, e8) in [
+            ("17000000", "17000000"),
+            ("17000000", "17000001"),
+            ("99999999", "10000000"),
+        ] {
+            for a in 0..100 {
+                for b in (0..100).step_by(7) {
+                    let line = format!("{s8}{a:02} {e8}{b:02} ACCEPT OK");
+                    win[..line.len()].copy_from_slice(line.as_bytes());
+                    let (mut p, mut q) = (0, 0);
+                    let both = times(&win, &mut p);
+                    let mut first8 = (u64::MAX, 0);
+                    let s = time_field(&win, &mut q, &mut first8);
+                    let e = time_field(&win, &mut q, &mut first8);
+                    assert_eq!(both, s.flatten().zip(e.flatten()), "{line}");
+                    assert_eq!(p, q, "{line}");
+                }
+            }
+        }
     }
 
     const KNOWN: [&str; 3] = ["eni-0123456789abcdef0", "eni-1235b8ca123456789", "eni-a"];
