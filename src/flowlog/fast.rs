@@ -1084,7 +1084,7 @@ mod tests {
         for b0 in 0..=255u8 {
             for b1 in 0..=255u8 {
                 for &b2 in &thirds {
-                    for &b3 in &[b' ', b'5'] {
+                    for &b3 in b" 5" {
                         win[..4].copy_from_slice(&[b0, b1, b2, b3]);
                         for max in [u8::MAX.into(), u64::MAX] {
                             let (mut p, mut q) = (0, 0);
