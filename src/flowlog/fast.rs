@@ -29,7 +29,9 @@
 //! an AWS interface id (21 bytes) and ten-digit `start`/`end` times (both checked at once by
 //! two SSE2 class compares over their 22 bytes) advance by known amounts once checked, a
 //! buffered line's usual end (`ACCEPT OK` or `REJECT OK` and its newline) is two loads, the
-//! usually single-digit fields try that case first, and an IPv4 address is
+//! usually short fields (version, protocol, packets) try one digit, then two, first (the
+//! two-digit test is one subtraction, one addition and one mask test; session 9), `start`'s
+//! and `end`'s last two digits are valued together by one multiplication, and an IPv4 address is
 //! classified from one 16-byte SSE2 load: its masks of non-digits and spaces give the
 //! non-digits up to the first space, which for a dotted quad are one of 81 shapes (octets of
 //! 1..=3 digits), found by a perfect hash in a 256-slot table that gives the dots' places
@@ -437,9 +439,9 @@ fn digits(win: &Window, p: usize) -> Option<(u64, usize, u8)> {
 }
 
 /// An integer field (at most `max`) or `-`, followed by a space. `SHORT` for fields that are
-/// usually a single digit (the version, the protocol, packets), which first try that case
-/// alone; the others (ports, byte counts, times) go straight to the word-at-a-time path,
-/// which takes single digits too.
+/// usually short (the version, the protocol, packets), which first try one digit and a
+/// space, then two digits and a space; the others (ports, byte counts, times) go straight to
+/// the word-at-a-time path, which takes those too.
 #[inline(always)]
 fn int_field<const SHORT: bool>(win: &Window, p: &mut usize, max: u64) -> Option<Option<u64>> {
     let start = *p;
