@@ -426,7 +426,10 @@ impl LogReader {
     /// locals and added once per call, which saves most of `next_record`'s cost around the
     /// parse. It only starts once the input's format is listed and its first record has set
     /// the position (that first record takes `next_record`). It is [`LogReader::fast_into`]
-    /// with the record as the target.
+    /// with the record as the target. Inlined, so that a caller's closure (and what it
+    /// borrows) does not escape into an out-of-line call (`flowvigil stats`: −8 instructions a
+    /// line).
+    #[inline(always)]
     pub fn fast_records<E>(
         &mut self,
         rec: &mut FlowRecord,
