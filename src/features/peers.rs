@@ -91,6 +91,10 @@ impl From<RawPeerTable> for PeerTable {
 }
 
 const INITIAL_SLOTS: usize = 32;
+/// The table grows when more than `LOAD_NUM / LOAD_DEN` of its slots would be taken.
+const LOAD_NUM: usize = 3;
+/// See [`LOAD_NUM`].
+const LOAD_DEN: usize = 4;
 /// Slots a cleared table keeps for reuse (12 KiB); bigger tables are dropped.
 pub const KEEP_SLOTS: usize = 512;
 
@@ -373,7 +377,7 @@ impl PeerTable {
     /// probing again unless the table grows.
     #[inline]
     pub fn insert_vacant(&mut self, vacant: Option<usize>, key: u64, val: PeerVal) {
-        let fits = (self.len as usize + 1) * 2 <= self.slots.len();
+        let fits = (self.len as usize + 1) * LOAD_DEN <= self.slots.len() * LOAD_NUM;
         match vacant {
             Some(i) if key != 0 && fits => {
                 if let Some(s) = self.slots.get_mut(i) {
@@ -438,7 +442,7 @@ impl PeerTable {
             self.zero = Some(val);
             return;
         }
-        if (self.len as usize) * 2 > self.slots.len() {
+        if (self.len as usize) * LOAD_DEN > self.slots.len() * LOAD_NUM {
             let n = (self.slots.len() * 2).max(INITIAL_SLOTS);
             let old = std::mem::replace(&mut self.slots, vec![Slot::default(); n]);
             for s in old.into_iter().filter(|s| s.key != 0) {
