@@ -22,20 +22,19 @@
 //!
 //! # Bounds (per open window)
 //!
-//! Peers are tracked exactly up to [`PEER_MAP_CAP`] addresses, in a [`PeerTable`] of 24-byte
-//! slots at most half full (≤ 48 KiB, plus 8 KiB of first-seen order); beyond, distinct counts
-//! continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and such addresses
-//! no longer feed `top_peer_bytes_out` (then a lower bound). Ports: the exact port set of both
-//! directions and the port rows (at most [`PORT_STATS_CAP`] (port, direction) rows plus the
-//! watched ports) share one [`WindowPorts`] table (≤ 24 KiB, see `crate::features::ports`);
-//! with evidence on, each row also keeps its detail (≤ 288 rows, a 32-key distinct counter
-//! each). (peer, port) pairs: at most [`PAIR_CAP`], of which [`MAX_PEER_STATS`] reach the
-//! evidence (up to [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open
-//! window stays below about 400 KiB however hostile its records (`hostile_input_stays_bounded`
-//! in `tests/window_features.rs` measures one window of 60,000 records to random peers and
-//! ports and asserts < 600 KiB). Closing uses scratch space the caller keeps across closes
-//! ([`CloseScratch`], 12 KiB at most; one per `crate::window::Windower`), not counted by
-//! [`WindowAcc::approx_heap_bytes`].
+//! Peers are tracked exactly up to [`PEER_MAP_CAP`] addresses, in a [`PeerTable`] of 24-byte slots
+//! at most three quarters full (≤ 2,048 slots, 48 KiB, plus 8 KiB of first-seen order); beyond,
+//! distinct counts continue in HyperLogLog sketches (precision 12, 4 KiB each, ≈ 1.6 % error) and
+//! such addresses no longer feed `top_peer_bytes_out` (then a lower bound). Ports: the exact port
+//! set of both directions and the port rows (at most [`PORT_STATS_CAP`] (port, direction) rows plus
+//! the watched ports) share one [`WindowPorts`] table (≤ 24 KiB, see `crate::features::ports`);
+//! with evidence on, each row also keeps its detail (≤ 288 rows, a 32-key distinct counter each).
+//! (peer, port) pairs: at most [`PAIR_CAP`], of which [`MAX_PEER_STATS`] reach the evidence (up to
+//! [`EXTERNAL_PEER_RESERVE`] of them kept for external pairs). So one open window stays below about
+//! 400 KiB however hostile its records (`hostile_input_stays_bounded` in `tests/window_features.rs`
+//! measures one window of 60,000 records to random peers and ports and asserts < 600 KiB). Closing
+//! uses scratch space the caller keeps across closes ([`CloseScratch`], 12 KiB at most; one per
+//! `crate::window::Windower`), not counted by [`WindowAcc::approx_heap_bytes`].
 //!
 //! # Layout
 //!

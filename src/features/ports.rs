@@ -302,8 +302,20 @@ impl WindowPorts {
             self.for_each_egress_row(g);
             return;
         }
-        for s in &self.slots {
-            if s.key != 0 {
+        // The occupied slots of each run of 64 are marked in a bit mask first and then visited
+        // by its set bits (in slot order): no branch per slot on whether it is occupied, which
+        // a table a third to a half full mispredicts about once per port.
+        for group in self.slots.chunks(64) {
+            let mut m = group
+                .iter()
+                .rev()
+                .fold(0u64, |m, s| (m << 1) | u64::from(s.key != 0));
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let Some(s) = group.get(i) else {
+                    break;
+                };
                 f((s.key & 0xffff) as u16, usize::from(s.key & DIR_BIT != 0));
                 if s.key & (ROW | DIR_BIT) == ROW {
                     g(s.flows);
