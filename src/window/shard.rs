@@ -288,6 +288,7 @@ impl Grouping {
     /// records; each count becomes the start of its ENI's run in `order`. False (nothing
     /// taken, the grouping left reset) when the counts do not add up to `records` or an ENI
     /// is listed twice (a bug: the caller counts afresh rather than misgroup).
+    #[inline]
     pub(super) fn take_runs(&mut self, runs: &[(EniId, u32)], records: usize) -> bool {
         self.reset();
         let mut at = 0u32;
@@ -340,6 +341,7 @@ impl Grouping {
     /// Writes `order` from run starts left by [`Self::take_runs`] or [`Self::count_places`]
     /// (each one past its start): each record's place, grouped by ENI, then the padding; each
     /// count ends as the end of its run, as [`ShardDriver::apply_runs`] reads it.
+    #[inline]
     fn order_places(&mut self, places: &[(u32, EniId)]) {
         for &e in &self.touched {
             if let Some(c) = self.count.get_mut(e as usize) {
