@@ -243,9 +243,6 @@ pub(super) struct Grouping {
     /// are read in place, fetched a few records ahead), then [`ORDER_PAD`] slots of
     /// [`NO_RECORD`].
     order: Vec<u32>,
-    /// For records counted with [`Grouping::count_places`]: each one's index in the block's items
-    /// (the two-thread pipeline's blocks hold every shard's records).
-    at: Vec<u32>,
 }
 
 impl Grouping {
@@ -285,19 +282,90 @@ impl Grouping {
         }
     }
 
-    /// Counts the records of a block holding other shards' records too (see
-    /// [`ShardDriver::feed_shared`]): `enis` are their ENIs in input order and `at` their
-    /// places in the block, taken over as they are (no copy); the vectors the grouping held
-    /// are handed back, emptied, for reuse.
-    pub(super) fn count_places(&mut self, enis: &mut Vec<EniId>, at: &mut Vec<u32>) {
+    /// Takes the counts of a block holding other shards' records too (see
+    /// [`ShardDriver::feed_shared`]): `runs` lists the shard's ENIs in order of first
+    /// appearance, each with its record count, as the reader tallied them while it routed the
+    /// records; each count becomes the start of its ENI's run in `order`. False (nothing
+    /// taken, the grouping left reset) when the counts do not add up to `records` or an ENI
+    /// is listed twice (a bug: the caller counts afresh rather than misgroup).
+    #[inline]
+    pub(super) fn take_runs(&mut self, runs: &[(EniId, u32)], records: usize) -> bool {
         self.reset();
-        std::mem::swap(&mut self.enis, enis);
-        std::mem::swap(&mut self.at, at);
-        let taken = std::mem::take(&mut self.enis);
-        for &eni in &taken {
+        let mut at = 0u32;
+        for &(e, n) in runs {
+            let i = e as usize;
+            if self.count.len() <= i {
+                self.count.resize(i + 1, 0);
+            }
+            // A zero count stays zero in `count`, so an ENI listed twice (or with no
+            // records) is caught below rather than given two runs.
+            let Some(c) = self.count.get_mut(i) else {
+                continue;
+            };
+            if *c != 0 || n == 0 {
+                self.reset();
+                return false;
+            }
+            self.touched.push(e);
+            at = at.saturating_add(n);
+            // One past the start, so a taken ENI reads non-zero; `order_places` subtracts
+            // the one back.
+            *c = at - n + 1;
+        }
+        if at as usize != records {
+            self.reset();
+            return false;
+        }
+        true
+    }
+
+    /// Counts the records of a block holding other shards' records too, one at a time
+    /// (the plain path [`Self::take_runs`] replaces; kept for the property test and as the
+    /// fallback): `places` are the shard's records, as (place in the block, ENI), in input
+    /// order. Leaves the counts as [`Self::take_runs`] does.
+    pub(super) fn count_places(&mut self, places: &[(u32, EniId)]) {
+        self.reset();
+        for &(_, eni) in places {
             self.tally(eni);
         }
-        self.enis = taken;
+        let mut at = 0u32;
+        for &e in &self.touched {
+            if let Some(c) = self.count.get_mut(e as usize) {
+                let n = *c;
+                *c = at + 1;
+                at += n;
+            }
+        }
+    }
+
+    /// Writes `order` from run starts left by [`Self::take_runs`] or [`Self::count_places`]
+    /// (each one past its start): each record's place, grouped by ENI, then the padding; each
+    /// count ends as the end of its run, as [`ShardDriver::apply_runs`] reads it.
+    #[inline]
+    fn order_places(&mut self, places: &[(u32, EniId)]) {
+        for &e in &self.touched {
+            if let Some(c) = self.count.get_mut(e as usize) {
+                *c -= 1;
+            }
+        }
+        let n = places.len();
+        // Every slot below `n` is written (the runs tile `0..n`) and the padding after it
+        // too, so the buffer is only grown, never zeroed (that was an 8 KiB memset a batch);
+        // its last `ORDER_PAD` slots are always `NO_RECORD`, whatever lies between.
+        if self.order.len() < n + ORDER_PAD {
+            self.order.resize(n + ORDER_PAD, NO_RECORD);
+        }
+        if let Some(pad) = self.order.get_mut(n..n + ORDER_PAD) {
+            pad.fill(NO_RECORD);
+        }
+        for &(i, e) in places {
+            if let Some(c) = self.count.get_mut(e as usize) {
+                if let Some(slot) = self.order.get_mut(*c as usize) {
+                    *slot = i;
+                }
+                *c += 1;
+            }
+        }
     }
 
     /// Forgets the counts (all zero again).
@@ -309,7 +377,6 @@ impl Grouping {
         }
         self.touched.clear();
         self.enis.clear();
-        self.at.clear();
     }
 }
 
@@ -473,37 +540,42 @@ impl<S: WindowSink> ShardDriver<S> {
     }
 
     /// [`Self::feed_counted`] for a block that holds other shards' records too (the two-thread
-    /// pipeline's): the shard's records are those at the places `at` in `items`, in input
-    /// order, of the ENIs `enis`, and are read there. The two lists are taken over
-    /// ([`Grouping::count_places`]) and handed back emptied, for reuse.
+    /// pipeline's): the shard's records are `places`, as (place in `items`, ENI), in input
+    /// order, and are read where they lie; `runs` are their ENIs in order of first appearance,
+    /// each with its record count (the reader tallies them as it routes each record, so this
+    /// thread does not read the list once more to count it; counted afresh if they do not
+    /// add up). The same windows as [`Self::feed_block`] over those records (property-tested).
     pub(super) fn feed_shared(
         &mut self,
         items: &[(Observation, u64)],
-        enis: &mut Vec<EniId>,
-        at: &mut Vec<u32>,
+        places: &[(u32, EniId)],
+        runs: &[(EniId, u32)],
         wm_after: u64,
         names: &Interner,
     ) {
         let mut g = std::mem::take(&mut self.group);
-        g.count_places(enis, at);
-        debug_assert_eq!(
-            g.at.len(),
-            g.enis.len(),
-            "every record counted with its place"
-        );
-        g.run_starts();
-        g.order.clear();
-        g.order.resize(g.enis.len(), 0);
-        g.order.resize(g.enis.len() + ORDER_PAD, NO_RECORD);
-        for (&e, &i) in g.enis.iter().zip(&g.at) {
-            if let Some(c) = g.count.get_mut(e as usize) {
-                if let Some(slot) = g.order.get_mut(*c as usize) {
-                    *slot = i;
-                }
-                *c += 1;
-            }
+        if !g.take_runs(runs, places.len()) {
+            debug_assert!(false, "the reader's counts add up to its places");
+            g.count_places(places);
         }
-        g.at.clear();
+        g.order_places(places);
+        self.apply_runs(items, &mut g, Xlate::IDENTITY, wm_after, names);
+        self.group = g;
+    }
+
+    /// [`Self::feed_shared`] counting `places` itself (the plain path, for the property test
+    /// of the reader's counts).
+    #[cfg(test)]
+    pub(super) fn feed_shared_counting(
+        &mut self,
+        items: &[(Observation, u64)],
+        places: &[(u32, EniId)],
+        wm_after: u64,
+        names: &Interner,
+    ) {
+        let mut g = std::mem::take(&mut self.group);
+        g.count_places(places);
+        g.order_places(places);
         self.apply_runs(items, &mut g, Xlate::IDENTITY, wm_after, names);
         self.group = g;
     }
