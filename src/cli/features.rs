@@ -96,7 +96,8 @@ impl CsvRows {
     }
 
     /// Hands the rows so far to the merger, whose next rows from this shard start at `floor`
-    /// or later, and lets it write what is ready.
+    /// or later, and lets it write what is ready. The rows' buffers themselves go over (no
+    /// copy); the shard goes on with a recycled pair.
     fn hand_over(&mut self, floor: u64) {
         let Some((merger, shard)) = &self.shared else {
             return;
@@ -106,19 +107,20 @@ impl CsvRows {
                 .get_or_insert_with(|| std::io::Error::other("a shard thread panicked"));
             return;
         };
+        let m = &mut *m;
         if let Some(p) = m.shards.get_mut(*shard) {
-            let base = p.text.len();
-            p.text.extend_from_slice(&self.text);
-            p.index.extend(self.index.iter().map(|r| RowRef {
-                name_end: base + r.name_end,
-                end: base + r.end,
-                ..*r
-            }));
+            if !self.index.is_empty() {
+                let fresh = m.spare.pop().unwrap_or_default();
+                p.blocks.push_back(Block {
+                    text: std::mem::replace(&mut self.text, fresh.text),
+                    index: std::mem::replace(&mut self.index, fresh.index),
+                    next: 0,
+                });
+            }
             p.floor = p.floor.max(floor);
         }
+        m.update(*shard);
         m.write_ready();
-        self.text.clear();
-        self.index.clear();
     }
 }
 
@@ -126,9 +128,21 @@ impl CsvRows {
 /// is past their window start; then they are written merged by (window start, ENI name), the
 /// order of a one-shard run. Rows wait about the allowed lateness plus a window (not the whole
 /// run), unless a shard gets no records for long.
+///
+/// Shards hand over whole blocks of rows (their buffers, swapped for recycled ones, so no row
+/// is copied under the lock); the merger keeps each shard's next row's key in a small array and
+/// a winner tree over them, so the choice of the next row replays log2(shards) integer
+/// comparisons of the shard that just wrote (whole names only when 16-byte prefixes tie).
 struct Merger {
     out: Box<dyn Write + Send>,
     shards: Vec<Pending>,
+    /// Each shard's next row's (window start, name prefix); `u64::MAX` when it has none.
+    heads: Vec<(u64, u128)>,
+    /// A winner tree over the heads: leaves (from the middle on) are the shards, each inner
+    /// node holds the shard whose head sorts first below it; the root (1) is the next row.
+    tree: Vec<usize>,
+    /// Emptied blocks, for the shards to fill again (at most two a shard).
+    spare: Vec<Block>,
     error: Option<std::io::Error>,
 }
 
@@ -163,34 +177,50 @@ impl RowRef {
     }
 }
 
-/// One shard's rows not yet written.
+/// A block of one shard's rows as handed over: rows from `next` on are not written yet.
 #[derive(Default)]
-struct Pending {
+struct Block {
     text: Vec<u8>,
-    /// Its rows; rows from `next` on are not written yet.
     index: Vec<RowRef>,
     next: usize,
+}
+
+impl Block {
+    /// Where row `k` starts.
+    fn start(&self, k: usize) -> usize {
+        match k.checked_sub(1) {
+            Some(j) => self.index.get(j).map_or(0, |r| r.end),
+            None => 0,
+        }
+    }
+
+    /// Row `k`'s ENI name.
+    fn name(&self, k: usize) -> &[u8] {
+        let end = self.index.get(k).map_or(0, |r| r.name_end);
+        self.text.get(self.start(k)..end).unwrap_or(b"")
+    }
+}
+
+/// One shard's rows not yet written, oldest block first.
+#[derive(Default)]
+struct Pending {
+    blocks: std::collections::VecDeque<Block>,
     /// Every row still to come from this shard has a window start at or after this.
     floor: u64,
 }
 
 impl Pending {
-    /// Where the next row starts.
-    fn head_start(&self) -> usize {
-        match self.next.checked_sub(1) {
-            Some(k) => self.index.get(k).map_or(0, |r| r.end),
-            None => 0,
-        }
+    /// The next row's key, `(u64::MAX, 0)` when there is none.
+    fn head(&self) -> (u64, u128) {
+        self.blocks
+            .front()
+            .and_then(|b| b.index.get(b.next))
+            .map_or((u64::MAX, 0), |r| (r.ws, r.prefix))
     }
 
-    /// The next row's ENI name.
-    fn head_name(&self, r: &RowRef) -> &[u8] {
-        self.text.get(self.head_start()..r.name_end).unwrap_or(b"")
-    }
-
-    /// The next row's text.
-    fn head_row(&self, r: &RowRef) -> &[u8] {
-        self.text.get(self.head_start()..r.end).unwrap_or(b"")
+    /// The next row's name.
+    fn head_name(&self) -> &[u8] {
+        self.blocks.front().map_or(b"", |b| b.name(b.next))
     }
 }
 
@@ -199,7 +229,59 @@ impl Merger {
         Self {
             out,
             shards: (0..shards).map(|_| Pending::default()).collect(),
+            heads: vec![(u64::MAX, 0); shards],
+            tree: Self::empty_tree(shards),
+            spare: Vec::new(),
             error: None,
+        }
+    }
+
+    /// The tree of `shards` shards with no rows: every inner node holds its leftmost leaf.
+    fn empty_tree(shards: usize) -> Vec<usize> {
+        let size = shards.next_power_of_two();
+        let mut tree = vec![usize::MAX; 2 * size];
+        for (i, t) in tree.iter_mut().skip(size).take(shards).enumerate() {
+            *t = i;
+        }
+        for node in (1..size).rev() {
+            let l = tree.get(2 * node).copied().unwrap_or(usize::MAX);
+            if let Some(t) = tree.get_mut(node) {
+                *t = l;
+            }
+        }
+        tree
+    }
+
+    /// Whether shard `a`'s next row sorts before shard `b`'s (names decide equal keys; names
+    /// of different shards differ). A shard with no row, or no shard, sorts last.
+    fn before(&self, a: usize, b: usize) -> bool {
+        let none = (u64::MAX, u128::MAX);
+        let ka = self.heads.get(a).copied().unwrap_or(none);
+        let kb = self.heads.get(b).copied().unwrap_or(none);
+        if ka != kb {
+            return ka < kb;
+        }
+        match (self.shards.get(a), self.shards.get(b)) {
+            (Some(p), Some(q)) if ka.0 != u64::MAX => p.head_name() < q.head_name(),
+            _ => false,
+        }
+    }
+
+    /// Sets shard `i`'s head key and replays its games up the tree.
+    fn update(&mut self, i: usize) {
+        let head = self.shards.get(i).map_or((u64::MAX, 0), Pending::head);
+        if let Some(h) = self.heads.get_mut(i) {
+            *h = head;
+        }
+        let mut node = (self.tree.len() / 2 + i) / 2;
+        while node >= 1 {
+            let l = self.tree.get(2 * node).copied().unwrap_or(usize::MAX);
+            let r = self.tree.get(2 * node + 1).copied().unwrap_or(usize::MAX);
+            let w = if self.before(r, l) { r } else { l };
+            if let Some(t) = self.tree.get_mut(node) {
+                *t = w;
+            }
+            node /= 2;
         }
     }
 
@@ -213,49 +295,37 @@ impl Merger {
             .min()
             .unwrap_or(u64::MAX);
         loop {
-            // The shards' rows are each in order already: one comparison per shard and row,
-            // of integer keys (whole names only when their 16-byte prefixes are equal).
-            let mut best: Option<(usize, RowRef)> = None;
-            for (i, p) in self.shards.iter().enumerate() {
-                let Some(&r) = p.index.get(p.next) else {
-                    continue;
-                };
-                if r.ws >= bound {
-                    continue;
-                }
-                let better = match &best {
-                    None => true,
-                    Some((j, b)) => match (r.ws, r.prefix).cmp(&(b.ws, b.prefix)) {
-                        std::cmp::Ordering::Less => true,
-                        std::cmp::Ordering::Greater => false,
-                        std::cmp::Ordering::Equal => self
-                            .shards
-                            .get(*j)
-                            .is_some_and(|q| p.head_name(&r) < q.head_name(b)),
-                    },
-                };
-                if better {
-                    best = Some((i, r));
-                }
+            // The tree's winner is the smallest next row of all shards.
+            let i = self.tree.get(1).copied().unwrap_or(usize::MAX);
+            if self.heads.get(i).is_none_or(|h| h.0 >= bound) {
+                break;
             }
-            let Some((i, r)) = best else {
+            let Some(p) = self.shards.get_mut(i) else {
                 break;
             };
-            if let Some(p) = self.shards.get_mut(i) {
-                if self.error.is_none() {
-                    if let Err(e) = self.out.write_all(p.head_row(&r)) {
-                        self.error = Some(e);
+            let Some(b) = p.blocks.front_mut() else {
+                break;
+            };
+            if self.error.is_none() {
+                let end = b.index.get(b.next).map_or(0, |r| r.end);
+                let row = b.text.get(b.start(b.next)..end).unwrap_or(b"");
+                if let Err(e) = self.out.write_all(row) {
+                    self.error = Some(e);
+                }
+            }
+            b.next += 1;
+            if b.next >= b.index.len() {
+                // The block is done: recycle it.
+                if let Some(mut b) = p.blocks.pop_front() {
+                    if self.spare.len() < 2 * self.heads.len() {
+                        b.text.clear();
+                        b.index.clear();
+                        b.next = 0;
+                        self.spare.push(b);
                     }
                 }
-                p.next += 1;
             }
-        }
-        for p in &mut self.shards {
-            if p.next == p.index.len() {
-                p.text.clear();
-                p.index.clear();
-                p.next = 0;
-            }
+            self.update(i);
         }
     }
 }
