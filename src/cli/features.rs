@@ -108,8 +108,10 @@ impl CsvRows {
             return;
         };
         let m = &mut *m;
+        let mut came = false;
         if let Some(p) = m.shards.get_mut(*shard) {
             if !self.index.is_empty() {
+                came = !p.has_head();
                 let fresh = m.spare.pop().unwrap_or_default();
                 p.blocks.push_back(Block {
                     text: std::mem::replace(&mut self.text, fresh.text),
@@ -119,7 +121,9 @@ impl CsvRows {
             }
             p.floor = p.floor.max(floor);
         }
-        m.update(*shard);
+        if came {
+            m.rebuild();
+        }
         m.write_ready();
     }
 }
@@ -130,16 +134,18 @@ impl CsvRows {
 /// run), unless a shard gets no records for long.
 ///
 /// Shards hand over whole blocks of rows (their buffers, swapped for recycled ones, so no row
-/// is copied under the lock); the merger keeps each shard's next row's key in a small array and
-/// a winner tree over them, so the choice of the next row replays log2(shards) integer
-/// comparisons of the shard that just wrote (whole names only when 16-byte prefixes tie).
+/// is copied under the lock); the merger plays the shards' next rows in a loser tree (keys in
+/// its nodes), so the choice of the next row costs log2(shards) integer comparisons (the
+/// writing shard's way up; whole names only when 16-byte prefixes tie).
 struct Merger {
     out: Box<dyn Write + Send>,
     shards: Vec<Pending>,
-    /// A winner tree over the shards' next rows: leaves (from the middle on) are the shards,
-    /// each with its next row's key; each inner node holds the leaf that sorts first below it;
-    /// the root (1) is the next row of all.
+    /// A loser tree over the shards' next rows: the shards are its leaves (numbered from
+    /// `tree.len()` on, not stored); each inner node (1 up) holds the shard, with its next
+    /// row's key, that lost the game there (the winner went up).
     tree: Vec<Node>,
+    /// The overall winner: the next row of all.
+    top: Node,
     /// Emptied blocks, for the shards to fill again (at most two a shard).
     spare: Vec<Block>,
     error: Option<std::io::Error>,
@@ -251,26 +257,46 @@ impl Merger {
         Self {
             out,
             shards: (0..shards).map(|_| Pending::default()).collect(),
-            tree: Self::empty_tree(shards),
+            tree: vec![Node::NONE; shards.next_power_of_two()],
+            top: Node::NONE,
             spare: Vec::new(),
             error: None,
         }
     }
 
-    /// The tree of `shards` shards with no rows: every inner node holds its leftmost leaf.
-    fn empty_tree(shards: usize) -> Vec<Node> {
-        let size = shards.next_power_of_two();
-        let mut tree = vec![Node::NONE; 2 * size];
-        for (i, t) in tree.iter_mut().skip(size).take(shards).enumerate() {
-            t.shard = i;
-        }
-        for node in (1..size).rev() {
-            let l = tree.get(2 * node).copied().unwrap_or(Node::NONE);
-            if let Some(t) = tree.get_mut(node) {
-                *t = l;
+    /// Shard `i`'s leaf: the shard with its next row's key (no row: last of all).
+    fn leaf(&self, i: usize) -> Node {
+        match self.shards.get(i) {
+            Some(p) => {
+                let (ws, prefix) = p.head();
+                Node {
+                    ws,
+                    prefix,
+                    shard: i,
+                }
             }
+            None => Node::NONE,
         }
-        tree
+    }
+
+    /// Plays every game again (a shard's next row came earlier: it had none).
+    fn rebuild(&mut self) {
+        self.top = self.build(1);
+    }
+
+    /// Plays the games below `node`, keeping each loser there; returns the winner.
+    fn build(&mut self, node: usize) -> Node {
+        let size = self.tree.len();
+        if node >= size {
+            return self.leaf(node - size);
+        }
+        let l = self.build(2 * node);
+        let r = self.build(2 * node + 1);
+        let (w, lost) = if self.before(&r, &l) { (r, l) } else { (l, r) };
+        if let Some(t) = self.tree.get_mut(node) {
+            *t = lost;
+        }
+        w
     }
 
     /// Whether node `a` sorts before node `b`: by key, then (rare: equal 16-byte prefixes)
@@ -295,32 +321,22 @@ impl Merger {
         }
     }
 
-    /// Sets shard `i`'s leaf to its next row's key and replays its games up the tree.
-    fn update(&mut self, i: usize) {
-        let (ws, prefix) = self
-            .shards
-            .get(i)
-            .map_or((u64::MAX, u128::MAX), Pending::head);
-        let size = self.tree.len() / 2;
-        let mut node = size + i;
-        if let Some(t) = self.tree.get_mut(node) {
-            *t = Node {
-                ws,
-                prefix,
-                shard: i,
-            };
-        }
-        node /= 2;
+    /// Shard `i`, the winner, has a later next row: it plays the losers on its way up.
+    fn replay(&mut self, i: usize) {
+        let mut cur = self.leaf(i);
+        let mut node = (self.tree.len() + i) / 2;
         while node >= 1 {
-            let (Some(l), Some(r)) = (self.tree.get(2 * node), self.tree.get(2 * node + 1)) else {
-                break;
-            };
-            let w = if self.before(r, l) { *r } else { *l };
-            if let Some(t) = self.tree.get_mut(node) {
-                *t = w;
+            if let Some(t) = self.tree.get(node).copied() {
+                if self.before(&t, &cur) {
+                    if let Some(slot) = self.tree.get_mut(node) {
+                        *slot = cur;
+                    }
+                    cur = t;
+                }
             }
             node /= 2;
         }
+        self.top = cur;
     }
 
     /// Writes, in order, every row whose window start is below every shard's floor (no shard
@@ -334,13 +350,10 @@ impl Merger {
             .unwrap_or(u64::MAX);
         loop {
             // The tree's winner is the smallest next row of all shards.
-            let Some(top) = self.tree.get(1) else {
-                break;
-            };
-            if top.ws >= bound {
+            if self.top.ws >= bound {
                 break;
             }
-            let i = top.shard;
+            let i = self.top.shard;
             let Some(p) = self.shards.get_mut(i) else {
                 break;
             };
@@ -366,7 +379,7 @@ impl Merger {
                     }
                 }
             }
-            self.update(i);
+            self.replay(i);
         }
     }
 }
