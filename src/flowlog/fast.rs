@@ -17,7 +17,10 @@
 //! 714 M to 682 M instructions on the one-thread peer benchmark with the loop changes around
 //! it). A target may refuse a line (a slot takes no line without an interface or a start
 //! time); the reader then parses the line again into a record, which, like every repeated
-//! parse of a line, has no side effect the first parse did not have (see below).
+//! parse of a line, has no side effect the first parse did not have (see below). For the
+//! window stage, `parse_v2_run` parses a run of up to `RUN` (32) lines into consecutive
+//! slots in one call, with the same code for each line (session 10, with the sinks' loop
+//! over the run: 623.9 M to 614.8 M instructions on the one-thread peer benchmark).
 //!
 //! Interning is the one side effect. The fast path interns the interface id only after the two
 //! fields before it parsed, and with the same checks, so when it gives up after interning, the
@@ -329,6 +332,7 @@ pub(super) const RUN: usize = 32;
 /// prologue and argument set-up of `parse_v2_buffered`; the parse of each line is the same
 /// code, with the same checks in the same order.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn parse_v2_run<T: V2Target>(
     buf: &[u8],
     mut start: usize,
