@@ -304,10 +304,11 @@ proptest! {
     fn runs_equal_next_record(
         lines in proptest::collection::vec(line(), 1..300),
         steps in proptest::collection::vec(1usize..3000, 1..6),
-        block in 1usize..80,
+        block in prop_oneof![1usize..80, 120usize..400],
         fail in 0usize..400,
         mask in any::<u64>(),
         own in any::<bool>(),
+        clean in any::<bool>(),
         strict in any::<bool>(),
         max_enis in 4usize..20,
         reports in 1usize..4,
@@ -317,6 +318,13 @@ proptest! {
             max_enis,
             max_reports_per_file: reports,
             ..ReadOptions::default()
+        };
+        // Clean: only default-v2 lines the slots take, so runs reach their full length.
+        // (Reads are then whole, so that the buffer holds full runs.)
+        let (lines, steps): (Vec<Line>, Vec<usize>) = if clean {
+            (lines.into_iter().map(|l| Line { kind: 0, ..l }).collect(), vec![1 << 20])
+        } else {
+            (lines, steps)
         };
         let data = text(&lines);
         let p = plain(&data, &steps, &opts, mask);

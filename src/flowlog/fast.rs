@@ -18,9 +18,9 @@
 //! it). A target may refuse a line (a slot takes no line without an interface or a start
 //! time); the reader then parses the line again into a record, which, like every repeated
 //! parse of a line, has no side effect the first parse did not have (see below). For the
-//! window stage, `parse_v2_run` parses a run of up to `RUN` (32) lines into consecutive
+//! window stage, `parse_v2_run` parses a run of up to `RUN` (128) lines into consecutive
 //! slots in one call, with the same code for each line (session 10, with the sinks' loop
-//! over the run: 623.9 M to 614.8 M instructions on the one-thread peer benchmark).
+//! over the run: 623.9 M to 613.4 M instructions on the one-thread peer benchmark).
 //!
 //! Interning is the one side effect. The fast path interns the interface id only after the two
 //! fields before it parsed, and with the same checks, so when it gives up after interning, the
@@ -321,7 +321,7 @@ pub(super) fn parse_v2_buffered<T: V2Target>(
 }
 
 /// The most lines one [`parse_v2_run`] call parses (the size of its caller's offset array).
-pub(super) const RUN: usize = 32;
+pub(super) const RUN: usize = 128;
 
 /// [`parse_v2_buffered`] over a run of lines: the lines from `buf[start..]` on are parsed
 /// into `targets` in order, until the targets or `RUN` lines are used up or a line is

@@ -29,7 +29,7 @@
 //! into their block slots without a [`FlowRecord`]; a [`FastLine`] parses the line again into a
 //! record when one is needed (a late record's side file), and a line the target refuses (no
 //! interface or no start time) is parsed into a record and handed over as one. The window
-//! stage's sinks take lines in runs ([`FastSink::RUNS`]): up to 32 lines are parsed into the
+//! stage's sinks take lines in runs ([`FastSink::RUNS`]): up to 128 lines are parsed into the
 //! block's free slots by one call (`fast::parse_v2_run`), then handed over together
 //! ([`FastSink::parsed_run`], a [`FastRun`]), so the run's state (position, next slot,
 //! watermark, count) stays in registers instead of being spilled around a call per line.
