@@ -32,8 +32,8 @@ pub use parse::{
     is_header_line, parse_line, Column, Expected, Format, FormatError, ParseError, Snippet,
 };
 pub use reader::{
-    BadLineSink, FastLine, FastSink, InputPosition, LogReader, MemorySink, NullSink, ReadOptions,
-    StderrSink,
+    BadLineSink, FastLine, FastRun, FastSink, InputPosition, LogReader, MemorySink, NullSink,
+    ReadOptions, StderrSink,
 };
 pub use record::{
     Action, EniId, Field, FlowDirection, FlowRecord, IpType, LogStatus, TcpFlags, TextField,

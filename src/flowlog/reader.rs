@@ -28,7 +28,11 @@
 //! [`FastSink`]'s target, which the window stage's reading loops use to write default-v2 lines
 //! into their block slots without a [`FlowRecord`]; a [`FastLine`] parses the line again into a
 //! record when one is needed (a late record's side file), and a line the target refuses (no
-//! interface or no start time) is parsed into a record and handed over as one.
+//! interface or no start time) is parsed into a record and handed over as one. The window
+//! stage's sinks take lines in runs ([`FastSink::RUNS`]): up to 128 lines are parsed into the
+//! block's free slots by one call (`fast::parse_v2_run`), then handed over together
+//! ([`FastSink::parsed_run`], a [`FastRun`]), so the run's state (position, next slot,
+//! watermark, count) stays in registers instead of being spilled around a call per line.
 //!
 //! Malformed lines are reported to a [`BadLineSink`] (stderr by default) as
 //! `path:LINE: field `dstport`: expected an integer 0..=65535, found "abc"`, at most
@@ -482,58 +486,103 @@ impl LogReader {
         // Records by status, indexed by `V2Target::status_index` (one add; a `match` with two
         // counters compiled to a jump table).
         let mut by_status = [0u64; 4];
+        // Where each line of a run ends (`FastSink::RUNS`).
+        let mut ends = [0usize; fast::RUN];
         let outcome = loop {
+            if K::RUNS {
+                // A run of lines parsed into the sink's next slots in one call, then handed
+                // over one by one, in order.
+                let targets = sink.targets();
+                let m = targets.len().min(fast::RUN);
+                let Some(targets) = targets.get_mut(..m).filter(|t| !t.is_empty()) else {
+                    break Ok(true);
+                };
+                let k = fast::parse_v2_run(
+                    buf,
+                    start,
+                    targets,
+                    &mut ends,
+                    &mut by_status,
+                    &mut self.interner,
+                    max_enis,
+                    &mut self.fast_cache,
+                );
+                let ends = ends.get(..k).unwrap_or_default();
+                let run = FastRun {
+                    buf,
+                    start,
+                    ends,
+                    interner: &mut self.interner,
+                    cache: &mut self.fast_cache,
+                    max_enis,
+                };
+                if let Some(&end) = ends.last() {
+                    start = end;
+                    n += k as u64;
+                    if let Err(e) = sink.parsed_run(run) {
+                        break Err(e);
+                    }
+                }
+                if k == m {
+                    continue;
+                }
+                // The line at `start` was declined or refused by its slot: below.
+            }
             let Some(rest) = buf.get(start..) else {
                 break Ok(false);
             };
-            let Some(target) = sink.target() else {
-                break Ok(true);
-            };
+            if !K::RUNS {
+                let Some(target) = sink.target() else {
+                    break Ok(true);
+                };
+                if let Some(len) = fast::parse_v2_buffered(
+                    rest,
+                    &mut self.interner,
+                    max_enis,
+                    target,
+                    &mut self.fast_cache,
+                ) {
+                    if let Some(c) = by_status.get_mut(target.status_index()) {
+                        *c += 1;
+                    }
+                    let at = start;
+                    start += len;
+                    n += 1;
+                    let line = FastLine {
+                        buf,
+                        at,
+                        interner: &mut self.interner,
+                        cache: &mut self.fast_cache,
+                        max_enis,
+                    };
+                    match sink.parsed(line) {
+                        Ok(true) => continue,
+                        Ok(false) => break Ok(true),
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+            if K::Target::TOTAL {
+                break Ok(false);
+            }
+            // Refused by the target, or out of shape: as a record (out of line, rare).
+            let rec = sink.record();
             let Some(len) = fast::parse_v2_buffered(
                 rest,
                 &mut self.interner,
                 max_enis,
-                target,
+                rec,
                 &mut self.fast_cache,
             ) else {
-                if K::Target::TOTAL {
-                    break Ok(false);
-                }
-                // Refused by the target, or out of shape: as a record (out of line, rare).
-                let rec = sink.record();
-                let Some(len) = fast::parse_v2_buffered(
-                    rest,
-                    &mut self.interner,
-                    max_enis,
-                    rec,
-                    &mut self.fast_cache,
-                ) else {
-                    break Ok(false);
-                };
-                start += len;
-                n += 1;
-                if let Some(c) = by_status.get_mut(rec.status_index()) {
-                    *c += 1;
-                }
-                match sink.refused(&self.interner) {
-                    Ok(true) => continue,
-                    Ok(false) => break Ok(true),
-                    Err(e) => break Err(e),
-                }
+                break Ok(false);
             };
-            if let Some(c) = by_status.get_mut(target.status_index()) {
-                *c += 1;
-            }
             start += len;
             n += 1;
-            let line = FastLine {
-                line: rest,
-                interner: &mut self.interner,
-                cache: &mut self.fast_cache,
-                max_enis,
-            };
-            match sink.parsed(line) {
-                Ok(true) => {}
+            if let Some(c) = by_status.get_mut(rec.status_index()) {
+                *c += 1;
+            }
+            match sink.refused(&self.interner) {
+                Ok(true) => continue,
                 Ok(false) => break Ok(true),
                 Err(e) => break Err(e),
             }
@@ -1533,6 +1582,26 @@ pub trait FastSink {
     /// target may be left in any state by a line the fast route declines or the target
     /// refuses.
     fn target(&mut self) -> Option<&mut Self::Target>;
+    /// The sink takes lines in runs: [`LogReader::fast_into`] parses up to a few dozen lines
+    /// at once into the first of [`FastSink::targets`] (one call for the run, so its state
+    /// stays in registers), then hands them all to [`FastSink::parsed_run`]; `target` and
+    /// `parsed` are not used.
+    const RUNS: bool = false;
+    /// With [`FastSink::RUNS`]: the targets the next lines go to, in order (empty stops the
+    /// run, as `target`'s `None`).
+    fn targets(&mut self) -> &mut [Self::Target] {
+        &mut []
+    }
+    /// With [`FastSink::RUNS`]: the run's lines were parsed into the first `run.len()`
+    /// targets. The sink takes them all (it cannot stop inside a run; an error ends the
+    /// reader's run, whose lines all count as read). By default, each line goes to
+    /// [`FastSink::parsed`] in turn.
+    fn parsed_run(&mut self, mut run: FastRun<'_>) -> Result<(), Self::Error> {
+        for i in 0..run.len() {
+            self.parsed(run.line(i))?;
+        }
+        Ok(())
+    }
     /// A line was parsed into the target; `line` can parse it again into a [`FlowRecord`].
     /// `Ok(false)` stops the run after it.
     fn parsed(&mut self, line: FastLine<'_>) -> Result<bool, Self::Error>;
@@ -1545,7 +1614,9 @@ pub trait FastSink {
 
 /// The line [`FastSink::parsed`] was given, still in the reader's buffer.
 pub struct FastLine<'a> {
-    line: &'a [u8],
+    /// The reader's buffer; the line starts at `at`.
+    buf: &'a [u8],
+    at: usize,
     interner: &'a mut Interner,
     cache: &'a mut fast::Cache,
     max_enis: usize,
@@ -1564,12 +1635,55 @@ impl FastLine<'_> {
     /// parse it calls is out of line.)
     #[inline(always)]
     pub fn record(&mut self, rec: &mut FlowRecord) -> &Interner {
-        let again =
-            fast::parse_v2_buffered(self.line, self.interner, self.max_enis, rec, self.cache);
+        let line = self.buf.get(self.at..).unwrap_or_default();
+        let again = fast::parse_v2_buffered(line, self.interner, self.max_enis, rec, self.cache);
         // The same bytes, checks and choices as the first parse (a known ENI now, and a
         // cached head, both giving the same values), so it succeeds again.
         debug_assert!(again.is_some());
         self.interner
+    }
+}
+
+/// The lines of a run ([`FastSink::parsed_run`]), still in the reader's buffer.
+pub struct FastRun<'a> {
+    buf: &'a [u8],
+    /// Where the first line starts.
+    start: usize,
+    /// Where each line ends (the next one starts).
+    ends: &'a [usize],
+    interner: &'a mut Interner,
+    cache: &'a mut fast::Cache,
+    max_enis: usize,
+}
+
+impl FastRun<'_> {
+    /// How many lines the run has.
+    #[inline(always)]
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The interner that names the run's ENIs.
+    #[inline(always)]
+    pub fn names(&self) -> &Interner {
+        self.interner
+    }
+
+    /// Line `i` of the run (any `i`: past the run, an empty line that parses into nothing).
+    #[inline(always)]
+    pub fn line(&mut self, i: usize) -> FastLine<'_> {
+        let at = match i.checked_sub(1) {
+            None => self.start,
+            Some(j) => self.ends.get(j).copied().unwrap_or(usize::MAX),
+        };
+        FastLine {
+            buf: self.buf,
+            at,
+            interner: self.interner,
+            cache: self.cache,
+            max_enis: self.max_enis,
+        }
     }
 }
 

@@ -64,7 +64,9 @@ use super::{
     WindowSink, Windower,
 };
 use crate::features::Observation;
-use crate::flowlog::{EniId, FastLine, FastSink, FlowRecord, FlowlogError, Interner, LogReader};
+use crate::flowlog::{
+    EniId, FastLine, FastRun, FastSink, FlowRecord, FlowlogError, Interner, LogReader,
+};
 
 /// Shards of a [`run_pipelined`] run: enough that the helper and the reader can both find a
 /// shard with queued batches (with two shards, the one the helper holds would leave the
@@ -541,6 +543,12 @@ impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> FastSink for Filli
     fn target(&mut self) -> Option<&mut (Observation, u64)> {
         self.slots.get_mut(*self.n)
     }
+    // Lines come in runs parsed into the free slots at once (`fast_into`).
+    const RUNS: bool = true;
+    #[inline(always)]
+    fn targets(&mut self) -> &mut [(Observation, u64)] {
+        self.slots.get_mut(*self.n..).unwrap_or_default()
+    }
     #[inline(always)]
     fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, RunError<FlowlogError>> {
         let now = self.wm.get();
@@ -559,6 +567,43 @@ impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> FastSink for Filli
         self.wm.observe_time(end);
         // A full block stops the run at the next `target`.
         Ok(true)
+    }
+    /// [`Self::parsed`] for each line of the run, over the run's slots in one loop with the
+    /// watermark and the count kept in locals (written back once).
+    #[inline(always)]
+    fn parsed_run(&mut self, mut run: FastRun<'_>) -> Result<(), RunError<FlowlogError>> {
+        let n = *self.n;
+        let k = run.len();
+        let mut wm = self.wm.clone();
+        let slots = self.slots.get_mut(n..).unwrap_or_default();
+        let mut done = 0;
+        let mut failed = None;
+        for (obs, at) in slots.iter_mut().take(k) {
+            let now = wm.get();
+            let end = std::mem::replace(at, now);
+            self.route
+                .place(self.batches, run.names(), n + done, obs.eni);
+            if self.cfg.is_late(obs.start, now) {
+                let mut line = run.line(done);
+                let names = line.record(self.spare);
+                if let Err(e) = (self.on_late)(self.spare, names) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            wm.observe_time(end);
+            done += 1;
+        }
+        *self.n = n + done;
+        *self.wm = wm;
+        match failed {
+            Some(e) => Err(RunError::Late(e)),
+            None => {
+                // The run was parsed into these slots, so they were all there.
+                debug_assert_eq!(done, k);
+                Ok(())
+            }
+        }
     }
     #[inline(always)]
     fn record(&mut self) -> &mut FlowRecord {

@@ -31,8 +31,8 @@ use super::{
 };
 use crate::features::{Observation, WindowFeatures};
 use crate::flowlog::{
-    Action, EniId, FastLine, FastSink, FlowRecord, FlowlogError, Interner, LogReader, LogStatus,
-    V2Target,
+    Action, EniId, FastLine, FastRun, FastSink, FlowRecord, FlowlogError, Interner, LogReader,
+    LogStatus, V2Target,
 };
 
 /// Records a shard hands to [`ShardDriver::feed_block`] at a time: enough that each ENI of a
@@ -849,6 +849,12 @@ where
     fn target(&mut self) -> Option<&mut (Observation, u64)> {
         self.block.get_mut(*self.n)
     }
+    // Lines come in runs parsed into the free slots at once (`fast_into`).
+    const RUNS: bool = true;
+    #[inline(always)]
+    fn targets(&mut self) -> &mut [(Observation, u64)] {
+        self.block.get_mut(*self.n..).unwrap_or_default()
+    }
     #[inline(always)]
     fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, RunError<E>> {
         let now = self.wm.get();
@@ -867,6 +873,41 @@ where
         *self.n = n + 1;
         // A full block stops the run at the next `target`.
         Ok(true)
+    }
+    /// [`Self::parsed`] for each line of the run, over the run's slots in one loop with the
+    /// watermark and the count kept in locals (written back once).
+    #[inline(always)]
+    fn parsed_run(&mut self, mut run: FastRun<'_>) -> Result<(), RunError<E>> {
+        let n = *self.n;
+        let k = run.len();
+        let mut wm = self.wm.clone();
+        let slots = self.block.get_mut(n..).unwrap_or_default();
+        let mut done = 0;
+        let mut failed = None;
+        for (obs, at) in slots.iter_mut().take(k) {
+            let now = wm.get();
+            wm.observe_time(std::mem::replace(at, now));
+            if self.cfg.is_late(obs.start, now) {
+                let mut line = run.line(done);
+                let names = line.record(self.spare);
+                if let Err(e) = (self.on_late)(self.spare, names) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            self.group.count(obs.eni);
+            done += 1;
+        }
+        *self.n = n + done;
+        *self.wm = wm;
+        match failed {
+            Some(e) => Err(RunError::Late(e)),
+            None => {
+                // The run was parsed into these slots, so they were all there.
+                debug_assert_eq!(done, k);
+                Ok(())
+            }
+        }
     }
     #[inline(always)]
     fn record(&mut self) -> &mut FlowRecord {
