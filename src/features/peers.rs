@@ -530,14 +530,7 @@ impl PeerTable {
             }
         }
         for group in self.slots.chunks_mut(64) {
-            // Bit i: slot i of the group is occupied.
-            let mut m = group
-                .iter()
-                .rev()
-                .fold(0u64, |m, s| (m << 1) | u64::from(s.key != 0));
-            while m != 0 {
-                let i = m.trailing_zeros() as usize;
-                m &= m - 1;
+            for i in occupied(group, |s| s.key != 0) {
                 let Some(slot) = group.get_mut(i) else {
                     break;
                 };
@@ -587,6 +580,37 @@ impl PeerTable {
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+}
+
+/// The places of a group's (at most 64) occupied entries, in order: marked in a bit mask
+/// first and then visited by its set bits, so a walk over a table a third to three quarters
+/// full has no branch per slot on whether it is occupied (one that mispredicts about once per
+/// entry). Used by the closing walks of the peer and port tables.
+#[inline(always)]
+pub(crate) fn occupied<T>(group: &[T], is_used: impl Fn(&T) -> bool) -> SetBits {
+    SetBits(
+        group
+            .iter()
+            .take(64)
+            .rev()
+            .fold(0u64, |m, s| (m << 1) | u64::from(is_used(s))),
+    )
+}
+
+/// The set bits of a word, lowest first (see [`occupied`]).
+pub(crate) struct SetBits(u64);
+
+impl Iterator for SetBits {
+    type Item = usize;
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let i = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(i)
     }
 }
 

@@ -609,6 +609,8 @@ impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> FastSink for Filli
     fn record(&mut self) -> &mut FlowRecord {
         self.spare
     }
+    // Out of line here (unlike `OneThread`'s): runs keep this loop's state in registers
+    // already, and inlining it measured +0.6 M instructions on two threads.
     #[inline(never)]
     fn refused(&mut self, _: &Interner) -> Result<bool, RunError<FlowlogError>> {
         // No interface or no start time: no observation (`take` would find the same).
