@@ -12,12 +12,10 @@ mod common;
 
 use flowvigil::features::{Observation, WindowFeatures};
 use flowvigil::flowlog::{FastLine, FastSink, FlowRecord, Interner, MemorySink, ReadOptions};
-use flowvigil::window::{
-    run_pipelined_with, run_sharded, Pipeline, RecordSource, RunStats, WindowConfig,
-};
+use flowvigil::window::{run_pipelined_with, Pipeline, WindowConfig};
 use proptest::prelude::*;
 
-use common::VecSource;
+use common::{late_of, one_thread, VecSource};
 
 #[path = "common/direct_lines.rs"]
 mod direct_lines;
@@ -168,36 +166,6 @@ proptest! {
         prop_assert_eq!(r.interner().names().to_vec(), p.names);
         prop_assert_eq!(sink.messages(), p.messages);
     }
-}
-
-type Late = Vec<(FlowRecord, String)>;
-type Run = (Vec<Vec<WindowFeatures>>, RunStats, Late);
-
-fn late_of(rec: &FlowRecord, names: &Interner) -> (FlowRecord, String) {
-    let name = rec
-        .eni
-        .and_then(|e| names.names().get(e as usize).cloned())
-        .unwrap_or_default();
-    (rec.clone(), name)
-}
-
-fn one_thread<R: RecordSource>(src: &mut R, cfg: &WindowConfig) -> Run
-where
-    R::Error: std::fmt::Debug,
-{
-    let mut late = Vec::new();
-    let (out, stats) = run_sharded(
-        src,
-        cfg,
-        1,
-        |_| Vec::<WindowFeatures>::new(),
-        |rec, names| {
-            late.push(late_of(rec, names));
-            Ok(())
-        },
-    )
-    .unwrap_or_else(|e| panic!("run: {e:?}"));
-    (out, stats, late)
 }
 
 fn from_memory(data: &str, opts: &ReadOptions) -> VecSource {

@@ -8,10 +8,8 @@
 mod common;
 
 use flowvigil::features::WindowFeatures;
-use flowvigil::flowlog::{FlowRecord, Interner, LogReader, MemorySink, ReadOptions};
-use flowvigil::window::{
-    run_pipelined_with, run_sharded, Pipeline, RecordSource, RunStats, WindowConfig,
-};
+use flowvigil::flowlog::{FlowRecord, LogReader, MemorySink, ReadOptions};
+use flowvigil::window::{run_pipelined_with, Pipeline, WindowConfig};
 use proptest::prelude::*;
 
 const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol \
@@ -191,7 +189,7 @@ proptest! {
     }
 }
 
-use common::{Choppy, VecSource};
+use common::{late_of, one_thread, Choppy, VecSource};
 
 /// A long mixed input (more than one block of the one-thread loop), with late records.
 fn long_text(n: usize) -> String {
@@ -211,8 +209,6 @@ fn long_text(n: usize) -> String {
     text(&kinds)
 }
 
-type Late = Vec<(FlowRecord, String)>;
-
 fn from_memory(data: &str) -> VecSource {
     let sink = MemorySink::new();
     let mut r = reader(data, &[1 << 18], &ReadOptions::default(), &sink);
@@ -226,35 +222,6 @@ fn from_memory(data: &str) -> VecSource {
         pos: 0,
         names: r.into_interner(),
     }
-}
-
-fn late_of(rec: &FlowRecord, names: &Interner) -> (FlowRecord, String) {
-    let name = rec
-        .eni
-        .and_then(|e| names.names().get(e as usize).cloned())
-        .unwrap_or_default();
-    (rec.clone(), name)
-}
-
-type Run = (Vec<Vec<WindowFeatures>>, RunStats, Late);
-
-fn one_thread<R: RecordSource>(src: &mut R, cfg: &WindowConfig) -> Run
-where
-    R::Error: std::fmt::Debug,
-{
-    let mut late = Vec::new();
-    let (out, stats) = run_sharded(
-        src,
-        cfg,
-        1,
-        |_| Vec::<WindowFeatures>::new(),
-        |rec, names| {
-            late.push(late_of(rec, names));
-            Ok(())
-        },
-    )
-    .unwrap_or_else(|e| panic!("run: {e:?}"));
-    (out, stats, late)
 }
 
 /// One thread reading in batches = one thread fed record by record, across block ends, with

@@ -3,8 +3,9 @@
 use std::convert::Infallible;
 use std::io::{self, Read};
 
+use flowvigil::features::WindowFeatures;
 use flowvigil::flowlog::{FlowRecord, Interner};
-use flowvigil::window::RecordSource;
+use flowvigil::window::{run_sharded, RecordSource, RunStats, WindowConfig};
 
 /// Records from memory, as a reader would give them, with the interner that names their ENIs;
 /// through the trait's default `fast_records` (no batches).
@@ -57,4 +58,43 @@ impl Read for Choppy {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// Late records as the side file gets them: the record and its ENI's name.
+#[allow(dead_code)]
+pub type Late = Vec<(FlowRecord, String)>;
+
+/// A one-thread run's windows, counters and late records.
+#[allow(dead_code)]
+pub type Run = (Vec<Vec<WindowFeatures>>, RunStats, Late);
+
+/// A late record and its ENI's name.
+#[allow(dead_code)]
+pub fn late_of(rec: &FlowRecord, names: &Interner) -> (FlowRecord, String) {
+    let name = rec
+        .eni
+        .and_then(|e| names.names().get(e as usize).cloned())
+        .unwrap_or_default();
+    (rec.clone(), name)
+}
+
+/// `run_sharded` on one shard, collecting windows and late records.
+#[allow(dead_code)]
+pub fn one_thread<R: RecordSource>(src: &mut R, cfg: &WindowConfig) -> Run
+where
+    R::Error: std::fmt::Debug,
+{
+    let mut late = Vec::new();
+    let (out, stats) = run_sharded(
+        src,
+        cfg,
+        1,
+        |_| Vec::<WindowFeatures>::new(),
+        |rec, names| {
+            late.push(late_of(rec, names));
+            Ok(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("run: {e:?}"));
+    (out, stats, late)
 }
