@@ -20,7 +20,7 @@ use common::{late_of, one_thread, VecSource};
 #[path = "common/direct_lines.rs"]
 mod direct_lines;
 
-use direct_lines::{asked, event, junk, line, reader, text, Event};
+use direct_lines::{asked, event, junk, line, plain, reader, text, Event};
 
 /// A sink for the direct route: one slot, made junk before each line.
 struct Sink<'a> {
@@ -68,42 +68,6 @@ impl FastSink for Sink<'_> {
     fn refused(&mut self, _: &Interner) -> Result<bool, ()> {
         self.events.push(Event::Refused(self.spare.clone()));
         self.after()
-    }
-}
-
-/// Record-by-record reading: events, the position and summary after each, the final error,
-/// the summary, the interner's names and the reports.
-struct Plain {
-    events: Vec<Event>,
-    after: Vec<(u64, String)>,
-    end: Option<String>,
-    summary: String,
-    names: Vec<String>,
-    messages: Vec<String>,
-}
-
-fn plain(data: &str, steps: &[usize], opts: &ReadOptions, mask: u64) -> Plain {
-    let sink = MemorySink::new();
-    let mut r = reader(data, steps, opts, &sink);
-    let mut rec = FlowRecord::default();
-    let (mut events, mut after) = (Vec::new(), Vec::new());
-    let end = loop {
-        match r.next_record(&mut rec) {
-            Ok(true) => {
-                events.push(event(&rec, asked(mask, events.len())));
-                after.push((r.position().line, format!("{:?}", r.summary())));
-            }
-            Ok(false) => break None,
-            Err(e) => break Some(e.to_string()),
-        }
-    };
-    Plain {
-        events,
-        after,
-        end,
-        summary: format!("{:?}", r.summary()),
-        names: r.interner().names().to_vec(),
-        messages: sink.messages(),
     }
 }
 

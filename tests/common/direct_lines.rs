@@ -172,3 +172,39 @@ pub fn junk() -> Observation {
         direction: Some(FlowDirection::Egress),
     }
 }
+
+/// Record-by-record reading: events, the position and summary after each, the final error,
+/// the summary, the interner's names and the reports.
+pub struct Plain {
+    pub events: Vec<Event>,
+    pub after: Vec<(u64, String)>,
+    pub end: Option<String>,
+    pub summary: String,
+    pub names: Vec<String>,
+    pub messages: Vec<String>,
+}
+
+pub fn plain(data: &str, steps: &[usize], opts: &ReadOptions, mask: u64) -> Plain {
+    let sink = MemorySink::new();
+    let mut r = reader(data, steps, opts, &sink);
+    let mut rec = FlowRecord::default();
+    let (mut events, mut after) = (Vec::new(), Vec::new());
+    let end = loop {
+        match r.next_record(&mut rec) {
+            Ok(true) => {
+                events.push(event(&rec, asked(mask, events.len())));
+                after.push((r.position().line, format!("{:?}", r.summary())));
+            }
+            Ok(false) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    Plain {
+        events,
+        after,
+        end,
+        summary: format!("{:?}", r.summary()),
+        names: r.interner().names().to_vec(),
+        messages: sink.messages(),
+    }
+}
