@@ -372,6 +372,50 @@ fn lower_bound_galloping(ex: &[u64], lo: usize, k: u64) -> usize {
             .map_or(0, |r| r.partition_point(|&x| x < k))
 }
 
+/// Bit `i` set when `v[i] == a`: the learner's four IPv4 slots compared with one SSE2 compare
+/// (every x86_64 CPU has SSE2, and rustc's x86_64 targets enable it).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn eq_mask4(v: &[u32; LEARNER_SLOTS], a: u32) -> u8 {
+    use std::arch::x86_64::{
+        __m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps,
+        _mm_set1_epi32,
+    };
+    const _: () = assert!(
+        std::mem::size_of::<[u32; LEARNER_SLOTS]>() == std::mem::size_of::<__m128i>(),
+        "eq_mask4 loads the four slots as one vector"
+    );
+    // SAFETY: `_mm_loadu_si128` reads 16 bytes at `v`, which is 16 bytes long (asserted
+    // above) and borrowed for the call; it needs no alignment. The other intrinsics only
+    // compute on values. They need SSE and SSE2, which the `cfg` above requires to be enabled
+    // for the whole build.
+    let m = unsafe {
+        let x = _mm_loadu_si128(v.as_ptr().cast::<__m128i>());
+        _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(
+            x,
+            _mm_set1_epi32(a as i32),
+        )))
+    };
+    m as u8
+}
+
+/// [`eq_mask4`] slot by slot: the reference, and what other targets use.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+#[inline(always)]
+fn eq_mask4_plain(v: &[u32; LEARNER_SLOTS], a: u32) -> u8 {
+    let mut m = 0u8;
+    for (i, &x) in v.iter().enumerate() {
+        m |= u8::from(x == a) << i;
+    }
+    m
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn eq_mask4(v: &[u32; LEARNER_SLOTS], a: u32) -> u8 {
+    eq_mask4_plain(v, a)
+}
+
 /// Learns an ENI's own address from its records when `flow-direction` is absent: every record
 /// has the ENI's address on one side, so that address is the majority element of the stream of
 /// (srcaddr, dstaddr) values. Misra–Gries with [`LEARNER_SLOTS`] counters keeps every address
@@ -548,13 +592,7 @@ impl AddrLearner {
         const _: () = assert!(LEARNER_SLOTS == 4, "HELD is written for four slots");
         let held = |l: &Self| HELD[usize::from(l.len) & 7];
         let valid = held(self);
-        let mask = |l: &Self, a: u32| {
-            let mut m = 0u8;
-            for (i, &x) in l.v4.iter().enumerate() {
-                m |= u8::from(x == a) << i;
-            }
-            m & valid
-        };
+        let mask = |l: &Self, a: u32| eq_mask4(&l.v4, a) & valid;
         // Slots keep their order and the own address never leaves, so slot 0 nearly always
         // holds it, and it is one end of nearly every record: when slot 0 holds `s` (or `d`),
         // that end's lowest slot is 0 and only the other end needs the four-slot compare.
@@ -587,11 +625,7 @@ impl AddrLearner {
             // Every count dropped by one; `s` is not kept and slots may have moved: look `d`
             // up again (the slots are still all IPv4).
             self.observe_absent(src);
-            md = 0;
-            for (j, &x) in self.v4.iter().enumerate() {
-                md |= u8::from(x == d) << j;
-            }
-            md &= held(self);
+            md = eq_mask4(&self.v4, d) & held(self);
             None
         };
         let j = (md != 0).then(|| md.trailing_zeros() as usize);
@@ -1027,6 +1061,15 @@ mod tests {
     }
 
     proptest! {
+        /// The SSE2 slot compare against the slot-by-slot one, with repeated and edge values.
+        #[test]
+        fn learner_eq_mask4_equals_plain(
+            v in proptest::array::uniform4(prop_oneof![0u32..4, Just(u32::MAX), Just(1u32 << 31), any::<u32>()]),
+            a in prop_oneof![0u32..4, Just(u32::MAX), Just(1u32 << 31), any::<u32>()],
+        ) {
+            prop_assert_eq!(eq_mask4(&v, a), eq_mask4_plain(&v, a));
+        }
+
         /// The IPv4 fast path of `observe_pair` (every slot IPv4) against the plain path, from
         /// any IPv4 state (counts read from a file may be zero), equal or different addresses.
         #[test]
