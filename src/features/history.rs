@@ -698,11 +698,14 @@ impl AddrLearner {
         }
     }
 
-    /// [`Self::observe`] for an address known not to be held.
+    /// [`Self::observe`] for an address known not to be held. The usual case (four IPv4
+    /// slots, every count dropping by one) is written so that it needs no saved registers;
+    /// the others are in [`Self::observe_absent_other`].
+    #[inline(never)]
     fn observe_absent(&mut self, addr: &IpAddr) {
-        if usize::from(self.len) < LEARNER_SLOTS {
-            self.push(*addr, 1);
-        } else if self.v6_mask == 0 {
+        if usize::from(self.len) < LEARNER_SLOTS || self.v6_mask != 0 {
+            self.observe_absent_other(addr);
+        } else {
             // IPv4 slots only (the usual case): the loop below without its address enum.
             if self.counts[0] > 1 && self.counts[1..] == [1; LEARNER_SLOTS - 1] {
                 // The usual state of an ENI with many one-off peers: its own address, then
@@ -728,6 +731,14 @@ impl AddrLearner {
             }
             self.len = w as u8;
             self.v6 = None;
+        }
+    }
+
+    /// [`Self::observe_absent`] when a slot is free or holds an IPv6 address.
+    #[inline(never)]
+    fn observe_absent_other(&mut self, addr: &IpAddr) {
+        if usize::from(self.len) < LEARNER_SLOTS {
+            self.push(*addr, 1);
         } else {
             // Every count drops by one; slots reaching zero leave, the others keep their order.
             // (Counts read from a file may be 0: they wrap, as the list form always did.)
