@@ -19,7 +19,7 @@
 //! gateway, a public web server) saturates the filter: its `new_peers` then means little and
 //! models should lean on its other features.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -574,19 +574,25 @@ impl AddrLearner {
     #[inline]
     pub fn try_observe_pair_v4(&mut self, src: &IpAddr, dst: &IpAddr) -> Option<(u64, u64)> {
         match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) if self.v6_mask == 0 => {
-                Some(self.observe_pair_v4(u32::from(*s), u32::from(*d), src, dst))
-            }
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.try_observe_pair_ipv4(*s, *d),
             _ => None,
         }
     }
 
-    /// [`Self::observe_pair`] of two IPv4 addresses `s`, `d` (`src`, `dst` as addresses)
-    /// when every slot holds an IPv4 address (the usual case): both addresses' slots found in
+    /// [`Self::try_observe_pair_v4`] of two IPv4 addresses (the window stage matches the
+    /// record's address variants itself): `None`, having changed nothing, when a slot holds
+    /// an IPv6 address.
+    #[inline]
+    pub fn try_observe_pair_ipv4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) -> Option<(u64, u64)> {
+        (self.v6_mask == 0).then(|| self.observe_pair_v4(u32::from(src), u32::from(dst)))
+    }
+
+    /// [`Self::observe_pair`] of two IPv4 addresses `s`, `d` when every slot holds an IPv4
+    /// address (the usual case): both addresses' slots found in
     /// one pass over the four slots, without the address enum. Same slots, counts and result
     /// as [`Self::observe_pair_any`] (a proptest checks it).
     #[inline]
-    fn observe_pair_v4(&mut self, s: u32, d: u32, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
+    fn observe_pair_v4(&mut self, s: u32, d: u32) -> (u64, u64) {
         // The occupied slots' bits (`len` is at most `LEARNER_SLOTS`, 4: every write checks).
         const HELD: [u8; 8] = [0, 1, 3, 7, 15, 15, 15, 15];
         const _: () = assert!(LEARNER_SLOTS == 4, "HELD is written for four slots");
@@ -624,17 +630,24 @@ impl AddrLearner {
         } else {
             // Every count dropped by one; `s` is not kept and slots may have moved: look `d`
             // up again (the slots are still all IPv4).
-            self.observe_absent(src);
+            self.decrement_v4();
             md = eq_mask4(&self.v4, d) & held(self);
             None
         };
         let j = (md != 0).then(|| md.trailing_zeros() as usize);
-        self.observe_dst(i, j, s == d, dst, |l| {
-            let j = usize::from(l.len) % LEARNER_SLOTS;
-            l.counts[j] = 1;
-            l.v4[j] = d;
-            l.len += 1;
-        })
+        self.observe_dst(
+            i,
+            j,
+            s == d,
+            |l| {
+                let j = usize::from(l.len) % LEARNER_SLOTS;
+                l.counts[j] = 1;
+                l.v4[j] = d;
+                l.len += 1;
+            },
+            // Four IPv4 slots: `d` is absent, the slots are full (checked there).
+            Self::decrement_v4,
+        )
     }
 
     /// [`Self::observe_pair`] for any addresses and slots (the plain path). Not inlined: it
@@ -659,20 +672,27 @@ impl AddrLearner {
             }
         };
         let j = self.find(dst);
-        self.observe_dst(i, j, src == dst, dst, |l| l.push(*dst, 1))
+        self.observe_dst(
+            i,
+            j,
+            src == dst,
+            |l| l.push(*dst, 1),
+            |l| l.observe_absent(dst),
+        )
     }
 
     /// The second half of [`Self::observe_pair`], shared by its two paths: counts `dst` (held
     /// in slot `j`, or not) once `src` was counted (in slot `i`, or not kept), and returns both
-    /// counts; `push_dst` appends `dst` in a new slot when there is room. `same`: `src == dst`.
+    /// counts; `push_dst` appends `dst` in a new slot when there is room, `absent_dst` is
+    /// [`Self::observe_absent`] of `dst` when there is none. `same`: `src == dst`.
     #[inline(always)]
     fn observe_dst(
         &mut self,
         i: Option<usize>,
         j: Option<usize>,
         same: bool,
-        dst: &IpAddr,
         push_dst: impl FnOnce(&mut Self),
+        absent_dst: impl FnOnce(&mut Self),
     ) -> (u64, u64) {
         let count_src = |l: &Self| i.map_or(0, |i| l.counts[i % LEARNER_SLOTS]);
         if let Some(j) = j {
@@ -693,19 +713,27 @@ impl AddrLearner {
             // Every count drops by one (a slot reaching zero leaves): `src`'s count is its
             // count less one, `dst` is not kept.
             let src_after = i.map_or(0, |i| self.counts[i % LEARNER_SLOTS].wrapping_sub(1));
-            self.observe_absent(dst);
+            absent_dst(self);
             (src_after, 0)
         }
     }
 
-    /// [`Self::observe`] for an address known not to be held. The usual case (four IPv4
-    /// slots, every count dropping by one) is written so that it needs no saved registers;
-    /// the others are in [`Self::observe_absent_other`].
-    #[inline(never)]
+    /// [`Self::observe`] for an address known not to be held.
     fn observe_absent(&mut self, addr: &IpAddr) {
         if usize::from(self.len) < LEARNER_SLOTS || self.v6_mask != 0 {
             self.observe_absent_other(addr);
         } else {
+            self.decrement_v4();
+        }
+    }
+
+    /// [`Self::observe_absent`] when the four slots are held, all by IPv4 addresses (the
+    /// usual case, which needs no address): every count drops by one, slots reaching zero
+    /// leave and the others keep their order. Small enough to need no saved registers.
+    #[inline(never)]
+    fn decrement_v4(&mut self) {
+        debug_assert!(usize::from(self.len) == LEARNER_SLOTS && self.v6_mask == 0);
+        {
             // IPv4 slots only (the usual case): the loop below without its address enum.
             if self.counts[0] > 1 && self.counts[1..] == [1; LEARNER_SLOTS - 1] {
                 // The usual state of an ENI with many one-off peers: its own address, then
