@@ -422,7 +422,10 @@ fn eq_mask4(v: &[u32; LEARNER_SLOTS], a: u32) -> u8 {
 /// whose share exceeds 1/5, so the own address (share ≈ 1/2) is never lost.
 ///
 /// It runs twice per record, so its slots live inline (one cache line: IPv4 addresses as `u32`,
-/// IPv6 ones in a side box allocated on the first IPv6 address). It serializes as the list of
+/// IPv6 ones in a side box allocated on the first IPv6 address). The window stage's usual case
+/// (two IPv4 addresses, IPv4 slots) has its own path: the four slots compared with one SSE2
+/// compare on x86_64 (`eq_mask4`), and a full learner decremented without the address enum
+/// (`decrement_v4`); property tests hold it to the plain path. It serializes as the list of
 /// (address, count) slots in slot order, the shape model files hold.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(try_from = "LearnerSlots", into = "LearnerSlots")]
