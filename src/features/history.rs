@@ -19,7 +19,7 @@
 //! gateway, a public web server) saturates the filter: its `new_peers` then means little and
 //! models should lean on its other features.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -372,13 +372,60 @@ fn lower_bound_galloping(ex: &[u64], lo: usize, k: u64) -> usize {
             .map_or(0, |r| r.partition_point(|&x| x < k))
 }
 
+/// Bit `i` set when `v[i] == a`: the learner's four IPv4 slots compared with one SSE2 compare
+/// (every x86_64 CPU has SSE2, and rustc's x86_64 targets enable it).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn eq_mask4(v: &[u32; LEARNER_SLOTS], a: u32) -> u8 {
+    use std::arch::x86_64::{
+        __m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps,
+        _mm_set1_epi32,
+    };
+    const _: () = assert!(
+        std::mem::size_of::<[u32; LEARNER_SLOTS]>() == std::mem::size_of::<__m128i>(),
+        "eq_mask4 loads the four slots as one vector"
+    );
+    // SAFETY: `_mm_loadu_si128` reads 16 bytes at `v`, which is 16 bytes long (asserted
+    // above) and borrowed for the call; it needs no alignment. The other intrinsics only
+    // compute on values. They need SSE and SSE2, which the `cfg` above requires to be enabled
+    // for the whole build.
+    let m = unsafe {
+        let x = _mm_loadu_si128(v.as_ptr().cast::<__m128i>());
+        _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(
+            x,
+            _mm_set1_epi32(a as i32),
+        )))
+    };
+    m as u8
+}
+
+/// [`eq_mask4`] slot by slot: the reference, and what other targets use.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+#[inline(always)]
+fn eq_mask4_plain(v: &[u32; LEARNER_SLOTS], a: u32) -> u8 {
+    let mut m = 0u8;
+    for (i, &x) in v.iter().enumerate() {
+        m |= u8::from(x == a) << i;
+    }
+    m
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn eq_mask4(v: &[u32; LEARNER_SLOTS], a: u32) -> u8 {
+    eq_mask4_plain(v, a)
+}
+
 /// Learns an ENI's own address from its records when `flow-direction` is absent: every record
 /// has the ENI's address on one side, so that address is the majority element of the stream of
 /// (srcaddr, dstaddr) values. Misra–Gries with [`LEARNER_SLOTS`] counters keeps every address
 /// whose share exceeds 1/5, so the own address (share ≈ 1/2) is never lost.
 ///
 /// It runs twice per record, so its slots live inline (one cache line: IPv4 addresses as `u32`,
-/// IPv6 ones in a side box allocated on the first IPv6 address). It serializes as the list of
+/// IPv6 ones in a side box allocated on the first IPv6 address). The window stage's usual case
+/// (two IPv4 addresses, IPv4 slots) has its own path: the four slots compared with one SSE2
+/// compare on x86_64 (`eq_mask4`), and a full learner decremented without the address enum
+/// (`decrement_v4`); property tests hold it to the plain path. It serializes as the list of
 /// (address, count) slots in slot order, the shape model files hold.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(try_from = "LearnerSlots", into = "LearnerSlots")]
@@ -530,31 +577,31 @@ impl AddrLearner {
     #[inline]
     pub fn try_observe_pair_v4(&mut self, src: &IpAddr, dst: &IpAddr) -> Option<(u64, u64)> {
         match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) if self.v6_mask == 0 => {
-                Some(self.observe_pair_v4(u32::from(*s), u32::from(*d), src, dst))
-            }
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.try_observe_pair_ipv4(*s, *d),
             _ => None,
         }
     }
 
-    /// [`Self::observe_pair`] of two IPv4 addresses `s`, `d` (`src`, `dst` as addresses)
-    /// when every slot holds an IPv4 address (the usual case): both addresses' slots found in
+    /// [`Self::try_observe_pair_v4`] of two IPv4 addresses (the window stage matches the
+    /// record's address variants itself): `None`, having changed nothing, when a slot holds
+    /// an IPv6 address.
+    #[inline]
+    pub fn try_observe_pair_ipv4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) -> Option<(u64, u64)> {
+        (self.v6_mask == 0).then(|| self.observe_pair_v4(u32::from(src), u32::from(dst)))
+    }
+
+    /// [`Self::observe_pair`] of two IPv4 addresses `s`, `d` when every slot holds an IPv4
+    /// address (the usual case): both addresses' slots found in
     /// one pass over the four slots, without the address enum. Same slots, counts and result
     /// as [`Self::observe_pair_any`] (a proptest checks it).
     #[inline]
-    fn observe_pair_v4(&mut self, s: u32, d: u32, src: &IpAddr, dst: &IpAddr) -> (u64, u64) {
+    fn observe_pair_v4(&mut self, s: u32, d: u32) -> (u64, u64) {
         // The occupied slots' bits (`len` is at most `LEARNER_SLOTS`, 4: every write checks).
         const HELD: [u8; 8] = [0, 1, 3, 7, 15, 15, 15, 15];
         const _: () = assert!(LEARNER_SLOTS == 4, "HELD is written for four slots");
         let held = |l: &Self| HELD[usize::from(l.len) & 7];
         let valid = held(self);
-        let mask = |l: &Self, a: u32| {
-            let mut m = 0u8;
-            for (i, &x) in l.v4.iter().enumerate() {
-                m |= u8::from(x == a) << i;
-            }
-            m & valid
-        };
+        let mask = |l: &Self, a: u32| eq_mask4(&l.v4, a) & valid;
         // Slots keep their order and the own address never leaves, so slot 0 nearly always
         // holds it, and it is one end of nearly every record: when slot 0 holds `s` (or `d`),
         // that end's lowest slot is 0 and only the other end needs the four-slot compare.
@@ -586,21 +633,24 @@ impl AddrLearner {
         } else {
             // Every count dropped by one; `s` is not kept and slots may have moved: look `d`
             // up again (the slots are still all IPv4).
-            self.observe_absent(src);
-            md = 0;
-            for (j, &x) in self.v4.iter().enumerate() {
-                md |= u8::from(x == d) << j;
-            }
-            md &= held(self);
+            self.decrement_v4();
+            md = eq_mask4(&self.v4, d) & held(self);
             None
         };
         let j = (md != 0).then(|| md.trailing_zeros() as usize);
-        self.observe_dst(i, j, s == d, dst, |l| {
-            let j = usize::from(l.len) % LEARNER_SLOTS;
-            l.counts[j] = 1;
-            l.v4[j] = d;
-            l.len += 1;
-        })
+        self.observe_dst(
+            i,
+            j,
+            s == d,
+            |l| {
+                let j = usize::from(l.len) % LEARNER_SLOTS;
+                l.counts[j] = 1;
+                l.v4[j] = d;
+                l.len += 1;
+            },
+            // Four IPv4 slots: `d` is absent, the slots are full (checked there).
+            Self::decrement_v4,
+        )
     }
 
     /// [`Self::observe_pair`] for any addresses and slots (the plain path). Not inlined: it
@@ -625,20 +675,27 @@ impl AddrLearner {
             }
         };
         let j = self.find(dst);
-        self.observe_dst(i, j, src == dst, dst, |l| l.push(*dst, 1))
+        self.observe_dst(
+            i,
+            j,
+            src == dst,
+            |l| l.push(*dst, 1),
+            |l| l.observe_absent(dst),
+        )
     }
 
     /// The second half of [`Self::observe_pair`], shared by its two paths: counts `dst` (held
     /// in slot `j`, or not) once `src` was counted (in slot `i`, or not kept), and returns both
-    /// counts; `push_dst` appends `dst` in a new slot when there is room. `same`: `src == dst`.
+    /// counts; `push_dst` appends `dst` in a new slot when there is room, `absent_dst` is
+    /// [`Self::observe_absent`] of `dst` when there is none. `same`: `src == dst`.
     #[inline(always)]
     fn observe_dst(
         &mut self,
         i: Option<usize>,
         j: Option<usize>,
         same: bool,
-        dst: &IpAddr,
         push_dst: impl FnOnce(&mut Self),
+        absent_dst: impl FnOnce(&mut Self),
     ) -> (u64, u64) {
         let count_src = |l: &Self| i.map_or(0, |i| l.counts[i % LEARNER_SLOTS]);
         if let Some(j) = j {
@@ -659,16 +716,27 @@ impl AddrLearner {
             // Every count drops by one (a slot reaching zero leaves): `src`'s count is its
             // count less one, `dst` is not kept.
             let src_after = i.map_or(0, |i| self.counts[i % LEARNER_SLOTS].wrapping_sub(1));
-            self.observe_absent(dst);
+            absent_dst(self);
             (src_after, 0)
         }
     }
 
     /// [`Self::observe`] for an address known not to be held.
     fn observe_absent(&mut self, addr: &IpAddr) {
-        if usize::from(self.len) < LEARNER_SLOTS {
-            self.push(*addr, 1);
-        } else if self.v6_mask == 0 {
+        if usize::from(self.len) < LEARNER_SLOTS || self.v6_mask != 0 {
+            self.observe_absent_other(addr);
+        } else {
+            self.decrement_v4();
+        }
+    }
+
+    /// [`Self::observe_absent`] when the four slots are held, all by IPv4 addresses (the
+    /// usual case, which needs no address): every count drops by one, slots reaching zero
+    /// leave and the others keep their order. Small enough to need no saved registers.
+    #[inline(never)]
+    fn decrement_v4(&mut self) {
+        debug_assert!(usize::from(self.len) == LEARNER_SLOTS && self.v6_mask == 0);
+        {
             // IPv4 slots only (the usual case): the loop below without its address enum.
             if self.counts[0] > 1 && self.counts[1..] == [1; LEARNER_SLOTS - 1] {
                 // The usual state of an ENI with many one-off peers: its own address, then
@@ -694,6 +762,14 @@ impl AddrLearner {
             }
             self.len = w as u8;
             self.v6 = None;
+        }
+    }
+
+    /// [`Self::observe_absent`] when a slot is free or holds an IPv6 address.
+    #[inline(never)]
+    fn observe_absent_other(&mut self, addr: &IpAddr) {
+        if usize::from(self.len) < LEARNER_SLOTS {
+            self.push(*addr, 1);
         } else {
             // Every count drops by one; slots reaching zero leave, the others keep their order.
             // (Counts read from a file may be 0: they wrap, as the list form always did.)
@@ -1027,6 +1103,15 @@ mod tests {
     }
 
     proptest! {
+        /// The SSE2 slot compare against the slot-by-slot one, with repeated and edge values.
+        #[test]
+        fn learner_eq_mask4_equals_plain(
+            v in proptest::array::uniform4(prop_oneof![0u32..4, Just(u32::MAX), Just(1u32 << 31), any::<u32>()]),
+            a in prop_oneof![0u32..4, Just(u32::MAX), Just(1u32 << 31), any::<u32>()],
+        ) {
+            prop_assert_eq!(eq_mask4(&v, a), eq_mask4_plain(&v, a));
+        }
+
         /// The IPv4 fast path of `observe_pair` (every slot IPv4) against the plain path, from
         /// any IPv4 state (counts read from a file may be zero), equal or different addresses.
         #[test]

@@ -849,13 +849,16 @@ enum Resolved {
 #[inline(always)]
 fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
     if obs.direction.is_none() && obs.pkt_src.is_none() && obs.pkt_dst.is_none() {
-        if let (Some(src), Some(dst)) = (&obs.src, &obs.dst) {
-            if let Some((cs, cd)) = hist.own_addr.try_observe_pair_v4(src, dst) {
+        // Both variants matched at once (one test of each address's tag).
+        if let (Some(IpAddr::V4(s)), Some(IpAddr::V4(d))) = (&obs.src, &obs.dst) {
+            if let Some((cs, cd)) = hist.own_addr.try_observe_pair_ipv4(*s, *d) {
                 // `resolve_inner`'s decision without its packet-address checks (both absent).
-                return Some(match decide_by_counts(cs, cd, src, dst) {
-                    Some(d) => Resolved::Known(d),
-                    None => Resolved::Tie,
-                });
+                return Some(
+                    match decide_by_counts(cs, cd, &IpAddr::V4(*s), &IpAddr::V4(*d)) {
+                        Some(d) => Resolved::Known(d),
+                        None => Resolved::Tie,
+                    },
+                );
             }
         }
     }
