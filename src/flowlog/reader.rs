@@ -80,7 +80,7 @@ pub struct ReadOptions {
     pub format: Option<Format>,
     /// Most distinct interfaces interned (counting those of an interner given with
     /// [`LogReader::with_interner`]); a record of a new interface beyond it is a bad line.
-    /// Default 1,048,576 (about 160 MiB of interner at most: the names plus ≈ 130 bytes each).
+    /// Default 1,048,576 (about 330 MiB of interner at most: the names plus ≈ 290 bytes each).
     pub max_enis: usize,
     /// Most bad lines reported per input; the rest are counted. Default 100.
     pub max_reports_per_file: usize,
