@@ -60,29 +60,27 @@ fn recs_strategy(enis: u32, horizon: u64) -> impl Strategy<Value = Vec<Rec>> {
         prop_oneof![Just(443u16), Just(53), Just(40_001), 1u16..2000],
         any::<u64>(),
     );
-    proptest::collection::vec(
-        (0..enis, proptest::collection::vec(one, 1..40)),
-        1..12,
-    )
-    .prop_map(|runs| {
-        let mut out = Vec::new();
-        for (eni, rs) in runs {
-            for (offset, peer, egress, with_direction, ends, status, dstport, bytes) in rs {
-                out.push(Rec {
-                    eni,
-                    offset,
-                    peer,
-                    egress,
-                    with_direction,
-                    ends,
-                    status,
-                    dstport,
-                    bytes,
-                });
+    proptest::collection::vec((0..enis, proptest::collection::vec(one, 1..40)), 1..12).prop_map(
+        |runs| {
+            let mut out = Vec::new();
+            for (eni, rs) in runs {
+                for (offset, peer, egress, with_direction, ends, status, dstport, bytes) in rs {
+                    out.push(Rec {
+                        eni,
+                        offset,
+                        peer,
+                        egress,
+                        with_direction,
+                        ends,
+                        status,
+                        dstport,
+                        bytes,
+                    });
+                }
             }
-        }
-        out
-    })
+            out
+        },
+    )
 }
 
 fn record(r: &Rec, base: u64) -> FlowRecord {
