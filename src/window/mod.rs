@@ -660,9 +660,36 @@ impl Windower {
     /// fetch.
     #[inline]
     pub fn prefetch(&self, obs: &Observation, eni: EniId) {
-        let Some(state) = self.enis.get(eni) else {
-            return;
+        if let Some(state) = self.enis.get(eni) {
+            self.prefetch_in(state, obs);
+        }
+    }
+
+    /// [`Self::prefetch`] of a record by the window loop during `run`: when `in_run` (the
+    /// record belongs to the run's ENI) the run's known state is used, else the state of the
+    /// ENI `eni` gives. A hint like [`Self::prefetch`]: a wrong `in_run` costs at most a
+    /// wasted fetch.
+    #[inline]
+    pub(crate) fn prefetch_run(
+        &self,
+        run: &EniRun,
+        in_run: bool,
+        obs: &Observation,
+        eni: impl FnOnce() -> EniId,
+    ) {
+        let state = if in_run {
+            self.enis.states.get(run.pos)
+        } else {
+            self.enis.get(eni())
         };
+        if let Some(state) = state {
+            self.prefetch_in(state, obs);
+        }
+    }
+
+    /// The body of [`Self::prefetch`], given the ENI's state.
+    #[inline]
+    fn prefetch_in(&self, state: &EniState, obs: &Observation) {
         let w = self.cfg.width();
         // No division: the window holding `start` is the open one less than a width before it.
         if let Some((_, acc)) = state

@@ -633,7 +633,10 @@ impl<S: WindowSink> ShardDriver<S> {
                     crate::features::peers::prefetch_ptr(p.wrapping_add(64 * line));
                 }
                 if let Some((ahead, _)) = items.get(w[PREFETCH_AHEAD] as usize) {
-                    self.windower.prefetch(ahead, x.eni(ahead.eni));
+                    // Within this run: the run's ENI, whose state is known.
+                    let in_run = j + PREFETCH_AHEAD < end;
+                    self.windower
+                        .prefetch_run(&run, in_run, ahead, || x.eni(ahead.eni));
                 }
                 let Some((obs, raw)) = items.get(w[0] as usize) else {
                     break;
