@@ -10,12 +10,13 @@
 //!   mid-block, late, no-data, skip-data, undirected and too-far-ahead records, and starts near
 //!   2^32 and near 2^64 (where the window end saturates).
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use flowvigil::features::history::AddrLearner;
-use flowvigil::features::{Observation, WindowFeatures};
 use flowvigil::flowlog::{Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags};
-use flowvigil::window::{ShardDriver, Watermark, WindowConfig};
+use flowvigil::window::WindowConfig;
 use proptest::prelude::*;
 
 fn v4(a: u32) -> IpAddr {
@@ -229,29 +230,8 @@ proptest! {
             evidence,
         };
         let nm = names(3);
-        let mut wm = Watermark::new(cfg.allowed_lateness_secs);
-        let mut items = Vec::new();
-        for r in &recs {
-            let f = record(r, base);
-            if let Ok(obs) = Observation::from_record(&f) {
-                items.push((obs, wm.get()));
-            }
-            wm.observe(&f);
-        }
-        let mut one = ShardDriver::new(&cfg, Vec::<WindowFeatures>::new());
-        for (obs, w) in &items {
-            one.feed(obs, *w, &nm);
-        }
-        let mut grouped = ShardDriver::new(&cfg, Vec::<WindowFeatures>::new());
-        let (mut at, mut k) = (0, 0);
-        while at < items.len() {
-            let end = (at + cuts[k % cuts.len()]).min(items.len());
-            let after = items.get(end).map_or(wm.get(), |(_, w)| *w);
-            grouped.feed_block(&items[at..end], after, &nm);
-            at = end;
-            k += 1;
-        }
-        one.advance(wm.get(), &nm);
+        let recs: Vec<FlowRecord> = recs.iter().map(|r| record(r, base)).collect();
+        let (mut one, mut grouped) = common::one_and_grouped(&recs, &cfg, &cuts, &nm);
         for e in 0..3 {
             prop_assert_eq!(one.windower().history(e), grouped.windower().history(e));
         }

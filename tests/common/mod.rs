@@ -3,12 +3,15 @@
 use std::convert::Infallible;
 use std::io::{self, Read};
 
-use flowvigil::features::WindowFeatures;
+use flowvigil::features::{Observation, WindowFeatures};
 use flowvigil::flowlog::{FlowRecord, Interner};
-use flowvigil::window::{run_sharded, RecordSource, RunStats, WindowConfig};
+use flowvigil::window::{
+    run_sharded, RecordSource, RunStats, ShardDriver, Watermark, WindowConfig,
+};
 
 /// Records from memory, as a reader would give them, with the interner that names their ENIs;
 /// through the trait's default `fast_records` (no batches).
+#[allow(dead_code)]
 pub struct VecSource {
     pub recs: Vec<FlowRecord>,
     pub pos: usize,
@@ -97,4 +100,47 @@ where
     )
     .unwrap_or_else(|e| panic!("run: {e:?}"));
     (out, stats, late)
+}
+
+/// A driver whose sink collects the windows.
+#[allow(dead_code)]
+pub type Driver = ShardDriver<Vec<WindowFeatures>>;
+
+/// The window stage fed `recs` two ways: one record at a time (`ShardDriver::feed`) and in
+/// blocks grouped by ENI (`ShardDriver::feed_block`) cut after `cuts` records in turn (at
+/// least one cut). Each observation carries the watermark at its read time, as a reader hands
+/// it over; records that give no observation move the watermark only. Both drivers have seen
+/// every record and the final watermark; their windows are not finished yet (so callers can
+/// compare histories first).
+#[allow(dead_code)]
+pub fn one_and_grouped(
+    recs: &[FlowRecord],
+    cfg: &WindowConfig,
+    cuts: &[usize],
+    names: &Interner,
+) -> (Driver, Driver) {
+    let mut wm = Watermark::new(cfg.allowed_lateness_secs);
+    let mut items = Vec::new();
+    for f in recs {
+        if let Ok(obs) = Observation::from_record(f) {
+            items.push((obs, wm.get()));
+        }
+        wm.observe(f);
+    }
+    let mut one = ShardDriver::new(cfg, Vec::<WindowFeatures>::new());
+    for (obs, w) in &items {
+        one.feed(obs, *w, names);
+    }
+    let mut grouped = ShardDriver::new(cfg, Vec::<WindowFeatures>::new());
+    let (mut at, mut k) = (0, 0);
+    while at < items.len() {
+        let cut = cuts.get(k % cuts.len().max(1)).copied().unwrap_or(1).max(1);
+        let end = (at + cut).min(items.len());
+        let after = items.get(end).map_or(wm.get(), |(_, w)| *w);
+        grouped.feed_block(&items[at..end], after, names);
+        at = end;
+        k += 1;
+    }
+    one.advance(wm.get(), names);
+    (one, grouped)
 }
