@@ -12,24 +12,11 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
-
+use common::{names, v4};
 use flowvigil::features::Observation;
-use flowvigil::flowlog::{Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags};
+use flowvigil::flowlog::{EniId, FlowRecord};
 use flowvigil::window::{WindowConfig, Windower};
 use proptest::prelude::*;
-
-fn v4(a: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(a))
-}
-
-fn names(n: usize) -> Interner {
-    let mut i = Interner::new();
-    for k in 0..n {
-        i.intern(format!("eni-{k:017x}").as_bytes());
-    }
-    i
-}
 
 #[derive(Clone, Debug)]
 struct Rec {
@@ -100,56 +87,19 @@ fn record(r: &Rec, base: u64) -> FlowRecord {
         (remote, local)
     };
     let start = base.saturating_add(r.offset);
-    let mut f = FlowRecord {
-        version: Some(5),
-        eni: Some(r.eni),
-        srcaddr: Some(src),
-        dstaddr: Some(dst),
-        srcport: Some(40_000 + r.peer as u16),
-        dstport: Some(r.dstport),
-        protocol: Some(6),
-        packets: Some(r.bytes % 7),
-        bytes: Some(r.bytes),
-        start: Some(start),
-        end: Some(start.saturating_add(r.bytes % 50)),
-        action: Some(if r.bytes % 5 == 0 {
-            Action::Reject
-        } else {
-            Action::Accept
-        }),
-        log_status: Some(LogStatus::Ok),
-        tcp_flags: Some(TcpFlags(2)),
-        flow_direction: r.with_direction.then_some(if r.egress {
-            FlowDirection::Egress
-        } else {
-            FlowDirection::Ingress
-        }),
-        ..FlowRecord::default()
-    };
-    match r.status {
-        0 => {
-            f.srcaddr = None;
-            f.dstaddr = None;
-            f.log_status = Some(LogStatus::SkipData);
-        }
-        1 => {
-            f.srcaddr = None;
-            f.dstaddr = None;
-            f.log_status = Some(LogStatus::NoData);
-        }
-        2 => {
-            f.srcaddr = None;
-            f.dstaddr = None;
-            f.flow_direction = None;
-        }
-        3 => {
-            f.protocol = Some(1);
-            f.srcport = None;
-            f.dstport = None;
-        }
-        _ => {}
-    }
-    f
+    common::flow_record(&common::Flow {
+        eni: r.eni,
+        src,
+        dst,
+        srcport: 40_000 + r.peer as u16,
+        dstport: r.dstport,
+        bytes: r.bytes,
+        start,
+        end: start.saturating_add(r.bytes % 50),
+        reject: r.bytes % 5 == 0,
+        egress: r.with_direction.then_some(r.egress),
+        status: r.status,
+    })
 }
 
 proptest! {
@@ -167,23 +117,11 @@ proptest! {
         evidence in any::<bool>(),
     ) {
         let base = 1_700_000_100u64;
-        let cfg = WindowConfig {
-            window_secs,
-            allowed_lateness_secs: lateness,
-            max_open_windows_per_eni: max_open,
-            evidence,
-        };
+        let cfg = common::config(window_secs, lateness, max_open, evidence);
         let nm = names(4);
         let recs: Vec<FlowRecord> = recs.iter().map(|r| record(r, base)).collect();
         let (mut one, mut grouped) = common::one_and_grouped(&recs, &cfg, &cuts, &nm);
-        one.finish_windows(&nm);
-        grouped.finish_windows(&nm);
-        prop_assert_eq!(one.sink(), grouped.sink());
-        prop_assert_eq!(one.windower().stats(), grouped.windower().stats());
-        prop_assert_eq!(one.windower().late_counts(), grouped.windower().late_counts());
-        for e in 0..4 {
-            prop_assert_eq!(one.windower().history(e), grouped.windower().history(e));
-        }
+        common::assert_same_run(&mut one, &mut grouped, &nm, 4)?;
     }
 
     /// `Windower::prefetch` is a hint: the windower's serialized state is the same after it,

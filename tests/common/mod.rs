@@ -144,3 +144,134 @@ pub fn one_and_grouped(
     one.advance(wm.get(), names);
     (one, grouped)
 }
+
+/// A flow for [`flow_record`]: a TCP record of `eni` from `src` to `dst`.
+#[allow(dead_code)]
+pub struct Flow {
+    pub eni: flowvigil::flowlog::EniId,
+    pub src: std::net::IpAddr,
+    pub dst: std::net::IpAddr,
+    pub srcport: u16,
+    pub dstport: u16,
+    pub bytes: u64,
+    pub start: u64,
+    pub end: u64,
+    pub reject: bool,
+    /// `flow-direction`: `Some(true)` egress, `Some(false)` ingress, `None` absent.
+    pub egress: Option<bool>,
+    /// 0 SKIPDATA and 1 NODATA (both without addresses), 2 no addresses and no direction (a
+    /// record that cannot be placed), 3 ICMP (no ports); anything else: an OK TCP record.
+    pub status: u8,
+}
+
+/// The record a [`Flow`] describes (version 5, SYN flags, `bytes % 7` packets).
+#[allow(dead_code)]
+pub fn flow_record(r: &Flow) -> FlowRecord {
+    use flowvigil::flowlog::{Action, FlowDirection, LogStatus, TcpFlags};
+    let mut f = FlowRecord {
+        version: Some(5),
+        eni: Some(r.eni),
+        srcaddr: Some(r.src),
+        dstaddr: Some(r.dst),
+        srcport: Some(r.srcport),
+        dstport: Some(r.dstport),
+        protocol: Some(6),
+        packets: Some(r.bytes % 7),
+        bytes: Some(r.bytes),
+        start: Some(r.start),
+        end: Some(r.end),
+        action: Some(if r.reject {
+            Action::Reject
+        } else {
+            Action::Accept
+        }),
+        log_status: Some(LogStatus::Ok),
+        tcp_flags: Some(TcpFlags(2)),
+        flow_direction: r.egress.map(|e| {
+            if e {
+                FlowDirection::Egress
+            } else {
+                FlowDirection::Ingress
+            }
+        }),
+        ..FlowRecord::default()
+    };
+    match r.status {
+        0 | 1 => {
+            f.srcaddr = None;
+            f.dstaddr = None;
+            f.log_status = Some(if r.status == 0 {
+                LogStatus::SkipData
+            } else {
+                LogStatus::NoData
+            });
+        }
+        2 => {
+            f.srcaddr = None;
+            f.dstaddr = None;
+            f.flow_direction = None;
+        }
+        3 => {
+            f.protocol = Some(1);
+            f.srcport = None;
+            f.dstport = None;
+        }
+        _ => {}
+    }
+    f
+}
+
+/// An IPv4 address from its 32-bit value.
+#[allow(dead_code)]
+pub fn v4(a: u32) -> std::net::IpAddr {
+    std::net::IpAddr::V4(std::net::Ipv4Addr::from(a))
+}
+
+/// An interner holding `n` AWS-shaped names, ids 0..n in order.
+#[allow(dead_code)]
+pub fn names(n: usize) -> Interner {
+    let mut i = Interner::new();
+    for k in 0..n {
+        i.intern(format!("eni-{k:017x}").as_bytes());
+    }
+    i
+}
+
+/// The checks of a grouped-against-one-record-at-a-time test over ENIs `0..enis`: the same
+/// histories, then, with every window finished, the same windows, counters, late counts and
+/// histories.
+#[allow(dead_code)]
+pub fn assert_same_run(
+    one: &mut Driver,
+    grouped: &mut Driver,
+    names: &Interner,
+    enis: u32,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    use proptest::prop_assert_eq;
+    for e in 0..enis {
+        prop_assert_eq!(one.windower().history(e), grouped.windower().history(e));
+    }
+    one.finish_windows(names);
+    grouped.finish_windows(names);
+    prop_assert_eq!(one.sink(), grouped.sink());
+    prop_assert_eq!(one.windower().stats(), grouped.windower().stats());
+    prop_assert_eq!(
+        one.windower().late_counts(),
+        grouped.windower().late_counts()
+    );
+    for e in 0..enis {
+        prop_assert_eq!(one.windower().history(e), grouped.windower().history(e));
+    }
+    Ok(())
+}
+
+/// A window configuration from its four settings.
+#[allow(dead_code)]
+pub fn config(window_secs: u32, lateness: u32, max_open: u32, evidence: bool) -> WindowConfig {
+    WindowConfig {
+        window_secs,
+        allowed_lateness_secs: lateness,
+        max_open_windows_per_eni: max_open,
+        evidence,
+    }
+}
