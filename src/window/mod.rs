@@ -984,32 +984,6 @@ pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
     apply_permutation(ws, &mut from);
 }
 
-/// Hands the closed windows `ws` to `f` in the order of [`sort_closed`] and leaves `ws`
-/// empty. Each window is moved out once, in that order (an empty window takes its place until
-/// `ws` is cleared), instead of being permuted in place and then drained. Not inlined: in
-/// the window loop's function it changed the hot loop's code for the worse.
-#[inline(never)]
-pub fn drain_sorted(
-    ws: &mut Vec<WindowFeatures>,
-    names: &Interner,
-    mut f: impl FnMut(WindowFeatures),
-) {
-    let mut order = Vec::new();
-    closed_order(ws, names, &mut order);
-    for &i in &order {
-        if let Some(w) = ws.get_mut(i) {
-            let empty = WindowFeatures {
-                eni: w.eni,
-                window_start: 0,
-                values: [0.0; crate::features::NUM_FEATURES],
-                evidence: Default::default(),
-            };
-            f(std::mem::replace(w, empty));
-        }
-    }
-    ws.clear();
-}
-
 /// Sets `order` to the indices of `ws` in the output order of [`sort_closed`]: window start,
 /// then ENI name (then id, which never decides among one run's closed windows).
 ///
@@ -1052,7 +1026,9 @@ pub fn closed_order(ws: &[WindowFeatures], names: &Interner, order: &mut Vec<usi
         .zip(&prefixes)
         .enumerate()
         .map(|(i, (w, &p))| {
-            let start = (w.window_start - lo).checked_shl(64 - start_bits).unwrap_or(0);
+            let start = (w.window_start - lo)
+                .checked_shl(64 - start_bits)
+                .unwrap_or(0);
             let name = (p.checked_shl(common).unwrap_or(0) >> (128 - name_bits)) as u64;
             start | name << index_bits | i as u64
         })
