@@ -808,11 +808,11 @@ const RATIO_COLUMNS: [&str; 4] = [
     "syn_only_frac",
 ];
 
-/// Entries of [`FloatCache`]: 2^9 (16 KiB).
+/// Entries of [`FloatCache`]: 2^10 (32 KiB, of which a row reads at most four entries).
 const FLOAT_CACHE_ENTRIES: usize = 1 << FLOAT_CACHE_BITS;
 
 /// The bits of a [`FloatCache`] index.
-const FLOAT_CACHE_BITS: u32 = 9;
+const FLOAT_CACHE_BITS: u32 = 10;
 
 /// The last texts written for the [`RATIO_COLUMNS`], direct-mapped by the value's bits, so a
 /// ratio seen before skips zmij's shortest-digit search (≈ 170 instructions). Fixed size; an
