@@ -406,7 +406,12 @@ impl WindowSink for CsvRows {
         let row = self.row.get(..n).unwrap_or_default();
         if let Some(out) = &mut self.direct {
             if self.error.is_none() {
-                let mut res = out.write_all(&self.text);
+                // `text` holds only what did not fit the scratch: nearly always nothing.
+                let mut res = if self.text.is_empty() {
+                    Ok(())
+                } else {
+                    out.write_all(&self.text)
+                };
                 if res.is_ok() {
                     res = out.write_all(row);
                 }
