@@ -4,7 +4,8 @@
 //! Values are written as Rust's `{}` would write them (whole numbers below 9e15 as integers),
 //! byte for byte, but without `core::fmt`: each row is assembled in a fixed scratch
 //! ([`write_row`]) with fast forms for zero, whole numbers (SWAR digits) and ratios (zmij's
-//! shortest digits, when no rounding tie is possible); anything else takes the plain path
+//! shortest digits, when no rounding tie is possible; the ratio columns' texts are kept in a
+//! small [`FloatCache`], as their values repeat); anything else takes the plain path
 //! ([`write_value_plain`], [`push_display_f64`]). Proptests check each form against the plain
 //! path and the plain path against the standard library.
 
