@@ -4,7 +4,8 @@
 //! Values are written as Rust's `{}` would write them (whole numbers below 9e15 as integers),
 //! byte for byte, but without `core::fmt`: each row is assembled in a fixed scratch
 //! ([`write_row`]) with fast forms for zero, whole numbers (SWAR digits) and ratios (zmij's
-//! shortest digits, when no rounding tie is possible); anything else takes the plain path
+//! shortest digits, when no rounding tie is possible; the ratio columns' texts are kept in a
+//! small [`FloatCache`], as their values repeat); anything else takes the plain path
 //! ([`write_value_plain`], [`push_display_f64`]). Proptests check each form against the plain
 //! path and the plain path against the standard library.
 
@@ -72,6 +73,8 @@ struct CsvRows {
     error: Option<std::io::Error>,
     /// Scratch for one row's numbers, copied to `text` in one go.
     row: Box<[u8; ROW_SCRATCH]>,
+    /// The ratio columns' recent texts.
+    ratios: FloatCache,
 }
 
 impl CsvRows {
@@ -84,6 +87,7 @@ impl CsvRows {
             width: 1,
             error: None,
             row: Box::new([0; ROW_SCRATCH]),
+            ratios: FloatCache::new(),
         }
     }
 
@@ -398,11 +402,17 @@ impl WindowSink for CsvRows {
             &w.values,
             &mut self.row,
             &mut self.text,
+            &mut self.ratios,
         );
         let row = self.row.get(..n).unwrap_or_default();
         if let Some(out) = &mut self.direct {
             if self.error.is_none() {
-                let mut res = out.write_all(&self.text);
+                // `text` holds only what did not fit the scratch: nearly always nothing.
+                let mut res = if self.text.is_empty() {
+                    Ok(())
+                } else {
+                    out.write_all(&self.text)
+                };
                 if res.is_ok() {
                     res = out.write_all(row);
                 }
@@ -616,6 +626,7 @@ fn write_row(
     values: &FeatureVector,
     row: &mut [u8; ROW_SCRATCH],
     text: &mut Vec<u8>,
+    cache: &mut FloatCache,
 ) -> usize {
     let mut at = 0;
     match row.get_mut(..name.len()) {
@@ -637,14 +648,14 @@ fn write_row(
             text.extend_from_slice(itoa::Buffer::new().format(window_start).as_bytes());
         }
     }
-    for &v in values {
+    for (j, &v) in values.iter().enumerate() {
         if at > ROW_SCRATCH - VALUE_SLOT {
             // Never in practice (see the assertion above); it also lets the compiler drop the
             // bounds check below.
             text.extend_from_slice(row.get(..at).unwrap_or_default());
             at = 0;
         }
-        if let Some(n) = slot(row, at).and_then(|slot| fast_value(v, slot)) {
+        if let Some(n) = slot(row, at).and_then(|slot| fast_value_with(v, slot, Some((cache, j)))) {
             at += n;
         } else {
             text.extend_from_slice(row.get(..at).unwrap_or_default());
@@ -706,8 +717,19 @@ fn write_value_plain(v: f64, out: &mut Vec<u8>) {
 ///   outside 1e-5..1e16), and a tie between two shortest candidates ([`push_shortest`]) needs
 ///   exactly one fraction digit fewer than `v` has fraction bits, while zmij's text here is at
 ///   most 23 bytes (checked), so at most 21 fraction digits: no tie is possible.
-#[inline(always)]
+#[cfg(test)]
 fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
+    fast_value_with(v, slot, None)
+}
+
+/// [`fast_value`] for column `j` of a row, the ratio texts taken from and kept in `cache`
+/// when it is given and `j` is one of its columns.
+#[inline(always)]
+fn fast_value_with(
+    v: f64,
+    slot: &mut [u8; VALUE_SLOT],
+    cache: Option<(&mut FloatCache, usize)>,
+) -> Option<usize> {
     slot[0] = b',';
     if v.to_bits() << 1 == 0 {
         // ±0, two values in five: `0`.
@@ -766,9 +788,100 @@ fn fast_value(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
     if u64::from((bits | 1 << 52).trailing_zeros()) + (bits >> 52) > 1052 {
         return None;
     }
+    if let Some((cache, j)) = cache {
+        if cache.columns.get(j) == Some(&true) {
+            return cache.shortest(v, slot);
+        }
+    }
+    shortest_in_slot(v, slot)
+}
+
+/// zmij's text of `v` after the `,` in `slot` (see [`fast_value`] for when it is the CSV's).
+#[inline(always)]
+fn shortest_in_slot(v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
     let mut buf = zmij::Buffer::new();
     let s = buf.format_finite(v).as_bytes();
     copy_short(s, slot)
+}
+
+/// Columns whose values are ratios of two counts (`rejected / flows`, `small / flows`, ...):
+/// few distinct values, each seen again and again (on the 500 k benchmark file about 900
+/// distinct values in 14,000, where the other float columns hardly repeat).
+const RATIO_COLUMNS: [&str; 4] = [
+    "reject_ratio_in",
+    "reject_ratio_out",
+    "small_flow_frac",
+    "syn_only_frac",
+];
+
+/// Entries of [`FloatCache`]: 2^10 (32 KiB, of which a row reads at most four entries).
+const FLOAT_CACHE_ENTRIES: usize = 1 << FLOAT_CACHE_BITS;
+
+/// The bits of a [`FloatCache`] index.
+const FLOAT_CACHE_BITS: u32 = 10;
+
+/// The last texts written for the [`RATIO_COLUMNS`], direct-mapped by the value's bits, so a
+/// ratio seen before skips zmij's shortest-digit search (≈ 170 instructions). Fixed size; an
+/// entry holds a value's bits and the slot bytes [`shortest_in_slot`] wrote for it, so a hit
+/// writes the same bytes as a miss. Bits 0 (the initial, empty entries) never reach it: zero
+/// is a fast form of its own.
+struct FloatCache {
+    /// Which columns of the feature vector use the cache.
+    columns: [bool; NUM_FEATURES],
+    entries: Box<[FloatEntry]>,
+}
+
+/// One [`FloatCache`] entry (32 bytes): a value's bits, and the 23 bytes after the `,` of
+/// its slot followed by the slot's length (at most 24: [`copy_short`]).
+#[derive(Clone, Copy)]
+struct FloatEntry {
+    bits: u64,
+    text: [u8; 24],
+}
+
+impl FloatCache {
+    fn new() -> Self {
+        let mut columns = [false; NUM_FEATURES];
+        for (c, name) in columns.iter_mut().zip(FEATURE_NAMES) {
+            *c = RATIO_COLUMNS.contains(&name);
+        }
+        Self::with_columns(columns)
+    }
+
+    fn with_columns(columns: [bool; NUM_FEATURES]) -> Self {
+        let empty = FloatEntry {
+            bits: 0,
+            text: [0; 24],
+        };
+        Self {
+            columns,
+            entries: vec![empty; FLOAT_CACHE_ENTRIES].into_boxed_slice(),
+        }
+    }
+
+    /// [`shortest_in_slot`] through the cache.
+    #[inline(always)]
+    fn shortest(&mut self, v: f64, slot: &mut [u8; VALUE_SLOT]) -> Option<usize> {
+        let bits = v.to_bits();
+        let i = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOAT_CACHE_BITS)) as usize;
+        let Some(e) = self.entries.get_mut(i) else {
+            return shortest_in_slot(v, slot);
+        };
+        if e.bits == bits {
+            // The byte after the text (the length) lands past the slot's end: unspecified.
+            if let Some(d) = slot.get_mut(1..25) {
+                d.copy_from_slice(&e.text);
+            }
+            return Some(usize::from(e.text[23]));
+        }
+        let n = shortest_in_slot(v, slot)?;
+        if let Some(t) = slot.get(1..24) {
+            e.text[..23].copy_from_slice(t);
+            e.text[23] = n as u8;
+            e.bits = bits;
+        }
+        Some(n)
+    }
 }
 
 /// Copies `s` (at most 23 bytes, else `None`) to `slot[1..]` and returns `s.len() + 1`; two
@@ -1176,6 +1289,34 @@ mod tests {
         }
 
         #[test]
+        fn float_cache_is_the_uncached_path(
+            values in proptest::collection::vec((0u64..60, 1u64..60, 0usize..NUM_FEATURES, any::<u64>(), 0u8..4), 1..3000),
+        ) {
+            // Ratio-like values that repeat (hits), many distinct ones (entries replaced), other
+            // kinds and columns with and without the cache, against `fast_value`.
+            let mut columns = [false; NUM_FEATURES];
+            for (j, c) in columns.iter_mut().enumerate() {
+                *c = j % 3 != 0;
+            }
+            let mut cache = FloatCache::with_columns(columns);
+            for (num, den, j, bits, kind) in values {
+                let v = match kind {
+                    0 | 1 => num as f64 / den as f64,
+                    2 => -(num as f64) / den as f64 * 1e-3,
+                    _ => f64::from_bits(bits),
+                };
+                let mut want = [0u8; VALUE_SLOT];
+                let mut got = [0u8; VALUE_SLOT];
+                let w = fast_value(v, &mut want);
+                let g = fast_value_with(v, &mut got, Some((&mut cache, j)));
+                prop_assert_eq!(w, g, "bits {:#x}", v.to_bits());
+                if let Some(n) = w {
+                    prop_assert_eq!(&want[..n], &got[..n], "bits {:#x}", v.to_bits());
+                }
+            }
+        }
+
+        #[test]
         fn push_digits_is_itoa(u in 0u64..10u64.pow(16), at in 1usize..3, small in 0u64..100_000) {
             for u in [u, small, u % 100_000_000, u / 100_000_000 * 100_000_000] {
                 let mut slot = [b'x'; VALUE_SLOT];
@@ -1214,11 +1355,22 @@ mod tests {
             let mut row = Box::new([0u8; ROW_SCRATCH]);
             for prefix in [&b""[..], b"earlier rows\n"] {
                 let mut text = prefix.to_vec();
-                let n = write_row(&name, window_start, &values, &mut row, &mut text);
+                let n = write_row(&name, window_start, &values, &mut row, &mut text, &mut FloatCache::new());
                 text.extend_from_slice(&row[..n]);
                 prop_assert_eq!(text.get(prefix.len()..), Some(&want[..]));
             }
         }
+    }
+
+    #[test]
+    fn ratio_columns_are_features() {
+        for name in RATIO_COLUMNS {
+            assert!(FEATURE_NAMES.contains(&name), "{name}");
+        }
+        assert_eq!(
+            FloatCache::new().columns.iter().filter(|&&c| c).count(),
+            RATIO_COLUMNS.len()
+        );
     }
 
     #[test]

@@ -972,21 +972,108 @@ fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
 
 /// Sorts closed windows into the one output order: window start, then ENI name.
 ///
-/// A window is a few hundred bytes, so the sort runs on small keys (start, the name's first 16
-/// bytes as two words, index: 32 bytes, where the name and id took 64) and then moves every window at most once, following
-/// the permutation's cycles with swaps (sorting the windows themselves moved each one about
-/// log n times).
+/// A window is a few hundred bytes, so the order is found on small keys ([`closed_order`])
+/// and then every window moves at most once, following the permutation's cycles with swaps
+/// (sorting the windows themselves moved each one about log n times).
 pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
     if ws.len() < 2 {
         return;
     }
+    let mut from = Vec::new();
+    closed_order(ws, names, &mut from);
+    apply_permutation(ws, &mut from);
+}
+
+/// Sets `order` to the indices of `ws` in the output order of [`sort_closed`]: window start,
+/// then ENI name (then id, which never decides among one run's closed windows).
+///
+/// The windows of one block start within a few widths of each other, so one `u64` key per
+/// window usually holds the start's offset from the block's first start, the names' bits
+/// after the prefix every name in the block shares, and the index: sorting those plain
+/// integers replaced a comparator on 32-byte keys. The key is monotone (a window before
+/// another never gets the larger key), so only windows whose keys tie but for the index
+/// (names equal in the kept bits) are then put in order by the names themselves. When the
+/// starts spread too far for a useful name part, the 32-byte keys are sorted as before.
+pub fn closed_order(ws: &[WindowFeatures], names: &Interner, order: &mut Vec<usize>) {
+    order.clear();
+    let n = ws.len();
+    if n < 2 {
+        order.extend(0..n);
+        return;
+    }
+    let prefixes: Vec<u128> = ws.iter().map(|w| name_prefix(names.name(w.eni))).collect();
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    let first = prefixes.first().copied().unwrap_or(0);
+    let mut diff = 0u128;
+    for (w, &p) in ws.iter().zip(&prefixes) {
+        lo = lo.min(w.window_start);
+        hi = hi.max(w.window_start);
+        diff |= p ^ first;
+    }
+    let start_bits = 64 - (hi - lo).leading_zeros();
+    let index_bits = 64 - ((n - 1) as u64).leading_zeros();
+    let Some(name_bits) = 64u32
+        .checked_sub(start_bits + index_bits)
+        .filter(|&b| b >= MIN_NAME_BITS)
+    else {
+        sorted_by_wide_keys(ws, &prefixes, names, order);
+        return;
+    };
+    // The bits every name shares are dropped; the next `name_bits` are kept.
+    let common = diff.leading_zeros();
+    let mut keys: Vec<u64> = ws
+        .iter()
+        .zip(&prefixes)
+        .enumerate()
+        .map(|(i, (w, &p))| {
+            let start = (w.window_start - lo)
+                .checked_shl(64 - start_bits)
+                .unwrap_or(0);
+            let name = (p.checked_shl(common).unwrap_or(0) >> (128 - name_bits)) as u64;
+            start | name << index_bits | i as u64
+        })
+        .collect();
+    keys.sort_unstable();
+    // Runs of keys equal but for the index: same start, names equal in the kept bits.
+    let mut i = 0;
+    while let Some(&k) = keys.get(i) {
+        let mut j = i + 1;
+        while keys.get(j).is_some_and(|&x| (x ^ k) >> index_bits == 0) {
+            j += 1;
+        }
+        if j - i > 1 {
+            if let Some(run) = keys.get_mut(i..j) {
+                let mask = (1u64 << index_bits) - 1;
+                let eni_of = |k: u64| ws.get((k & mask) as usize).map(|w| w.eni);
+                let name = |e: Option<EniId>| e.map_or("", |e| names.name(e));
+                run.sort_unstable_by(|&a, &b| {
+                    let (ea, eb) = (eni_of(a), eni_of(b));
+                    name(ea).cmp(name(eb)).then(ea.cmp(&eb))
+                });
+            }
+        }
+        i = j;
+    }
+    let mask = (1u64 << index_bits) - 1;
+    order.extend(keys.iter().map(|&k| (k & mask) as usize));
+}
+
+/// The fewest name bits [`closed_order`]'s one-word key must keep to be used.
+const MIN_NAME_BITS: u32 = 16;
+
+/// [`closed_order`] on 32-byte keys: (start, the name's first 16 bytes as two words, index),
+/// equal prefixes deciding by the names themselves (then the ids).
+fn sorted_by_wide_keys(
+    ws: &[WindowFeatures],
+    prefixes: &[u128],
+    names: &Interner,
+    order: &mut Vec<usize>,
+) {
     let mut keys: Vec<(u64, u64, u64, usize)> = ws
         .iter()
+        .zip(prefixes)
         .enumerate()
-        .map(|(i, w)| {
-            let p = name_prefix(names.name(w.eni));
-            (w.window_start, (p >> 64) as u64, p as u64, i)
-        })
+        .map(|(i, (w, &p))| (w.window_start, (p >> 64) as u64, p as u64, i))
         .collect();
     // (window start, ENI id) is unique, so an unstable sort gives the one order. The names'
     // first 16 bytes, as one integer, decide nearly every tie on the start without a string
@@ -999,9 +1086,7 @@ pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
             name(ea).cmp(name(eb)).then(ea.cmp(&eb))
         })
     });
-    let mut from: Vec<usize> = keys.iter().map(|k| k.3).collect();
-    drop(keys);
-    apply_permutation(ws, &mut from);
+    order.extend(keys.iter().map(|k| k.3));
 }
 
 /// The first 16 bytes of `name` as a big-endian integer, zero-padded: names whose prefixes
@@ -1010,8 +1095,11 @@ pub fn sort_closed(ws: &mut [WindowFeatures], names: &Interner) {
 /// and the names decide).
 #[inline]
 fn name_prefix(name: &str) -> u128 {
-    let mut buf = [0u8; 16];
     let b = name.as_bytes();
+    if let Some(head) = b.first_chunk::<16>() {
+        return u128::from_be_bytes(*head);
+    }
+    let mut buf = [0u8; 16];
     let n = b.len().min(16);
     if let (Some(dst), Some(src)) = (buf.get_mut(..n), b.get(..n)) {
         dst.copy_from_slice(src);
