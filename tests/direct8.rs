@@ -20,7 +20,8 @@ use common::{late_of, one_thread, VecSource};
 #[path = "common/direct_lines.rs"]
 mod direct_lines;
 
-use direct_lines::{asked, event, junk, line, plain, reader, text, Event};
+use common::reader;
+use direct_lines::{asked, event, junk, line, plain, text, Event};
 
 /// A sink for the direct route: one slot, made junk before each line.
 struct Sink<'a> {
@@ -88,12 +89,7 @@ proptest! {
         max_enis in 4usize..20,
         reports in 1usize..4,
     ) {
-        let opts = ReadOptions {
-            strict,
-            max_enis,
-            max_reports_per_file: reports,
-            ..ReadOptions::default()
-        };
+        let opts = common::read_opts(strict, max_enis, reports);
         let data = text(&lines);
         let p = plain(&data, &steps, &opts, mask);
         let sink = MemorySink::new();

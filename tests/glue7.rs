@@ -73,20 +73,6 @@ fn text(kinds: &[u8]) -> String {
     data
 }
 
-fn reader(data: &str, steps: &[usize], opts: &ReadOptions, sink: &MemorySink) -> LogReader {
-    LogReader::from_read(
-        "t.log",
-        Box::new(Choppy {
-            data: data.as_bytes().to_vec(),
-            pos: 0,
-            steps: steps.to_vec(),
-            k: 0,
-        }),
-        opts.clone(),
-    )
-    .with_sink(Box::new(sink.clone()))
-}
-
 /// What record-by-record reading gives: each record with the position and summary after it,
 /// the final error (if any), the summary and the reports.
 struct Plain {
@@ -145,12 +131,7 @@ proptest! {
         max_enis in 4usize..16,
         reports in 1usize..4,
     ) {
-        let opts = ReadOptions {
-            strict,
-            max_enis,
-            max_reports_per_file: reports,
-            ..ReadOptions::default()
-        };
+        let opts = common::read_opts(strict, max_enis, reports);
         let data = text(&kinds);
         let p = plain(&data, &steps, &opts);
         let sink = MemorySink::new();
@@ -189,7 +170,7 @@ proptest! {
     }
 }
 
-use common::{late_of, one_thread, Choppy, VecSource};
+use common::{late_of, one_thread, reader, VecSource};
 
 /// A long mixed input (more than one block of the one-thread loop), with late records.
 fn long_text(n: usize) -> String {

@@ -11,15 +11,14 @@
 mod common;
 
 use flowvigil::features::Observation;
-use flowvigil::flowlog::{
-    FastLine, FastRun, FastSink, FlowRecord, Interner, MemorySink, ReadOptions,
-};
+use flowvigil::flowlog::{FastLine, FastRun, FastSink, FlowRecord, Interner, MemorySink};
 use proptest::prelude::*;
 
 #[path = "common/direct_lines.rs"]
 mod direct_lines;
 
-use direct_lines::{asked, event, junk, line, plain, reader, text, Event, Line};
+use common::reader;
+use direct_lines::{asked, event, junk, line, plain, text, Event, Line};
 
 /// A block sink taking lines in runs: `slots` filled in order from `n`; a full block ends
 /// the reader's run. With `own`, its `parsed_run` goes over the run itself; else the default
@@ -116,12 +115,7 @@ proptest! {
         max_enis in 4usize..20,
         reports in 1usize..4,
     ) {
-        let opts = ReadOptions {
-            strict,
-            max_enis,
-            max_reports_per_file: reports,
-            ..ReadOptions::default()
-        };
+        let opts = common::read_opts(strict, max_enis, reports);
         // Clean: only default-v2 lines the slots take, so runs reach their full length.
         // (Reads are then whole, so that the buffer holds full runs.)
         let (lines, steps): (Vec<Line>, Vec<usize>) = if clean {

@@ -62,6 +62,25 @@ fn pair_strategy(v6: bool) -> impl Strategy<Value = (u32, u32)> {
     })
 }
 
+/// `observe_pair` against `observe_ref` of both ends then `count_ref` of both, from the
+/// learner `start`, over `stream`: the same counts and state after every pair.
+fn pair_equals_two_updates(
+    start: &[(u32, u64)],
+    stream: &[(u32, u32)],
+) -> Result<(), TestCaseError> {
+    let mut fast = learner(start);
+    let mut plain = fast.clone();
+    for &(x, y) in stream {
+        let (src, dst) = (addr(x), addr(y));
+        let got = fast.observe_pair(&src, &dst);
+        plain.observe_ref(&src);
+        plain.observe_ref(&dst);
+        prop_assert_eq!(got, (plain.count_ref(&src), plain.count_ref(&dst)));
+        prop_assert_eq!(state(&fast), state(&plain));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -72,16 +91,7 @@ proptest! {
         start in proptest::collection::vec((0u32..10, 0u64..4), 0..=4),
         stream in proptest::collection::vec(pair_strategy(false), 0..400),
     ) {
-        let mut fast = learner(&start);
-        let mut plain = fast.clone();
-        for (x, y) in stream {
-            let (src, dst) = (addr(x), addr(y));
-            let got = fast.observe_pair(&src, &dst);
-            plain.observe_ref(&src);
-            plain.observe_ref(&dst);
-            prop_assert_eq!(got, (plain.count_ref(&src), plain.count_ref(&dst)));
-            prop_assert_eq!(state(&fast), state(&plain));
-        }
+        pair_equals_two_updates(&start, &stream)?;
     }
 
     /// The same with IPv6 addresses mixed in (the plain path, and IPv4 pairs after IPv6 slots
@@ -91,16 +101,7 @@ proptest! {
         start in proptest::collection::vec((0u32..12, 0u64..4), 0..=4),
         stream in proptest::collection::vec(pair_strategy(true), 0..400),
     ) {
-        let mut fast = learner(&start);
-        let mut plain = fast.clone();
-        for (x, y) in stream {
-            let (src, dst) = (addr(x), addr(y));
-            let got = fast.observe_pair(&src, &dst);
-            plain.observe_ref(&src);
-            plain.observe_ref(&dst);
-            prop_assert_eq!(got, (plain.count_ref(&src), plain.count_ref(&dst)));
-            prop_assert_eq!(state(&fast), state(&plain));
-        }
+        pair_equals_two_updates(&start, &stream)?;
     }
 }
 

@@ -3,29 +3,13 @@
 //! should give the window stage.
 
 use flowvigil::features::Observation;
-use flowvigil::flowlog::{
-    FlowDirection, FlowRecord, LogReader, LogStatus, MemorySink, ReadOptions,
-};
+use flowvigil::flowlog::{FlowDirection, FlowRecord, LogStatus, MemorySink, ReadOptions};
 use proptest::prelude::*;
 
-use crate::common::Choppy;
+use crate::common::reader;
 
 pub const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol \
                   packets bytes start end action log-status";
-
-pub fn reader(data: &str, steps: &[usize], opts: &ReadOptions, sink: &MemorySink) -> LogReader {
-    LogReader::from_read(
-        "t.log",
-        Box::new(Choppy {
-            data: data.as_bytes().to_vec(),
-            pos: 0,
-            steps: steps.to_vec(),
-            k: 0,
-        }),
-        opts.clone(),
-    )
-    .with_sink(Box::new(sink.clone()))
-}
 
 /// One line: a kind and a few random choices.
 #[derive(Clone, Debug)]

@@ -275,3 +275,36 @@ pub fn config(window_secs: u32, lateness: u32, max_open: u32, evidence: bool) ->
         evidence,
     }
 }
+
+/// A reader of `data` named `t.log` that gets it in reads of `steps` bytes in turn (see
+/// [`Choppy`]), reporting bad lines to `sink`.
+#[allow(dead_code)]
+pub fn reader(
+    data: &str,
+    steps: &[usize],
+    opts: &flowvigil::flowlog::ReadOptions,
+    sink: &flowvigil::flowlog::MemorySink,
+) -> flowvigil::flowlog::LogReader {
+    flowvigil::flowlog::LogReader::from_read(
+        "t.log",
+        Box::new(Choppy {
+            data: data.as_bytes().to_vec(),
+            pos: 0,
+            steps: steps.to_vec(),
+            k: 0,
+        }),
+        opts.clone(),
+    )
+    .with_sink(Box::new(sink.clone()))
+}
+
+/// Read options with `strict`, `max_enis` and `max_reports_per_file` set, the rest default.
+#[allow(dead_code)]
+pub fn read_opts(strict: bool, max_enis: usize, reports: usize) -> flowvigil::flowlog::ReadOptions {
+    flowvigil::flowlog::ReadOptions {
+        strict,
+        max_enis,
+        max_reports_per_file: reports,
+        ..flowvigil::flowlog::ReadOptions::default()
+    }
+}
