@@ -268,15 +268,15 @@ impl Grouping {
         }
     }
 
-    /// Turns each touched ENI's count into the start of its run in `order` (runs in order of
-    /// first appearance).
+    /// Turns each touched ENI's count into the start of its run in `order` plus `bias` (runs
+    /// in order of first appearance).
     #[inline(always)]
-    fn run_starts(&mut self) {
+    fn run_starts(&mut self, bias: u32) {
         let mut at = 0u32;
         for &e in &self.touched {
             if let Some(c) = self.count.get_mut(e as usize) {
                 let n = *c;
-                *c = at;
+                *c = at + bias;
                 at += n;
             }
         }
@@ -328,14 +328,7 @@ impl Grouping {
         for &(_, eni) in places {
             self.tally(eni);
         }
-        let mut at = 0u32;
-        for &e in &self.touched {
-            if let Some(c) = self.count.get_mut(e as usize) {
-                let n = *c;
-                *c = at + 1;
-                at += n;
-            }
-        }
+        self.run_starts(1);
     }
 
     /// Writes `order` from run starts left by [`Self::take_runs`] or [`Self::count_places`]
@@ -519,7 +512,7 @@ impl<S: WindowSink> ShardDriver<S> {
                 g.count(obs.eni);
             }
         }
-        g.run_starts();
+        g.run_starts(0);
         // Every slot of `order` is written below (the counts' runs tile `0..items.len()`), so
         // a buffer of the right length is reused as it is: zeroing it was a 64 KiB memset a
         // block.
