@@ -9,7 +9,8 @@ so `fan_out` = distinct dstaddr and `dst_ports_out` = distinct dstport; see gen.
 
 Prints, for each engine, wall seconds, CPU seconds (user + system, all threads) and records per
 CPU-second (each engine runs REPEAT times, default 3, interleaved; the fastest run of each counts,
-since the machine's other load only ever slows a run down), checks that the shared numbers agree on every (ENI, window), then the ratios; also
+since the machine's other load only ever slows a run down; each run starts with its input
+read into memory, see `ready`), checks that the shared numbers agree on every (ENI, window), then the ratios; also
 flowvigil on the .gz file against decompression alone, and 2 threads against 1 next to what
 the machine gives two cores on this job at all (two independent one-thread runs at once).
 
@@ -31,6 +32,24 @@ def child_cpu() -> float:
 def self_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def ready(path, stale_output=None):
+    """Untimed, before every timed run: reads `path` into the page cache and removes
+    `stale_output`, so that a run measures the engine, not this machine's housekeeping.
+
+    Machines of this kind reclaim page-cache pages idle for about 30 s (the kernel's DAMON
+    `pageout` scheme, `kdamond`): a file read once every few seconds counts as idle, so without
+    this a run blocked mid-input on disk reads (up to 8 ms at a time, seen with `perf sched`),
+    which lengthened short runs most and pulled the 2-thread speed-up down. And overwriting a
+    previous output truncates it, which on this ext4 waits for its blocks to be discarded
+    (≈ 4 ms in `open`) and flushes the new file on `close`: the cost of the last run's file, not
+    of this one. Every engine gets the same treatment."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+    if stale_output and os.path.exists(stale_output):
+        os.remove(stale_output)
 
 
 def run_child(cmd, stdout=None):
@@ -149,23 +168,26 @@ def main():
         results[name] = (min(wall, best[0]), min(cpu, best[1])) if best else (wall, cpu)
 
     print(f"records: {records:,}  file: {log} ({os.path.getsize(log) / 1e6:.0f} MB), {gz} ({os.path.getsize(gz) / 1e6:.0f} MB)")
-    # Warm the page cache so that every engine reads from memory.
-    with open(log, "rb") as f:
-        while f.read(1 << 24):
-            pass
     duck = pol = None
     for r in range(repeat):
         print(f"round {r + 1} of {repeat}:")
+        ready(log, csv1)
         report("flowvigil features (1 thread)", *run_child([fv, "features", log, "--out", csv1, "--threads", "1"]))
+        ready(log, csv2)
         report("flowvigil features (2 threads)", *run_child([fv, "features", log, "--out", csv2, "--threads", "2"]))
         # What this machine gives two cores on this job: two independent one-thread runs at
         # once (no shared state at all). The 2-thread speed-up cannot beat this by much.
+        ready(log)
         report("two 1-thread runs at once", *run_pair([fv, "features", log, "--out", os.devnull, "--threads", "1"]))
+        ready(gz)
         report("flowvigil features .gz (1 thread)", *run_child([fv, "features", gz, "--out", os.devnull, "--threads", "1"]))
+        ready(gz)
         with open(os.devnull, "wb") as null:
             report("gzip -dc (decompression alone)", *run_child(["gzip", "-dc", gz], stdout=null))
+        ready(log)
         duck, w, c = in_process(lambda: duckdb_agg(log))
         report("duckdb (SQL aggregate)", w, c)
+        ready(log)
         pol, w, c = in_process(lambda: polars_agg(log))
         report("polars (lazy aggregate)", w, c)
 

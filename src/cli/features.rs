@@ -9,13 +9,15 @@
 //! ([`write_value_plain`], [`push_display_f64`]). Proptests check each form against the plain
 //! path and the plain path against the standard library.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+
+use super::writer::{Target, ThreadWriter};
 
 use flowvigil::features::{FeatureVector, WindowFeatures, FEATURE_NAMES, NUM_FEATURES};
 use flowvigil::flowlog::{
@@ -469,12 +471,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "--format",
     )?;
     let mut reader = LogReader::open(&args.inputs, opts)?;
-    let mut out: Box<dyn Write + Send> = if args.out.as_os_str() == "-" {
-        Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout()))
+    let threads = args.threads.max(1);
+    let to_stdout = args.out.as_os_str() == "-";
+    let creating = || format!("creating {}", args.out.display());
+    let mut out: Box<dyn Write + Send> = if threads == 1 {
+        if to_stdout {
+            Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout()))
+        } else {
+            Box::new(BufWriter::with_capacity(
+                1 << 16,
+                File::create(&args.out).with_context(creating)?,
+            ))
+        }
     } else {
-        let f =
-            File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-        Box::new(BufWriter::with_capacity(1 << 16, f))
+        // Several threads: the rows are written by a thread of their own (see
+        // `super::writer`); a file is opened here, so that an error comes at once, and
+        // truncated there.
+        let target = if to_stdout {
+            Target::Plain(Box::new(std::io::stdout()))
+        } else {
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                // Truncated on the output thread (`Target::Truncate`).
+                .truncate(false)
+                .open(&args.out)
+                .with_context(creating)?;
+            Target::Truncate(f)
+        };
+        Box::new(ThreadWriter::spawn(target).context("starting the output thread")?)
     };
     let mut header = b"eni,window_start".to_vec();
     for n in FEATURE_NAMES {
@@ -506,7 +531,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(())
     };
 
-    let threads = args.threads.max(1);
     let stats = if threads == 1 {
         let mut direct = Some(out);
         let make = |_| CsvRows::new(direct.take());
@@ -552,7 +576,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(e) = m.error.take() {
             anyhow::bail!("writing features: {e}");
         }
-        m.out.flush()?;
+        m.out.flush().context("writing features")?;
         stats
     };
     if let Some(w) = &mut late_out {

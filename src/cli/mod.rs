@@ -12,3 +12,4 @@ pub mod progress;
 pub mod score;
 pub mod stats;
 pub mod train;
+pub mod writer;
