@@ -681,6 +681,66 @@ fn a_panicking_sink_surfaces_instead_of_hanging_the_pipeline() {
     }
 }
 
+/// A sink that panics when its shard is ended (`finish`), if `bad`.
+struct PanicAtFinish(bool);
+
+impl WindowSink for PanicAtFinish {
+    type Output = ();
+    fn accept(&mut self, _: WindowFeatures) {}
+    fn finish(self) {
+        assert!(!self.0, "sink bug at the end");
+    }
+}
+
+/// Shards are ended by whichever thread takes them first: a panic while ending one, on the
+/// helper or on the reading thread, ends the run with that panic, never a deadlock; without
+/// it, every shard's output comes back.
+#[test]
+fn a_panic_while_ending_a_shard_surfaces_on_either_thread() {
+    let lines = plain_records(3000, 6);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
+    let cfg = WindowConfig::default();
+    for shards in [2, 6] {
+        for bad in 0..=shards {
+            let mut reader = LogReader::open(&paths, ReadOptions::default()).expect("open");
+            let spec = Pipeline {
+                shards,
+                helpers: 1,
+                block: 100,
+            };
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_pipelined_with(
+                    &mut reader,
+                    &cfg,
+                    spec,
+                    |i| PanicAtFinish(i == bad),
+                    &mut |_| {},
+                    |_, _| Ok(()),
+                )
+                .map(|(outs, _)| outs.len())
+            }));
+            match run {
+                // `bad == shards`: no shard panics.
+                Ok(Ok(n)) if bad == shards => assert_eq!(n, shards),
+                Err(p) if bad < shards => {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    assert!(msg.contains("sink bug at the end"), "{spec:?}: {msg}");
+                }
+                Ok(r) => panic!(
+                    "{spec:?}, bad shard {bad}: {:?}",
+                    r.map_err(|e| e.to_string())
+                ),
+                Err(_) => panic!("{spec:?}: a panic without a bad shard"),
+            }
+        }
+    }
+}
+
 /// More ENIs than the reader's limit: one thread counts the excess lines as bad lines; in
 /// parallel the run stops with an error that says what to do (never silently different).
 #[test]
