@@ -837,14 +837,37 @@ fn eni_field(
             return new_eni(name, interner, max_enis);
         }
     }
-    let name = token(win, p)?;
-    if name == b"-" {
-        return Some(None);
-    }
-    if let Some(id) = interner.get(name) {
-        return Some(Some(id));
-    }
-    new_eni(name, interner, max_enis)
+    let (id, len) = eni_token(win, start, interner, max_enis)?;
+    // At most MAX_TOKEN + 1: the mask shows the compiler, so later positions stay provably
+    // small (see `WIN`). Out of line, the length is opaque here, so the mask stays; when the
+    // token was cut inline, its end's bound came from a comparison the compiler dropped the
+    // mask for and then lost at the merge with the usual route (every later load masked
+    // again, +17 M instructions on the one-thread benchmark) or not, depending on how the
+    // crate was split into codegen units (session 13).
+    *p = start + (len & 127);
+    Some(id)
+}
+
+/// [`eni_field`] past the 21-byte route: the token at `p`, `-` or an interface id (looked up,
+/// else interned by [`new_eni`]), and its length with the space (out of line, see
+/// [`eni_field`]).
+#[inline(never)]
+fn eni_token(
+    win: &Window,
+    p: usize,
+    interner: &mut Interner,
+    max_enis: usize,
+) -> Option<(Option<EniId>, usize)> {
+    let mut q = p;
+    let name = token(win, &mut q)?;
+    let id = if name == b"-" {
+        None
+    } else if let Some(id) = interner.get(name) {
+        Some(id)
+    } else {
+        new_eni(name, interner, max_enis)?
+    };
+    Some((id, q - p))
 }
 
 /// No byte of the three words is at most 0x20 (see [`low_bytes`]).
