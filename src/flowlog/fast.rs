@@ -838,13 +838,13 @@ fn eni_field(
         }
     }
     let (id, len) = eni_token(win, start, interner, max_enis)?;
-    // At most MAX_TOKEN + 1: the mask shows the compiler, so later positions stay provably
-    // small (see `WIN`). Out of line, the length is opaque here, so the mask stays; when the
-    // token was cut inline, its end's bound came from a comparison the compiler dropped the
-    // mask for and then lost at the merge with the usual route (every later load masked
-    // again, +17 M instructions on the one-thread benchmark) or not, depending on how the
-    // crate was split into codegen units (session 13).
-    *p = start + (len & 127);
+    // At most MAX_TOKEN + 1: the minimum shows the compiler, so later positions stay
+    // provably small (see `WIN`). Out of line, the length is opaque here, so the minimum
+    // stays; when the token was cut inline, its end's bound came from a comparison the
+    // compiler dropped a mask for and then lost at the merge with the usual route (every
+    // later load masked again, +17 M instructions on the one-thread benchmark) or not,
+    // depending on how the crate was split into codegen units (session 13).
+    *p = start + len.min(MAX_TOKEN + 1);
     Some(id)
 }
 
@@ -1068,7 +1068,9 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let (nd, sp) = masks16(w0, w1);
     // The non-digits up to and including the first space (or bit 16).
     let key = nd & (sp ^ sp.wrapping_sub(1));
-    let shape = SHAPES[shape_slot(key)];
+    // By reference: the loads of the dots then carry `Small`'s range (a copy of the entry
+    // lost it under some codegen-unit splits, which masked the three loads below).
+    let shape = &SHAPES[shape_slot(key)];
     if shape.key != key {
         return None;
     }
@@ -1122,9 +1124,9 @@ fn addr_field(win: &Window, p: &mut usize, out: &mut Option<IpAddr>) -> Option<(
         return Some(());
     }
     let (v, len) = addr_token(win, *p)?;
-    // At most MAX_TOKEN + 1: the mask shows the compiler, so later positions stay provably
-    // small (see `WIN`).
-    *p += len & 127;
+    // At most MAX_TOKEN + 1: the minimum shows the compiler, so later positions stay
+    // provably small (see `WIN`; a mask of 127 left too little room by the line's end).
+    *p += len.min(MAX_TOKEN + 1);
     *out = v;
     Some(())
 }
