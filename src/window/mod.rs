@@ -434,26 +434,6 @@ pub struct Windower {
     scratch: CloseScratch,
 }
 
-/// Opens the window starting at `ws` at place `i` of an ENI's open windows (an accumulator
-/// from `spare`, else a new one) and indexes it for closing. Out of line, once per window:
-/// inlined, the vector's shift and the ordered set's insertion made the window loop bigger,
-/// and how much worse its registers were allocated depended on how the crate was split into
-/// codegen units (session 13: about +7 M instructions on the one-thread peer benchmark with
-/// one unit).
-#[inline(never)]
-fn open_window(
-    open: &mut Vec<(u64, Box<WindowAcc>)>,
-    i: usize,
-    ws: u64,
-    spare: &mut Vec<Box<WindowAcc>>,
-    open_index: &mut BTreeSet<(u64, EniId)>,
-    eni: EniId,
-) {
-    let acc = spare.pop().unwrap_or_default();
-    open.insert(i, (ws, acc));
-    open_index.insert((ws, eni));
-}
-
 /// Cache lines [`Windower::prefetch_eni`] fetches at most per table before a window closes.
 const CLOSE_PREFETCH_LINES: usize = 128;
 /// Emptied accumulators kept for reuse: enough for every window of 1,024 ENIs closing at once.
@@ -640,7 +620,9 @@ impl Windower {
                         self.count_unplaceable(Unplaceable::TooFarAhead);
                         return Push::Unplaceable(Unplaceable::TooFarAhead);
                     }
-                    open_window(&mut state.open, i, ws, spare, &mut self.open_index, eni);
+                    let acc = spare.pop().unwrap_or_default();
+                    state.open.insert(i, (ws, acc));
+                    self.open_index.insert((ws, eni));
                     i
                 }
             };
