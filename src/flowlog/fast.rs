@@ -110,11 +110,16 @@ const LOW7: u64 = 0x00ff_ffff_ffff_ffff;
 /// field's length is bounded (integers by 15 digits, tokens by [`MAX_TOKEN`]), which keeps
 /// every position of a line the fast path accepts below 400: positions never wrap. Every
 /// step of the position is bounded in a way the compiler sees too (the cached head's length
-/// is masked to 5 bits for that, an IPv4 shape's dot places to 4 and its length to 5, the
-/// length the out-of-line address fallback returns to 7),
-/// so it drops the modulo from the generated loads: each load's
-/// address is the position plus a constant, one step shorter on the line's dependency chain
-/// (`flowvigil stats` about 3 % faster, instruction count unchanged).
+/// is masked to 5 bits for that, an IPv4 shape's length to 5, its dot places are a [`Small`],
+/// the lengths the out-of-line fallbacks for interface ids and addresses return are capped at
+/// `MAX_TOKEN + 1`), so it drops the modulo from the generated loads: each load's address is
+/// the position plus a constant, one step shorter on the line's dependency chain
+/// (`flowvigil stats` about 3 % faster, instruction count unchanged). Each bound must come
+/// from a value the compiler cannot see through (a load, an out-of-line call's result):
+/// a mask or minimum it can prove redundant is dropped, and the bound is then lost where
+/// routes merge or not depending on how the crate is split into codegen units (session 13:
+/// with one unit every load after the interface id was masked, +17 M instructions on the
+/// one-thread benchmark; `stats` lost 8.5 M the same way with the release profile's four).
 const WIN: usize = 512;
 
 /// The window: a copy of a short line (zero-padded), or the reader's buffer when at least this
