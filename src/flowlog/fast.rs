@@ -110,11 +110,16 @@ const LOW7: u64 = 0x00ff_ffff_ffff_ffff;
 /// field's length is bounded (integers by 15 digits, tokens by [`MAX_TOKEN`]), which keeps
 /// every position of a line the fast path accepts below 400: positions never wrap. Every
 /// step of the position is bounded in a way the compiler sees too (the cached head's length
-/// is masked to 5 bits for that, an IPv4 shape's dot places to 4 and its length to 5, the
-/// length the out-of-line address fallback returns to 7),
-/// so it drops the modulo from the generated loads: each load's
-/// address is the position plus a constant, one step shorter on the line's dependency chain
-/// (`flowvigil stats` about 3 % faster, instruction count unchanged).
+/// is masked to 5 bits for that, an IPv4 shape's length to 5, its dot places are a [`Small`],
+/// the lengths the out-of-line fallbacks for interface ids and addresses return are capped at
+/// `MAX_TOKEN + 1`), so it drops the modulo from the generated loads: each load's address is
+/// the position plus a constant, one step shorter on the line's dependency chain
+/// (`flowvigil stats` about 3 % faster, instruction count unchanged). Each bound must come
+/// from a value the compiler cannot see through (a load, an out-of-line call's result):
+/// a mask or minimum it can prove redundant is dropped, and the bound is then lost where
+/// routes merge or not depending on how the crate is split into codegen units (session 13:
+/// with one unit every load after the interface id was masked, +17 M instructions on the
+/// one-thread benchmark; `stats` lost 8.5 M the same way with the release profile's four).
 const WIN: usize = 512;
 
 /// The window: a copy of a short line (zero-padded), or the reader's buffer when at least this
@@ -837,14 +842,37 @@ fn eni_field(
             return new_eni(name, interner, max_enis);
         }
     }
-    let name = token(win, p)?;
-    if name == b"-" {
-        return Some(None);
-    }
-    if let Some(id) = interner.get(name) {
-        return Some(Some(id));
-    }
-    new_eni(name, interner, max_enis)
+    let (id, len) = eni_token(win, start, interner, max_enis)?;
+    // At most MAX_TOKEN + 1: the minimum shows the compiler, so later positions stay
+    // provably small (see `WIN`). Out of line, the length is opaque here, so the minimum
+    // stays; when the token was cut inline, its end's bound came from a comparison the
+    // compiler dropped a mask for and then lost at the merge with the usual route (every
+    // later load masked again, +17 M instructions on the one-thread benchmark) or not,
+    // depending on how the crate was split into codegen units (session 13).
+    *p = start + len.min(MAX_TOKEN + 1);
+    Some(id)
+}
+
+/// [`eni_field`] past the 21-byte route: the token at `p`, `-` or an interface id (looked up,
+/// else interned by [`new_eni`]), and its length with the space (out of line, see
+/// [`eni_field`]).
+#[inline(never)]
+fn eni_token(
+    win: &Window,
+    p: usize,
+    interner: &mut Interner,
+    max_enis: usize,
+) -> Option<(Option<EniId>, usize)> {
+    let mut q = p;
+    let name = token(win, &mut q)?;
+    let id = if name == b"-" {
+        None
+    } else if let Some(id) = interner.get(name) {
+        Some(id)
+    } else {
+        new_eni(name, interner, max_enis)?
+    };
+    Some((id, q - p))
 }
 
 /// No byte of the three words is at most 0x20 (see [`low_bytes`]).
@@ -1045,7 +1073,9 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
     let (nd, sp) = masks16(w0, w1);
     // The non-digits up to and including the first space (or bit 16).
     let key = nd & (sp ^ sp.wrapping_sub(1));
-    let shape = SHAPES[shape_slot(key)];
+    // By reference: the loads of the dots then carry `Small`'s range (a copy of the entry
+    // lost it under some codegen-unit splits, which masked the three loads below).
+    let shape = &SHAPES[shape_slot(key)];
     if shape.key != key {
         return None;
     }
@@ -1099,9 +1129,9 @@ fn addr_field(win: &Window, p: &mut usize, out: &mut Option<IpAddr>) -> Option<(
         return Some(());
     }
     let (v, len) = addr_token(win, *p)?;
-    // At most MAX_TOKEN + 1: the mask shows the compiler, so later positions stay provably
-    // small (see `WIN`).
-    *p += len & 127;
+    // At most MAX_TOKEN + 1: the minimum shows the compiler, so later positions stay
+    // provably small (see `WIN`; a mask of 127 left too little room by the line's end).
+    *p += len.min(MAX_TOKEN + 1);
     *out = v;
     Some(())
 }
