@@ -641,42 +641,46 @@ impl WindowSink for PanicAfter {
     fn finish(self) {}
 }
 
-/// A panic in a shard's sink, on the helper or on the reading thread, ends the run with that
-/// panic instead of a deadlock, whichever thread meets it.
-#[test]
-fn a_panicking_sink_surfaces_instead_of_hanging_the_pipeline() {
+/// A pipelined run of `spec` over 3,000 records of 6 ENIs with sinks from `make`: the number
+/// of shard outputs, or the message of the panic that ended the run.
+fn pipelined_or_panic<S: WindowSink>(
+    spec: Pipeline,
+    make: impl Fn(usize) -> S,
+) -> Result<usize, String> {
     let lines = plain_records(3000, 6);
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
     let cfg = WindowConfig::default();
+    let mut reader = LogReader::open(&paths, ReadOptions::default()).expect("open");
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_pipelined_with(&mut reader, &cfg, spec, make, &mut |_| {}, |_, _| Ok(()))
+            .map(|(outs, _)| outs.len())
+    }));
+    match run {
+        Ok(r) => Ok(r.expect("runs on")),
+        Err(p) => Err(p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()),
+    }
+}
+
+/// A panic in a shard's sink, on the helper or on the reading thread, ends the run with that
+/// panic instead of a deadlock, whichever thread meets it.
+#[test]
+fn a_panicking_sink_surfaces_instead_of_hanging_the_pipeline() {
     for shards in [1, 2, 6] {
         for block in [1, 50, 5000] {
-            let mut reader = LogReader::open(&paths, ReadOptions::default()).expect("open");
             let spec = Pipeline {
                 shards,
                 helpers: 1,
                 block,
             };
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_pipelined_with(
-                    &mut reader,
-                    &cfg,
-                    spec,
-                    |_| PanicAfter(3),
-                    &mut |_| {},
-                    |_, _| Ok(()),
-                )
-                .map(|_| ())
-            }));
-            let Err(p) = run else {
-                panic!("{spec:?}: the sink's panic was lost");
-            };
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            assert!(msg.contains("sink bug"), "{spec:?}: {msg}");
+            match pipelined_or_panic(spec, |_| PanicAfter(3)) {
+                Err(msg) => assert!(msg.contains("sink bug"), "{spec:?}: {msg}"),
+                Ok(_) => panic!("{spec:?}: the sink's panic was lost"),
+            }
         }
     }
 }
@@ -697,45 +701,20 @@ impl WindowSink for PanicAtFinish {
 /// it, every shard's output comes back.
 #[test]
 fn a_panic_while_ending_a_shard_surfaces_on_either_thread() {
-    let lines = plain_records(3000, 6);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let paths = write_files(dir.path(), &[render(&lines, false, true)], false);
-    let cfg = WindowConfig::default();
     for shards in [2, 6] {
         for bad in 0..=shards {
-            let mut reader = LogReader::open(&paths, ReadOptions::default()).expect("open");
             let spec = Pipeline {
                 shards,
                 helpers: 1,
                 block: 100,
             };
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_pipelined_with(
-                    &mut reader,
-                    &cfg,
-                    spec,
-                    |i| PanicAtFinish(i == bad),
-                    &mut |_| {},
-                    |_, _| Ok(()),
-                )
-                .map(|(outs, _)| outs.len())
-            }));
-            match run {
+            match pipelined_or_panic(spec, |i| PanicAtFinish(i == bad)) {
                 // `bad == shards`: no shard panics.
-                Ok(Ok(n)) if bad == shards => assert_eq!(n, shards),
-                Err(p) if bad < shards => {
-                    let msg = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
+                Ok(n) => assert!(bad == shards && n == shards, "{spec:?}, bad {bad}: {n}"),
+                Err(msg) => {
+                    assert!(bad < shards, "{spec:?}: a panic without a bad shard: {msg}");
                     assert!(msg.contains("sink bug at the end"), "{spec:?}: {msg}");
                 }
-                Ok(r) => panic!(
-                    "{spec:?}, bad shard {bad}: {:?}",
-                    r.map_err(|e| e.to_string())
-                ),
-                Err(_) => panic!("{spec:?}: a panic without a bad shard"),
             }
         }
     }
