@@ -8,6 +8,9 @@
 //! then slept 4-16 ms a run waiting for that lock. Here the lock covers only a copy into a
 //! buffer; the system calls, and the truncation of an existing file, happen on the writing
 //! thread, which sleeps, not computes, while the file system blocks.
+//!
+//! It is the write-side counterpart of the reader's gzip `ChannelReader`
+//! (`flowlog::reader`): chunks through a bounded channel, emptied buffers sent back for reuse.
 
 use std::fs::File;
 use std::io::{self, Write};

@@ -254,9 +254,14 @@ impl State {
         Some(s)
     }
 
+    /// Every shard is taken for its end (some may still be ending).
+    fn none_to_end(&self) -> bool {
+        self.ended.iter().all(|e| *e)
+    }
+
     /// Every shard is ended (none taken for its end is still held).
     fn all_ended(&self) -> bool {
-        self.ended.iter().all(|e| *e) && self.queues.iter().all(|(_, busy)| !busy)
+        self.none_to_end() && self.queues.iter().all(|(_, busy)| !busy)
     }
 }
 
@@ -317,7 +322,7 @@ impl<S: WindowSink> Shared<S> {
     /// then ends shards alongside the reading thread ([`Self::end_all`]) until none is left.
     fn help(&self) {
         self.work(self.lock(), |st| {
-            st.done && st.queued == 0 && (!st.ending || st.ended.iter().all(|e| *e))
+            st.done && st.queued == 0 && (!st.ending || st.none_to_end())
         });
     }
 
