@@ -84,6 +84,9 @@ use super::intern::Interner;
 use super::parse::{addr, HIGHS, MAX_ENI_LEN, ONES};
 use super::record::{Action, EniId, FlowRecord, LogStatus};
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// `10^n` for the second word of a 9..=15 digit integer.
 const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
@@ -351,6 +354,16 @@ pub(super) fn parse_v2_run<T: V2Target>(
     max_enis: usize,
     cache: &mut Cache,
 ) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: the CPU has the features `avx512::parse_v2_run` is compiled for (checked
+        // at run time, once).
+        return unsafe {
+            avx512::parse_v2_run(
+                buf, start, targets, ends, by_status, interner, max_enis, cache,
+            )
+        };
+    }
     let mut k = 0;
     for (target, end) in targets.iter_mut().zip(ends.iter_mut()) {
         let Some(win) = buf

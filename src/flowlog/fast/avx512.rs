@@ -1,0 +1,489 @@
+//! The default-v2 line parse with AVX-512 (session 11): a line's whole structure from two
+//! 64-byte loads, and every integer and IPv4 octet valued at once, with no field waiting for
+//! the one before it.
+//!
+//! The scalar parse ([`super::parse`]) reads a line as one chain of 8-byte words, each field's
+//! place waiting for the previous field's length, at ≈ 437 instructions a line on the peer
+//! benchmark. With AVX-512 (F, BW, VBMI, VBMI2) the places are found first and all at once:
+//!
+//! 1. Two 64-byte loads; byte compares give 128-bit masks of the spaces, the dots and every
+//!    byte up to 0x20. The line must end in `\n` within 128 bytes, with no byte up to 0x20
+//!    before it but 13 spaces (so exactly fourteen fields), and hold exactly six dots.
+//! 2. `vpcompressb` of the byte positions under the space mask gives every field's end in one
+//!    instruction per 64 bytes (the SSE2 version of this step, in session 3, extracted the
+//!    thirteen positions one by one and cost ≈ 220 more instructions a line than it saved);
+//!    the same for the six dots. The ends, the starts (an end plus one) and the dots with
+//!    their successors form one 64-byte table of positions.
+//! 3. One `vpermb` per vector places each number's end and start in every byte of its lane:
+//!    the seven integer fields right-aligned in 8-byte lanes (the digits before the last
+//!    eight of `bytes`, `start` and `end` in a second lane each), the eight octets of the two
+//!    addresses in 4-byte lanes. A `vpermi2b` over the line's 128 bytes then gathers each
+//!    lane's digits, bytes before the number's start are zeroed, every other byte must be a
+//!    digit, and `vpmaddubsw`, `vpmaddwd` and `vpmuludq` value all lanes together.
+//! 4. Lengths (each field at least one byte; ports at most 5 digits, the protocol 3, packets
+//!    8, bytes and the times 15; octets 1..=3) and values (ports at most 65,535, the protocol
+//!    and the octets at most 255) are checked by vector compares.
+//!
+//! Only then, with no side effect before, the line's head (`version` and `account-id`, the
+//! scalar parse's cached comparison), its interface id (the scalar parse's interning) and its
+//! usual end (`ACCEPT OK` or `REJECT OK`) are read by the scalar code at the places found, and
+//! the fields written into the target.
+//!
+//! The lines this parse takes are a subset of those the scalar parse takes, with the same
+//! values: anything else (IPv6, `-` fields, NODATA and SKIPDATA lines, long numbers, a `\r`,
+//! lines past 127 bytes, a refusing target) is declined, with no side effect but the ones the
+//! scalar parse makes in the same order (the head cache, the interface id's interning), and
+//! the scalar parse then decides the line, so the result is the same as without this module.
+//! A property test checks this against the scalar parse on valid and corrupted lines.
+//!
+//! Used when the CPU has the features (checked at run time, once); `FLOWVIGIL_NO_AVX512` set
+//! to anything in the environment turns it off (for comparisons).
+
+use std::arch::x86_64::{
+    __m512i, _mm512_add_epi64, _mm512_add_epi8, _mm512_castsi512_si128, _mm512_cmpeq_epi8_mask,
+    _mm512_cmpge_epu8_mask, _mm512_cmpgt_epu32_mask, _mm512_cmpgt_epu64_mask,
+    _mm512_cmple_epu8_mask, _mm512_cvtepi32_epi8, _mm512_inserti32x4, _mm512_loadu_si512,
+    _mm512_madd_epi16, _mm512_maddubs_epi16, _mm512_mask_add_epi8, _mm512_mask_set1_epi8,
+    _mm512_maskz_add_epi8, _mm512_maskz_compress_epi8, _mm512_maskz_mov_epi8,
+    _mm512_maskz_permutexvar_epi8, _mm512_mul_epu32, _mm512_permutex2var_epi8,
+    _mm512_permutexvar_epi8, _mm512_set1_epi16, _mm512_set1_epi32, _mm512_set1_epi64,
+    _mm512_set1_epi8, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi8, _mm512_subs_epu8,
+    _mm_cvtsi128_si64,
+};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
+
+use super::{eni_field, head_fields, parse, tail, Cache, V2Target, Window, RUN, WIN};
+use crate::flowlog::intern::Interner;
+use crate::flowlog::record::LogStatus;
+
+/// Whether this CPU has what [`parse_v2_run`] needs and `FLOWVIGIL_NO_AVX512` is not set
+/// (decided once per process).
+pub(super) fn available() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("FLOWVIGIL_NO_AVX512").is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vbmi")
+            && std::arch::is_x86_feature_detected!("avx512vbmi2")
+            && std::arch::is_x86_feature_detected!("bmi2")
+            && std::arch::is_x86_feature_detected!("popcnt")
+    })
+}
+
+/// [`super::parse_v2_run`] with each line tried by [`line`] first, then (declined) by the
+/// scalar parse, which then decides it exactly as without this module.
+///
+/// # Safety
+/// The CPU must have the features [`available`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi1,bmi2,popcnt")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn parse_v2_run<T: V2Target>(
+    buf: &[u8],
+    mut start: usize,
+    targets: &mut [T],
+    ends: &mut [usize; RUN],
+    by_status: &mut [u64; 4],
+    interner: &mut Interner,
+    max_enis: usize,
+    cache: &mut Cache,
+) -> usize {
+    let mut k = 0;
+    for (target, end) in targets.iter_mut().zip(ends.iter_mut()) {
+        let Some(win) = buf
+            .get(start..)
+            .and_then(|rest| rest.first_chunk::<{ WIN + 8 }>())
+        else {
+            break;
+        };
+        let len = match line(win, interner, max_enis, target, cache) {
+            Some(len) => len,
+            None => match parse::<true, T>(win, 0, interner, max_enis, target, cache) {
+                Some(len) => len,
+                None => break,
+            },
+        };
+        start += len;
+        *end = start;
+        if let Some(c) = by_status.get_mut(target.status_index()) {
+            *c += 1;
+        }
+        k += 1;
+    }
+    k
+}
+
+/// A 64-byte vector of constant bytes.
+const fn bytes(b: [u8; 64]) -> __m512i {
+    // SAFETY: 64 bytes to a 64-byte plain-data vector type.
+    unsafe { std::mem::transmute::<[u8; 64], __m512i>(b) }
+}
+
+// The table of positions (`pos` in `line`): fields' ends (the space or newline after them) at
+// 0..14, their starts at 16..30, the six dots at 32..38, each dot plus one at 48..54. Entry
+// 15 is always 0 (an unused lane's end), entry 16 (field 0's start) too.
+const END: u8 = 0;
+const START: u8 = 16;
+const DOT: u8 = 32;
+const AFTER_DOT: u8 = 48;
+
+/// One number gathered into a lane: the table entries of its end and its start, and how many
+/// places before its end the lane's first byte lies (its width, or its width plus 8 for the
+/// digits before a number's last eight).
+#[derive(Clone, Copy)]
+struct Item {
+    end: u8,
+    start: u8,
+    back: u8,
+}
+
+/// A lane no number uses: its end is entry 15 (0), so no byte is at or past its start.
+const NONE: Item = Item {
+    end: 15,
+    start: START + 3,
+    back: 0,
+};
+
+const fn field(f: u8, back: u8) -> Item {
+    Item {
+        end: END + f,
+        start: START + f,
+        back,
+    }
+}
+
+const fn octet(end: u8, start: u8) -> Item {
+    Item {
+        end,
+        start,
+        back: 4,
+    }
+}
+
+/// The integer lanes, 8 bytes each: `srcport`, `dstport`, `protocol`, `packets`, `bytes`
+/// (its last eight digits, then the ones before), `start` (the same).
+const INTS: [Item; 8] = [
+    field(5, 8),
+    field(6, 8),
+    field(7, 8),
+    field(8, 8),
+    field(9, 8),
+    field(9, 16),
+    field(10, 8),
+    field(10, 16),
+];
+
+/// The octet lanes, 4 bytes each (the eight octets, source first), then `end` in two 8-byte
+/// lanes (its last eight digits, then the ones before) and two unused 8-byte lanes.
+const OCTETS: [Item; 8] = [
+    octet(DOT, START + 3),
+    octet(DOT + 1, AFTER_DOT),
+    octet(DOT + 2, AFTER_DOT + 1),
+    octet(END + 3, AFTER_DOT + 2),
+    octet(DOT + 3, START + 4),
+    octet(DOT + 4, AFTER_DOT + 3),
+    octet(DOT + 5, AFTER_DOT + 4),
+    octet(END + 4, AFTER_DOT + 5),
+];
+const END_LANES: [Item; 4] = [field(11, 8), field(11, 16), NONE, NONE];
+
+/// The three constant vectors of a gather over lanes of the given items and widths (in
+/// bytes, in order, 64 in all): each byte's end entry, start entry, and how far before its
+/// number's end it lies (`back` less its place in the lane).
+const fn gather<const L: usize>(lanes: [(Item, usize); L]) -> [__m512i; 3] {
+    let (mut e, mut s, mut b) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+    let (mut j, mut l) = (0, 0);
+    while l < L {
+        let (item, n) = lanes[l];
+        let mut k = 0;
+        while k < n {
+            e[j] = item.end;
+            s[j] = item.start;
+            b[j] = item.back.saturating_sub(k as u8);
+            j += 1;
+            k += 1;
+        }
+        l += 1;
+    }
+    assert!(j == 64, "the lanes must fill the vector");
+    [bytes(e), bytes(s), bytes(b)]
+}
+
+const INT_GATHER: [__m512i; 3] = {
+    let mut lanes = [(NONE, 8); 8];
+    let mut l = 0;
+    while l < 8 {
+        lanes[l].0 = INTS[l];
+        l += 1;
+    }
+    gather(lanes)
+};
+
+const OCT_GATHER: [__m512i; 3] = {
+    let mut lanes = [(NONE, 4); 12];
+    let mut l = 0;
+    while l < 8 {
+        lanes[l] = (OCTETS[l], 4);
+        l += 1;
+    }
+    while l < 12 {
+        lanes[l] = (END_LANES[l - 8], 8);
+        l += 1;
+    }
+    gather(lanes)
+};
+
+/// A constant vector's bytes.
+const fn unsafe_bytes(v: __m512i) -> [u8; 64] {
+    // SAFETY: a 64-byte plain-data vector to 64 bytes.
+    unsafe { std::mem::transmute::<__m512i, [u8; 64]>(v) }
+}
+
+/// The lengths checked: fields 0..14 (end less start), then the eight octets; each entry's
+/// length less its minimum must be at most its range.
+const LENGTHS: [__m512i; 4] = {
+    let (mut e, mut s, mut min, mut range) = ([15u8; 64], [START; 64], [0u8; 64], [255u8; 64]);
+    // Fields: at least one byte; the integers at most what their lanes hold (and what the
+    // scalar parse takes: 15 digits).
+    let max = [255, 255, 255, 255, 255, 5, 5, 3, 8, 15, 15, 15, 255, 255];
+    let mut f = 0;
+    while f < 14 {
+        e[f] = END + f as u8;
+        s[f] = START + f as u8;
+        min[f] = 1;
+        range[f] = max[f] - 1;
+        f += 1;
+    }
+    let mut o = 0;
+    while o < 8 {
+        e[14 + o] = OCTETS[o].end;
+        s[14 + o] = OCTETS[o].start;
+        min[14 + o] = 1;
+        range[14 + o] = 2;
+        o += 1;
+    }
+    [bytes(e), bytes(s), bytes(min), bytes(range)]
+};
+/// The entries of [`LENGTHS`] in use.
+const LENGTHS_USED: u64 = (1 << 22) - 1;
+
+/// 0, 1, ..., 63.
+const IOTA: __m512i = {
+    let mut b = [0u8; 64];
+    let mut j = 0;
+    while j < 64 {
+        b[j] = j as u8;
+        j += 1;
+    }
+    bytes(b)
+};
+
+/// For the starts: entry `i` takes entry `i - 1` (entry 0 is zeroed).
+const PREVIOUS: __m512i = {
+    let mut b = [0u8; 64];
+    let mut j = 1;
+    while j < 64 {
+        b[j] = j as u8 - 1;
+        j += 1;
+    }
+    bytes(b)
+};
+
+/// The largest value of each integer lane: the ports 65,535, the protocol 255.
+const INT_MAX: [u64; 8] = [
+    65_535,
+    65_535,
+    255,
+    u64::MAX,
+    u64::MAX,
+    u64::MAX,
+    u64::MAX,
+    u64::MAX,
+];
+
+/// The positions of the set bits of `m0` (bytes 0..64) then of `m1` (bytes 64..128), in order,
+/// from byte 0 of the result; zero past them.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,popcnt")]
+#[inline]
+fn positions(m0: u64, m1: u64) -> __m512i {
+    let lo = _mm512_maskz_compress_epi8(m0, IOTA);
+    let hi = _mm512_maskz_compress_epi8(m1, _mm512_add_epi8(IOTA, _mm512_set1_epi8(64)));
+    // Byte i takes `lo[i]` below `lo`'s count k, else `hi[i - k]` (index 64 + i - k).
+    let k = m0.count_ones() as i8;
+    let upper = _mm512_cmpge_epu8_mask(IOTA, _mm512_set1_epi8(k));
+    let idx = _mm512_mask_add_epi8(IOTA, upper, IOTA, _mm512_set1_epi8(64 - k));
+    _mm512_permutex2var_epi8(lo, idx, hi)
+}
+
+/// Gathers the digits of the numbers `g` describes from the line's bytes (`v0`, `v1`) by the
+/// table of positions `pos`: each lane's bytes as digit values, zero before the number's
+/// start. `None` when a byte of a number is not a digit.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+#[inline]
+fn digits(v0: __m512i, v1: __m512i, pos: __m512i, g: &[__m512i; 3]) -> Option<__m512i> {
+    let [e, s, b] = *g;
+    // The place of each byte: its number's end less `back` (saturating: a place before the
+    // line's start is 0, which is before every number's start).
+    let at = _mm512_subs_epu8(_mm512_permutexvar_epi8(e, pos), b);
+    let inside = _mm512_cmpge_epu8_mask(at, _mm512_permutexvar_epi8(s, pos));
+    let d = _mm512_sub_epi8(
+        _mm512_permutex2var_epi8(v0, at, v1),
+        _mm512_set1_epi8(b'0' as i8),
+    );
+    let digit = _mm512_cmple_epu8_mask(d, _mm512_set1_epi8(9));
+    if inside & !digit != 0 {
+        return None;
+    }
+    Some(_mm512_maskz_mov_epi8(inside, d))
+}
+
+/// Each 4-byte lane's four digit values (the first the most significant) as one number.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn quads(d: __m512i) -> __m512i {
+    let pairs = _mm512_maddubs_epi16(d, _mm512_set1_epi16(0x010a));
+    _mm512_madd_epi16(pairs, _mm512_set1_epi32(0x0001_0064))
+}
+
+/// Each 8-byte lane's two quads (from [`quads`], the first the most significant) as one number.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn octs(q: __m512i) -> __m512i {
+    _mm512_add_epi64(
+        _mm512_mul_epu32(q, _mm512_set1_epi64(10_000)),
+        _mm512_srli_epi64::<32>(q),
+    )
+}
+
+/// One default-v2 line at the start of `win` (see the module docs): its length with the
+/// newline, the fields written into `rec`; `None` when the scalar parse must decide (with no
+/// side effect the scalar parse would not make in the same order).
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi1,bmi2,popcnt")]
+#[inline]
+fn line<T: V2Target>(
+    win: &Window,
+    interner: &mut Interner,
+    max_enis: usize,
+    rec: &mut T,
+    cache: &mut Cache,
+) -> Option<usize> {
+    // SAFETY: `win` holds WIN + 8 = 520 bytes; the loads read the first 128 (unaligned loads).
+    let (v0, v1) = unsafe {
+        (
+            _mm512_loadu_si512(win.as_ptr().cast()),
+            _mm512_loadu_si512(win.as_ptr().add(64).cast()),
+        )
+    };
+    let space = _mm512_set1_epi8(b' ' as i8);
+    let dot = _mm512_set1_epi8(b'.' as i8);
+    let (sp0, sp1) = (
+        _mm512_cmpeq_epi8_mask(v0, space),
+        _mm512_cmpeq_epi8_mask(v1, space),
+    );
+    // The line ends at the first byte up to 0x20 that is not a space: it must be `\n`.
+    let stop0 = _mm512_cmple_epu8_mask(v0, space) & !sp0;
+    let stop1 = _mm512_cmple_epu8_mask(v1, space) & !sp1;
+    let len = if stop0 != 0 {
+        stop0.trailing_zeros() as usize
+    } else if stop1 != 0 {
+        64 + stop1.trailing_zeros() as usize
+    } else {
+        return None;
+    };
+    if win.get(len) != Some(&b'\n') {
+        return None;
+    }
+    // The masks below the newline.
+    let below = |m0: u64, m1: u64| {
+        if len < 64 {
+            (m0 & ((1u64 << len) - 1), 0)
+        } else {
+            (m0, m1 & ((1u64 << (len - 64)) - 1))
+        }
+    };
+    let (s0, s1) = below(sp0, sp1);
+    let (d0, d1) = below(
+        _mm512_cmpeq_epi8_mask(v0, dot),
+        _mm512_cmpeq_epi8_mask(v1, dot),
+    );
+    if s0.count_ones() + s1.count_ones() != 13 || d0.count_ones() + d1.count_ones() != 6 {
+        return None;
+    }
+    // The table of positions (see `END`).
+    let ends = _mm512_mask_set1_epi8(positions(s0, s1), 1 << 13, len as i8);
+    let starts = _mm512_maskz_add_epi8(
+        0x3ffe,
+        _mm512_maskz_permutexvar_epi8(0x3ffe, PREVIOUS, ends),
+        _mm512_set1_epi8(1),
+    );
+    let dots = positions(d0, d1);
+    let after_dots = _mm512_maskz_add_epi8(0x3f, dots, _mm512_set1_epi8(1));
+    let pos = _mm512_inserti32x4::<3>(
+        _mm512_inserti32x4::<2>(
+            _mm512_inserti32x4::<1>(ends, _mm512_castsi512_si128(starts)),
+            _mm512_castsi512_si128(dots),
+        ),
+        _mm512_castsi512_si128(after_dots),
+    );
+    // Every field at least one byte, the numbers within their lanes, octets of 1..=3 digits.
+    let [le, ls, lmin, lrange] = LENGTHS;
+    let lens = _mm512_sub_epi8(
+        _mm512_permutexvar_epi8(le, pos),
+        _mm512_permutexvar_epi8(ls, pos),
+    );
+    if !_mm512_cmple_epu8_mask(_mm512_sub_epi8(lens, lmin), lrange) & LENGTHS_USED != 0 {
+        return None;
+    }
+    let ints = octs(quads(digits(v0, v1, pos, &INT_GATHER)?));
+    let oq = quads(digits(v0, v1, pos, &OCT_GATHER)?);
+    // SAFETY: reads the 64 bytes of a constant array (unaligned load).
+    let int_max = unsafe { _mm512_loadu_si512(INT_MAX.as_ptr().cast()) };
+    if _mm512_cmpgt_epu64_mask(ints, int_max) != 0
+        || _mm512_cmpgt_epu32_mask(oq, _mm512_set1_epi32(255)) & 0xff != 0
+    {
+        return None;
+    }
+    let mut v = [0u64; 8];
+    let mut e = [0u64; 8];
+    // SAFETY: two 64-byte stores into 64-byte arrays (unaligned stores).
+    unsafe {
+        _mm512_storeu_si512(v.as_mut_ptr().cast(), ints);
+        _mm512_storeu_si512(e.as_mut_ptr().cast(), octs(oq));
+    }
+    // The eight octets' low bytes, in order: the source address's four, then the destination's.
+    let octets = _mm_cvtsi128_si64(_mm512_cvtepi32_epi8(oq)) as u64;
+
+    // The scalar parts, at the places found: the head, the interface id, the end.
+    let at = |i: usize| usize::from(unsafe_bytes(pos)[i]);
+    let mut p = 0;
+    head_fields(win, &mut p, cache, rec)?;
+    if p != at(START as usize + 2) {
+        return None;
+    }
+    rec.set_eni(eni_field(win, &mut p, interner, max_enis)?)?;
+    if p != at(START as usize + 3) {
+        return None;
+    }
+    let (action, used) = tail::<true>(win, at(START as usize + 12))?;
+    if used != len + 1 {
+        return None;
+    }
+    *rec.srcaddr() = Some(IpAddr::V4(Ipv4Addr::from((octets as u32).to_le_bytes())));
+    *rec.dstaddr() = Some(IpAddr::V4(Ipv4Addr::from(
+        ((octets >> 32) as u32).to_le_bytes(),
+    )));
+    let [sport, dport, proto, packets, bytes_lo, bytes_hi, start_lo, start_hi] = v;
+    rec.set_srcport(Some(sport as u16));
+    rec.set_dstport(Some(dport as u16));
+    rec.set_protocol(Some(proto as u8));
+    rec.set_packets(Some(packets));
+    rec.set_bytes(Some(bytes_hi * 100_000_000 + bytes_lo));
+    // `end` in the octet vector's 8-byte lanes 4 and 5.
+    let end = e[5] * 100_000_000 + e[4];
+    rec.set_times(Some(start_hi * 100_000_000 + start_lo), Some(end))?;
+    rec.set_action(action);
+    rec.set_status(Some(LogStatus::Ok));
+    rec.clear_rest();
+    Some(used)
+}
