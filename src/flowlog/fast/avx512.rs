@@ -487,3 +487,253 @@ fn line<T: V2Target>(
     rec.clear_rest();
     Some(used)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowlog::record::FlowRecord;
+    use proptest::prelude::*;
+
+    /// Whether the tests can run `line` here; prints why not when they cannot.
+    fn on() -> bool {
+        let on = available();
+        if !on {
+            eprintln!("skipped: this CPU has no AVX-512 VBMI2 (or FLOWVIGIL_NO_AVX512 is set)");
+        }
+        on
+    }
+
+    const KNOWN: [&str; 3] = ["eni-0123456789abcdef0", "eni-1235b8ca123456789", "eni-a"];
+
+    fn interner() -> Interner {
+        let mut i = Interner::new();
+        for n in KNOWN {
+            i.intern(n.as_bytes());
+        }
+        i
+    }
+
+    /// What one line gives: the length used, the record, the interner's names and the cache.
+    type Outcome = (Option<usize>, FlowRecord, Vec<String>, String);
+
+    /// `text` (a line and what follows it) parsed as `parse_v2_run` parses it here (with
+    /// `vector`: `line`, then, declined, the scalar parse on the same state) or by the scalar
+    /// parse alone; and whether `line` took it. With `warm`, the cache first holds the head
+    /// of `text` (as a previous line's would).
+    fn outcome(text: &[u8], max_enis: usize, warm: bool, vector: bool) -> (Outcome, bool) {
+        let mut buf = text.to_vec();
+        buf.resize(text.len() + WIN + 8, b'7');
+        let Some(win) = buf.first_chunk::<{ WIN + 8 }>() else {
+            unreachable!("the buffer holds WIN + 8 bytes at least");
+        };
+        let (mut i, mut c, mut r) = (interner(), Cache::default(), FlowRecord::default());
+        if warm {
+            let (mut i2, mut r2) = (interner(), FlowRecord::default());
+            let _ = parse::<true, FlowRecord>(win, 0, &mut i2, max_enis, &mut r2, &mut c);
+        }
+        // SAFETY: only with `vector`, which the callers pass when `available()`.
+        if vector {
+            if let Some(n) = unsafe { line(win, &mut i, max_enis, &mut r, &mut c) } {
+                return ((Some(n), r, i.names().to_vec(), format!("{c:?}")), true);
+            }
+        }
+        let used = parse::<true, FlowRecord>(win, 0, &mut i, max_enis, &mut r, &mut c);
+        ((used, r, i.names().to_vec(), format!("{c:?}")), false)
+    }
+
+    /// `line` then the scalar parse gives exactly what the scalar parse alone gives; returns
+    /// whether `line` took the line.
+    fn agrees(text: &[u8], max_enis: usize) -> bool {
+        let mut taken = false;
+        for warm in [false, true] {
+            let (vector, t) = outcome(text, max_enis, warm, available());
+            let (scalar, _) = outcome(text, max_enis, warm, false);
+            assert_eq!(
+                vector,
+                scalar,
+                "{:?} warm {warm}",
+                String::from_utf8_lossy(text)
+            );
+            taken |= t;
+        }
+        taken
+    }
+
+    #[test]
+    fn usual_lines_are_taken_with_the_scalar_values() {
+        if !on() {
+            return;
+        }
+        for line in [
+            "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 \
+             4249 1418530010 1418530070 ACCEPT OK\n",
+            "2 123456789010 eni-new 10.0.0.1 255.255.255.255 0 65535 255 18446744 \
+             123456789012345 1 2 REJECT OK\n",
+            "255 000000000001 eni-a 010.001.0.00 1.2.3.4 00080 1 0 0 0 0 0 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1700000000 1700000060 ACCEPT OK\n2 1",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 999999999999999 1 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 12345678 100000000 0000000000 9999999999 ACCEPT OK\n",
+            "2 123456789012 eni-3aff8754d1238d630 10.1.211.71 10.140.7.56 53404 8080 6 9 3042 \
+             1735689548 1735689550 ACCEPT OK\n",
+        ] {
+            assert!(agrees(line.as_bytes(), 10), "{line:?} not taken");
+        }
+    }
+
+    #[test]
+    fn unusual_lines_are_declined_or_agree() {
+        if !on() {
+            return;
+        }
+        for line in [
+            "2 1 eni-a - - - - - - - 1418530010 1418530070 - NODATA\n",
+            "2 1 eni-a 2001:db8::1 ::ffff:1.2.3.4 1 2 17 1 1 3 4 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1700000000 1700000060 ACCEPT OK\r\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 65536 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 256 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.256 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.0001 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3 5.6.7.8.9 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1..2.3 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni.a 1.2.3.4 5.6.7 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1234567890123456 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 123456789 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT NODATA\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK \n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT  OK\n",
+            " 2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK",
+            "2 1 eni-a 1.2.3.4 5.6.7.8 1 2 +6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-é 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "2 1 eni-b 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK\n",
+            "x 1 eni-b 1.2.3.4 5.6.7.8 1 2 6 1 1 1 2 ACCEPT OK\n",
+        ] {
+            agrees(line.as_bytes(), 3);
+            agrees(line.as_bytes(), 10);
+        }
+        let long = format!(
+            "2 1 eni-{} 1.2.3.4 5.6.7.8 1 2 6 1 1 1700000000 1700000060 ACCEPT OK\n",
+            "a".repeat(70)
+        );
+        assert!(!agrees(long.as_bytes(), 10), "past 127 bytes: declined");
+    }
+
+    /// One field of a line: usual values, edge values and junk.
+    fn field(i: usize) -> BoxedStrategy<String> {
+        let digits = |lo: usize, hi: usize| {
+            proptest::string::string_regex(&format!("[0-9]{{{lo},{hi}}}")).unwrap()
+        };
+        let octet = || {
+            prop_oneof![
+                digits(1, 3),
+                digits(1, 4),
+                Just("255".to_string()),
+                Just("256".to_string())
+            ]
+        };
+        let ipv4 = (octet(), octet(), octet(), octet())
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}"));
+        match i {
+            0 => prop_oneof![Just("2".to_string()), digits(1, 4), Just("-".to_string())].boxed(),
+            1 => prop_oneof![digits(12, 12), digits(1, 14), Just("unknown".to_string())].boxed(),
+            2 => prop_oneof![
+                Just(KNOWN[0].to_string()),
+                Just(KNOWN[1].to_string()),
+                "eni-[0-9a-f]{17}",
+                "[a-z.-]{1,30}",
+                Just("-".to_string()),
+            ]
+            .boxed(),
+            3 | 4 => prop_oneof![
+                4 => ipv4,
+                1 => Just("2001:db8::1".to_string()),
+                1 => Just("-".to_string()),
+                1 => "[0-9.]{1,17}",
+            ]
+            .boxed(),
+            5 | 6 => prop_oneof![
+                digits(1, 5),
+                digits(1, 7),
+                Just("65536".to_string()),
+                Just("-".to_string())
+            ]
+            .boxed(),
+            7 => prop_oneof![digits(1, 3), digits(1, 5), Just("-".to_string())].boxed(),
+            8..=11 => prop_oneof![digits(10, 10), digits(1, 17), Just("-".to_string())].boxed(),
+            12 => prop_oneof![
+                Just("ACCEPT".to_string()),
+                Just("REJECT".to_string()),
+                Just("-".to_string()),
+                Just("ACCEPTED".to_string()),
+            ]
+            .boxed(),
+            _ => prop_oneof![
+                Just("OK".to_string()),
+                Just("NODATA".to_string()),
+                Just("SKIPDATA".to_string()),
+                Just("-".to_string()),
+                Just("OK ".to_string()),
+            ]
+            .boxed(),
+        }
+    }
+
+    fn fields() -> impl Strategy<Value = Vec<String>> {
+        (0..14).map(field).collect::<Vec<_>>()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Lines of random fields, then perhaps one byte changed, inserted or removed (a
+        /// separator, a digit, a dot, a control or a non-ASCII byte anywhere), with any line
+        /// end and what follows: `line` then the scalar parse gives what the scalar parse
+        /// alone gives.
+        #[test]
+        fn the_vector_parse_agrees_with_the_scalar_one(
+            fields in fields(),
+            edit in proptest::option::of((any::<prop::sample::Index>(), 0..3u8, prop::sample::select(vec![b' ', b'\t', b'.', b'0', b'9', b'-', b'\r', b'\n', 0u8, 0x80, b'a']))),
+            end in prop::sample::select(vec!["\n", "\r\n", "", " \n"]),
+            after in "[0-9 .\n]{0,8}",
+            max_enis in 3usize..6,
+        ) {
+            let mut text = fields.join(" ").into_bytes();
+            if let Some((at, kind, b)) = edit {
+                let i = at.index(text.len() + 1);
+                match kind {
+                    0 if i < text.len() => text[i] = b,
+                    1 => text.insert(i, b),
+                    _ if i < text.len() => { text.remove(i); }
+                    _ => {}
+                }
+            }
+            text.extend_from_slice(end.as_bytes());
+            text.extend_from_slice(after.as_bytes());
+            agrees(&text, max_enis);
+        }
+
+        /// Usual lines (IPv4, numbers within the lanes) are all taken.
+        #[test]
+        fn usual_random_lines_are_taken(
+            version in any::<u8>(),
+            account in "[0-9]{1,12}",
+            eni in prop::sample::select(KNOWN.to_vec()),
+            a in prop::array::uniform8(0u8..=255),
+            ports in (any::<u16>(), any::<u16>(), any::<u8>()),
+            counts in (0u64..100_000_000, 0u64..1_000_000_000_000_000),
+            times in (0u64..1_000_000_000_000_000, 0u64..1_000_000_000_000_000),
+            reject in any::<bool>(),
+        ) {
+            if !on() {
+                return Ok(());
+            }
+            let line = format!(
+                "{version} {account} {eni} {}.{}.{}.{} {}.{}.{}.{} {} {} {} {} {} {} {} {} OK\n",
+                a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+                ports.0, ports.1, ports.2, counts.0, counts.1, times.0, times.1,
+                if reject { "REJECT" } else { "ACCEPT" },
+            );
+            prop_assert!(line.len() > 127 || agrees(line.as_bytes(), 10), "{line:?} not taken");
+        }
+    }
+}
