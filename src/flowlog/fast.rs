@@ -328,6 +328,12 @@ pub(super) fn parse_v2_buffered<T: V2Target>(
     cache: &mut Cache,
 ) -> Option<usize> {
     let win = buf.first_chunk::<{ WIN + 8 }>()?;
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: the CPU has the features `avx512::parse_v2_buffered` is compiled for
+        // (checked at run time, once).
+        return unsafe { avx512::parse_v2_buffered(win, interner, max_enis, target, cache) };
+    }
     parse::<true, T>(win, 0, interner, max_enis, target, cache)
 }
 

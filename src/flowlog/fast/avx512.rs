@@ -114,6 +114,23 @@ pub(super) unsafe fn parse_v2_run<T: V2Target>(
     k
 }
 
+/// [`super::parse_v2_buffered`] with the line tried by [`line`] first, then (declined) by the
+/// scalar parse.
+///
+/// # Safety
+/// The CPU must have the features [`available`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi1,bmi2,popcnt")]
+pub(super) unsafe fn parse_v2_buffered<T: V2Target>(
+    win: &Window,
+    interner: &mut Interner,
+    max_enis: usize,
+    target: &mut T,
+    cache: &mut Cache,
+) -> Option<usize> {
+    line(win, interner, max_enis, target, cache)
+        .or_else(|| parse::<true, T>(win, 0, interner, max_enis, target, cache))
+}
+
 /// A 64-byte vector of constant bytes.
 const fn bytes(b: [u8; 64]) -> __m512i {
     // SAFETY: 64 bytes to a 64-byte plain-data vector type.
