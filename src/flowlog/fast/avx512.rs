@@ -97,7 +97,7 @@ pub(super) unsafe fn parse_v2_run<T: V2Target>(
         else {
             break;
         };
-        let len = match line(win, interner, max_enis, target, cache) {
+        let len = match line::<true, T>(win, interner, max_enis, target, cache) {
             Some(len) => len,
             None => match parse::<true, T>(win, 0, interner, max_enis, target, cache) {
                 Some(len) => len,
@@ -127,7 +127,7 @@ pub(super) unsafe fn parse_v2_buffered<T: V2Target>(
     target: &mut T,
     cache: &mut Cache,
 ) -> Option<usize> {
-    line(win, interner, max_enis, target, cache)
+    line::<false, T>(win, interner, max_enis, target, cache)
         .or_else(|| parse::<true, T>(win, 0, interner, max_enis, target, cache))
 }
 
@@ -375,10 +375,13 @@ fn octs(q: __m512i) -> __m512i {
 
 /// One default-v2 line at the start of `win` (see the module docs): its length with the
 /// newline, the fields written into `rec`; `None` when the scalar parse must decide (with no
-/// side effect the scalar parse would not make in the same order).
+/// side effect the scalar parse would not make in the same order). `RUN` tells the two
+/// callers' copies apart, so that each is the only caller of its copy and inlines it (with
+/// two callers the compiler kept one out-of-line copy: a call, and the constant vectors
+/// loaded again, for every line).
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi1,bmi2,popcnt")]
 #[inline]
-fn line<T: V2Target>(
+fn line<const RUN: bool, T: V2Target>(
     win: &Window,
     interner: &mut Interner,
     max_enis: usize,
@@ -550,7 +553,7 @@ mod tests {
         }
         // SAFETY: only with `vector`, which the callers pass when `available()`.
         if vector {
-            if let Some(n) = unsafe { line(win, &mut i, max_enis, &mut r, &mut c) } {
+            if let Some(n) = unsafe { line::<false, _>(win, &mut i, max_enis, &mut r, &mut c) } {
                 return ((Some(n), r, i.names().to_vec(), format!("{c:?}")), true);
             }
         }
