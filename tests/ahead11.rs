@@ -96,7 +96,7 @@ fn record(r: &Rec, base: u64) -> FlowRecord {
         bytes: r.bytes,
         start,
         end: start.saturating_add(r.bytes % 50),
-        reject: r.bytes % 5 == 0,
+        reject: r.bytes.is_multiple_of(5),
         egress: r.with_direction.then_some(r.egress),
         status: r.status,
     })

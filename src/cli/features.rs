@@ -1061,7 +1061,7 @@ fn push_shortest(v: f64, out: &mut Vec<u8>) -> bool {
             return false;
         }
     }
-    while c % 10 == 0 {
+    while c.is_multiple_of(10) {
         c /= 10;
         k += 1;
     }

@@ -197,7 +197,7 @@ pub fn convert_reader<R: Read>(
         )? {
             Ok(ts) => {
                 max_ts = max_ts.max(ts);
-                if summary.rows % 4096 == 0 {
+                if summary.rows.is_multiple_of(4096) {
                     // Zeek logs are nearly time-ordered; an hour of slack covers its reordering.
                     merger.sweep(max_ts.saturating_sub(3600));
                 }

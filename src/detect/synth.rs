@@ -93,7 +93,7 @@ pub fn dataset(
                 train.push(w);
             } else {
                 k += 1;
-                if attack_every > 0 && (k + e) % attack_every == 0 {
+                if attack_every > 0 && (k + e).is_multiple_of(attack_every) {
                     let a = Attack::ALL
                         .get((k / attack_every) % Attack::ALL.len())
                         .copied()

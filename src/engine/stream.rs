@@ -289,7 +289,7 @@ impl<'m> Stream<'m> {
             if self.since_checkpoint >= self.opts.checkpoint_every_windows.max(1) {
                 self.checkpoint(false)?;
             }
-            if n % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
+            if n.is_multiple_of(1024) && self.stop.load(Ordering::Relaxed) {
                 self.bad_lines += reader.summary().bad_lines;
                 return Ok(false);
             }

@@ -1076,7 +1076,7 @@ mod tests {
             stream in proptest::collection::vec((0u8..8, 0u8..8, any::<bool>()), 0..300),
         ) {
             let addr = |i: u8, v6: bool| {
-                if v6 && i % 2 == 0 {
+                if v6 && i.is_multiple_of(2) {
                     IpAddr::from(std::net::Ipv6Addr::from(u128::from(i) + 1))
                 } else {
                     IpAddr::from(std::net::Ipv4Addr::from(u32::from(i)))

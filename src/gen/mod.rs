@@ -169,7 +169,11 @@ impl GenConfig {
                 format!("expected > 0 and ≤ 100, found {}", self.volume_scale),
             );
         }
-        if self.start_unix % u64::from(self.interval_secs) != 0 || self.start_unix > 4_000_000_000 {
+        if !self
+            .start_unix
+            .is_multiple_of(u64::from(self.interval_secs))
+            || self.start_unix > 4_000_000_000
+        {
             return bad(
                 "start_unix",
                 format!(

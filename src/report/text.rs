@@ -51,7 +51,7 @@ pub fn int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('\u{2009}');
         }
         out.push(c);
@@ -70,7 +70,7 @@ pub fn duration(secs: f64) -> String {
         120..=7199 => format!("{} min", (s + 30) / 60),
         7200..=172_799 => {
             let m = (s + 30) / 60;
-            if m % 60 == 0 {
+            if m.is_multiple_of(60) {
                 format!("{} h", m / 60)
             } else {
                 format!("{} h {} min", m / 60, m % 60)

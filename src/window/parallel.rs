@@ -254,7 +254,7 @@ impl RecordSource for Counting<'_> {
         let more = self.reader.next_record(rec)?;
         if more {
             self.records += 1;
-            if self.records % PROGRESS_EVERY == 0 {
+            if self.records.is_multiple_of(PROGRESS_EVERY) {
                 (self.on_progress)(self.records);
             }
         } else {
@@ -305,7 +305,7 @@ impl<K> CountingSink<'_, K> {
     #[inline(always)]
     fn count(&mut self) {
         *self.records += 1;
-        if *self.records % PROGRESS_EVERY == 0 {
+        if (*self.records).is_multiple_of(PROGRESS_EVERY) {
             (self.on_progress)(*self.records);
         }
     }

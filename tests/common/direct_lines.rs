@@ -55,7 +55,7 @@ pub fn text(lines: &[Line]) -> String {
             _ => format!("10.{}.{}.{}", k % 3, k, 255 - k),
         };
         let num = |k: u8, v: u64| {
-            if k % 13 == 0 {
+            if k.is_multiple_of(13) {
                 "-".to_string()
             } else {
                 v.to_string()
