@@ -104,11 +104,29 @@ impl CsvRows {
     /// Hands the rows so far to the merger, whose next rows from this shard start at `floor`
     /// or later, and lets it write what is ready. The rows' buffers themselves go over (no
     /// copy); the shard goes on with a recycled pair.
+    ///
+    /// When another thread holds the merger, the rows wait for the shard's next hand-over
+    /// (after its next block) instead of the thread: a thread holds the merger for
+    /// microseconds, but a thread that sleeps on a lock on a virtual machine halts its
+    /// virtual CPU, and the host may take milliseconds to run it again, or stop the holder's
+    /// for tens of milliseconds (seen with `perf sched` on the peer benchmark's two-thread
+    /// run: waits of 2-4 ms for a lock held under 2 µs, and of 25-80 ms about once every few
+    /// runs). The last hand-over, and one with [`HAND_OVER_MAX`] bytes of rows waiting, take
+    /// the lock whatever the wait.
     fn hand_over(&mut self, floor: u64) {
         let Some((merger, shard)) = &self.shared else {
             return;
         };
-        let Ok(mut m) = merger.lock() else {
+        let m = if floor == u64::MAX || self.text.len() >= HAND_OVER_MAX {
+            merger.lock().ok()
+        } else {
+            match merger.try_lock() {
+                Ok(m) => Some(m),
+                Err(std::sync::TryLockError::Poisoned(_)) => None,
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            }
+        };
+        let Some(mut m) = m else {
             self.error
                 .get_or_insert_with(|| std::io::Error::other("a shard thread panicked"));
             return;
@@ -133,6 +151,10 @@ impl CsvRows {
         m.write_ready();
     }
 }
+
+/// Bytes of rows a shard keeps when the merger is busy before it waits for the merger (see
+/// `CsvRows::hand_over`): about 5,000 rows, a few blocks of the peer benchmark's.
+const HAND_OVER_MAX: usize = 1 << 20;
 
 /// The output of a run on several shards: each shard's rows, in its order, until every shard
 /// is past their window start; then they are written merged by (window start, ENI name), the
@@ -1461,6 +1483,77 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Appends a row (`name,ws`) to a shard's rows, as `accept_named` would.
+    fn push_row(sink: &mut CsvRows, ws: u64, name: &str) {
+        sink.text.extend_from_slice(name.as_bytes());
+        let name_end = sink.text.len();
+        sink.text.extend_from_slice(format!(",{ws}\n").as_bytes());
+        let r = RowRef::new(ws, name.as_bytes(), name_end, sink.text.len());
+        sink.index.push(r);
+    }
+
+    /// A hand-over while another thread holds the merger does not wait: the rows stay with
+    /// the shard and go with its next hand-over, so nothing is lost or reordered; once
+    /// `HAND_OVER_MAX` bytes wait, the shard waits for the merger instead.
+    #[test]
+    fn a_busy_merger_defers_the_hand_over_and_loses_nothing() {
+        let width = 300u64;
+        let buf = Shared::default();
+        let merger = Arc::new(Mutex::new(Merger::new(Box::new(buf.clone()), 2)));
+        let mut a = CsvRows::shard(&merger, 0, width);
+        let mut b = CsvRows::shard(&merger, 1, width);
+        let lines = |buf: &Shared| buf.0.lock().map(|v| v.clone()).unwrap_or_default();
+        push_row(&mut a, 0, "eni-a");
+        push_row(&mut b, 0, "eni-b");
+        {
+            // Held here: shard a's hand-over must return at once (the same thread waiting
+            // would never return), keeping its row.
+            let _held = merger.lock().unwrap();
+            a.progress(2 * width);
+            assert_eq!(a.index.len(), 1, "the row stays with the shard");
+        }
+        b.progress(2 * width);
+        assert!(
+            lines(&buf).is_empty(),
+            "shard a's floor never reached the merger"
+        );
+        push_row(&mut a, width, "eni-a");
+        a.progress(3 * width);
+        assert_eq!(a.index.len(), 0, "handed over once the merger was free");
+        // Every shard is past 300 now (b's floor is 301).
+        assert_eq!(lines(&buf), b"eni-a,0\neni-b,0\neni-a,300\n");
+        // Past `HAND_OVER_MAX` waiting bytes, the shard waits for the merger (held here by
+        // another thread for a while) rather than keep more.
+        let mut ws = 2 * width;
+        while a.text.len() < HAND_OVER_MAX {
+            push_row(&mut a, ws, "eni-a");
+            ws += width;
+        }
+        let rows = a.index.len();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let holder = {
+            let merger = Arc::clone(&merger);
+            std::thread::spawn(move || {
+                let _held = merger.lock().unwrap();
+                tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            })
+        };
+        rx.recv().unwrap();
+        a.progress(ws + width);
+        assert_eq!(a.index.len(), 0, "waited for the merger and handed over");
+        holder.join().unwrap();
+        let a = a.finish();
+        let b = b.finish();
+        assert!(a.error.is_none() && b.error.is_none());
+        let text = String::from_utf8(lines(&buf)).unwrap();
+        let mut want = String::from("eni-a,0\neni-b,0\neni-a,300\n");
+        for k in 0..rows {
+            want.push_str(&format!("eni-a,{}\n", (2 + k as u64) * width));
+        }
+        assert_eq!(text, want);
     }
 
     proptest! {
