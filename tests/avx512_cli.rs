@@ -13,10 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
     let on = std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bw")
         && std::arch::is_x86_feature_detected!("avx512vbmi")
         && std::arch::is_x86_feature_detected!("avx512vbmi2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let on = false;
     if !on {
         println!("notice: no AVX-512 VBMI2 here: both runs take the scalar parse");
     }
