@@ -360,7 +360,7 @@ pub(super) const RUN: usize = 128;
 #[allow(clippy::too_many_arguments)]
 pub(super) fn parse_v2_run<T: V2Target>(
     buf: &[u8],
-    mut start: usize,
+    start: usize,
     targets: &mut [T],
     ends: &mut [usize; RUN],
     by_status: &mut [u64; 4],
@@ -378,6 +378,23 @@ pub(super) fn parse_v2_run<T: V2Target>(
             )
         };
     }
+    run_lines(buf, start, targets, ends, by_status, |win, target| {
+        parse::<true, T>(win, 0, interner, max_enis, target, cache)
+    })
+}
+
+/// The loop of [`parse_v2_run`] (here and in `avx512`) around `line`, which parses the line at
+/// the start of a window into a target and gives its length with the ending (`None` stops the
+/// run there).
+#[inline(always)]
+fn run_lines<T: V2Target>(
+    buf: &[u8],
+    mut start: usize,
+    targets: &mut [T],
+    ends: &mut [usize; RUN],
+    by_status: &mut [u64; 4],
+    mut line: impl FnMut(&Window, &mut T) -> Option<usize>,
+) -> usize {
     let mut k = 0;
     for (target, end) in targets.iter_mut().zip(ends.iter_mut()) {
         let Some(win) = buf
@@ -386,7 +403,7 @@ pub(super) fn parse_v2_run<T: V2Target>(
         else {
             break;
         };
-        let Some(len) = parse::<true, T>(win, 0, interner, max_enis, target, cache) else {
+        let Some(len) = line(win, target) else {
             break;
         };
         start += len;

@@ -59,7 +59,7 @@ use std::arch::x86_64::{
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
-use super::{eni_field, head_fields, parse, tail, Cache, V2Target, Window, RUN, WIN};
+use super::{eni_field, head_fields, parse, run_lines, tail, Cache, V2Target, Window, RUN};
 use crate::flowlog::intern::Interner;
 use crate::flowlog::record::LogStatus;
 
@@ -87,7 +87,7 @@ pub(super) fn available() -> bool {
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn parse_v2_run<T: V2Target>(
     buf: &[u8],
-    mut start: usize,
+    start: usize,
     targets: &mut [T],
     ends: &mut [usize; RUN],
     by_status: &mut [u64; 4],
@@ -95,29 +95,10 @@ pub(super) unsafe fn parse_v2_run<T: V2Target>(
     max_enis: usize,
     cache: &mut Cache,
 ) -> usize {
-    let mut k = 0;
-    for (target, end) in targets.iter_mut().zip(ends.iter_mut()) {
-        let Some(win) = buf
-            .get(start..)
-            .and_then(|rest| rest.first_chunk::<{ WIN + 8 }>())
-        else {
-            break;
-        };
-        let len = match line::<true, T>(win, interner, max_enis, target, cache) {
-            Some(len) => len,
-            None => match parse::<true, T>(win, 0, interner, max_enis, target, cache) {
-                Some(len) => len,
-                None => break,
-            },
-        };
-        start += len;
-        *end = start;
-        if let Some(c) = by_status.get_mut(target.status_index()) {
-            *c += 1;
-        }
-        k += 1;
-    }
-    k
+    run_lines(buf, start, targets, ends, by_status, |win, target| {
+        line::<true, T>(win, interner, max_enis, target, cache)
+            .or_else(|| parse::<true, T>(win, 0, interner, max_enis, target, cache))
+    })
 }
 
 /// [`super::parse_v2_buffered`] with the line tried by [`line`] first, then (declined) by the
@@ -503,6 +484,7 @@ fn line<const RUN: bool, T: V2Target>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::WIN;
     use super::*;
     use crate::flowlog::record::FlowRecord;
     use proptest::prelude::*;
