@@ -12,6 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     let on = std::arch::is_x86_feature_detected!("avx512f")
@@ -173,14 +175,9 @@ fn the_shipped_sample_reads_the_same_with_and_without_avx512() {
 
 #[test]
 fn real_aws_files_read_the_same_with_and_without_avx512() {
-    let real = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/datasets/aws-vpc-real"
-    ));
-    if !real.is_dir() {
-        println!("notice: {} is absent, skipping", real.display());
+    let Some(real) = common::shared_dataset("aws-vpc-real") else {
         return;
-    }
+    };
     has_avx512();
     let dir = tempfile::tempdir().expect("temp dir");
     for entry in std::fs::read_dir(&real).expect("dataset folder") {

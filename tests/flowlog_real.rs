@@ -9,16 +9,10 @@ use std::path::PathBuf;
 
 use flowvigil::flowlog::{Action, FlowRecord, LogReader, LogStatus, MemorySink, ReadOptions};
 
+mod common;
+
 fn dataset(sub: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets"))
-        .join("aws-vpc-real")
-        .join(sub);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("notice: {} is absent, skipping", dir.display());
-        None
-    }
+    common::shared_dataset(&format!("aws-vpc-real/{sub}"))
 }
 
 fn read_all(

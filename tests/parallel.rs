@@ -17,6 +17,8 @@ use flowvigil::window::{
 };
 use proptest::prelude::*;
 
+mod common;
+
 const T0: u64 = 1_700_000_000;
 
 /// One line of a generated file.
@@ -752,14 +754,9 @@ fn too_many_enis_in_parallel_is_an_error_that_says_what_to_do() {
 /// equals one thread for every chunk size tried. Skipped with a notice without `../shared`.
 #[test]
 fn real_aws_files_read_in_parallel_equal_one_thread() {
-    let root = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/datasets/aws-vpc-real"
-    ));
-    if !root.is_dir() {
-        eprintln!("notice: {} absent, skipping", root.display());
+    let Some(root) = common::shared_dataset("aws-vpc-real") else {
         return;
-    }
+    };
     let cfg = WindowConfig::default();
     let paths = vec![root];
     let one = sequential(&paths, &cfg);

@@ -308,3 +308,17 @@ pub fn read_opts(strict: bool, max_enis: usize, reports: usize) -> flowvigil::fl
         ..flowvigil::flowlog::ReadOptions::default()
     }
 }
+
+/// `../shared/datasets/NAME` beside the repository (the real public datasets), or `None` with a
+/// printed notice when it is absent (a fresh clone has no `../shared`).
+#[allow(dead_code)]
+pub fn shared_dataset(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets"))
+        .join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("notice: {} is absent, skipping", dir.display());
+        None
+    }
+}
