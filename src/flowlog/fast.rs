@@ -57,7 +57,7 @@
 //! at once (`vpcompressb` of the space positions) and values every integer and octet together;
 //! it takes a subset of the lines this parse takes, with the same values and the same side
 //! effects, and leaves every other line to this parse (session 11: the one-thread peer
-//! benchmark 13 % faster, `flowvigil stats` 17 %). `FLOWVIGIL_NO_AVX512` in the environment
+//! benchmark 14 % faster, `flowvigil stats` 21 %). `FLOWVIGIL_NO_AVX512` in the environment
 //! turns it off.
 //!
 //! Tried and measured slower (so not done): finding the line's first thirteen spaces up front
