@@ -54,7 +54,7 @@
 //!
 //! On a CPU with AVX-512 (F, BW, VBMI, VBMI2), checked once at run time, both entry points for
 //! buffered lines first try the vectorised parse of [`avx512`], which finds every field's place
-//! at once (`vpcompressb` of the space positions) and values every integer and octet together;
+//! at once (`vpcompressb` of the positions of its spaces and dots) and values every integer and octet together;
 //! it takes a subset of the lines this parse takes, with the same values and the same side
 //! effects, and leaves every other line to this parse (session 11: the one-thread peer
 //! benchmark 14 % faster, `flowvigil stats` 21 %). `FLOWVIGIL_NO_AVX512` in the environment

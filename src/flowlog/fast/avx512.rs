@@ -197,51 +197,33 @@ const OCTETS: [Item; 8] = [
 ];
 const END_LANES: [Item; 4] = [token(END_TIME, 8), token(END_TIME, 16), NONE, NONE];
 
-/// The three constant vectors of a gather over lanes of the given items and widths (in
-/// bytes, in order, 64 in all): each byte's end entry, start entry, and how far before its
-/// number's end it lies (`back` less its place in the lane).
-const fn gather<const L: usize>(lanes: [(Item, usize); L]) -> [__m512i; 3] {
-    let (mut e, mut s, mut b) = ([0u8; 64], [0u8; 64], [0u8; 64]);
-    let (mut j, mut l) = (0, 0);
-    while l < L {
-        let (item, n) = lanes[l];
-        let mut k = 0;
-        while k < n {
-            e[j] = item.end;
-            s[j] = item.start;
-            b[j] = item.back.saturating_sub(k as u8);
-            j += 1;
-            k += 1;
-        }
-        l += 1;
+/// The three constant vectors of a gather: lanes of `width` bytes for the items of `a`, then
+/// of `width_b` bytes for those of `b`, 64 bytes in all. For each byte: its number's end entry,
+/// its start entry, and how far before the end it lies (`back` less its place in the lane).
+const fn gather(a: &[Item], width: usize, b: &[Item], width_b: usize) -> [__m512i; 3] {
+    assert!(
+        a.len() * width + b.len() * width_b == 64,
+        "the lanes must fill the vector"
+    );
+    let (mut e, mut s, mut back) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+    let mut j = 0;
+    while j < 64 {
+        let (item, k) = if j < a.len() * width {
+            (a[j / width], j % width)
+        } else {
+            let i = j - a.len() * width;
+            (b[i / width_b], i % width_b)
+        };
+        e[j] = item.end;
+        s[j] = item.start;
+        back[j] = item.back.saturating_sub(k as u8);
+        j += 1;
     }
-    assert!(j == 64, "the lanes must fill the vector");
-    [bytes(e), bytes(s), bytes(b)]
+    [bytes(e), bytes(s), bytes(back)]
 }
 
-const INT_GATHER: [__m512i; 3] = {
-    let mut lanes = [(NONE, 8); 8];
-    let mut l = 0;
-    while l < 8 {
-        lanes[l].0 = INTS[l];
-        l += 1;
-    }
-    gather(lanes)
-};
-
-const OCT_GATHER: [__m512i; 3] = {
-    let mut lanes = [(NONE, 4); 12];
-    let mut l = 0;
-    while l < 8 {
-        lanes[l] = (OCTETS[l], 4);
-        l += 1;
-    }
-    while l < 12 {
-        lanes[l] = (END_LANES[l - 8], 8);
-        l += 1;
-    }
-    gather(lanes)
-};
+const INT_GATHER: [__m512i; 3] = gather(&INTS, 8, &[], 0);
+const OCT_GATHER: [__m512i; 3] = gather(&OCTETS, 4, &END_LANES, 8);
 
 /// The lengths checked, one per token (end less start): the token's length less its minimum
 /// must be at most its range. Every token takes at least one byte; the numbers at most what
@@ -287,16 +269,20 @@ const PREVIOUS: __m512i = {
 };
 
 /// The largest value of each integer lane: the ports 65,535, the protocol 255.
-const INT_MAX: [u64; 8] = [
-    65_535,
-    65_535,
-    255,
-    u64::MAX,
-    u64::MAX,
-    u64::MAX,
-    u64::MAX,
-    u64::MAX,
-];
+const INT_MAX: __m512i = {
+    let max: [u64; 8] = [
+        65_535,
+        65_535,
+        255,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+    ];
+    // SAFETY: 64 bytes to a 64-byte plain-data vector type.
+    unsafe { std::mem::transmute::<[u64; 8], __m512i>(max) }
+};
 
 /// The positions of the set bits of `m0` (bytes 0..64; `k0` of them) then of `m1` (bytes
 /// 64..128), in order, from byte 0 of the result; zero past them.
@@ -427,9 +413,7 @@ fn line<const RUN: bool, T: V2Target>(
     }
     let ints = octs(quads(digits(v0, v1, pos, &INT_GATHER)?));
     let oq = quads(digits(v0, v1, pos, &OCT_GATHER)?);
-    // SAFETY: reads the 64 bytes of a constant array (unaligned load).
-    let int_max = unsafe { _mm512_loadu_si512(INT_MAX.as_ptr().cast()) };
-    if _mm512_cmpgt_epu64_mask(ints, int_max) != 0
+    if _mm512_cmpgt_epu64_mask(ints, INT_MAX) != 0
         || _mm512_cmpgt_epu32_mask(oq, _mm512_set1_epi32(255)) & 0xff != 0
     {
         return None;
