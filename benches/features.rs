@@ -19,7 +19,7 @@ use flowvigil::flowlog::{
     write_header, write_record, Action, FlowRecord, Interner, LogReader, LogStatus, ReadOptions,
     DEFAULT_V2_FIELDS,
 };
-use flowvigil::window::{run_parallel, ShardDriver, Watermark, WindowConfig, Windower};
+use flowvigil::window::{run_parallel, ShardDriver, Slot, Watermark, WindowConfig, Windower};
 
 const RECORDS: usize = 200_000;
 
@@ -113,7 +113,7 @@ fn run_blocks(recs: &[FlowRecord], names: &Interner, cfg: &WindowConfig) -> usiz
     let mut block = Vec::with_capacity(16_384);
     for r in recs {
         if let Ok(obs) = Observation::from_record(r) {
-            block.push((obs, wm.get()));
+            block.push(Slot::new(&obs, wm.get()));
         }
         wm.observe(r);
         if block.len() == 16_384 {

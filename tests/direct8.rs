@@ -1,5 +1,5 @@
 //! The reader's direct route ([`LogReader::fast_into`]: default-v2 lines parsed straight into
-//! a window block's slot, `(Observation, u64)`) against the plain route (`next_record` and
+//! a window block's slot, `Slot`) against the plain route (`next_record` and
 //! `Observation::from_record`): the same observations and watermark times, the same records
 //! for late lines (parsed again on demand) and for lines no slot takes (no ENI, no start),
 //! the same positions, summary, interner, reports and errors, on random mixes of v2 lines
@@ -10,9 +10,9 @@
 
 mod common;
 
-use flowvigil::features::{Observation, WindowFeatures};
+use flowvigil::features::WindowFeatures;
 use flowvigil::flowlog::{FastLine, FastSink, FlowRecord, Interner, MemorySink, ReadOptions};
-use flowvigil::window::{run_pipelined_with, Pipeline, WindowConfig};
+use flowvigil::window::{run_pipelined_with, Pipeline, Slot, WindowConfig};
 use proptest::prelude::*;
 
 use common::{late_of, one_thread, VecSource};
@@ -25,7 +25,7 @@ use direct_lines::{asked, event, junk, line, plain, text, Event};
 
 /// A sink for the direct route: one slot, made junk before each line.
 struct Sink<'a> {
-    slot: (Observation, u64),
+    slot: Slot,
     spare: FlowRecord,
     events: &'a mut Vec<Event>,
     mask: u64,
@@ -47,10 +47,10 @@ impl Sink<'_> {
 }
 
 impl FastSink for Sink<'_> {
-    type Target = (Observation, u64);
+    type Target = Slot;
     type Error = ();
-    fn target(&mut self) -> Option<&mut (Observation, u64)> {
-        self.slot = (junk(), 12345);
+    fn target(&mut self) -> Option<&mut Slot> {
+        self.slot = Slot::new(&junk(), 12345);
         Some(&mut self.slot)
     }
     fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, ()> {
@@ -60,7 +60,11 @@ impl FastSink for Sink<'_> {
             line.record(&mut self.spare);
             self.spare.clone()
         });
-        self.events.push(Event::Slot(self.slot.0, self.slot.1, rec));
+        self.events.push(Event::Slot(
+            self.slot.observation(),
+            self.slot.watermark(),
+            rec,
+        ));
         self.after()
     }
     fn record(&mut self) -> &mut FlowRecord {
@@ -99,7 +103,7 @@ proptest! {
         let mut failed = false;
         let end = loop {
             let mut s = Sink {
-                slot: (junk(), 0),
+                slot: Slot::new(&junk(), 0),
                 spare: FlowRecord::default(),
                 events: &mut events,
                 mask,

@@ -10,8 +10,8 @@
 #[allow(dead_code)] // `VecSource` is for the other tests.
 mod common;
 
-use flowvigil::features::Observation;
 use flowvigil::flowlog::{FastLine, FastRun, FastSink, FlowRecord, Interner, MemorySink};
+use flowvigil::window::Slot;
 use proptest::prelude::*;
 
 #[path = "common/direct_lines.rs"]
@@ -24,7 +24,7 @@ use direct_lines::{asked, event, junk, line, plain, text, Event, Line};
 /// the reader's run. With `own`, its `parsed_run` goes over the run itself; else the default
 /// hands each line to `parsed`.
 struct RunSink<'a> {
-    slots: Vec<(Observation, u64)>,
+    slots: Vec<Slot>,
     n: usize,
     own: bool,
     spare: FlowRecord,
@@ -43,8 +43,9 @@ impl RunSink<'_> {
             line.record(&mut self.spare);
             self.spare.clone()
         });
-        let (obs, t) = self.slots[self.n];
-        self.events.push(Event::Slot(obs, t, rec));
+        let slot = self.slots[self.n];
+        self.events
+            .push(Event::Slot(slot.observation(), slot.watermark(), rec));
         self.n += 1;
     }
 
@@ -59,13 +60,13 @@ impl RunSink<'_> {
 }
 
 impl FastSink for RunSink<'_> {
-    type Target = (Observation, u64);
+    type Target = Slot;
     type Error = ();
     const RUNS: bool = true;
-    fn target(&mut self) -> Option<&mut (Observation, u64)> {
+    fn target(&mut self) -> Option<&mut Slot> {
         panic!("target is not used with runs");
     }
-    fn targets(&mut self) -> &mut [(Observation, u64)] {
+    fn targets(&mut self) -> &mut [Slot] {
         &mut self.slots[self.n..]
     }
     fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, ()> {
@@ -131,7 +132,7 @@ proptest! {
         let mut events = Vec::new();
         let mut failed = false;
         let mut runs = 0usize;
-        let mut slots = vec![(junk(), 12345); block];
+        let mut slots = vec![Slot::new(&junk(), 12345); block];
         let mut n = 0usize;
         let end = loop {
             let mut s = RunSink {
@@ -162,7 +163,7 @@ proptest! {
                     // A record of any format written into the next slot, as `take` does.
                     let e = event(&rec, asked(mask, events.len()));
                     if let (Event::Slot(..), Some(slot)) = (&e, slots.get_mut(n)) {
-                        slot.0.fill_from(&rec).map_err(|_| TestCaseError::fail("fill"))?;
+                        slot.fill_from(&rec).map_err(|_| TestCaseError::fail("fill"))?;
                         n += 1;
                         if n == block {
                             n = 0;

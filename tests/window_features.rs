@@ -16,7 +16,7 @@ use flowvigil::features::{
 };
 use flowvigil::flowlog::{Action, EniId, FlowDirection, FlowRecord, Interner, LogStatus, TcpFlags};
 use flowvigil::window::{
-    run_sharded, shard_of, Push, RunStats, ShardDriver, Watermark, WindowConfig, Windower,
+    run_sharded, shard_of, Push, RunStats, ShardDriver, Slot, Watermark, WindowConfig, Windower,
 };
 use proptest::prelude::*;
 
@@ -322,12 +322,12 @@ proptest! {
         let mut wm = Watermark::new(cfg.allowed_lateness_secs);
         let mut items = Vec::new();
         for r in &recs {
-            items.push((Observation::from_record(r).unwrap(), wm.get()));
+            items.push(Slot::new(&Observation::from_record(r).unwrap(), wm.get()));
             wm.observe(r);
         }
         let mut one = ShardDriver::new(&cfg, Vec::<WindowFeatures>::new());
-        for (obs, w) in &items {
-            one.feed(obs, *w, &nm);
+        for slot in &items {
+            one.feed(&slot.observation(), slot.watermark(), &nm);
         }
         // Blocks end where a watermark was taken: after record k the watermark is the one
         // record k+1 was read under (or the final one).
@@ -336,7 +336,7 @@ proptest! {
         let mut k = 0;
         while at < items.len() {
             let end = (at + cuts[k % cuts.len()]).min(items.len());
-            let after = items.get(end).map_or(wm.get(), |(_, w)| *w);
+            let after = items.get(end).map_or(wm.get(), Slot::watermark);
             grouped.feed_block(&items[at..end], after, &nm);
             at = end;
             k += 1;

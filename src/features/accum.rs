@@ -52,7 +52,7 @@
 //! slot ([`WindowAcc::prefetch_as`]), so it fetches one remote's slots rather than both ends'.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +104,177 @@ impl From<FlowDirection> for Dir {
             FlowDirection::Egress => Dir::Out,
             FlowDirection::Ingress => Dir::In,
         }
+    }
+}
+
+/// A record as the window stage reads it: an [`Observation`], or a block slot that holds one
+/// (read in place, field by field, rather than rebuilt). Every method gives the
+/// [`Observation`] field of the same name.
+pub trait ObsView {
+    /// `eni`.
+    fn eni(&self) -> EniId;
+    /// `start`.
+    fn start(&self) -> u64;
+    /// `end`.
+    fn end(&self) -> u64;
+    /// `packets`.
+    fn packets(&self) -> u64;
+    /// `bytes`.
+    fn bytes(&self) -> u64;
+    /// `action`.
+    fn action(&self) -> Option<Action>;
+    /// `status`.
+    fn status(&self) -> LogStatus;
+    /// `protocol`.
+    fn protocol(&self) -> Option<u8>;
+    /// `tcp_flags`.
+    fn tcp_flags(&self) -> Option<u16>;
+    /// `srcport`.
+    fn srcport(&self) -> Option<u16>;
+    /// `dstport`.
+    fn dstport(&self) -> Option<u16>;
+    /// `direction`.
+    fn direction(&self) -> Option<FlowDirection>;
+    /// `src`.
+    fn src(&self) -> Option<IpAddr>;
+    /// `dst`.
+    fn dst(&self) -> Option<IpAddr>;
+    /// `pkt_src`.
+    fn pkt_src(&self) -> Option<IpAddr>;
+    /// `pkt_dst`.
+    fn pkt_dst(&self) -> Option<IpAddr>;
+    /// The usual record's addresses: both IPv4, no packet addresses and no `flow-direction`.
+    fn plain_v4_pair(&self) -> Option<(Ipv4Addr, Ipv4Addr)>;
+    /// `src` when IPv4.
+    #[inline(always)]
+    fn src_v4(&self) -> Option<u32> {
+        match self.src() {
+            Some(IpAddr::V4(a)) => Some(u32::from(a)),
+            _ => None,
+        }
+    }
+    /// `dst` when IPv4.
+    #[inline(always)]
+    fn dst_v4(&self) -> Option<u32> {
+        match self.dst() {
+            Some(IpAddr::V4(a)) => Some(u32::from(a)),
+            _ => None,
+        }
+    }
+    /// [`Observation::remote`].
+    #[inline(always)]
+    fn remote(&self, dir: Dir) -> Option<IpAddr> {
+        match dir {
+            Dir::Out => self.pkt_dst().or_else(|| self.dst()),
+            Dir::In => self.pkt_src().or_else(|| self.src()),
+        }
+    }
+    /// The observation itself.
+    #[inline]
+    fn to_observation(&self) -> Observation {
+        Observation {
+            eni: self.eni(),
+            start: self.start(),
+            end: self.end(),
+            src: self.src(),
+            dst: self.dst(),
+            pkt_src: self.pkt_src(),
+            pkt_dst: self.pkt_dst(),
+            srcport: self.srcport(),
+            dstport: self.dstport(),
+            protocol: self.protocol(),
+            packets: self.packets(),
+            bytes: self.bytes(),
+            action: self.action(),
+            status: self.status(),
+            tcp_flags: self.tcp_flags(),
+            direction: self.direction(),
+        }
+    }
+}
+
+impl ObsView for Observation {
+    #[inline(always)]
+    fn eni(&self) -> EniId {
+        self.eni
+    }
+    #[inline(always)]
+    fn start(&self) -> u64 {
+        self.start
+    }
+    #[inline(always)]
+    fn end(&self) -> u64 {
+        self.end
+    }
+    #[inline(always)]
+    fn packets(&self) -> u64 {
+        self.packets
+    }
+    #[inline(always)]
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+    #[inline(always)]
+    fn action(&self) -> Option<Action> {
+        self.action
+    }
+    #[inline(always)]
+    fn status(&self) -> LogStatus {
+        self.status
+    }
+    #[inline(always)]
+    fn protocol(&self) -> Option<u8> {
+        self.protocol
+    }
+    #[inline(always)]
+    fn tcp_flags(&self) -> Option<u16> {
+        self.tcp_flags
+    }
+    #[inline(always)]
+    fn srcport(&self) -> Option<u16> {
+        self.srcport
+    }
+    #[inline(always)]
+    fn dstport(&self) -> Option<u16> {
+        self.dstport
+    }
+    #[inline(always)]
+    fn direction(&self) -> Option<FlowDirection> {
+        self.direction
+    }
+    #[inline(always)]
+    fn src(&self) -> Option<IpAddr> {
+        self.src
+    }
+    #[inline(always)]
+    fn dst(&self) -> Option<IpAddr> {
+        self.dst
+    }
+    #[inline(always)]
+    fn pkt_src(&self) -> Option<IpAddr> {
+        self.pkt_src
+    }
+    #[inline(always)]
+    fn pkt_dst(&self) -> Option<IpAddr> {
+        self.pkt_dst
+    }
+    #[inline(always)]
+    fn plain_v4_pair(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        if self.direction.is_none() && self.pkt_src.is_none() && self.pkt_dst.is_none() {
+            // Both variants matched at once (one test of each address's tag).
+            if let (Some(IpAddr::V4(s)), Some(IpAddr::V4(d))) = (&self.src, &self.dst) {
+                return Some((*s, *d));
+            }
+        }
+        None
+    }
+    #[inline(always)]
+    fn remote(&self, dir: Dir) -> Option<IpAddr> {
+        self.remote_ref(dir).copied()
+    }
+    #[inline(always)]
+    fn to_observation(&self) -> Observation {
+        *self
     }
 }
 
@@ -388,11 +559,11 @@ fn has_ports(protocol: Option<u8>) -> bool {
 
 impl WindowAcc {
     /// Keeps a record whose direction is decided at close; false when [`MAX_DEFERRED`] are held.
-    pub fn defer(&mut self, obs: &Observation) -> bool {
+    pub fn defer(&mut self, obs: &impl ObsView) -> bool {
         if self.deferred.len() >= MAX_DEFERRED {
             return false;
         }
-        self.deferred.push(*obs);
+        self.deferred.push(obs.to_observation());
         true
     }
 
@@ -413,12 +584,12 @@ impl WindowAcc {
     /// or guessed: see `AddrLearner::first_v4`); both directions' slots when `None`. A hint:
     /// it changes no state, so a wrong guess costs at most a wasted fetch.
     #[inline]
-    pub fn prefetch_as(&self, obs: &Observation, dir: Option<Dir>) {
-        let port = obs.dstport.filter(|_| has_ports(obs.protocol));
+    pub fn prefetch_as(&self, obs: &impl ObsView, dir: Option<Dir>) {
+        let port = obs.dstport().filter(|_| has_ports(obs.protocol()));
         match dir {
             Some(d) => {
-                if let Some(a) = obs.remote_ref(d) {
-                    self.peers.prefetch(addr_key(*a));
+                if let Some(a) = obs.remote(d) {
+                    self.peers.prefetch(addr_key(a));
                 }
                 if let Some(p) = port {
                     self.ports.prefetch(p, d.idx());
@@ -426,8 +597,8 @@ impl WindowAcc {
             }
             None => {
                 for d in [Dir::Out, Dir::In] {
-                    if let Some(a) = obs.remote_ref(d) {
-                        self.peers.prefetch(addr_key(*a));
+                    if let Some(a) = obs.remote(d) {
+                        self.peers.prefetch(addr_key(a));
                     }
                     if let Some(p) = port {
                         self.ports.prefetch(p, d.idx());
@@ -466,46 +637,45 @@ impl WindowAcc {
     /// be enumerated at close). Without `evidence`, the detail only [`Evidence`] needs (per-port
     /// peer counts, (peer, port) pairs) is skipped; the feature vector is the same.
     #[inline]
-    pub fn add(&mut self, obs: &Observation, dir: Dir, hist: &mut EniHistory, evidence: bool) {
+    pub fn add(&mut self, obs: &impl ObsView, dir: Dir, hist: &mut EniHistory, evidence: bool) {
         let d = dir.idx();
         let c = &mut self.c;
         if let (Some(f), Some(b), Some(p)) =
             (c.flows.get_mut(d), c.bytes.get_mut(d), c.packets.get_mut(d))
         {
             *f += 1;
-            *b = b.saturating_add(obs.bytes);
-            *p = p.saturating_add(obs.packets);
+            *b = b.saturating_add(obs.bytes());
+            *p = p.saturating_add(obs.packets());
         }
-        let rejected = obs.action == Some(Action::Reject);
+        let rejected = obs.action() == Some(Action::Reject);
         if rejected {
             if let Some(r) = c.rejects.get_mut(d) {
                 *r += 1;
             }
         }
-        let small = obs.packets <= 2;
+        let small = obs.packets() <= 2;
         c.small += u64::from(small);
-        if obs.protocol == Some(6) {
-            if let Some(f) = obs.tcp_flags {
+        if obs.protocol() == Some(6) {
+            if let Some(f) = obs.tcp_flags() {
                 c.tcp_flagged += 1;
                 c.syn_only += u64::from(f == crate::flowlog::TcpFlags::SYN);
             }
         }
-        // By reference: the address stays where the record holds it (no copy for the calls).
-        let remote = obs.remote_ref(dir);
-        let rkey = remote.map(|a| addr_key(*a));
-        if let (Some(addr), Some(key)) = (remote, rkey) {
-            let private = self.add_peer(addr, key, dir, obs.bytes, hist);
+        let remote = obs.remote(dir);
+        let rkey = remote.map(addr_key);
+        if let (Some(addr), Some(key)) = (remote.as_ref(), rkey) {
+            let private = self.add_peer(addr, key, dir, obs.bytes(), hist);
             if dir == Dir::Out {
                 if !private {
-                    self.c.ext_bytes_out = self.c.ext_bytes_out.saturating_add(obs.bytes);
+                    self.c.ext_bytes_out = self.c.ext_bytes_out.saturating_add(obs.bytes());
                 }
                 if evidence {
                     self.add_pair(*addr, key, obs);
                 }
             }
         }
-        if has_ports(obs.protocol) {
-            if let (Some(sp), Some(dp)) = (obs.srcport, obs.dstport) {
+        if has_ports(obs.protocol()) {
+            if let (Some(sp), Some(dp)) = (obs.srcport(), obs.dstport()) {
                 let reply = sp < EPHEMERAL_MIN && dp >= EPHEMERAL_MIN;
                 if !reply {
                     // Egress: the remote port; ingress: the local port. Both are `dstport`.
@@ -605,9 +775,9 @@ impl WindowAcc {
         }
     }
 
-    fn add_pair(&mut self, addr: IpAddr, key: u64, obs: &Observation) {
-        let port = obs.dstport.unwrap_or(0);
-        let protocol = obs.protocol.unwrap_or(0);
+    fn add_pair(&mut self, addr: IpAddr, key: u64, obs: &impl ObsView) {
+        let port = obs.dstport().unwrap_or(0);
+        let protocol = obs.protocol().unwrap_or(0);
         let pk = pair_key(key, port, protocol);
         // One lookup per record: `entry` while there is room, `get_mut` once full.
         let p = if self.pairs.len() >= PAIR_CAP {
@@ -623,21 +793,21 @@ impl WindowAcc {
                 flows: 0,
                 bytes: 0,
                 packets: 0,
-                first_start: obs.start,
-                last_start: obs.start,
+                first_start: obs.start(),
+                last_start: obs.start(),
             })
         };
         p.flows = p.flows.saturating_add(1);
-        p.bytes = p.bytes.saturating_add(obs.bytes);
-        p.packets = p.packets.saturating_add(obs.packets);
-        p.first_start = p.first_start.min(obs.start);
-        p.last_start = p.last_start.max(obs.start);
+        p.bytes = p.bytes.saturating_add(obs.bytes());
+        p.packets = p.packets.saturating_add(obs.packets());
+        p.first_start = p.first_start.min(obs.start());
+        p.last_start = p.last_start.max(obs.start());
     }
 
     /// `detail` is given only when evidence is kept: without it only the row's record count
     /// (which `dst_port_entropy` needs) is kept, and the other columns stay zero.
     #[inline]
-    fn add_port(&mut self, port: u16, dir: Dir, obs: &Observation, detail: Option<PortDetail>) {
+    fn add_port(&mut self, port: u16, dir: Dir, obs: &impl ObsView, detail: Option<PortDetail>) {
         let d = dir.idx();
         let row = match self.ports.add(port, d) {
             PortHit::Row(r) => r,
@@ -665,11 +835,11 @@ impl WindowAcc {
         // u32 counters saturate: a window cannot overflow them into a panic (debug builds).
         s.small = s.small.saturating_add(u32::from(small));
         s.rejected = s.rejected.saturating_add(u32::from(rejected));
-        s.bytes = s.bytes.saturating_add(obs.bytes);
-        s.packets = s.packets.saturating_add(obs.packets);
-        let dur = u32::try_from(obs.end.saturating_sub(obs.start)).unwrap_or(u32::MAX);
+        s.bytes = s.bytes.saturating_add(obs.bytes());
+        s.packets = s.packets.saturating_add(obs.packets());
+        let dur = u32::try_from(obs.end().saturating_sub(obs.start())).unwrap_or(u32::MAX);
         s.max_dur = s.max_dur.max(dur);
-        match obs.protocol {
+        match obs.protocol() {
             Some(6) => s.proto[0] = s.proto[0].saturating_add(1),
             Some(17) => s.proto[1] = s.proto[1].saturating_add(1),
             other => {

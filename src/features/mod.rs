@@ -16,7 +16,7 @@ pub mod peers;
 pub mod ports;
 pub mod schema;
 
-pub use accum::{Dir, Observation, Unplaceable, WindowAcc};
+pub use accum::{Dir, ObsView, Observation, Unplaceable, WindowAcc};
 pub use evidence::{Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS};
 pub use history::EniHistory;
 pub use schema::{

@@ -12,8 +12,8 @@
 //! the fast path changes speed only.
 //!
 //! The parse writes each field into a [`V2Target`] as it parses: a [`FlowRecord`], or the
-//! window stage's block slot (`(Observation, u64)`, in `crate::window`), which keeps only
-//! what windows use, so the usual path builds no record and copies nothing (session 8:
+//! window stage's block slot (`crate::window::Slot`), which keeps only what windows use, so
+//! the usual path builds no record and copies nothing (session 8:
 //! 714 M to 682 M instructions on the one-thread peer benchmark with the loop changes around
 //! it). A target may refuse a line (a slot takes no line without an interface or a start
 //! time); the reader then parses the line again into a record, which, like every repeated
@@ -169,6 +169,11 @@ fn byte(win: &Window, p: usize) -> u8 {
 /// declines the line as for a line out of shape, and the caller parses it into a
 /// [`FlowRecord`] (the same checks again, so the same side effects: see
 /// `LogReader::fast_into`).
+///
+/// A line's values come in field order, [`V2Target::set_head`] first and
+/// [`V2Target::clear_rest`] last, each setter called once (a declined line may stop after
+/// any of them); a target may rely on that order (the window slot clears its flags in
+/// `set_head`).
 pub trait V2Target {
     /// The target never refuses a value (the parse declines only lines out of shape).
     const TOTAL: bool;
@@ -176,10 +181,10 @@ pub trait V2Target {
     fn set_head(&mut self, version: Option<u8>, account: Option<u64>);
     /// `interface-id`; `None` refuses the line.
     fn set_eni(&mut self, eni: Option<EniId>) -> Option<()>;
-    /// `srcaddr`, written in place.
-    fn srcaddr(&mut self) -> &mut Option<IpAddr>;
-    /// `dstaddr`, written in place.
-    fn dstaddr(&mut self) -> &mut Option<IpAddr>;
+    /// `srcaddr`.
+    fn set_srcaddr(&mut self, v: Option<IpAddr>);
+    /// `dstaddr`.
+    fn set_dstaddr(&mut self, v: Option<IpAddr>);
     /// `srcport`.
     fn set_srcport(&mut self, v: Option<u16>);
     /// `dstport`.
@@ -215,12 +220,12 @@ impl V2Target for FlowRecord {
         Some(())
     }
     #[inline(always)]
-    fn srcaddr(&mut self) -> &mut Option<IpAddr> {
-        &mut self.srcaddr
+    fn set_srcaddr(&mut self, v: Option<IpAddr>) {
+        self.srcaddr = v;
     }
     #[inline(always)]
-    fn dstaddr(&mut self) -> &mut Option<IpAddr> {
-        &mut self.dstaddr
+    fn set_dstaddr(&mut self, v: Option<IpAddr>) {
+        self.dstaddr = v;
     }
     #[inline(always)]
     fn set_srcport(&mut self, v: Option<u16>) {
@@ -436,8 +441,8 @@ fn parse<const BUFFERED: bool, T: V2Target>(
     let mut p = 0usize;
     head_fields(win, &mut p, cache, rec)?;
     rec.set_eni(eni_field(win, &mut p, interner, max_enis)?)?;
-    addr_field(win, &mut p, rec.srcaddr())?;
-    addr_field(win, &mut p, rec.dstaddr())?;
+    addr_field(win, &mut p, |a| rec.set_srcaddr(a))?;
+    addr_field(win, &mut p, |a| rec.set_dstaddr(a))?;
     rec.set_srcport(int_field::<false>(win, &mut p, U16)?.map(|x| x as u16));
     rec.set_dstport(int_field::<false>(win, &mut p, U16)?.map(|x| x as u16));
     rec.set_protocol(int_field::<true>(win, &mut p, U8)?.map(|x| x as u8));
@@ -1165,18 +1170,18 @@ fn ipv4(win: &Window, p: usize) -> Option<([u8; 4], usize)> {
 
 /// An address (IPv4 in one pass, else through the general parser's `addr`) or `-`.
 #[inline(always)]
-fn addr_field(win: &Window, p: &mut usize, out: &mut Option<IpAddr>) -> Option<()> {
-    // Written in place: a returned `Option<IpAddr>` went through the stack.
+fn addr_field(win: &Window, p: &mut usize, out: impl FnOnce(Option<IpAddr>)) -> Option<()> {
+    // Handed to the target at once: a returned `Option<IpAddr>` went through the stack.
     if let Some((a, len)) = ipv4(win, *p) {
         *p += len;
-        *out = Some(IpAddr::V4(Ipv4Addr::from(a)));
+        out(Some(IpAddr::V4(Ipv4Addr::from(a))));
         return Some(());
     }
     let (v, len) = addr_token(win, *p)?;
     // At most MAX_TOKEN + 1: the minimum shows the compiler, so later positions stay
     // provably small (see `WIN`; a mask of 127 left too little room by the line's end).
     *p += len.min(MAX_TOKEN + 1);
-    *out = v;
+    out(v);
     Some(())
 }
 

@@ -63,7 +63,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::features::accum::{is_private, CloseScratch};
 use crate::features::distinct::PreMixed;
-use crate::features::{Dir, EniHistory, Observation, Unplaceable, WindowAcc, WindowFeatures};
+use crate::features::{
+    Dir, EniHistory, ObsView, Observation, Unplaceable, WindowAcc, WindowFeatures,
+};
 use crate::flowlog::{EniId, FlowRecord, Interner, LogStatus};
 
 mod parallel;
@@ -73,6 +75,8 @@ pub use pipeline::{
     PIPELINE_SHARDS,
 };
 mod shard;
+mod slot;
+pub use slot::Slot;
 
 pub use parallel::{run_parallel, run_parallel_chunked, CHUNK_PER_SHARD, MAX_CHUNK};
 pub use shard::{
@@ -546,16 +550,16 @@ impl Windower {
     pub(crate) fn push_run(
         &mut self,
         run: &mut EniRun,
-        obs: &Observation,
+        obs: &impl ObsView,
         eni: EniId,
         watermark: u64,
     ) -> Push {
         self.stats.records += 1;
         // Records of a run mostly fall in one window: no division for those.
-        let ws = if run.cached_start <= obs.start && obs.start < run.cached_end {
+        let ws = if run.cached_start <= obs.start() && obs.start() < run.cached_end {
             run.cached_start
         } else {
-            let ws = self.cfg.window_start(obs.start);
+            let ws = self.cfg.window_start(obs.start());
             let end = ws.saturating_add(self.cfg.width());
             // The record opens at most the window `ws`: the oldest open window ends no later.
             run.next_close = run.next_close.min(end);
@@ -572,7 +576,7 @@ impl Windower {
     fn push_at(
         &mut self,
         pos: usize,
-        obs: &Observation,
+        obs: &impl ObsView,
         eni: EniId,
         watermark: u64,
         (ws, end): (u64, u64),
@@ -588,11 +592,11 @@ impl Windower {
             self.stats.late += 1;
             return Push::Late;
         }
-        if obs.status == LogStatus::NoData {
+        if obs.status() == LogStatus::NoData {
             self.stats.nodata += 1;
             return Push::NoData;
         }
-        let dir = if obs.status == LogStatus::SkipData {
+        let dir = if obs.status() == LogStatus::SkipData {
             None
         } else {
             match resolve_direction(obs, &mut state.history) {
@@ -647,8 +651,8 @@ impl Windower {
                     }
                 }
                 self.stats.accepted += 1;
-                self.stats.bytes = self.stats.bytes.saturating_add(obs.bytes);
-                self.stats.packets = self.stats.packets.saturating_add(obs.packets);
+                self.stats.bytes = self.stats.bytes.saturating_add(obs.bytes());
+                self.stats.packets = self.stats.packets.saturating_add(obs.packets());
             }
         }
         Push::Accepted
@@ -674,7 +678,7 @@ impl Windower {
         &self,
         run: &EniRun,
         in_run: bool,
-        obs: &Observation,
+        obs: &impl ObsView,
         eni: impl FnOnce() -> EniId,
     ) {
         let state = if in_run {
@@ -689,19 +693,19 @@ impl Windower {
 
     /// The body of [`Self::prefetch`], given the ENI's state.
     #[inline]
-    fn prefetch_in(&self, state: &EniState, obs: &Observation) {
+    fn prefetch_in(&self, state: &EniState, obs: &impl ObsView) {
         let w = self.cfg.width();
         // No division: the window holding `start` is the open one less than a width before it.
         if let Some((_, acc)) = state
             .open
             .iter()
             .rev()
-            .find(|(s, _)| obs.start.wrapping_sub(*s) < w)
+            .find(|(s, _)| obs.start().wrapping_sub(*s) < w)
         {
             // Without `flow-direction`, guess it from the learner's first slot (nearly always
             // the own address): one remote's slots to fetch instead of both ends'.
             let dir = obs
-                .direction
+                .direction()
                 .map(Dir::from)
                 .or_else(|| guess_direction(obs, state.history.own_addr.first_v4()?));
             acc.prefetch_as(obs, dir);
@@ -874,19 +878,16 @@ enum Resolved {
 /// (IPv4 addresses, no packet addresses, an all-IPv4 learner) is resolved inline, the others
 /// by the plain path; the same result and learner state either way.
 #[inline(always)]
-fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
-    if obs.direction.is_none() && obs.pkt_src.is_none() && obs.pkt_dst.is_none() {
-        // Both variants matched at once (one test of each address's tag).
-        if let (Some(IpAddr::V4(s)), Some(IpAddr::V4(d))) = (&obs.src, &obs.dst) {
-            if let Some((cs, cd)) = hist.own_addr.try_observe_pair_ipv4(*s, *d) {
-                // `resolve_inner`'s decision without its packet-address checks (both absent).
-                return Some(
-                    match decide_by_counts(cs, cd, &IpAddr::V4(*s), &IpAddr::V4(*d)) {
-                        Some(d) => Resolved::Known(d),
-                        None => Resolved::Tie,
-                    },
-                );
-            }
+fn resolve_direction(obs: &impl ObsView, hist: &mut EniHistory) -> Option<Resolved> {
+    if let Some((s, d)) = obs.plain_v4_pair() {
+        if let Some((cs, cd)) = hist.own_addr.try_observe_pair_ipv4(s, d) {
+            // `resolve_inner`'s decision without its packet-address checks (both absent).
+            return Some(
+                match decide_by_counts(cs, cd, &IpAddr::V4(s), &IpAddr::V4(d)) {
+                    Some(d) => Resolved::Known(d),
+                    None => Resolved::Tie,
+                },
+            );
         }
     }
     resolve_direction_plain(obs, hist)
@@ -894,31 +895,30 @@ fn resolve_direction(obs: &Observation, hist: &mut EniHistory) -> Option<Resolve
 
 /// [`resolve_direction`] by the plain path. Not inlined: it is the rare path.
 #[inline(never)]
-fn resolve_direction_plain(obs: &Observation, hist: &mut EniHistory) -> Option<Resolved> {
+fn resolve_direction_plain(obs: &impl ObsView, hist: &mut EniHistory) -> Option<Resolved> {
     resolve_inner(obs, hist).map(|d| match d {
         Some(d) => Resolved::Known(d),
         None => Resolved::Tie,
     })
 }
 
-fn resolve_inner(obs: &Observation, hist: &mut EniHistory) -> Option<Option<Dir>> {
-    if let Some(d) = obs.direction {
+fn resolve_inner(obs: &impl ObsView, hist: &mut EniHistory) -> Option<Option<Dir>> {
+    if let Some(d) = obs.direction() {
         return Some(Some(d.into()));
     }
-    // By reference: the addresses are read where the record holds them (see
-    // `AddrLearner::observe_ref`).
-    let (Some(src), Some(dst)) = (&obs.src, &obs.dst) else {
+    let (Some(src), Some(dst)) = (obs.src(), obs.dst()) else {
         return None;
     };
+    let (src, dst) = (&src, &dst);
     let learner = &mut hist.own_addr;
     let (cs, cd) = learner.observe_pair(src, dst);
     // A NAT gateway rewrites its own side: where a packet address differs from the interface
     // address, that interface address is the gateway's own. Decisive, and it teaches the learner.
-    if obs.pkt_src.as_ref().is_some_and(|p| p != src) {
+    if obs.pkt_src().as_ref().is_some_and(|p| p != src) {
         learner.observe_ref(src);
         return Some(Some(Dir::Out));
     }
-    if obs.pkt_dst.as_ref().is_some_and(|p| p != dst) {
+    if obs.pkt_dst().as_ref().is_some_and(|p| p != dst) {
         learner.observe_ref(dst);
         return Some(Some(Dir::In));
     }
@@ -945,11 +945,10 @@ fn decide_by_counts(cs: u64, cd: u64, src: &IpAddr, dst: &IpAddr) -> Option<Dir>
 /// The direction a record most likely has when `own` is the ENI's own IPv4 address: egress
 /// when it is `srcaddr`, ingress when it is `dstaddr`; `None` when neither (a prefetch hint).
 #[inline]
-fn guess_direction(obs: &Observation, own: u32) -> Option<Dir> {
-    let is_own = |a: &Option<IpAddr>| matches!(a, Some(IpAddr::V4(v)) if u32::from(*v) == own);
-    if is_own(&obs.src) {
+fn guess_direction(obs: &impl ObsView, own: u32) -> Option<Dir> {
+    if obs.src_v4() == Some(own) {
         Some(Dir::Out)
-    } else if is_own(&obs.dst) {
+    } else if obs.dst_v4() == Some(own) {
         Some(Dir::In)
     } else {
         None
@@ -958,8 +957,8 @@ fn guess_direction(obs: &Observation, own: u32) -> Option<Dir> {
 
 /// The direction of a deferred tie, decided when its window closes (the learner has seen more
 /// records by then); a tie that persists is taken as egress (`srcaddr` local).
-fn decide_deferred(obs: &Observation, hist: &EniHistory) -> Dir {
-    let (Some(src), Some(dst)) = (obs.src, obs.dst) else {
+fn decide_deferred(obs: &impl ObsView, hist: &EniHistory) -> Dir {
+    let (Some(src), Some(dst)) = (obs.src(), obs.dst()) else {
         return Dir::Out;
     };
     let learner = &hist.own_addr;

@@ -42,11 +42,12 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use super::shard::{finish_stats, route_of, Grouping, ShardEnd, Xlate, BLOCK};
+use super::Slot;
 use super::{
     run_sharded, RecordSource, RunError, ShardDriver, ShardedOutput, WindowConfig, WindowSink,
     Windower,
 };
-use crate::features::Observation;
+use crate::features::{ObsView, Observation};
 use crate::flowlog::chunk::{ChunkOutcome, ChunkParser, PieceKind, RawChunk};
 use crate::flowlog::{EniId, FastLine, FastSink, FlowRecord, FlowlogError, Interner, LogReader};
 
@@ -64,7 +65,7 @@ const MAX_PIECES_IN_FLIGHT: usize = 256;
 
 /// A record as a parser hands it to a shard: the observation (parser's ENI id) and the highest
 /// `end` seen in its chunk before it (the shard turns both into the reader's values).
-type Item = (Observation, u64);
+type Item = Slot;
 
 /// One chunk's records for one shard, counted by the parser's ENI ids as they were written
 /// (the grouping [`ShardDriver::feed_grouped`] needs), recycled through a pool.
@@ -580,9 +581,10 @@ impl Worker<'_> {
                             );
                         } else {
                             batch.group.reset();
-                            pending.extend(batch.items.iter().map(|&(mut obs, wm)| {
-                                obs.eni = x.eni(obs.eni);
-                                (obs, x.watermark(wm))
+                            pending.extend(batch.items.iter().map(|&(mut it)| {
+                                it.set_interface(x.eni(it.eni()));
+                                it.set_watermark(x.watermark(it.watermark()));
+                                it
                             }));
                             if pending.len() >= BLOCK {
                                 driver.feed_block(&pending, wm_after, &names);
@@ -648,8 +650,8 @@ impl Worker<'_> {
                     };
                     let s = route_of(&mut route, local, eni, shards);
                     if let Some(b) = out.get_mut(s) {
-                        b.items.push((Observation::EMPTY, before));
-                        let filled = b.items.last_mut().map(|(obs, _)| obs.fill_from(rec));
+                        b.items.push(Slot::new(&Observation::EMPTY, before));
+                        let filled = b.items.last_mut().map(|it| it.fill_from(rec));
                         if let Some(Ok(())) = filled {
                             b.group.count(eni);
                         } else {

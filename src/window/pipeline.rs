@@ -54,7 +54,7 @@
 //! are queued, so fewer than five are queued; the helper holds at most what was queued when it
 //! took a shard, and the reader fills one block or applies one shard at a time; shards are
 //! taken oldest batch first, so a block waits on at most a few shards' queues. So about a
-//! dozen blocks are alive at most, each 16,384 × 144 bytes ≈ 2.4 MB: ≈ 30 MB, plus 8 bytes a
+//! dozen blocks are alive at most, each 16,384 × 128 bytes ≈ 2.1 MB: ≈ 25 MB, plus 8 bytes a
 //! record of places and ENIs and 8 bytes per ENI of a batch for its counts (measured peak
 //! RSS of a two-thread run on the peer benchmark's file: 38 MB, against 71 MB with parallel
 //! parsing). Each shard's driver keeps its own copy
@@ -65,11 +65,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::shard::{finish_stats, ShardEnd, BLOCK};
+use super::Slot;
 use super::{
     run_parallel, shard_of, RunError, ShardDriver, ShardedOutput, Watermark, WindowConfig,
     WindowSink, Windower,
 };
-use crate::features::Observation;
+use crate::features::ObsView;
 use crate::flowlog::{
     EniId, FastLine, FastRun, FastSink, FlowRecord, FlowlogError, Interner, LogReader,
 };
@@ -145,7 +146,7 @@ pub fn run_threads<S: WindowSink>(
 
 /// A block of records as the reader wrote them, each with the global watermark at its read
 /// time, shared by the block's batches (every shard reads its own records in place).
-type Block = Arc<Vec<(Observation, u64)>>;
+type Block = Arc<Vec<Slot>>;
 
 /// One shard's records from one block of the reader.
 #[derive(Default)]
@@ -169,13 +170,13 @@ struct Batch {
 
 /// A shard: its driver and its copy of the names; once ended, its sink's output and counts
 /// instead of the driver.
-struct Slot<S: WindowSink> {
+struct ShardCell<S: WindowSink> {
     driver: Option<ShardDriver<S>>,
     names: Interner,
     ended: Option<(S::Output, ShardEnd)>,
 }
 
-impl<S: WindowSink> Slot<S> {
+impl<S: WindowSink> ShardCell<S> {
     /// Applies one batch (then empties it for reuse, and lets its block go).
     fn apply(&mut self, b: &mut Batch) {
         if let Some(names) = b.names.take() {
@@ -269,7 +270,7 @@ struct Shared<S: WindowSink> {
     state: Mutex<State>,
     /// Signalled when batches are queued, a shard is released, or the run ends.
     changed: Condvar,
-    slots: Vec<Mutex<Slot<S>>>,
+    slots: Vec<Mutex<ShardCell<S>>>,
 }
 
 impl<S: WindowSink> Shared<S> {
@@ -441,7 +442,7 @@ pub fn run_pipelined_with<S: WindowSink>(
         changed: Condvar::new(),
         slots: (0..shards)
             .map(|i| {
-                Mutex::new(Slot {
+                Mutex::new(ShardCell {
                     driver: Some(ShardDriver::new(cfg, make_sink(i))),
                     names: Interner::new(),
                     ended: None,
@@ -519,7 +520,7 @@ pub fn run_pipelined_with<S: WindowSink>(
 fn take_block(blocks: &mut Vec<Block>, len: usize) -> Block {
     match blocks.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
         Some(i) => blocks.swap_remove(i),
-        None => Arc::new(vec![(Observation::EMPTY, 0); len]),
+        None => Arc::new(vec![Slot::EMPTY; len]),
     }
 }
 
@@ -582,7 +583,7 @@ impl Router {
 /// The reading loop's state while a block fills (see [`read_loop`]).
 struct Filling<'a, L> {
     /// The block's slots.
-    slots: &'a mut [(Observation, u64)],
+    slots: &'a mut [Slot],
     batches: &'a mut [Batch],
     route: &'a mut Router,
     n: &'a mut usize,
@@ -606,9 +607,9 @@ impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> Filling<'_, L> {
             Some(eni) if rec.start.is_some() => {
                 // Written in place in the block, as one thread does: no observation built
                 // aside and copied.
-                let ok = self.slots.get_mut(n).is_some_and(|(obs, at)| {
-                    *at = now;
-                    obs.fill_from(rec).is_ok()
+                let ok = self.slots.get_mut(n).is_some_and(|slot| {
+                    slot.set_watermark(now);
+                    slot.fill_from(rec).is_ok()
                 });
                 if ok {
                     self.route.place(self.batches, names, n, eni);
@@ -632,33 +633,33 @@ impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> Filling<'_, L> {
     }
 }
 
-/// The reader's fast route writes straight into the block's next slot (see the slot's
-/// `V2Target` in `shard.rs`); what `take` does with a record follows (the same steps, the
+/// The reader's fast route writes straight into the block's next slot (see [`Slot`]'s
+/// `V2Target`); what `take` does with a record follows (the same steps, the
 /// same values).
 impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> FastSink for Filling<'_, L> {
-    type Target = (Observation, u64);
+    type Target = Slot;
     type Error = RunError<FlowlogError>;
     #[inline(always)]
-    fn target(&mut self) -> Option<&mut (Observation, u64)> {
+    fn target(&mut self) -> Option<&mut Slot> {
         self.slots.get_mut(*self.n)
     }
     // Lines come in runs parsed into the free slots at once (`fast_into`).
     const RUNS: bool = true;
     #[inline(always)]
-    fn targets(&mut self) -> &mut [(Observation, u64)] {
+    fn targets(&mut self) -> &mut [Slot] {
         self.slots.get_mut(*self.n..).unwrap_or_default()
     }
     #[inline(always)]
     fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, RunError<FlowlogError>> {
         let now = self.wm.get();
         let n = *self.n;
-        let Some((obs, at)) = self.slots.get_mut(n) else {
+        let Some(slot) = self.slots.get_mut(n) else {
             return Ok(false);
         };
-        let end = std::mem::replace(at, now);
-        let eni = obs.eni;
+        let end = slot.replace_watermark(now);
+        let eni = slot.eni();
         self.route.place(self.batches, line.names(), n, eni);
-        if self.cfg.is_late(obs.start, now) {
+        if self.cfg.is_late(slot.start(), now) {
             let names = line.record(self.spare);
             (self.on_late)(self.spare, names).map_err(RunError::Late)?;
         }
@@ -677,12 +678,12 @@ impl<L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>> FastSink for Filli
         let slots = self.slots.get_mut(n..).unwrap_or_default();
         let mut done = 0;
         let mut failed = None;
-        for (obs, at) in slots.iter_mut().take(k) {
+        for slot in slots.iter_mut().take(k) {
             let now = wm.get();
-            let end = std::mem::replace(at, now);
+            let end = slot.replace_watermark(now);
             self.route
-                .place(self.batches, run.names(), n + done, obs.eni);
-            if self.cfg.is_late(obs.start, now) {
+                .place(self.batches, run.names(), n + done, slot.eni());
+            if self.cfg.is_late(slot.start(), now) {
                 let mut line = run.line(done);
                 let names = line.record(self.spare);
                 if let Err(e) = (self.on_late)(self.spare, names) {
@@ -835,7 +836,7 @@ fn read_loop<S: WindowSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::WindowFeatures;
+    use crate::features::{Observation, WindowFeatures};
     use proptest::prelude::*;
 
     /// The windows each of `shards` shards gives for `records` ((ENI index, start, duration,
@@ -889,14 +890,14 @@ mod tests {
                     bytes: u64::from(d),
                     ..Observation::EMPTY
                 };
-                items.push((obs, wm.get()));
+                items.push(Slot::new(&obs, wm.get()));
                 route.place(&mut batches, &names, n, eni);
                 wm.observe_time(end);
             }
             route.end_block(&mut batches);
             let wm_after = wm.get();
             for (s, b) in batches.iter_mut().enumerate() {
-                let own: Vec<(Observation, u64)> = b
+                let own: Vec<Slot> = b
                     .places
                     .iter()
                     .filter_map(|&(i, _)| items.get(i as usize).copied())

@@ -26,13 +26,13 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::Slot;
 use super::{
     shard_of, sort_closed, Push, Watermark, WindowConfig, WindowError, WindowStats, Windower,
 };
-use crate::features::{Observation, WindowFeatures};
+use crate::features::{ObsView, Observation, WindowFeatures};
 use crate::flowlog::{
-    Action, EniId, FastLine, FastRun, FastSink, FlowRecord, FlowlogError, Interner, LogReader,
-    LogStatus, V2Target,
+    EniId, FastLine, FastRun, FastSink, FlowRecord, FlowlogError, Interner, LogReader,
 };
 
 /// Records a shard hands to [`ShardDriver::feed_block`] at a time: enough that each ENI of a
@@ -470,10 +470,10 @@ impl<S: WindowSink> ShardDriver<S> {
     /// bound of the end of the ENI's oldest open window: the closing step is skipped while a
     /// record's watermark is below it, exactly when it would close nothing (so no close call
     /// per record; the bound drops to a record's window end when that record may open one).
-    pub fn feed_block(&mut self, items: &[(Observation, u64)], wm_after: u64, names: &Interner) {
+    pub fn feed_block(&mut self, items: &[Slot], wm_after: u64, names: &Interner) {
         self.group.reset();
-        for (obs, _) in items {
-            self.group.count(obs.eni);
+        for it in items {
+            self.group.count(it.eni());
         }
         self.feed_counted(items, wm_after, names);
     }
@@ -481,12 +481,7 @@ impl<S: WindowSink> ShardDriver<S> {
     /// [`Self::feed_block`] for a block whose ENIs were counted already, in order, with
     /// [`Grouping::count`] (the one-thread reading loop counts each record as it reads it, so
     /// the block is not read once more just for its ENIs).
-    pub(super) fn feed_counted(
-        &mut self,
-        items: &[(Observation, u64)],
-        wm_after: u64,
-        names: &Interner,
-    ) {
+    pub(super) fn feed_counted(&mut self, items: &[Slot], wm_after: u64, names: &Interner) {
         let mut g = std::mem::take(&mut self.group);
         self.feed_grouped(items, &mut g, Xlate::IDENTITY, wm_after, names);
         self.group = g;
@@ -499,7 +494,7 @@ impl<S: WindowSink> ShardDriver<S> {
     /// `g` is left reset (every count zero).
     pub(super) fn feed_grouped(
         &mut self,
-        items: &[(Observation, u64)],
+        items: &[Slot],
         g: &mut Grouping,
         x: Xlate<'_>,
         wm_after: u64,
@@ -508,8 +503,8 @@ impl<S: WindowSink> ShardDriver<S> {
         if g.enis.len() != items.len() {
             // Not counted as promised (a bug): count afresh rather than misgroup.
             g.reset();
-            for (obs, _) in items {
-                g.count(obs.eni);
+            for it in items {
+                g.count(it.eni());
             }
         }
         g.run_starts(0);
@@ -540,7 +535,7 @@ impl<S: WindowSink> ShardDriver<S> {
     /// add up). The same windows as [`Self::feed_block`] over those records (property-tested).
     pub(super) fn feed_shared(
         &mut self,
-        items: &[(Observation, u64)],
+        items: &[Slot],
         places: &[(u32, EniId)],
         runs: &[(EniId, u32)],
         wm_after: u64,
@@ -561,7 +556,7 @@ impl<S: WindowSink> ShardDriver<S> {
     #[cfg(test)]
     pub(super) fn feed_shared_counting(
         &mut self,
-        items: &[(Observation, u64)],
+        items: &[Slot],
         places: &[(u32, EniId)],
         wm_after: u64,
         names: &Interner,
@@ -580,7 +575,7 @@ impl<S: WindowSink> ShardDriver<S> {
     #[inline(never)]
     fn apply_runs(
         &mut self,
-        items: &[(Observation, u64)],
+        items: &[Slot],
         g: &mut Grouping,
         x: Xlate<'_>,
         wm_after: u64,
@@ -622,19 +617,18 @@ impl<S: WindowSink> ShardDriver<S> {
                     .as_ptr()
                     .wrapping_add(w[RECORD_AHEAD] as usize)
                     .cast::<u8>();
-                for line in 0..3 {
-                    crate::features::peers::prefetch_ptr(p.wrapping_add(64 * line));
-                }
-                if let Some((ahead, _)) = items.get(w[PREFETCH_AHEAD] as usize) {
+                crate::features::peers::prefetch_ptr(p);
+                if let Some(ahead) = items.get(w[PREFETCH_AHEAD] as usize) {
                     // Within this run: the run's ENI, whose state is known.
                     let in_run = j + PREFETCH_AHEAD < end;
                     self.windower
-                        .prefetch_run(&run, in_run, ahead, || x.eni(ahead.eni));
+                        .prefetch_run(&run, in_run, ahead, || x.eni(ahead.eni()));
                 }
-                let Some((obs, raw)) = items.get(w[0] as usize) else {
+                let Some(slot) = items.get(w[0] as usize) else {
                     break;
                 };
-                let wm = x.watermark(*raw);
+                let obs = slot;
+                let wm = x.watermark(slot.watermark());
                 if wm > self.last_wm {
                     self.windower
                         .close_run_until(&mut run, eni, wm, &mut self.buf);
@@ -708,91 +702,13 @@ impl<S: WindowSink> ShardDriver<S> {
 /// at their read time, and the watermark after the last of them.
 struct Msg {
     new_names: Vec<String>,
-    items: Vec<(Observation, u64)>,
+    items: Vec<Slot>,
     wm_after: u64,
-}
-
-/// A block slot as the reader's fast route writes it ([`LogReader::fast_into`]): the
-/// observation exactly as [`Observation::fill_from`] would fill it from the line's record,
-/// and in the `u64` the time the watermark takes from the record (`end`, else `start`),
-/// which the sink then replaces by the watermark the record was read at. A line without an
-/// interface or a start time is refused (no observation; `fill_from` would refuse its
-/// record too).
-impl V2Target for (Observation, u64) {
-    const TOTAL: bool = false;
-    #[inline(always)]
-    fn set_head(&mut self, _: Option<u8>, _: Option<u64>) {}
-    #[inline(always)]
-    fn set_eni(&mut self, eni: Option<EniId>) -> Option<()> {
-        self.0.eni = eni?;
-        Some(())
-    }
-    #[inline(always)]
-    fn srcaddr(&mut self) -> &mut Option<std::net::IpAddr> {
-        &mut self.0.src
-    }
-    #[inline(always)]
-    fn dstaddr(&mut self) -> &mut Option<std::net::IpAddr> {
-        &mut self.0.dst
-    }
-    #[inline(always)]
-    fn set_srcport(&mut self, v: Option<u16>) {
-        self.0.srcport = v;
-    }
-    #[inline(always)]
-    fn set_dstport(&mut self, v: Option<u16>) {
-        self.0.dstport = v;
-    }
-    #[inline(always)]
-    fn set_protocol(&mut self, v: Option<u8>) {
-        self.0.protocol = v;
-    }
-    #[inline(always)]
-    fn set_packets(&mut self, v: Option<u64>) {
-        self.0.packets = v.unwrap_or(0);
-    }
-    #[inline(always)]
-    fn set_bytes(&mut self, v: Option<u64>) {
-        self.0.bytes = v.unwrap_or(0);
-    }
-    #[inline(always)]
-    fn set_times(&mut self, start: Option<u64>, end: Option<u64>) -> Option<()> {
-        let start = start?;
-        let end = end.unwrap_or(start);
-        self.0.start = start;
-        self.0.end = end.max(start);
-        // What `Watermark::observe` takes from the record: `end.or(start)`.
-        self.1 = end;
-        Some(())
-    }
-    #[inline(always)]
-    fn set_action(&mut self, v: Option<Action>) {
-        self.0.action = v;
-    }
-    #[inline(always)]
-    fn set_status(&mut self, v: Option<LogStatus>) {
-        self.0.status = v.unwrap_or(LogStatus::Ok);
-    }
-    #[inline(always)]
-    fn clear_rest(&mut self) {
-        self.0.pkt_src = None;
-        self.0.pkt_dst = None;
-        self.0.tcp_flags = None;
-        self.0.direction = None;
-    }
-    #[inline(always)]
-    fn status_index(&self) -> usize {
-        match self.0.status {
-            LogStatus::Ok => 0,
-            LogStatus::NoData => 1,
-            LogStatus::SkipData => 2,
-        }
-    }
 }
 
 /// The one-thread loop's state while a block fills (see [`run_sharded`]).
 struct OneThread<'a, L, E> {
-    block: &'a mut [(Observation, u64)],
+    block: &'a mut [Slot],
     n: &'a mut usize,
     wm: &'a mut Watermark,
     cfg: &'a WindowConfig,
@@ -815,13 +731,13 @@ where
     #[inline(always)]
     fn take(&mut self, rec: &FlowRecord, names: &Interner) -> Result<bool, RunError<E>> {
         let now = self.wm.get();
-        if let Some((obs, at)) = self.block.get_mut(*self.n) {
-            if obs.fill_from(rec).is_ok() {
-                *at = now;
-                if self.cfg.is_late(obs.start, now) {
+        if let Some(slot) = self.block.get_mut(*self.n) {
+            if slot.fill_from(rec).is_ok() {
+                slot.set_watermark(now);
+                if self.cfg.is_late(slot.start(), now) {
                     (self.on_late)(rec, names).map_err(RunError::Late)?;
                 }
-                self.group.count(obs.eni);
+                self.group.count(slot.eni());
                 *self.n += 1;
             } else {
                 self.local.push(rec, now);
@@ -839,33 +755,33 @@ where
     L: FnMut(&FlowRecord, &Interner) -> std::io::Result<()>,
     E: std::error::Error + 'static,
 {
-    type Target = (Observation, u64);
+    type Target = Slot;
     type Error = RunError<E>;
     #[inline(always)]
-    fn target(&mut self) -> Option<&mut (Observation, u64)> {
+    fn target(&mut self) -> Option<&mut Slot> {
         self.block.get_mut(*self.n)
     }
     // Lines come in runs parsed into the free slots at once (`fast_into`).
     const RUNS: bool = true;
     #[inline(always)]
-    fn targets(&mut self) -> &mut [(Observation, u64)] {
+    fn targets(&mut self) -> &mut [Slot] {
         self.block.get_mut(*self.n..).unwrap_or_default()
     }
     #[inline(always)]
     fn parsed(&mut self, mut line: FastLine<'_>) -> Result<bool, RunError<E>> {
         let now = self.wm.get();
         let n = *self.n;
-        let Some((obs, at)) = self.block.get_mut(n) else {
+        let Some(slot) = self.block.get_mut(n) else {
             return Ok(false);
         };
         // The watermark takes the record's time at once (nothing below reads it, and an
         // error ends the run), so that time is not kept across the rest.
-        self.wm.observe_time(std::mem::replace(at, now));
-        if self.cfg.is_late(obs.start, now) {
+        self.wm.observe_time(slot.replace_watermark(now));
+        if self.cfg.is_late(slot.start(), now) {
             let names = line.record(self.spare);
             (self.on_late)(self.spare, names).map_err(RunError::Late)?;
         }
-        self.group.count(obs.eni);
+        self.group.count(slot.eni());
         *self.n = n + 1;
         // A full block stops the run at the next `target`.
         Ok(true)
@@ -880,10 +796,10 @@ where
         let slots = self.block.get_mut(n..).unwrap_or_default();
         let mut done = 0;
         let mut failed = None;
-        for (obs, at) in slots.iter_mut().take(k) {
+        for slot in slots.iter_mut().take(k) {
             let now = wm.get();
-            wm.observe_time(std::mem::replace(at, now));
-            if self.cfg.is_late(obs.start, now) {
+            wm.observe_time(slot.replace_watermark(now));
+            if self.cfg.is_late(slot.start(), now) {
                 let mut line = run.line(done);
                 let names = line.record(self.spare);
                 if let Err(e) = (self.on_late)(self.spare, names) {
@@ -891,7 +807,7 @@ where
                     break;
                 }
             }
-            self.group.count(obs.eni);
+            self.group.count(slot.eni());
             done += 1;
         }
         *self.n = n + done;
@@ -953,7 +869,7 @@ where
         // into the slots where the source can do it (`fast_into`), else records come in
         // batches from its fast route (`fast_records`), else one at a time (`next_record`,
         // which takes the lines both decline); each record goes through `take`.
-        let mut block: Vec<(Observation, u64)> = vec![(Observation::EMPTY, 0); BLOCK];
+        let mut block: Vec<Slot> = vec![Slot::EMPTY; BLOCK];
         let mut spare = FlowRecord::default();
         loop {
             let mut n = 0usize;
@@ -1015,14 +931,14 @@ where
         .thread_name(|i| format!("flowvigil-shard-{i}"))
         .build()
         .map_err(|e| RunError::Pool(e.to_string()))?;
-    type Slot<O> = Mutex<Option<(O, ShardEnd)>>;
-    let slots: Vec<Slot<S::Output>> = (0..shards).map(|_| Mutex::new(None)).collect();
+    type Out<O> = Mutex<Option<(O, ShardEnd)>>;
+    let slots: Vec<Out<S::Output>> = (0..shards).map(|_| Mutex::new(None)).collect();
     let caught = Mutex::new(None);
     let outcome = pool.in_place_scope(|scope| {
         let mut txs: Vec<SyncSender<Msg>> = Vec::with_capacity(shards);
         // Shards hand their emptied batches back, so batches are reused instead of allocated
         // (and page-faulted in) afresh: at most `shards * (DEPTH + 2)` are ever in circulation.
-        let (recycle_tx, recycle_rx) = channel::<Vec<(Observation, u64)>>();
+        let (recycle_tx, recycle_rx) = channel::<Vec<Slot>>();
         for (i, slot) in slots.iter().enumerate() {
             let recycle = recycle_tx.clone();
             let (tx, rx) = sync_channel::<Msg>(DEPTH);
@@ -1048,7 +964,7 @@ where
                 }
             });
         }
-        let mut pending: Vec<Vec<(Observation, u64)>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut pending: Vec<Vec<Slot>> = (0..shards).map(|_| Vec::new()).collect();
         let mut names_sent = 0usize;
         // The shard of each ENI id, computed once per ENI (ids are dense).
         let mut route: Vec<usize> = Vec::new();
@@ -1063,7 +979,7 @@ where
                         }
                         let s = route_of(&mut route, reader.interner(), obs.eni, shards);
                         if let Some(p) = pending.get_mut(s) {
-                            p.push((obs, now));
+                            p.push(Slot::new(&obs, now));
                         }
                         in_batch += 1;
                     }
@@ -1142,8 +1058,8 @@ pub(super) fn route_of(
 /// gone (it panicked; `join` reports it).
 fn flush(
     txs: &[SyncSender<Msg>],
-    pending: &mut [Vec<(Observation, u64)>],
-    recycled: &Receiver<Vec<(Observation, u64)>>,
+    pending: &mut [Vec<Slot>],
+    recycled: &Receiver<Vec<Slot>>,
     names: &Interner,
     names_sent: &mut usize,
     wm_after: u64,
@@ -1169,7 +1085,7 @@ fn shard_loop<S: WindowSink>(
     rx: Receiver<Msg>,
     cfg: &WindowConfig,
     sink: S,
-    recycle: &Sender<Vec<(Observation, u64)>>,
+    recycle: &Sender<Vec<Slot>>,
 ) -> (S::Output, ShardEnd) {
     let mut names = Interner::new();
     let mut worker = ShardDriver::new(cfg, sink);

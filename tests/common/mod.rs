@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use flowvigil::features::{Observation, WindowFeatures};
 use flowvigil::flowlog::{FlowRecord, Interner};
 use flowvigil::window::{
-    run_sharded, RecordSource, RunStats, ShardDriver, Watermark, WindowConfig,
+    run_sharded, RecordSource, RunStats, ShardDriver, Slot, Watermark, WindowConfig,
 };
 
 /// Records from memory, as a reader would give them, with the interner that names their ENIs;
@@ -123,20 +123,20 @@ pub fn one_and_grouped(
     let mut items = Vec::new();
     for f in recs {
         if let Ok(obs) = Observation::from_record(f) {
-            items.push((obs, wm.get()));
+            items.push(Slot::new(&obs, wm.get()));
         }
         wm.observe(f);
     }
     let mut one = ShardDriver::new(cfg, Vec::<WindowFeatures>::new());
-    for (obs, w) in &items {
-        one.feed(obs, *w, names);
+    for slot in &items {
+        one.feed(&slot.observation(), slot.watermark(), names);
     }
     let mut grouped = ShardDriver::new(cfg, Vec::<WindowFeatures>::new());
     let (mut at, mut k) = (0, 0);
     while at < items.len() {
         let cut = cuts.get(k % cuts.len().max(1)).copied().unwrap_or(1).max(1);
         let end = (at + cut).min(items.len());
-        let after = items.get(end).map_or(wm.get(), |(_, w)| *w);
+        let after = items.get(end).map_or(wm.get(), Slot::watermark);
         grouped.feed_block(&items[at..end], after, names);
         at = end;
         k += 1;

@@ -448,10 +448,12 @@ fn line<const RUN: bool, T: V2Target>(
     if used != len + 1 {
         return None;
     }
-    *rec.srcaddr() = Some(IpAddr::V4(Ipv4Addr::from((octets as u32).to_le_bytes())));
-    *rec.dstaddr() = Some(IpAddr::V4(Ipv4Addr::from(
+    rec.set_srcaddr(Some(IpAddr::V4(Ipv4Addr::from(
+        (octets as u32).to_le_bytes(),
+    ))));
+    rec.set_dstaddr(Some(IpAddr::V4(Ipv4Addr::from(
         ((octets >> 32) as u32).to_le_bytes(),
-    )));
+    ))));
     let [sport, dport, proto, packets, bytes_lo, bytes_hi, start_lo, start_hi] = v;
     rec.set_srcport(Some(sport as u16));
     rec.set_dstport(Some(dport as u16));
