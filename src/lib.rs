@@ -18,7 +18,8 @@
 //! - [`civil`]: UTC calendar arithmetic on Unix seconds (dates for file names, reports, stats).
 //! - [`window`]: per-ENI event-time tumbling windows closed by a watermark; late-record accounting;
 //!   sharding by ENI; batch runs apply each block's records grouped by ENI (same result as one
-//!   at a time, far fewer cache misses); `window::run_threads` picks the threaded run:
+//!   at a time, far fewer cache misses), read in place from 128-byte slots (`window::Slot`, a
+//!   usual record in one cache line); `window::run_threads` picks the threaded run:
 //!   `window::run_pipelined` on two threads (one reader, shards applied by whichever thread is
 //!   free), `window::run_parallel` on more (parsing on every shard's thread); both give the
 //!   one-thread result.
