@@ -501,7 +501,7 @@ impl PeerTable {
     /// of 64 are first marked in a bit mask (a few instructions a slot, no branch), and then
     /// visited by the mask's set bits, a loop whose exit is the only unpredictable branch. A
     /// key below one before it is only noted; the keys are put in order after the walk
-    /// ([`sort_nearly_sorted`], from the first such key), so the loop holds no call.
+    /// (`sort_nearly_sorted`, from the first such key), so the loop holds no call.
     pub fn drain_for_close(&mut self, keys: &mut Vec<u64>) -> PeerScan {
         // (The count bounded by the slots: a checkpoint's table may claim more.)
         let n = self.len().min(self.slots.len() + 1);

@@ -5,7 +5,7 @@
 //!   byte-level line parser with its small, `Copy` [`ParseError`].
 //! - [`reader`]: [`LogReader`] over files, gzip, folder trees and stdin, with bad-line reports.
 //! - [`summary`]: [`ReadSummary`], the counts a reader keeps.
-//! - [`write`]: the text writer (generator, converters, round-trip tests).
+//! - [`write`](mod@write): the text writer (generator, converters, round-trip tests).
 //! - [`intern`]: ENI names to dense ids.
 //! - [`chunk`]: parallel reading: pieces of input, parsed on worker threads and merged in
 //!   order (used by `window::run_parallel`).
