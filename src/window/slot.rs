@@ -23,9 +23,9 @@
 //! of rebuilding the observation (that cost ≈ 200 instructions a record: measured, and
 //! dropped).
 //!
-//! Measured on the peer benchmark (5 M records, interleaved rounds): two threads 0.302 →
-//! 0.293 s wall and 0.589 → 0.572 CPU s; one thread unchanged within noise; instructions
-//! +0.5 %.
+//! Measured on the peer benchmark's 5 M records (16 interleaved rounds, alternating order):
+//! two threads 0.424 → 0.360 s wall in the first quartile (0.352 → 0.316 s minimum); one
+//! thread unchanged within noise; instructions +0.4 %.
 //!
 //! A slot gives back exactly the observation it was made from (property-tested for every field
 //! and every address kind, through [`Slot::new`] and through the fast parse's
