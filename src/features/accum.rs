@@ -193,35 +193,45 @@ pub trait ObsView {
     }
 }
 
+/// The [`ObsView`] methods of the fields an implementor keeps as plain fields of the same name
+/// and type as [`Observation`]'s (`eni`, `start`, `end`, `packets`, `bytes`, `action`,
+/// `status`).
+macro_rules! plain_obs_fields {
+    () => {
+        #[inline(always)]
+        fn eni(&self) -> $crate::flowlog::EniId {
+            self.eni
+        }
+        #[inline(always)]
+        fn start(&self) -> u64 {
+            self.start
+        }
+        #[inline(always)]
+        fn end(&self) -> u64 {
+            self.end
+        }
+        #[inline(always)]
+        fn packets(&self) -> u64 {
+            self.packets
+        }
+        #[inline(always)]
+        fn bytes(&self) -> u64 {
+            self.bytes
+        }
+        #[inline(always)]
+        fn action(&self) -> Option<$crate::flowlog::Action> {
+            self.action
+        }
+        #[inline(always)]
+        fn status(&self) -> $crate::flowlog::LogStatus {
+            self.status
+        }
+    };
+}
+pub(crate) use plain_obs_fields;
+
 impl ObsView for Observation {
-    #[inline(always)]
-    fn eni(&self) -> EniId {
-        self.eni
-    }
-    #[inline(always)]
-    fn start(&self) -> u64 {
-        self.start
-    }
-    #[inline(always)]
-    fn end(&self) -> u64 {
-        self.end
-    }
-    #[inline(always)]
-    fn packets(&self) -> u64 {
-        self.packets
-    }
-    #[inline(always)]
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-    #[inline(always)]
-    fn action(&self) -> Option<Action> {
-        self.action
-    }
-    #[inline(always)]
-    fn status(&self) -> LogStatus {
-        self.status
-    }
+    plain_obs_fields!();
     #[inline(always)]
     fn protocol(&self) -> Option<u8> {
         self.protocol

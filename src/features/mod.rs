@@ -16,6 +16,7 @@ pub mod peers;
 pub mod ports;
 pub mod schema;
 
+pub(crate) use accum::plain_obs_fields;
 pub use accum::{Dir, ObsView, Observation, Unplaceable, WindowAcc};
 pub use evidence::{Evidence, PeerStat, PortStat, MAX_PEER_STATS, MAX_PORT_STATS, WATCHED_PORTS};
 pub use history::EniHistory;

@@ -33,7 +33,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::features::{Dir, ObsView, Observation, Unplaceable};
+use crate::features::{plain_obs_fields, Dir, ObsView, Observation, Unplaceable};
 use crate::flowlog::{Action, EniId, FlowDirection, FlowRecord, LogStatus, V2Target};
 
 // Address kinds, two bits per address in `flags` at these shifts.
@@ -286,34 +286,7 @@ impl PartialEq for Slot {
 
 /// The slot read in place: only the first line, unless an address kind says otherwise.
 impl ObsView for Slot {
-    #[inline(always)]
-    fn eni(&self) -> EniId {
-        self.eni
-    }
-    #[inline(always)]
-    fn start(&self) -> u64 {
-        self.start
-    }
-    #[inline(always)]
-    fn end(&self) -> u64 {
-        self.end
-    }
-    #[inline(always)]
-    fn packets(&self) -> u64 {
-        self.packets
-    }
-    #[inline(always)]
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-    #[inline(always)]
-    fn action(&self) -> Option<Action> {
-        self.action
-    }
-    #[inline(always)]
-    fn status(&self) -> LogStatus {
-        self.status
-    }
+    plain_obs_fields!();
     #[inline(always)]
     fn protocol(&self) -> Option<u8> {
         (self.flags & HAS_PROTOCOL != 0).then_some(self.protocol)
