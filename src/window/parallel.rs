@@ -47,7 +47,7 @@ use super::{
     run_sharded, RecordSource, RunError, ShardDriver, ShardedOutput, WindowConfig, WindowSink,
     Windower,
 };
-use crate::features::{ObsView, Observation};
+use crate::features::ObsView;
 use crate::flowlog::chunk::{ChunkOutcome, ChunkParser, PieceKind, RawChunk};
 use crate::flowlog::{EniId, FastLine, FastSink, FlowRecord, FlowlogError, Interner, LogReader};
 
@@ -642,16 +642,19 @@ impl Worker<'_> {
                         chunk_max = chunk_max.max(t);
                     }
                     // Records without ENI or `start` are only counted (what
-                    // `Observation::fill_from` would refuse); the others are written in place
-                    // in their shard's batch, without building the observation aside.
+                    // `Slot::fill_from` would refuse); the others are written in place in
+                    // their shard's batch.
                     let (Some(eni), Some(_)) = (rec.eni, rec.start) else {
                         unplaced.push(rec, 0);
                         return;
                     };
                     let s = route_of(&mut route, local, eni, shards);
                     if let Some(b) = out.get_mut(s) {
-                        b.items.push(Slot::new(&Observation::EMPTY, before));
-                        let filled = b.items.last_mut().map(|it| it.fill_from(rec));
+                        b.items.push(Slot::EMPTY);
+                        let filled = b.items.last_mut().map(|it| {
+                            it.set_watermark(before);
+                            it.fill_from(rec)
+                        });
                         if let Some(Ok(())) = filled {
                             b.group.count(eni);
                         } else {

@@ -627,13 +627,12 @@ impl<S: WindowSink> ShardDriver<S> {
                 let Some(slot) = items.get(w[0] as usize) else {
                     break;
                 };
-                let obs = slot;
                 let wm = x.watermark(slot.watermark());
                 if wm > self.last_wm {
                     self.windower
                         .close_run_until(&mut run, eni, wm, &mut self.buf);
                 }
-                self.windower.push_run(&mut run, obs, eni, wm);
+                self.windower.push_run(&mut run, slot, eni, wm);
             }
             start = end;
         }

@@ -162,20 +162,37 @@ impl Slot {
         self.put_srcport(obs.srcport);
         self.put_dstport(obs.dstport);
         self.put_protocol(obs.protocol);
-        if let Some(f) = obs.tcp_flags {
-            self.tcp_flags = f;
-            self.flags |= HAS_TCP_FLAGS;
-        }
+        self.put_tcp_flags(obs.tcp_flags);
         self.action = obs.action;
         self.status = obs.status;
         self.direction = obs.direction;
     }
 
-    /// [`Observation::fill_from`] into the slot (the watermark unchanged). On error the slot
-    /// is left unchanged.
+    /// [`Observation::fill_from`] into the slot (the watermark unchanged): the fast parse's
+    /// writes of the default-v2 fields (its [`V2Target`] setters), then the later versions'
+    /// fields. On error the slot is left unchanged.
     pub fn fill_from(&mut self, rec: &FlowRecord) -> Result<(), Unplaceable> {
-        let obs = Observation::from_record(rec)?;
-        self.set_observation(&obs);
+        let eni = rec.eni.ok_or(Unplaceable::NoEni)?;
+        let start = rec.start.ok_or(Unplaceable::NoStart)?;
+        let at = self.at;
+        self.set_head(None, None);
+        self.eni = eni;
+        self.put_src(rec.srcaddr);
+        self.put_dst(rec.dstaddr);
+        self.put_srcport(rec.srcport);
+        self.put_dstport(rec.dstport);
+        self.put_protocol(rec.protocol);
+        self.set_packets(rec.packets);
+        self.set_bytes(rec.bytes);
+        // `set_times` keeps the watermark's time in `at`: the slot's watermark stays.
+        let _ = self.set_times(Some(start), rec.end);
+        self.at = at;
+        self.set_action(rec.action);
+        self.set_status(rec.log_status);
+        self.put_wide(PKT_SRC, WIDE_PKT_SRC, rec.pkt_srcaddr);
+        self.put_wide(PKT_DST, WIDE_PKT_DST, rec.pkt_dstaddr);
+        self.put_tcp_flags(rec.tcp_flags.map(|f| f.0));
+        self.direction = rec.flow_direction;
         Ok(())
     }
 
@@ -266,6 +283,13 @@ impl Slot {
         if let Some(v) = v {
             self.dstport = v;
             self.flags |= HAS_DSTPORT;
+        }
+    }
+
+    fn put_tcp_flags(&mut self, v: Option<u16>) {
+        if let Some(v) = v {
+            self.tcp_flags = v;
+            self.flags |= HAS_TCP_FLAGS;
         }
     }
 
@@ -519,6 +543,52 @@ mod tests {
             prop_assert_eq!(s.watermark(), wm);
             same_view(&s, &b);
             prop_assert_eq!(s, Slot::new(&b, wm));
+        }
+
+        /// `Slot::fill_from` of any record (every field of every version, absent or not)
+        /// into a used slot gives `Observation::from_record`'s observation and keeps the
+        /// slot's watermark; a record without an interface or a start leaves the slot as it
+        /// was.
+        #[test]
+        fn a_slot_fills_from_a_record_as_an_observation_does(
+            old in observation(),
+            v in observation(),
+            has_eni: bool,
+            has_start: bool,
+            has_end: bool,
+        ) {
+            let rec = FlowRecord {
+                eni: has_eni.then_some(v.eni),
+                srcaddr: v.src,
+                dstaddr: v.dst,
+                pkt_srcaddr: v.pkt_src,
+                pkt_dstaddr: v.pkt_dst,
+                srcport: v.srcport,
+                dstport: v.dstport,
+                protocol: v.protocol,
+                packets: Some(v.packets),
+                bytes: Some(v.bytes),
+                start: has_start.then_some(v.start),
+                end: has_end.then_some(v.end),
+                action: v.action,
+                log_status: Some(v.status),
+                tcp_flags: v.tcp_flags.map(crate::flowlog::TcpFlags),
+                flow_direction: v.direction,
+                ..FlowRecord::default()
+            };
+            let mut s = Slot::new(&old, 7);
+            let before = s;
+            match (Observation::from_record(&rec), s.fill_from(&rec)) {
+                (Ok(want), Ok(())) => {
+                    same_view(&s, &want);
+                    prop_assert_eq!(s.watermark(), 7);
+                }
+                (Err(a), Err(b)) => {
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(s, before);
+                }
+                (a, b) => prop_assert!(false, "{:?} against {:?}", a, b),
+            }
         }
 
         /// The fast parse's writes (a line's fields in order, from `set_head` to
