@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use flowvigil::detect::baseline::{decay_for_half_life, EwStats};
 use flowvigil::detect::peers::nearest;
 use flowvigil::detect::synth::{self, Attack, SynthSet};
-use flowvigil::detect::{model_space, train, FindingKind, TrainParams, Verdict};
+use flowvigil::detect::{
+    model_space, train, EniState, FindingKind, Severity, TrainParams, Verdict,
+};
 use flowvigil::features::{PeerStat, WindowFeatures, NUM_FEATURES};
 use flowvigil::model::{self, Model};
 use proptest::prelude::*;
@@ -122,6 +124,79 @@ fn conformance_roc_auc_at_least_half_for_every_detector() {
         .map(|(v, l)| (v.anomaly_score, *l))
         .collect();
     assert!(roc_auc(&s) > 0.9, "combined ROC-AUC {}", roc_auc(&s));
+}
+
+/// Protection of an alert without a typed finding (Medium or more) lasts at most
+/// `protect_max_windows` alerting windows in a row: then such windows are learned, and a window
+/// that does not alert starts the count again. A typed finding is always protected, and with 0
+/// there is no limit.
+#[test]
+fn protection_lasts_at_most_protect_max_windows_in_a_row() {
+    let set = data();
+    let typed = |v: &Verdict| v.findings.iter().any(|f| f.severity >= Severity::Medium);
+    for cap in [0u32, 5] {
+        let m = trained(
+            &set,
+            &TrainParams {
+                protect_max_windows: cap,
+                ..TrainParams::default()
+            },
+        );
+        assert_eq!(m.scorer.config.protect_max_windows, cap);
+        let (w0, _) = set.test.iter().find(|(w, l)| !l && w.eni == 3).unwrap();
+        let fresh = m.enis.get(set.names.name(3)).unwrap().clone();
+        // An unexplained change: one feature far off, alerting with no typed finding (the
+        // first feature, scaled up, that does so for this ENI).
+        let untyped = (0..NUM_FEATURES)
+            .map(|f| {
+                let mut w = w0.clone();
+                w.values[f] = (w.values[f] + 1.0) * 1e4;
+                w
+            })
+            .find(|w| {
+                let v = m.scorer.score_one(&mut fresh.clone(), w);
+                v.alert && !typed(&v)
+            })
+            .expect("some single-feature change alerts without a typed finding");
+        let exfil = synth::attack_window(w0, Attack::Exfiltration);
+        for (attack, is_typed) in [(&untyped, false), (&exfil, true)] {
+            let mut st = fresh.clone();
+            let mut t = w0.window_start;
+            let mut next = |w: &WindowFeatures, st: &mut EniState| {
+                let mut w = w.clone();
+                t += 300;
+                w.window_start = t;
+                let before = st.stats.clone();
+                let v = m.scorer.score_one(st, &w);
+                (v, before != st.stats)
+            };
+            for k in 0..12u32 {
+                let (v, changed) = next(attack, &mut st);
+                let at = format!("cap {cap}, typed {is_typed}, repeat {k}");
+                assert!(v.alert, "{at}: must alert");
+                assert_eq!(typed(&v), is_typed, "{at}");
+                let protected = cap == 0 || k < cap || is_typed;
+                assert_eq!(v.learned, !protected, "{at}");
+                assert_eq!(changed, !protected, "{at}: state vs learned");
+            }
+            let skips = if cap == 0 || is_typed {
+                12
+            } else {
+                u64::from(cap)
+            };
+            assert_eq!(st.protected_skips, skips, "cap {cap}, typed {is_typed}");
+            // A quiet window ends the run; the next alert is protected again.
+            let (v, _) = next(w0, &mut st);
+            assert!(!v.alert && v.learned, "cap {cap}: the ordinary window");
+            assert_eq!(st.protected_run, 0);
+            let (v, changed) = next(attack, &mut st);
+            assert!(
+                v.alert && !v.learned && !changed,
+                "cap {cap}: protected again"
+            );
+            assert_eq!(st.protected_run, 1);
+        }
+    }
 }
 
 #[test]

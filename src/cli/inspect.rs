@@ -59,8 +59,17 @@ pub fn render(m: &Model, path: &std::path::Path, top: usize) -> String {
     let _ = writeln!(o, "  ENIs            {}", m.enis.len());
     let _ = writeln!(
         o,
-        "  params          window {} s, half-life {} windows, prior {} windows, seed {}, protect {}",
-        p.window_secs, p.half_life_windows, p.prior_windows, p.seed, p.protect
+        "  params          window {} s, half-life {} windows, prior {} windows, seed {}, protect {}{}",
+        p.window_secs,
+        p.half_life_windows,
+        p.prior_windows,
+        p.seed,
+        p.protect,
+        match (p.protect, p.protect_max_windows) {
+            (false, _) => String::new(),
+            (true, 0) => " (no limit)".to_string(),
+            (true, n) => format!(" (at most {n} alerting windows in a row)"),
+        }
     );
     let cal = &s.calibration;
     let _ = writeln!(

@@ -44,6 +44,12 @@ pub struct Args {
     /// attacker repeating an attack must not teach the model that it is normal).
     #[arg(long)]
     pub no_protect: bool,
+    /// Most alerting windows in a row an ENI's baseline stays protected (24 = two hours of
+    /// 5-minute windows); then its alerting windows are learned until one does not alert
+    /// (except those with a typed finding of Medium severity or more, always protected), so a
+    /// lasting change without a recognised attack pattern stops alerting. 0 = no limit.
+    #[arg(long, value_name = "N", default_value_t = TrainParams::default().protect_max_windows)]
+    pub protect_max_windows: u32,
     /// Threads: two over default-v2 input run as a pipeline (one thread reads, both window the
     /// ENIs' shards); otherwise each thread parses chunks of the input and windows one shard of
     /// the ENIs. Default: all cores. The model does not depend on it.
@@ -59,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         alerts_per_1000: args.alerts_per_1000,
         seed: args.seed,
         protect: !args.no_protect,
+        protect_max_windows: args.protect_max_windows,
         window_secs: args.window.window_secs,
         ..TrainParams::default()
     };

@@ -2,7 +2,13 @@
 //!
 //! `score_one` scores a window *before* learning it, then learns it unless it alerted and
 //! protection is on (river's `AnomalyFilter`): repeating an attack does not teach the model that
-//! it is normal. The beacon tracker is evidence, not a baseline: it is updated in any case.
+//! it is normal. A window with a typed finding of Medium severity or more (a recognised attack
+//! pattern) is always protected. An alert without one (an unexplained change) is protected for
+//! at most `protect_max_windows` alerting windows in a row per ENI (default 24, two hours of
+//! 5-minute windows; 0 = no limit): after that such windows are learned until one does not
+//! alert, so a lasting benign change in an ENI's traffic becomes its new normal instead of
+//! alerting for ever (the "lock-in" seen on DARPA 1998's router). The beacon tracker is
+//! evidence, not a baseline: it is updated in any case.
 //!
 //! Expected value of feature `f` for an ENI with `n` learned windows (model space):
 //! `μ = w·m_eni + (1 − w)·m_group (+ hour offset for volume features)` with `w = n / (n + n0)`;
@@ -35,6 +41,9 @@ pub struct ScorerConfig {
     pub prior_windows: f64,
     /// Do not learn from windows that alerted.
     pub protect: bool,
+    /// Most alerting windows in a row protected per ENI when they have no typed finding of
+    /// Medium severity or more (0 = no limit); see the module doc.
+    pub protect_max_windows: u32,
     /// Window width, seconds (for rates).
     pub window_secs: u32,
     /// Seasonality applies once the ENI spans this many days and the hour has
@@ -85,6 +94,9 @@ pub struct EniState {
     pub alerts: u64,
     /// Windows not learned because they alerted under protection.
     pub protected_skips: u64,
+    /// Alerting windows in a row protected so far (reset by a window that does not alert);
+    /// at `protect_max_windows` the ENI's alerting windows are learned.
+    pub protected_run: u32,
 }
 
 /// Windows before a new peer counts as "fresh" for beaconing (the first hour's peers are just
@@ -126,10 +138,13 @@ impl Scorer {
             windows: 0,
             alerts: 0,
             protected_skips: 0,
+            protected_run: 0,
         }
     }
 
-    /// Score before learn; learns unless the window alerted and protection is on (default).
+    /// Score before learn; learns unless the window alerted and protection is on (default):
+    /// always for a typed finding of Medium severity or more, otherwise for at most
+    /// `protect_max_windows` alerting windows in a row.
     pub fn score_one(&self, state: &mut EniState, w: &WindowFeatures) -> Verdict {
         let x = model_space(&w.values);
         let mut v = self.score_raw(state, w, &x);
@@ -140,8 +155,14 @@ impl Scorer {
         if v.alert {
             state.alerts += 1;
         }
-        if v.alert && self.config.protect {
+        let cap = self.config.protect_max_windows;
+        if !v.alert {
+            state.protected_run = 0;
+        }
+        let typed = || v.findings.iter().any(|f| f.severity >= Severity::Medium);
+        if v.alert && self.config.protect && (cap == 0 || state.protected_run < cap || typed()) {
             state.protected_skips += 1;
+            state.protected_run = state.protected_run.saturating_add(1);
         } else {
             self.learn(state, w, &x);
             v.learned = true;

@@ -47,6 +47,11 @@ pub struct TrainParams {
     pub seed: u64,
     /// Do not learn from alerted windows when scoring (default true).
     pub protect: bool,
+    /// Most alerting windows in a row an ENI's baseline is protected for (default 24: two
+    /// hours of 5-minute windows); then its alerting windows are learned until one does not
+    /// alert, except those with a typed finding of Medium severity or more (always
+    /// protected). 0 = no limit (an ENI whose traffic changes for good then alerts for ever).
+    pub protect_max_windows: u32,
     /// Window width of the windows given, seconds (default 300).
     pub window_secs: u32,
     /// Cold-start prior strength `n0` in windows (default 12): an ENI with `n` windows weighs its
@@ -69,6 +74,7 @@ impl Default for TrainParams {
             alerts_per_1000: 1.0,
             seed: 42,
             protect: true,
+            protect_max_windows: 24,
             window_secs: 300,
             prior_windows: 12.0,
             season_min_days: 2,
@@ -251,6 +257,7 @@ impl ValidTrainParams {
             decay,
             prior_windows: p.prior_windows,
             protect: p.protect,
+            protect_max_windows: p.protect_max_windows,
             window_secs: p.window_secs,
             season_min_days: p.season_min_days,
             season_min_count: 3,

@@ -19,7 +19,7 @@ use crate::features::schema_hash;
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"FVIGCKPT";
 
 /// Version of the checkpoint layout and body; bump when either changes.
-pub const CHECKPOINT_FORMAT_VERSION: u32 = 4;
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 5;
 
 const HEADER: usize = 8 + 4 + 8 + 8 + 4;
 

@@ -41,7 +41,7 @@ use crate::features::{schema_hash, SCHEMA_VERSION};
 pub const MAGIC: [u8; 8] = *b"FVIGMODL";
 
 /// Version of the file layout and body; bump when either changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 40;
