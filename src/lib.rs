@@ -35,7 +35,8 @@
 //! - [`convert`]: Zeek conn.log (IoT-23) and DARPA 1998 edge stream → flow records + labels.
 //! - [`eval`]: window ground truth, ROC/PR, per-attack recall, detection delay, a reference
 //!   isolation forest.
-//! - [`report`]: the offline HTML report with inline SVG charts.
+//! - [`report`]: the offline HTML pages with inline SVG charts: the evaluation report, and the
+//!   backtest's alert report ([`report::alerts`]).
 //! - [`error`]: the crate's error type gathering each module's.
 //! - `mem` (internal): the huge-page hint for parallel reading's big buffers.
 //!

@@ -443,3 +443,68 @@ fn model_bytes_do_not_depend_on_the_thread_count() {
         );
     }
 }
+
+/// `backtest --report`: the page's counts are the backtest's, its top alerts carry their own
+/// verdicts' explanations, and the binary writes it next to the alerts it prints.
+#[test]
+fn backtest_report_shows_the_runs_alerts_explained() {
+    let f = fixture();
+    let reader = LogReader::open(&f.score_inputs, ReadOptions::default()).expect("open");
+    let (bt, _) = engine::backtest(reader, &f.model, &BacktestOptions::default(), &mut |_| {})
+        .expect("backtest");
+    let ws = u64::from(f.model.windowing.window_secs);
+    let r = flowvigil::report::AlertReport::from_rows(
+        &bt.rows,
+        ws,
+        f.model.scorer.calibration.threshold,
+        "t".into(),
+        "d".into(),
+        Vec::new(),
+    );
+    assert_eq!(r.summary, engine::BacktestSummary::from_rows(&bt.rows));
+    assert!(r.summary.alerts > 0, "the attack day alerts");
+    assert!(!r.top_alerts.is_empty());
+    for a in &r.top_alerts {
+        let row = bt
+            .rows
+            .iter()
+            .find(|x| x.eni == a.eni && x.window_start == a.window_start)
+            .expect("a listed alert is a scored window");
+        assert!(row.alert);
+        let v = row.verdict.as_deref().expect("alerts keep their verdict");
+        assert_eq!(a.explanation, engine::summary_line(v));
+        assert!(!a.explanation.is_empty());
+    }
+    let html = flowvigil::report::render_alert_html(&r);
+    for e in &r.summary.top_enis {
+        assert!(html.contains(&e.eni), "top ENI {} not on the page", e.eni);
+    }
+
+    // The binary: same alert count on the page as in its summary.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = dir.path().join("sub/report.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
+        .args(["backtest", "--threads", "2", "--out"])
+        .arg(dir.path().join("alerts.jsonl"))
+        .arg("--report")
+        .arg(&page)
+        .arg("--model")
+        .arg(&f.model_path)
+        .args(&f.score_inputs)
+        .output()
+        .expect("run flowvigil");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).expect("the report was written");
+    let alerts = std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("alerts");
+    let n = alerts.lines().count() as u64;
+    assert_eq!(n, r.summary.alerts);
+    let card = format!(
+        "<div class=\"card-label\">Alerts</div><div class=\"card-value\">{}</div>",
+        flowvigil::report::text::int(n)
+    );
+    assert!(html.contains(&card), "alert card shows {n}");
+}

@@ -156,6 +156,21 @@ fn find_chromium() -> Option<PathBuf> {
     })
 }
 
+/// Chromium, or `None` after a notice that the browser test of `what` is skipped; fails
+/// instead when `FLOWVIGIL_REQUIRE_BROWSER=1`.
+fn browser_or_skip(what: &str) -> Option<PathBuf> {
+    let found = find_chromium();
+    if found.is_none() {
+        let required = std::env::var("FLOWVIGIL_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "FLOWVIGIL_REQUIRE_BROWSER=1 but chromium was not found (install Debian's `chromium`)"
+        );
+        eprintln!("notice: chromium not found; skipping the browser test of {what}");
+    }
+    found
+}
+
 /// Runs headless Chromium with `extra` flags on `page`; returns stdout. Fails on a non-zero exit
 /// or after [`BROWSER_TIMEOUT`].
 fn chromium(browser: &Path, page: &Path, extra: &[String]) -> String {
@@ -222,13 +237,7 @@ fn svg_by_id<'a>(dom: &'a str, id: &str) -> &'a str {
 
 #[test]
 fn report_renders_its_charts_in_headless_chromium() {
-    let Some(browser) = find_chromium() else {
-        let required = std::env::var("FLOWVIGIL_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "FLOWVIGIL_REQUIRE_BROWSER=1 but chromium was not found (install Debian's `chromium`)"
-        );
-        eprintln!("notice: chromium not found; skipping the browser test of the HTML report");
+    let Some(browser) = browser_or_skip("the HTML report") else {
         return;
     };
     let report = synthetic_report();
@@ -317,4 +326,59 @@ fn report_renders_its_charts_in_headless_chromium() {
         page.display(),
         shot.display()
     );
+}
+
+/// The backtest report (`flowvigil backtest --report`) in the browser: its alert columns,
+/// finding bars and score timelines are drawn, from rows of a synthetic replay.
+#[test]
+fn backtest_report_renders_in_headless_chromium() {
+    let Some(browser) = browser_or_skip("the backtest report") else {
+        return;
+    };
+    let mut rng = Rng(0x5EED_1234_ABCD_0002);
+    let mut rows = Vec::new();
+    for eni in 0..10u64 {
+        for i in 0..288u64 {
+            let noisy = eni < 3 && (100..130).contains(&i);
+            let score = if noisy { 0.999 } else { rng.unit() * 0.9 };
+            rows.push(flowvigil::engine::ScoredRow {
+                eni: format!("eni-0{eni:02x}"),
+                window_start: T0 + i * WINDOW_SECS,
+                score,
+                alert: noisy,
+                findings: u16::from(noisy && eni == 0),
+                verdict: None,
+                features: None,
+            });
+        }
+    }
+    let report = flowvigil::report::AlertReport::from_rows(
+        &rows,
+        WINDOW_SECS,
+        0.99,
+        "flowvigil backtest: browser test <rows>".into(),
+        "10 ENIs, one day.".into(),
+        Vec::new(),
+    );
+    assert_eq!(report.summary.alerts, 90);
+    let html = flowvigil::report::render_alert_html(&report);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser");
+    std::fs::create_dir_all(&dir).expect("output dir");
+    let page = dir.join("backtest.html");
+    std::fs::write(&page, &html).expect("write report");
+    let page = page.canonicalize().expect("absolute page path");
+    let dom = chromium(&browser, &page, &["--dump-dom".to_string()]);
+    assert!(dom.contains("</html>"), "no DOM dumped:\n{dom:.500}");
+    // Alerts fall in windows 100..130 (08:20-10:50): three hourly columns.
+    let cols = svg_by_id(&dom, "alerts-over-time");
+    assert_eq!(cols.matches("<rect class=\"column\"").count(), 3);
+    assert!(cols.contains("class=\"tick\""));
+    for i in 0..3 {
+        let t = svg_by_id(&dom, &format!("timeline-{i}"));
+        assert!(t.contains("<polyline") && t.contains("class=\"threshold\""));
+    }
+    assert!(dom.contains("id=\"by-finding\"") && dom.contains("class=\"hbar\""));
+    assert!(dom.contains("browser test &lt;rows&gt;"), "title escaped");
+    assert!(!dom.contains("<script"), "the page needs no script");
+    eprintln!("backtest report: {}", page.display());
 }

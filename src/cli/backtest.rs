@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use flowvigil::engine::{self, AlertFormat, BacktestOptions, BacktestSummary};
 use flowvigil::flowlog::LogReader;
+use flowvigil::report;
 
 use super::common::{self, ReadArgs};
 use super::progress::Progress;
@@ -42,6 +43,11 @@ pub struct Args {
     /// Save the model after the run (its baselines learned online) to this file.
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,
+    /// Write an HTML report of the alerts here (one self-contained page: alerts over time, by
+    /// finding type and ENI, score timelines, the top alerts explained). No labels needed;
+    /// with labels, `flowvigil eval --report` adds precision and recall.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -57,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         keep_all: args.all_windows,
         keep_features: false,
     };
+    let started = std::time::Instant::now();
     let (bt, reader) = engine::backtest(reader, &model, &opts, &mut |n| progress.update(n))?;
     progress.done();
     let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
@@ -83,6 +90,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprint!("{summary}");
         let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
         eprintln!("late records: {late}; threads: {threads}");
+    }
+    if let Some(path) = &args.report {
+        let read = reader.summary();
+        let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
+        let facts = vec![
+            ("model".to_string(), args.model.display().to_string()),
+            ("records".to_string(), report::text::int(read.records)),
+            ("late records".to_string(), report::text::int(late)),
+            ("bad lines".to_string(), report::text::int(read.bad_lines)),
+            (
+                "run".to_string(),
+                format!(
+                    "{:.1} s on {threads} thread{}",
+                    started.elapsed().as_secs_f64(),
+                    if threads == 1 { "" } else { "s" }
+                ),
+            ),
+        ];
+        let inputs = super::eval::describe_inputs(&args.inputs);
+        let data = report::AlertReport::from_rows(
+            &bt.rows,
+            u64::from(window_secs),
+            model.scorer.calibration.threshold,
+            format!("flowvigil backtest: {inputs}"),
+            format!(
+                "The flow logs {inputs}, replayed through the model {} (trained on {} windows \
+                 of {} ENIs).",
+                args.model.display(),
+                report::text::int(model.meta.windows),
+                report::text::int(model.meta.enis)
+            ),
+            facts,
+        );
+        super::eval::write_file(path, report::render_alert_html(&data).as_bytes())?;
     }
     if let Some(path) = &args.save_model {
         flowvigil::model::save(&bt.model, path)?;

@@ -115,7 +115,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The inputs for a title: all of them when few, else the count, the first and the last.
-fn describe_inputs(inputs: &[PathBuf]) -> String {
+/// The inputs in one line for a title (the first and last of a long list).
+pub(crate) fn describe_inputs(inputs: &[PathBuf]) -> String {
     let shown = |p: &PathBuf| p.display().to_string();
     match inputs {
         [first, .., last] if inputs.len() > 3 => format!(
@@ -380,7 +381,8 @@ fn write_alerts(path: &Path, rows: &[ScoredRow], window_secs: u32) -> anyhow::Re
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes `bytes` to `path`, creating its folder.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

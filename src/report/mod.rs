@@ -6,6 +6,9 @@
 //! recall per attack type, score timelines of the top ENIs with labeled attacks shaded, the top
 //! alerts with their explanations, and the notes the metrics raised.
 //!
+//! [`alerts`] draws the other page, `flowvigil backtest --report`: what a replay found, without
+//! labels (alerts over time, by finding type and ENI, the top alerts explained).
+//!
 //! Every string that comes from input data (ENI names, attack types, findings, explanations,
 //! titles) is escaped, so a hostile flow log cannot inject markup.
 //!
@@ -17,6 +20,7 @@
 //! [`MAX_CURVE_POINTS`](crate::eval::MAX_CURVE_POINTS) points and timelines at most
 //! [`svg::MAX_TIMELINE_POINTS`].
 
+pub mod alerts;
 pub mod console;
 pub mod svg;
 pub mod text;
@@ -24,6 +28,8 @@ pub mod text;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use alerts::{render_alert_html, AlertReport};
 
 use crate::eval::{Metrics, ScoredWindow};
 use crate::labels::Label;
@@ -561,7 +567,26 @@ fn timelines(out: &mut String, r: &ReportData) {
     if r.timelines.is_empty() {
         out.push_str("<p class=\"empty\">No timelines were given.</p>");
     }
-    for (i, t) in r.timelines.iter().enumerate() {
+    timeline_charts(
+        out,
+        &r.timelines,
+        r.flowvigil.threshold,
+        r.flowvigil.window_secs,
+        true,
+    );
+    out.push_str("</div></section>");
+}
+
+/// The charts `timeline-0`, `timeline-1`, ... of `timelines`, labeled attacks shaded; their
+/// titles count the labeled attacks when `labeled`.
+fn timeline_charts(
+    out: &mut String,
+    timelines: &[Timeline],
+    threshold: f64,
+    window_secs: u64,
+    labeled: bool,
+) {
+    for (i, t) in timelines.iter().enumerate() {
         let points: Vec<(u64, f64, bool)> = t
             .points
             .iter()
@@ -573,25 +598,22 @@ fn timelines(out: &mut String, r: &ReportData) {
             .map(|a| (a.start, a.end, a.attack_type.clone()))
             .collect();
         let alerts = t.points.iter().filter(|p| p.alert).count();
+        let mut title = format!("{} · {} windows · {} alerts", t.eni, t.points.len(), alerts);
+        if labeled {
+            w!(title, " · {} labeled attacks", t.attacks.len());
+        }
         svg::timeline_chart(
             out,
             &TimelinePlot {
                 id: format!("timeline-{i}"),
-                title: format!(
-                    "{} · {} windows · {} alerts · {} labeled attacks",
-                    t.eni,
-                    t.points.len(),
-                    alerts,
-                    t.attacks.len()
-                ),
+                title,
                 points: &points,
                 spans: &spans,
-                threshold: r.flowvigil.threshold,
-                window_secs: r.flowvigil.window_secs,
+                threshold,
+                window_secs,
             },
         );
     }
-    out.push_str("</div></section>");
 }
 
 /// At most this many rows in the attacks table; the JSON holds them all.
@@ -653,31 +675,43 @@ fn top_alerts(out: &mut String, r: &ReportData) {
          <th>window (UTC)</th><th>ENI</th><th>score</th><th>findings</th><th>explanation</th>\
          <th>ground truth</th></tr></thead><tbody>",
     );
-    if r.top_alerts.is_empty() {
-        out.push_str("<tr><td colspan=\"6\" class=\"empty\">No alerts.</td></tr>");
+    alert_rows(out, &r.top_alerts, true);
+    out.push_str("</tbody></table></section>");
+}
+
+/// The rows of a top-alerts table: window, ENI, score, findings, explanation, and the ground
+/// truth when `truth` (else the table has 5 columns).
+fn alert_rows(out: &mut String, rows: &[AlertRow], truth: bool) {
+    if rows.is_empty() {
+        let cols = if truth { 6 } else { 5 };
+        w!(
+            out,
+            "<tr><td colspan=\"{cols}\" class=\"empty\">No alerts.</td></tr>"
+        );
     }
-    for a in &r.top_alerts {
+    for a in rows {
         let findings: String = a
             .findings
             .iter()
             .map(|f| format!("<span class=\"tag\">{}</span>", esc(f)))
             .collect();
-        let truth = match &a.attack {
-            Some(t) => format!("<span class=\"hit\">{}</span>", esc(t)),
-            None => "<span class=\"miss\">unlabeled</span>".to_string(),
-        };
         w!(
             out,
-            "<tr><td class=\"nowrap\">{}</td><td class=\"mono\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"explain\">{}</td><td>{}</td></tr>",
+            "<tr><td class=\"nowrap\">{}</td><td class=\"mono\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"explain\">{}</td>",
             datetime(a.window_start),
             esc(&a.eni),
             num(Some(a.score), 3),
             findings,
-            esc(&a.explanation),
-            truth
+            esc(&a.explanation)
         );
+        if truth {
+            match &a.attack {
+                Some(t) => w!(out, "<td><span class=\"hit\">{}</span></td>", esc(t)),
+                None => out.push_str("<td><span class=\"miss\">unlabeled</span></td>"),
+            }
+        }
+        out.push_str("</tr>");
     }
-    out.push_str("</tbody></table></section>");
 }
 
 fn notes(out: &mut String, dets: &[Det]) {
