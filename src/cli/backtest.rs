@@ -84,16 +84,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     let summary = BacktestSummary::from_rows(&bt.rows);
+    let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
     if args.summary_json {
         eprintln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         eprint!("{summary}");
-        let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
         eprintln!("late records: {late}; threads: {threads}");
     }
     if let Some(path) = &args.report {
         let read = reader.summary();
-        let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
         let facts = vec![
             ("model".to_string(), args.model.display().to_string()),
             ("records".to_string(), report::text::int(read.records)),

@@ -115,7 +115,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The inputs for a title: all of them when few, else the count, the first and the last.
-/// The inputs in one line for a title (the first and last of a long list).
 pub(crate) fn describe_inputs(inputs: &[PathBuf]) -> String {
     let shown = |p: &PathBuf| p.display().to_string();
     match inputs {

@@ -25,7 +25,9 @@ use super::baseline::{activity, hour_of, EwStats, Season, SEASONAL_FEATURES};
 use super::beacon::BeaconTracker;
 use super::calibrate::{Calibration, NUM_DETECTORS};
 use super::explain::{Contribution, Explanation};
-use super::findings::{self, brute_slot, FindingRules, RuleContext, Severity, BRUTE_SLOTS};
+use super::findings::{
+    self, brute_slot, Finding, FindingRules, RuleContext, Severity, BRUTE_SLOTS,
+};
 use super::peers::{nearest, PeerGroup, Scaler};
 use super::verdict::{DetectorScores, Verdict};
 use crate::features::{Feature, WindowFeatures, LOG_SCALED, NUM_FEATURES};
@@ -103,6 +105,12 @@ pub struct EniState {
 /// the ENI's normal contacts becoming known).
 const BEACON_WARMUP_WINDOWS: u32 = 12;
 
+/// Whether `findings` hold a typed finding of Medium severity or more: a recognised attack
+/// pattern (always protected from learning; left out of calibration in training).
+fn recognised(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity >= Severity::Medium)
+}
+
 /// Maps raw values to model space: `ln(1 + x)` for log-scaled features; non-finite values become
 /// 0 and log-scaled ones are clamped at 0, so bad input cannot produce NaN scores.
 pub fn model_space(raw: &[f64; NUM_FEATURES]) -> [f64; NUM_FEATURES] {
@@ -159,8 +167,10 @@ impl Scorer {
         if !v.alert {
             state.protected_run = 0;
         }
-        let typed = || v.findings.iter().any(|f| f.severity >= Severity::Medium);
-        if v.alert && self.config.protect && (cap == 0 || state.protected_run < cap || typed()) {
+        if v.alert
+            && self.config.protect
+            && (cap == 0 || state.protected_run < cap || recognised(&v.findings))
+        {
             state.protected_skips += 1;
             state.protected_run = state.protected_run.saturating_add(1);
         } else {
@@ -180,7 +190,7 @@ impl Scorer {
         let x = model_space(&w.values);
         let v = self.score_raw(state, w, &x);
         self.learn(state, w, &x);
-        let high = v.findings.iter().any(|f| f.severity >= Severity::Medium);
+        let high = recognised(&v.findings);
         (v.detectors.as_array(), high)
     }
 
