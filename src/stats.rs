@@ -298,9 +298,15 @@ impl FlowStats {
         let r = &self.read;
         let mut out = String::new();
         let gz = r.files.iter().filter(|f| f.gzip).count();
+        let pq = r.files.iter().filter(|f| f.parquet).count();
+        let pq = if pq > 0 {
+            format!(", {pq} Parquet")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "inputs      {} file(s) ({gz} gzip), {} lines, {} header line(s)",
+            "inputs      {} file(s) ({gz} gzip{pq}), {} lines, {} header line(s)",
             r.files.len(),
             r.lines,
             r.headers

@@ -20,7 +20,7 @@ pub struct Args {
     /// The model file (`flowvigil train`).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
-    /// Flow log files, `.gz` files, folders (walked recursively), or `-` for stdin.
+    /// Flow log files, `.gz` or `.parquet` files, folders (walked recursively), or `-` for stdin.
     #[arg(required = true, value_name = "LOGS")]
     pub inputs: Vec<PathBuf>,
     /// Threads: two over default-v2 input run as a pipeline (one thread reads, both score the

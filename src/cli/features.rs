@@ -30,7 +30,7 @@ use flowvigil::window::{
 /// Flags of `flowvigil features`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Flow log files, `.gz` files, folders (walked recursively), or `-` for stdin.
+    /// Flow log files, `.gz` or `.parquet` files, folders (walked recursively), or `-` for stdin.
     #[arg(required = true, value_name = "LOGS")]
     pub inputs: Vec<PathBuf>,
     /// Output CSV file, `-` for stdout.

@@ -15,7 +15,7 @@ pub struct Args {
     /// The model file (`flowvigil train`).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
-    /// Flow log files, `.gz` files, folders, or `-` for stdin (the default without --follow).
+    /// Flow log files, `.gz` or `.parquet` files, folders, or `-` for stdin (the default without --follow).
     #[arg(value_name = "LOGS")]
     pub inputs: Vec<PathBuf>,
     /// Follow this folder: read each new file as it lands (as an S3 sync drops them).

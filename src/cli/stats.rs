@@ -11,7 +11,7 @@ use flowvigil::flowlog::{LogReader, ReadOptions};
 /// Flags of `flowvigil stats`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Flow log files, `.gz` files, folders (walked recursively), or `-` for stdin.
+    /// Flow log files, `.gz` or `.parquet` files, folders (walked recursively), or `-` for stdin.
     #[arg(required = true, value_name = "LOGS")]
     pub inputs: Vec<PathBuf>,
     /// Print JSON for machines instead of text.

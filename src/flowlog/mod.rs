@@ -3,7 +3,10 @@
 //! - [`record`]: the typed [`FlowRecord`] and the [`Field`] names.
 //! - [`parse`]: [`Format`] (field order from a header, `--format` or the v2 default) and the
 //!   byte-level line parser with its small, `Copy` [`ParseError`].
-//! - [`reader`]: [`LogReader`] over files, gzip, folder trees and stdin, with bad-line reports.
+//! - [`reader`]: [`LogReader`] over files, gzip, Parquet, folder trees and stdin, with bad-line
+//!   reports.
+//! - `parquet` (feature `parquet`, on by default): AWS's Parquet delivery, read as the text
+//!   lines of a custom format (`parquet::ParquetLines`).
 //! - [`summary`]: [`ReadSummary`], the counts a reader keeps.
 //! - [`write`](mod@write): the text writer (generator, converters, round-trip tests).
 //! - [`intern`]: ENI names to dense ids.
@@ -19,6 +22,8 @@ pub mod error;
 mod fast;
 pub use fast::V2Target;
 pub mod intern;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod parse;
 pub mod reader;
 pub mod record;

@@ -210,7 +210,7 @@ fn strip_dollar(token: &[u8]) -> &[u8] {
 }
 
 /// Field names that only Transit Gateway flow logs use.
-fn is_transit_gateway_name(name: &str) -> bool {
+pub(crate) fn is_transit_gateway_name(name: &str) -> bool {
     name == "resource-type" || name.starts_with("tgw-") || name.starts_with("packets-lost-")
 }
 

@@ -946,13 +946,14 @@ impl LogReader {
                 }
             }
         }
-        let (src, gzip) = opened.map_err(|error| FlowlogError::Io {
+        let (src, encoding) = opened.map_err(|error| FlowlogError::Io {
             path: shown(path),
             error,
         })?;
         self.summary.files.push(FileSummary {
             path: path.display().to_string(),
-            gzip,
+            gzip: encoding == Encoding::Gzip,
+            parquet: encoding == Encoding::Parquet,
             ..FileSummary::default()
         });
         self.lines = Lines::new();
@@ -1403,49 +1404,103 @@ fn expand(input: &Path, out: &mut Vec<PathBuf>) -> Result<(), FlowlogError> {
 
 /// Names read inside folders.
 fn is_log_name(name: &str) -> bool {
-    [".log", ".log.gz", ".gz", ".txt"]
+    [".log", ".log.gz", ".gz", ".txt", ".parquet"]
         .iter()
         .any(|ext| name.ends_with(ext))
 }
 
-/// Opens an input, sniffing gzip from its first two bytes. Returns the reader and whether it is
-/// gzip.
-/// An opened input: its bytes (decompressed) and whether it is gzip.
-type Opened = io::Result<(Box<dyn Read + Send>, bool)>;
-
-fn open_input(path: &Path, background: bool) -> Opened {
-    let raw: Box<dyn Read + Send> = if path == Path::new("-") {
-        Box::new(io::stdin())
-    } else {
-        Box::new(File::open(path)?)
-    };
-    sniff(raw, background)
+/// How an input's bytes are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    Plain,
+    Gzip,
+    /// Apache Parquet, read as text lines (`super::parquet`).
+    Parquet,
 }
 
-fn sniff(
-    mut raw: Box<dyn Read + Send>,
-    background: bool,
-) -> io::Result<(Box<dyn Read + Send>, bool)> {
-    let mut magic = [0u8; 2];
+/// An opened input: its bytes (as text lines) and how they were stored.
+type Opened = io::Result<(Box<dyn Read + Send>, Encoding)>;
+
+/// The first bytes of a Parquet file.
+const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
+
+/// Opens an input: Parquet from its first four bytes (a file, which Parquet needs: its index
+/// is at the end), else as [`sniff`] finds it.
+fn open_input(path: &Path, background: bool) -> Opened {
+    if path == Path::new("-") {
+        return sniff(Box::new(io::stdin()), background);
+    }
+    let mut file = File::open(path)?;
+    let mut magic = [0u8; 4];
+    let n = read_prefix(&mut file, &mut magic)?;
+    if n == 4 && magic == PARQUET_MAGIC {
+        use std::io::{Seek, SeekFrom};
+        file.seek(SeekFrom::Start(0)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("a Parquet file must be seekable (not a pipe): {e}"),
+            )
+        })?;
+        return open_parquet(file, background);
+    }
+    let prefix = magic.get(..n).unwrap_or_default().to_vec();
+    sniff(Box::new(Cursor::new(prefix).chain(file)), background)
+}
+
+/// Reads up to `buf.len()` bytes (fewer only at the end), retrying interrupted reads.
+fn read_prefix(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
-    while n < 2 {
-        match raw.read(&mut magic[n..]) {
+    while n < buf.len() {
+        match src.read(buf.get_mut(n..).unwrap_or_default()) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
+    Ok(n)
+}
+
+#[cfg(feature = "parquet")]
+fn open_parquet(file: File, background: bool) -> Opened {
+    let lines = super::parquet::ParquetLines::open(file)?;
+    if background {
+        return Ok((Box::new(ChannelReader::spawn(lines)), Encoding::Parquet));
+    }
+    Ok((Box::new(lines), Encoding::Parquet))
+}
+
+#[cfg(not(feature = "parquet"))]
+fn open_parquet(_file: File, _background: bool) -> Opened {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this is an Apache Parquet file, and this build of flowvigil reads none: build it with \
+         the `parquet` feature (on by default; `cargo build --release --features parquet`)",
+    ))
+}
+
+/// Opens a stream (stdin, or a file's bytes after [`open_input`]'s look at them), sniffing
+/// gzip from its first two bytes; Parquet in a stream is an error that says why.
+fn sniff(mut raw: Box<dyn Read + Send>, background: bool) -> Opened {
+    let mut magic = [0u8; 4];
+    let n = read_prefix(&mut raw, &mut magic)?;
+    if n == 4 && magic == PARQUET_MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "Apache Parquet cannot be read from standard input or a pipe (its index is at the \
+             file's end): give the file's path",
+        ));
+    }
     let prefix = magic.get(..n).unwrap_or_default().to_vec();
     let stream = Cursor::new(prefix).chain(raw);
-    if n == 2 && magic == [0x1f, 0x8b] {
+    if n >= 2 && magic.get(..2) == Some(&[0x1f, 0x8b]) {
         let decoder = MultiGzDecoder::new(io::BufReader::with_capacity(CHUNK, stream));
         if background {
-            return Ok((Box::new(ChannelReader::spawn(decoder)), true));
+            return Ok((Box::new(ChannelReader::spawn(decoder)), Encoding::Gzip));
         }
-        return Ok((Box::new(decoder), true));
+        return Ok((Box::new(decoder), Encoding::Gzip));
     }
-    Ok((Box::new(stream), false))
+    Ok((Box::new(stream), Encoding::Plain))
 }
 
 /// Reads from a background thread that fills chunks from `R` (the gzip decoder), so that
@@ -1455,6 +1510,8 @@ struct ChannelReader {
     recycle: Sender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
+    /// The end marker (an empty chunk) was received.
+    done: bool,
 }
 
 impl ChannelReader {
@@ -1473,6 +1530,7 @@ impl ChannelReader {
                 recycle,
                 chunk: Vec::new(),
                 pos: 0,
+                done: false,
             };
         }
         ChannelReader {
@@ -1480,6 +1538,7 @@ impl ChannelReader {
             recycle,
             chunk: Vec::new(),
             pos: 0,
+            done: false,
         }
     }
 }
@@ -1506,7 +1565,11 @@ fn decode_loop<R: Read>(
             }
         };
         match result {
-            Ok(0) => return,
+            Ok(0) => {
+                // The end marker: without it the reader takes the channel's end for an error.
+                let _ = tx.send(Ok(Vec::new()));
+                return;
+            }
             Ok(k) => {
                 buf.truncate(k);
                 if tx.send(Ok(buf)).is_err() {
@@ -1524,7 +1587,11 @@ fn decode_loop<R: Read>(
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos >= self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
             match self.rx.recv() {
+                Ok(Ok(next)) if next.is_empty() => self.done = true,
                 Ok(Ok(next)) => {
                     let used = std::mem::replace(&mut self.chunk, next);
                     // The thread may be gone; then the chunk is simply dropped.
@@ -1532,8 +1599,13 @@ impl Read for ChannelReader {
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
-                // The sender is dropped: the end of the stream.
-                Err(_) => return Ok(0),
+                // The sender is gone without the end marker: the thread died (a panic in a
+                // decoder). Not the end of the input: an error, so nothing is lost silently.
+                Err(_) => {
+                    return Err(io::Error::other(
+                        "the decoding thread stopped before the end of the input",
+                    ))
+                }
             }
         }
         let avail = &self.chunk[self.pos..];
@@ -1836,6 +1908,37 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source that gives `n` bytes, then panics (a decoder failing mid-stream).
+    struct PanicsAfter(usize);
+
+    impl Read for PanicsAfter {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                panic!("decoder bug (expected by the test)");
+            }
+            let k = self.0.min(out.len());
+            out[..k].fill(b'x');
+            self.0 -= k;
+            Ok(k)
+        }
+    }
+
+    /// The background reader ends only at its source's end: a thread that dies on the way is
+    /// an error, not a short input.
+    #[test]
+    fn a_dead_decoding_thread_is_an_error_not_the_end() {
+        let mut r = ChannelReader::spawn(PanicsAfter(CHUNK + 10));
+        let mut got = Vec::new();
+        let err = r.read_to_end(&mut got).expect_err("the thread died");
+        assert!(err.to_string().contains("stopped before the end"), "{err}");
+        assert_eq!(got.len(), CHUNK, "the chunk sent before the panic is read");
+        let mut ok = ChannelReader::spawn(io::Cursor::new(vec![b'y'; CHUNK * 2 + 3]));
+        let mut all = Vec::new();
+        ok.read_to_end(&mut all).expect("a whole input");
+        assert_eq!(all.len(), CHUNK * 2 + 3);
+        assert_eq!(ok.read(&mut [0u8; 8]).expect("after the end"), 0);
+    }
 
     fn split_all(data: &[u8], max_line: usize) -> Vec<Option<Vec<u8>>> {
         let mut lines = Lines::new();

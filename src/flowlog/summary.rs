@@ -54,6 +54,10 @@ pub struct FileSummary {
     pub path: String,
     /// True when the input was gzip (detected from its magic bytes).
     pub gzip: bool,
+    /// True when the input was Apache Parquet (detected from its magic bytes), read as text
+    /// lines (see `flowlog::parquet`).
+    #[serde(default)]
+    pub parquet: bool,
     /// Lines read.
     pub lines: u64,
     /// Records returned.
