@@ -508,3 +508,108 @@ fn backtest_report_shows_the_runs_alerts_explained() {
     );
     assert!(html.contains(&card), "alert card shows {n}");
 }
+
+/// `backtest --labels`: every alert carries exactly the labeled attacks its window overlaps
+/// (checked against the labels file parsed here, by its documented rule), in JSON lines and
+/// OCSF alike, and the summary's labeled counts are those of the alerts written.
+#[test]
+fn backtest_with_labels_marks_each_alert_and_measures_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sample = root.join("datasets/samples/tiny-v2");
+    let labels_path = sample.join("labels.csv");
+    // attack_id,attack_type,eni,start,end,attacker,victim
+    let text = std::fs::read_to_string(&labels_path).expect("labels");
+    let rows: Vec<(u64, String, String, u64, u64)> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (
+                c[0].parse().expect("id"),
+                c[1].to_string(),
+                c[2].to_string(),
+                c[3].parse().expect("start"),
+                c[4].parse().expect("end"),
+            )
+        })
+        .collect();
+    assert!(!rows.is_empty());
+    let window = 300u64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    for format in ["jsonl", "ocsf"] {
+        let alerts_path = dir.path().join(format!("alerts.{format}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_flowvigil"))
+            .args([
+                "backtest",
+                "--threads",
+                "1",
+                "--summary-json",
+                "--format",
+                format,
+            ])
+            .arg("--model")
+            .arg(root.join("models/default.fvm"))
+            .arg("--labels")
+            .arg(&labels_path)
+            .arg("--out")
+            .arg(&alerts_path)
+            .arg(&sample)
+            .output()
+            .expect("run backtest");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let alerts: Vec<serde_json::Value> = std::fs::read_to_string(&alerts_path)
+            .expect("alerts")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert!(alerts.len() > 10, "{} alerts", alerts.len());
+        let mut hit = 0;
+        for a in &alerts {
+            let (eni, start, labels) = if format == "jsonl" {
+                (
+                    a["eni"].as_str().expect("eni").to_string(),
+                    a["window_start"].as_u64().expect("start"),
+                    &a["labels"],
+                )
+            } else {
+                (
+                    a["resources"][0]["uid"].as_str().expect("eni").to_string(),
+                    a["time"].as_u64().expect("time") / 1000,
+                    &a["unmapped"]["labels"],
+                )
+            };
+            let want: Vec<u64> = rows
+                .iter()
+                .filter(|r| r.2 == eni && r.3 < start + window && r.4 > start)
+                .map(|r| r.0)
+                .collect();
+            let got: Vec<u64> = labels
+                .as_array()
+                .expect("labels is an array")
+                .iter()
+                .map(|l| l["attack_id"].as_u64().expect("id"))
+                .collect();
+            assert_eq!(got, want, "{eni} at {start}");
+            for l in labels.as_array().into_iter().flatten() {
+                let id = l["attack_id"].as_u64();
+                let ty = rows.iter().find(|r| Some(r.0) == id).map(|r| r.1.as_str());
+                assert_eq!(l["attack_type"].as_str(), ty);
+            }
+            hit += usize::from(!want.is_empty());
+        }
+        assert!(hit > 0 && hit < alerts.len() + 1);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let json_start = stderr.find("{\n").expect("summary JSON on stderr");
+        let summary: serde_json::Value =
+            serde_json::from_str(&stderr[json_start..]).expect("summary JSON");
+        let counts = &summary["labeled"]["counts"];
+        assert_eq!(counts["alerts"].as_u64(), Some(alerts.len() as u64));
+        assert_eq!(counts["true_positives"].as_u64(), Some(hit as u64));
+        assert_eq!(summary["alerts"].as_u64(), Some(alerts.len() as u64));
+    }
+}

@@ -582,7 +582,11 @@ fn resume_in_a_parquet_file_continues_exactly() {
         },
     );
     let all = read(&p, true).records;
-    assert_eq!(all.len(), 40, "every generated line is a record (strict read)");
+    assert_eq!(
+        all.len(),
+        40,
+        "every generated line is a record (strict read)"
+    );
     for k in [0, 1, 3, all.len() - 1] {
         let mut first =
             LogReader::open(std::slice::from_ref(&p), ReadOptions::default()).expect("open");

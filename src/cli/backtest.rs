@@ -8,8 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use flowvigil::engine::{self, AlertFormat, BacktestOptions, BacktestSummary};
+use flowvigil::eval::{self, EvalInput, Metrics};
 use flowvigil::flowlog::LogReader;
+use flowvigil::labels::Label;
 use flowvigil::report;
+use serde_json::{json, Value};
 
 use super::common::{self, ReadArgs};
 use super::progress::Progress;
@@ -48,6 +51,12 @@ pub struct Args {
     /// with labels, `flowvigil eval --report` adds precision and recall.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Attack labels (a `labels.csv` as `gen` and `convert` write): each alert gains the labeled
+    /// attacks its window overlaps (`labels`; in OCSF, `unmapped.labels`; `[]` for none), and
+    /// the summary gains precision, recall, per-attack recall and detection delay, as `flowvigil
+    /// eval` measures them (which also runs a reference detector and writes the labeled report).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -55,6 +64,10 @@ pub struct Args {
 /// Runs `flowvigil backtest`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let model = flowvigil::model::load(&args.model)?;
+    let labels = match &args.labels {
+        Some(path) => Some(super::eval::load_labels(path)?),
+        None => None,
+    };
     let reader = LogReader::open(&args.inputs, args.read.options()?)?;
     let threads = common::threads(args.threads);
     let mut progress = Progress::new("backtest");
@@ -75,25 +88,55 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut out = BufWriter::new(out);
     let window_secs = model.windowing.window_secs;
+    let by_eni = labels.as_deref().map(LabelIndex::new);
     for row in &bt.rows {
         if let Some(v) = row.verdict.as_deref() {
             if row.alert || args.all_windows {
-                engine::write_alert(&mut out, &row.eni, v, window_secs, args.format)?;
+                match &by_eni {
+                    None => engine::write_alert(&mut out, &row.eni, v, window_secs, args.format)?,
+                    Some(index) => {
+                        let mut value = engine::alert_value(&row.eni, v, window_secs, args.format)?;
+                        let hits = index.overlapping(&row.eni, row.window_start, window_secs);
+                        add_labels(&mut value, hits, args.format);
+                        serde_json::to_writer(&mut out, &value)?;
+                        out.write_all(b"\n")?;
+                    }
+                }
             }
         }
     }
     out.flush()?;
     let summary = BacktestSummary::from_rows(&bt.rows);
     let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
+    let metrics = labels.as_deref().map(|labels| {
+        let windows = eval::scored_windows(&bt.rows);
+        eval::evaluate(&EvalInput {
+            windows: &windows,
+            window_secs: u64::from(window_secs),
+            labels,
+            threshold: eval::strict_threshold(model.scorer.calibration.threshold),
+        })
+    });
     if args.summary_json {
-        eprintln!("{}", serde_json::to_string_pretty(&summary)?);
+        let mut value = serde_json::to_value(&summary)?;
+        if let (Value::Object(map), Some(m)) = (&mut value, &metrics) {
+            map.insert("labeled".into(), serde_json::to_value(m)?);
+        }
+        eprintln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         eprint!("{summary}");
         eprintln!("late records: {late}; threads: {threads}");
+        if let Some(m) = &metrics {
+            eprintln!(
+                "\nagainst the labels ({} attack windows, {} labeled attacks):",
+                m.counts.positives, m.delay.attacks
+            );
+            eprint!("{}", report::console::metrics_table(&[("flowvigil", m)]));
+        }
     }
     if let Some(path) = &args.report {
         let read = reader.summary();
-        let facts = vec![
+        let mut facts = vec![
             ("model".to_string(), args.model.display().to_string()),
             ("records".to_string(), report::text::int(read.records)),
             ("late records".to_string(), report::text::int(late)),
@@ -107,6 +150,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ),
             ),
         ];
+        if let Some(m) = &metrics {
+            facts.extend(label_facts(m));
+        }
         let inputs = super::eval::describe_inputs(&args.inputs);
         let data = report::AlertReport::from_rows(
             &bt.rows,
@@ -128,4 +174,76 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         flowvigil::model::save(&bt.model, path)?;
     }
     Ok(common::finished(reader.summary()))
+}
+
+/// Labels by ENI, for matching alerts.
+struct LabelIndex<'a> {
+    by_eni: std::collections::HashMap<&'a str, Vec<&'a Label>>,
+}
+
+impl<'a> LabelIndex<'a> {
+    fn new(labels: &'a [Label]) -> Self {
+        let mut by_eni: std::collections::HashMap<&str, Vec<&Label>> =
+            std::collections::HashMap::new();
+        for l in labels {
+            by_eni.entry(l.eni.as_str()).or_default().push(l);
+        }
+        LabelIndex { by_eni }
+    }
+
+    /// The labels of `eni` overlapping the window at `start`, in the file's order.
+    fn overlapping(&self, eni: &str, start: u64, window_secs: u32) -> Vec<&'a Label> {
+        self.by_eni
+            .get(eni)
+            .map(|ls| {
+                ls.iter()
+                    .copied()
+                    .filter(|l| l.overlaps(start, u64::from(window_secs)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Adds the attacks `hits` to an alert: `labels` (JSON lines) or `unmapped.labels` (OCSF).
+fn add_labels(value: &mut Value, hits: Vec<&Label>, format: AlertFormat) {
+    let list: Vec<Value> = hits
+        .iter()
+        .map(|l| json!({ "attack_id": l.attack_id, "attack_type": l.attack_type }))
+        .collect();
+    let Value::Object(map) = value else {
+        return;
+    };
+    match format {
+        AlertFormat::Jsonl => {
+            map.insert("labels".into(), Value::Array(list));
+        }
+        AlertFormat::Ocsf => {
+            let unmapped = map
+                .entry("unmapped")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Value::Object(u) = unmapped {
+                u.insert("labels".into(), Value::Array(list));
+            }
+        }
+    }
+}
+
+/// The report's header lines for a labeled backtest.
+fn label_facts(m: &Metrics) -> Vec<(String, String)> {
+    vec![
+        (
+            "precision (labels)".to_string(),
+            report::text::pct(m.precision),
+        ),
+        ("recall (labels)".to_string(), report::text::pct(m.recall)),
+        (
+            "attacks detected".to_string(),
+            format!(
+                "{} of {}",
+                report::text::int(m.delay.detected),
+                report::text::int(m.delay.attacks)
+            ),
+        ),
+    ]
 }
