@@ -554,6 +554,8 @@ fn backtest_with_labels_marks_each_alert_and_measures_them() {
             .arg(&labels_path)
             .arg("--out")
             .arg(&alerts_path)
+            .arg("--report")
+            .arg(dir.path().join(format!("report.{format}.html")))
             .arg(&sample)
             .output()
             .expect("run backtest");
@@ -611,5 +613,17 @@ fn backtest_with_labels_marks_each_alert_and_measures_them() {
         assert_eq!(counts["alerts"].as_u64(), Some(alerts.len() as u64));
         assert_eq!(counts["true_positives"].as_u64(), Some(hit as u64));
         assert_eq!(summary["alerts"].as_u64(), Some(alerts.len() as u64));
+        let delay = &summary["labeled"]["delay"];
+        let page = std::fs::read_to_string(dir.path().join(format!("report.{format}.html")))
+            .expect("report");
+        let detected = format!(
+            "{} of {}",
+            delay["detected"].as_u64().expect("detected"),
+            delay["attacks"].as_u64().expect("attacks")
+        );
+        assert!(
+            page.contains("attacks detected") && page.contains(&detected),
+            "the report's header names {detected} attacks detected"
+        );
     }
 }
