@@ -12,8 +12,8 @@
 //! - [`flowlog`]: the flow record, every AWS format (v2..v8, custom, headers), the byte-level
 //!   parser (with a straight-line fast path for default v2 lines that falls back to the general
 //!   one, and on CPUs with AVX-512 VBMI2 a vectorised parse of the usual v2 line in front of it,
-//!   chosen at run time), inputs (files, gzip, Parquet with the default `parquet` feature, folder
-//!   trees, stdin), the text writer, malformed-line reports,
+//!   chosen at run time), inputs (files, gzip, Parquet with the default `parquet` feature,
+//!   CloudWatch Logs JSON, folder trees, stdin), the text writer, malformed-line reports,
 //!   and pieces of input for parallel parsing (`flowlog::chunk`), merged back in input order.
 //! - [`stats`]: the summary behind `flowvigil stats`.
 //! - [`civil`]: UTC calendar arithmetic on Unix seconds (dates for file names, reports, stats).

@@ -299,11 +299,15 @@ impl FlowStats {
         let mut out = String::new();
         let gz = r.files.iter().filter(|f| f.gzip).count();
         let pq = r.files.iter().filter(|f| f.parquet).count();
-        let pq = if pq > 0 {
+        let cw = r.files.iter().filter(|f| f.cloudwatch).count();
+        let mut pq = if pq > 0 {
             format!(", {pq} Parquet")
         } else {
             String::new()
         };
+        if cw > 0 {
+            pq.push_str(&format!(", {cw} CloudWatch Logs JSON"));
+        }
         let _ = writeln!(
             out,
             "inputs      {} file(s) ({gz} gzip{pq}), {} lines, {} header line(s)",

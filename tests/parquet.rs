@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use flowvigil::flowlog::{
-    FlowRecord, FlowlogError, LogReader, MemorySink, ReadOptions, ReadSummary,
-};
+mod common;
+
+use flowvigil::flowlog::{FlowRecord, FlowlogError, LogReader, ReadOptions};
 use parquet::basic::{Compression, GzipLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
@@ -178,44 +178,14 @@ fn write_columns(schema: &str, cols: Vec<Col>, n: usize, path: &Path, layout: &L
     writer.close().expect("close file");
 }
 
-/// Everything a reader gives for `path`: the records with their ENI names, the bad-line
-/// reports, and the summary (or the error that stopped it).
-struct Read {
-    records: Vec<(FlowRecord, Option<String>)>,
-    reports: Vec<String>,
-    summary: ReadSummary,
-    error: Option<String>,
-}
+type Read = common::ReadAll;
 
 fn read(path: &Path, strict: bool) -> Read {
-    let sink = MemorySink::new();
     let opts = ReadOptions {
         strict,
         ..ReadOptions::default()
     };
-    let mut reader = LogReader::open(&[path.to_path_buf()], opts)
-        .expect("open")
-        .with_sink(Box::new(sink.clone()));
-    let mut rec = FlowRecord::default();
-    let mut records = Vec::new();
-    let error = loop {
-        match reader.next_record(&mut rec) {
-            Ok(true) => {
-                let name = rec.eni.map(|id| reader.interner().name(id).to_string());
-                let mut r = rec.clone();
-                r.eni = None;
-                records.push((r, name));
-            }
-            Ok(false) => break None,
-            Err(e) => break Some(e.to_string()),
-        }
-    };
-    Read {
-        records,
-        reports: sink.messages(),
-        summary: reader.summary().clone(),
-        error,
-    }
+    common::read_all(LogReader::open(&[path.to_path_buf()], opts).expect("open"))
 }
 
 /// The text's reading and the Parquet file's agree: records, reports (the path aside) and
@@ -712,7 +682,7 @@ fn features_from_a_parquet_tree_equal_the_text_trees() {
     assert!(st.success());
     let pq_root = dir.path().join("pq");
     let mut n = 0;
-    for f in walk(&gen) {
+    for f in common::files_under(&gen) {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let Some(stem) = name.strip_suffix(".log.gz") else {
             continue;
@@ -758,21 +728,4 @@ fn features_from_a_parquet_tree_equal_the_text_trees() {
         text.contains(&format!("{n} file(s) (0 gzip, {n} Parquet)")),
         "{text}"
     );
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }

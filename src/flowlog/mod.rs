@@ -3,8 +3,10 @@
 //! - [`record`]: the typed [`FlowRecord`] and the [`Field`] names.
 //! - [`parse`]: [`Format`] (field order from a header, `--format` or the v2 default) and the
 //!   byte-level line parser with its small, `Copy` [`ParseError`].
-//! - [`reader`]: [`LogReader`] over files, gzip, Parquet, folder trees and stdin, with bad-line
-//!   reports.
+//! - [`reader`]: [`LogReader`] over files, gzip, Parquet, CloudWatch Logs JSON, folder trees
+//!   and stdin, with bad-line reports.
+//! - [`cloudwatch`]: CloudWatch Logs JSON (subscription data, the AWS CLI's output) read as
+//!   the text lines of its events' messages.
 //! - `parquet` (feature `parquet`, on by default): AWS's Parquet delivery, read as the text
 //!   lines of a custom format (`parquet::ParquetLines`).
 //! - [`summary`]: [`ReadSummary`], the counts a reader keeps.
@@ -18,6 +20,7 @@
 //!   into a [`V2Target`]: a record, or the window stage's block slot (`LogReader::fast_into`).
 
 pub mod chunk;
+pub mod cloudwatch;
 pub mod error;
 mod fast;
 pub use fast::V2Target;

@@ -10,6 +10,9 @@
 //!   (concatenated objects). By default it is decompressed on a background thread, so
 //!   decompression and parsing overlap, and the next input is opened (its decoder started)
 //!   while one is read; the records and their order are the same either way.
+//! - **Apache Parquet** (detected from its magic bytes; feature `parquet`) and **CloudWatch
+//!   Logs JSON** (the decompressed text's first byte `{` or `[`) are read as text lines by
+//!   `super::parquet` and [`super::cloudwatch`], each on a background thread.
 //! - **stdin** is `-`.
 //!
 //! Each input starts with the default format (`--format`, else v2); a header line switches the
@@ -952,8 +955,9 @@ impl LogReader {
         })?;
         self.summary.files.push(FileSummary {
             path: path.display().to_string(),
-            gzip: encoding == Encoding::Gzip,
-            parquet: encoding == Encoding::Parquet,
+            gzip: encoding.gzip,
+            parquet: encoding.parquet,
+            cloudwatch: encoding.cloudwatch,
             ..FileSummary::default()
         });
         self.lines = Lines::new();
@@ -1409,13 +1413,23 @@ fn is_log_name(name: &str) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// How an input's bytes are stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Encoding {
-    Plain,
-    Gzip,
+/// How an input's bytes are stored (all false: plain text).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Encoding {
+    gzip: bool,
     /// Apache Parquet, read as text lines (`super::parquet`).
-    Parquet,
+    parquet: bool,
+    /// CloudWatch Logs JSON, read as text lines ([`super::cloudwatch`]).
+    cloudwatch: bool,
+}
+
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+impl Encoding {
+    const PARQUET: Encoding = Encoding {
+        gzip: false,
+        parquet: true,
+        cloudwatch: false,
+    };
 }
 
 /// An opened input: its bytes (as text lines) and how they were stored.
@@ -1465,9 +1479,9 @@ fn read_prefix(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 fn open_parquet(file: File, background: bool) -> Opened {
     let lines = super::parquet::ParquetLines::open(file)?;
     if background {
-        return Ok((Box::new(ChannelReader::spawn(lines)), Encoding::Parquet));
+        return Ok((Box::new(ChannelReader::spawn(lines)), Encoding::PARQUET));
     }
-    Ok((Box::new(lines), Encoding::Parquet))
+    Ok((Box::new(lines), Encoding::PARQUET))
 }
 
 #[cfg(not(feature = "parquet"))]
@@ -1480,7 +1494,8 @@ fn open_parquet(_file: File, _background: bool) -> Opened {
 }
 
 /// Opens a stream (stdin, or a file's bytes after [`open_input`]'s look at them), sniffing
-/// gzip from its first two bytes; Parquet in a stream is an error that says why.
+/// gzip from its first two bytes, then CloudWatch Logs JSON from the first byte of the text;
+/// Parquet in a stream is an error that says why.
 fn sniff(mut raw: Box<dyn Read + Send>, background: bool) -> Opened {
     let mut magic = [0u8; 4];
     let n = read_prefix(&mut raw, &mut magic)?;
@@ -1495,12 +1510,47 @@ fn sniff(mut raw: Box<dyn Read + Send>, background: bool) -> Opened {
     let stream = Cursor::new(prefix).chain(raw);
     if n >= 2 && magic.get(..2) == Some(&[0x1f, 0x8b]) {
         let decoder = MultiGzDecoder::new(io::BufReader::with_capacity(CHUNK, stream));
+        let gzip = Encoding {
+            gzip: true,
+            ..Encoding::default()
+        };
         if background {
-            return Ok((Box::new(ChannelReader::spawn(decoder)), Encoding::Gzip));
+            return json_or_text(Box::new(ChannelReader::spawn(decoder)), gzip);
         }
-        return Ok((Box::new(decoder), Encoding::Gzip));
+        return json_or_text(Box::new(decoder), gzip);
     }
-    Ok((Box::new(stream), Encoding::Plain))
+    json_or_text(Box::new(stream), Encoding::default())
+}
+
+/// Text as it is, or CloudWatch Logs JSON (its first byte other than whitespace `{` or `[`)
+/// as the text lines of its events' messages, parsed on a background thread.
+fn json_or_text(mut text: Box<dyn Read + Send>, mut enc: Encoding) -> Opened {
+    // Only as far as the first byte other than whitespace: a live stream (`score -`) is not
+    // kept waiting for more.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 64];
+    let first = loop {
+        let k = match text.read(&mut buf) {
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let got = buf.get(..k).unwrap_or_default();
+        head.extend_from_slice(got);
+        if k == 0 {
+            break None;
+        }
+        if let Some(&b) = got.iter().find(|b| !b.is_ascii_whitespace()) {
+            break Some(b);
+        }
+    };
+    let stream: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(text));
+    if first.is_some_and(super::cloudwatch::looks_like_json) {
+        enc.cloudwatch = true;
+        let lines = ChannelReader::produce(move |out| super::cloudwatch::convert(stream, out));
+        return Ok((Box::new(lines), enc));
+    }
+    Ok((stream, enc))
 }
 
 /// Reads from a background thread that fills chunks from `R` (the gzip decoder), so that
@@ -1515,24 +1565,59 @@ struct ChannelReader {
 }
 
 impl ChannelReader {
+    /// Reads `inner` (a decoder) on a background thread.
     fn spawn<R: Read + Send + 'static>(mut inner: R) -> Self {
+        Self::start("flowvigil-gunzip", move |tx, returned| {
+            decode_loop(&mut inner, &tx, &returned)
+        })
+    }
+
+    /// The bytes `produce` writes on a background thread, in chunks of [`CHUNK`] (a parse
+    /// that pushes its output, such as [`super::cloudwatch::convert`]). Its error, or a panic
+    /// in it, reaches the reader after the bytes written before it.
+    fn produce<F>(produce: F) -> Self
+    where
+        F: FnOnce(&mut ChunkOut) -> io::Result<()> + Send + 'static,
+    {
+        Self::start("flowvigil-json", move |tx, returned| {
+            let mut out = ChunkOut {
+                tx,
+                returned,
+                buf: Vec::new(),
+            };
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| produce(&mut out)))
+                    .unwrap_or_else(|_| Err(io::Error::other("the input's parser failed")));
+            let sent = out.flush();
+            let last = match result {
+                Ok(()) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            };
+            if sent.is_ok() {
+                let _ = out.tx.send(last);
+            }
+        })
+    }
+
+    /// Runs `body` on a named thread with the channel's ends; a thread that cannot start
+    /// hands its error to the reader rather than panicking.
+    fn start<F>(name: &str, body: F) -> Self
+    where
+        F: FnOnce(SyncSender<io::Result<Vec<u8>>>, Receiver<Vec<u8>>) + Send + 'static,
+    {
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPELINE_DEPTH);
         let (recycle, returned) = mpsc::channel::<Vec<u8>>();
         let spawned = std::thread::Builder::new()
-            .name("flowvigil-gunzip".into())
-            .spawn(move || decode_loop(&mut inner, &tx, &returned));
-        if let Err(e) = spawned {
-            // No thread: hand the error to the reader rather than panicking.
-            let (tx, rx) = mpsc::sync_channel(1);
-            let _ = tx.send(Err(e));
-            return ChannelReader {
-                rx,
-                recycle,
-                chunk: Vec::new(),
-                pos: 0,
-                done: false,
-            };
-        }
+            .name(name.into())
+            .spawn(move || body(tx, returned));
+        let rx = match spawned {
+            Ok(_) => rx,
+            Err(e) => {
+                let (tx, rx) = mpsc::sync_channel(1);
+                let _ = tx.send(Err(e));
+                rx
+            }
+        };
         ChannelReader {
             rx,
             recycle,
@@ -1540,6 +1625,39 @@ impl ChannelReader {
             pos: 0,
             done: false,
         }
+    }
+}
+
+/// The producing side of [`ChannelReader::produce`]: lines gathered into chunks.
+struct ChunkOut {
+    tx: SyncSender<io::Result<Vec<u8>>>,
+    returned: Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkOut {
+    /// Sends what is gathered (nothing when empty); `Err` when the reader is gone.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut next = self.returned.try_recv().unwrap_or_default();
+        next.clear();
+        let full = std::mem::replace(&mut self.buf, next);
+        self.tx
+            .send(Ok(full))
+            .map_err(|_| io::Error::other("the reader stopped"))
+    }
+}
+
+impl super::cloudwatch::LineOut for ChunkOut {
+    fn line(&mut self, message: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(message);
+        self.buf.push(b'\n');
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
     }
 }
 

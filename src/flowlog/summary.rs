@@ -58,6 +58,10 @@ pub struct FileSummary {
     /// lines (see `flowlog::parquet`).
     #[serde(default)]
     pub parquet: bool,
+    /// True when the input was CloudWatch Logs JSON (subscription data or the AWS CLI's
+    /// output), read as its events' messages (see `flowlog::cloudwatch`).
+    #[serde(default)]
+    pub cloudwatch: bool,
     /// Lines read.
     pub lines: u64,
     /// Records returned.

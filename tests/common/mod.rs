@@ -322,3 +322,59 @@ pub fn shared_dataset(name: &str) -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// Everything a reader gives: its records (the ENI id replaced by its name), its bad-line
+/// reports, its summary, and the error that stopped it (if one did).
+#[allow(dead_code)] // not every test file that shares this module reads through it
+pub struct ReadAll {
+    pub records: Vec<(FlowRecord, Option<String>)>,
+    pub reports: Vec<String>,
+    pub summary: flowvigil::flowlog::ReadSummary,
+    pub error: Option<String>,
+}
+
+/// Reads `reader` to its end or its first error (see [`ReadAll`]).
+#[allow(dead_code)]
+pub fn read_all(reader: flowvigil::flowlog::LogReader) -> ReadAll {
+    let sink = flowvigil::flowlog::MemorySink::new();
+    let mut reader = reader.with_sink(Box::new(sink.clone()));
+    let mut rec = FlowRecord::default();
+    let mut records = Vec::new();
+    let error = loop {
+        match reader.next_record(&mut rec) {
+            Ok(true) => {
+                let name = rec.eni.map(|id| reader.interner().name(id).to_string());
+                let mut r = rec.clone();
+                r.eni = None;
+                records.push((r, name));
+            }
+            Ok(false) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    ReadAll {
+        records,
+        reports: sink.messages(),
+        summary: reader.summary().clone(),
+        error,
+    }
+}
+
+/// Every file under `dir`, recursively, sorted.
+#[allow(dead_code)]
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
