@@ -306,7 +306,7 @@ impl FlowStats {
             String::new()
         };
         if cw > 0 {
-            pq.push_str(&format!(", {cw} CloudWatch Logs JSON"));
+            pq.push_str(&format!(", {cw} CloudWatch Logs"));
         }
         let _ = writeln!(
             out,

@@ -78,6 +78,22 @@ fn firehose(lines: &[&str], batch: usize, gzip: bool) -> Vec<u8> {
     out
 }
 
+/// A CloudWatch Logs export object: gzip text, each line the event's timestamp and message.
+fn export(lines: &[&str]) -> Vec<u8> {
+    let mut text = String::new();
+    for (i, m) in lines.iter().enumerate() {
+        text.push_str(&format!(
+            "2026-03-02T00:{:02}:{:02}.{:03}Z {m}\n",
+            i / 60 % 60,
+            i % 60,
+            i % 1000
+        ));
+    }
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
 /// `aws logs filter-log-events` output.
 fn cli_output(lines: &[&str]) -> Vec<u8> {
     let events: Vec<_> = lines
@@ -124,6 +140,7 @@ fn every_shape_reads_as_its_text() {
         ("firehose.gz", firehose(&refs, 3, true)),
         ("firehose-plain", firehose(&refs, 1, false)),
         ("cli.json", cli_output(&refs)),
+        ("000000.gz", export(&refs)),
         (
             "array.json",
             serde_json::to_vec(
@@ -250,21 +267,19 @@ fn features_from_cloudwatch_objects_equal_the_text() {
         .output()
         .expect("stats");
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        s.contains("2 file(s) (1 gzip, 2 CloudWatch Logs JSON)"),
-        "{s}"
-    );
+    assert!(s.contains("2 file(s) (1 gzip, 2 CloudWatch Logs)"), "{s}");
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Any batching into objects, gzip or not, any shape: the records of the text, in order.
+    /// Any batching into objects, gzip or not, any shape (an export too): the records of the
+/// text, in order.
     #[test]
     fn any_batching_reads_as_the_text(
         batch in 1usize..9,
         gzip in any::<bool>(),
-        shape in 0u8..3,
+        shape in 0u8..4,
         keep in proptest::collection::vec(any::<bool>(), 7),
     ) {
         let lines = sample_lines();
@@ -274,6 +289,7 @@ proptest! {
         let bytes = match shape {
             0 => firehose(&picked, batch, gzip),
             1 => cli_output(&picked),
+            2 => export(&picked),
             _ => serde_json::to_vec(&picked.iter().map(|m| json!({"message": m})).collect::<Vec<_>>()).expect("json"),
         };
         let p = write(dir.path(), "x.json", &bytes);

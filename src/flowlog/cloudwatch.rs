@@ -18,6 +18,12 @@
 //! `--format` (the default v2 needs nothing). Error reports count lines as events: line `N` of
 //! such a file is its `N`-th event (of the events read, control messages excluded).
 //!
+//! **Exports** (`aws logs create-export-task` to S3, objects `.../000000.gz`) are text: each
+//! line is the event's timestamp (ISO 8601, UTC) and its message, `2026-03-02T00:00:05.000Z 2
+//! 123456789012 eni-... OK`. A file whose first line starts so is read with each line's
+//! timestamp removed ([`ExportLines`]; a line without one is read as it is, and so reported if
+//! it is no record); line numbers are unchanged.
+//!
 //! The JSON is parsed as a stream on a background thread, event by event, so memory does not
 //! grow with the file: one event's message, one subscription object's messages (CloudWatch
 //! Logs delivers at most about 1 MB per object; they are held until the object ends, to know
@@ -32,6 +38,77 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 /// True when `first` (the file's first bytes after any whitespace) starts CloudWatch Logs JSON.
 pub fn looks_like_json(first: u8) -> bool {
     first == b'{' || first == b'['
+}
+
+/// The length of an ISO 8601 UTC timestamp and the space after it at the start of `line`
+/// (`2026-03-02T00:00:05.123Z `, the fraction optional), as CloudWatch Logs' exports put
+/// before each message; `None` when the line does not start so.
+pub fn export_prefix(line: &[u8]) -> Option<usize> {
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
+    let head = line.get(..SHAPE.len())?;
+    let shaped = head.iter().zip(SHAPE).all(|(&b, &s)| {
+        if s == b'd' {
+            b.is_ascii_digit()
+        } else {
+            b == s
+        }
+    });
+    if !shaped {
+        return None;
+    }
+    let mut i = SHAPE.len();
+    if line.get(i) == Some(&b'.') {
+        i += 1;
+        let digits = line
+            .get(i..)?
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        i += digits;
+    }
+    (line.get(i..i + 2) == Some(b"Z ")).then_some(i + 2)
+}
+
+/// An export's lines with their timestamps removed (see the module docs): one line out for
+/// each line in, so line numbers hold.
+pub struct ExportLines<R> {
+    src: io::BufReader<R>,
+    line: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> ExportLines<R> {
+    /// Reads `src`, an export's text.
+    pub fn new(src: R) -> Self {
+        ExportLines {
+            src: io::BufReader::with_capacity(1 << 16, src),
+            line: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for ExportLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::BufRead;
+        while self.pos >= self.line.len() {
+            self.line.clear();
+            if self.src.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(0);
+            }
+            self.pos = export_prefix(&self.line).unwrap_or(0);
+        }
+        let rest = self.line.get(self.pos..).unwrap_or_default();
+        let k = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..k), rest.get(..k)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += k;
+        Ok(k)
+    }
 }
 
 /// Where the parse writes the event messages as lines.
@@ -212,6 +289,33 @@ mod tests {
             "a b\nc \"quoted\" é\nd\n",
             "events without a message are skipped"
         );
+    }
+
+    #[test]
+    fn export_timestamps_are_removed_line_by_line() {
+        for (line, want) in [
+            (&b"2026-03-02T00:00:05.000Z 2 1 eni-a"[..], Some(25)),
+            (b"2026-03-02T00:00:05Z x", Some(21)),
+            (b"2026-03-02T00:00:05.123456789Z x", Some(31)),
+            (b"2026-03-02T00:00:05.Z x", None),
+            (b"2026-03-02 00:00:05Z x", None),
+            (b"2026-03-02T00:00:05.000+01:00 x", None),
+            (b"2 123456789012 eni-a", None),
+            (b"2026-03-02T00:00:05.000Z", None),
+        ] {
+            assert_eq!(
+                export_prefix(line),
+                want,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        let text = "2026-03-02T00:00:05.000Z 2 1 eni-a\nno stamp here\n\n2026-03-02T00:00:06Z last";
+        let mut out = String::new();
+        ExportLines::new(text.as_bytes())
+            .read_to_string(&mut out)
+            .expect("read");
+        assert_eq!(out, "2 1 eni-a\nno stamp here\n\nlast");
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //!   while one is read; the records and their order are the same either way.
 //! - **Apache Parquet** (detected from its magic bytes; feature `parquet`) and **CloudWatch
 //!   Logs JSON** (the decompressed text's first byte `{` or `[`) are read as text lines by
-//!   `super::parquet` and [`super::cloudwatch`], each on a background thread.
+//!   `super::parquet` and [`super::cloudwatch`], each on a background thread; a **CloudWatch
+//!   Logs export** (the first line starting with a timestamp) has each line's timestamp
+//!   removed.
 //! - **stdin** is `-`.
 //!
 //! Each input starts with the default format (`--format`, else v2); a header line switches the
@@ -1522,33 +1524,49 @@ fn sniff(mut raw: Box<dyn Read + Send>, background: bool) -> Opened {
     json_or_text(Box::new(stream), Encoding::default())
 }
 
-/// Text as it is, or CloudWatch Logs JSON (its first byte other than whitespace `{` or `[`)
-/// as the text lines of its events' messages, parsed on a background thread.
+/// Text as it is; CloudWatch Logs JSON (its first byte other than whitespace `{` or `[`) as
+/// the text lines of its events' messages, parsed on a background thread; or a CloudWatch Logs
+/// export (its first line starting with a timestamp) with each line's timestamp removed.
 fn json_or_text(mut text: Box<dyn Read + Send>, mut enc: Encoding) -> Opened {
-    // Only as far as the first byte other than whitespace: a live stream (`score -`) is not
-    // kept waiting for more.
+    // Only as far as needed to tell (the first byte other than whitespace, then the first
+    // line's first 32 bytes): a live stream (`score -`) is not kept waiting for more.
     let mut head = Vec::new();
     let mut buf = [0u8; 64];
-    let first = loop {
+    let mut first: Option<usize> = None;
+    loop {
+        if let Some(i) = first {
+            let line = head.get(i..).unwrap_or_default();
+            if line.len() >= 32 || line.contains(&b'\n') {
+                break;
+            }
+        }
         let k = match text.read(&mut buf) {
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let got = buf.get(..k).unwrap_or_default();
-        head.extend_from_slice(got);
         if k == 0 {
-            break None;
+            break;
         }
-        if let Some(&b) = got.iter().find(|b| !b.is_ascii_whitespace()) {
-            break Some(b);
+        head.extend_from_slice(buf.get(..k).unwrap_or_default());
+        if first.is_none() {
+            first = head.iter().position(|b| !b.is_ascii_whitespace());
         }
-    };
+    }
+    let start = first.and_then(|i| head.get(i..)).unwrap_or_default();
+    let json = start
+        .first()
+        .is_some_and(|&b| super::cloudwatch::looks_like_json(b));
+    let export = super::cloudwatch::export_prefix(start).is_some();
     let stream: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(text));
-    if first.is_some_and(super::cloudwatch::looks_like_json) {
+    if json {
         enc.cloudwatch = true;
         let lines = ChannelReader::produce(move |out| super::cloudwatch::convert(stream, out));
         return Ok((Box::new(lines), enc));
+    }
+    if export {
+        enc.cloudwatch = true;
+        return Ok((Box::new(super::cloudwatch::ExportLines::new(stream)), enc));
     }
     Ok((stream, enc))
 }

@@ -58,8 +58,9 @@ pub struct FileSummary {
     /// lines (see `flowlog::parquet`).
     #[serde(default)]
     pub parquet: bool,
-    /// True when the input was CloudWatch Logs JSON (subscription data or the AWS CLI's
-    /// output), read as its events' messages (see `flowlog::cloudwatch`).
+    /// True when the input came from CloudWatch Logs: JSON (subscription data or the AWS
+    /// CLI's output), read as its events' messages, or an export, read without its
+    /// timestamps (see `flowlog::cloudwatch`).
     #[serde(default)]
     pub cloudwatch: bool,
     /// Lines read.
