@@ -458,6 +458,48 @@ fn bad_values_are_reported_by_row_and_field() {
     assert_eq!(strict.records.len(), 1);
 }
 
+/// `start` and `end` stored as timestamps (as a converter may write them, here in
+/// milliseconds and microseconds) are read in seconds.
+#[test]
+fn timestamps_are_read_in_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("ts.parquet");
+    let schema = "message m {
+        REQUIRED BYTE_ARRAY interface_id (UTF8);
+        REQUIRED INT64 start (TIMESTAMP(MILLIS,true));
+        REQUIRED INT64 end (TIMESTAMP(MICROS,true));
+    }";
+    let starts = [1_700_000_000_999i64, 1_700_000_060_000];
+    let ends = [1_700_000_059_999_999i64, 1_700_000_120_000_001];
+    let cols = vec![
+        Col::Str {
+            values: vec![ByteArray::from("eni-a"), ByteArray::from("eni-b")],
+            defs: vec![1; 2],
+        },
+        Col::Int {
+            values: starts.to_vec(),
+            defs: vec![1; 2],
+            int32: false,
+        },
+        Col::Int {
+            values: ends.to_vec(),
+            defs: vec![1; 2],
+            int32: false,
+        },
+    ];
+    write_columns(schema, cols, 2, &p, &Layout::default());
+    let got = read(&p, true);
+    let times: Vec<(Option<u64>, Option<u64>)> =
+        got.records.iter().map(|(r, _)| (r.start, r.end)).collect();
+    assert_eq!(
+        times,
+        [
+            (Some(1_700_000_000), Some(1_700_000_059)),
+            (Some(1_700_000_060), Some(1_700_000_120))
+        ]
+    );
+}
+
 /// Files the reader cannot read as flow logs: an error naming the problem, never a panic.
 #[test]
 fn unreadable_parquet_files_are_clear_errors() {

@@ -13,7 +13,9 @@
 //! Columns:
 //! - integers (`INT32`, `INT64`; unsigned when the column's logical type says so) are written
 //!   in decimal; a negative value is then reported by the field's parser like any other bad
-//!   number (`expected an integer 0..=65535, found "-1"`);
+//!   number (`expected an integer 0..=65535, found "-1"`); a 64-bit timestamp (milli-, micro-
+//!   or nanoseconds, as a converter may store `start` and `end`) is written in whole seconds,
+//!   the unit of the flow-log fields;
 //! - strings (`BYTE_ARRAY`) are written as they are when every byte is a printable ASCII
 //!   character; a byte that cannot appear in a space-separated field (a space, a control byte,
 //!   non-ASCII) is written as DEL (`0x7f`), and an empty string as one DEL, which no checked
@@ -44,7 +46,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 
-use parquet::basic::{LogicalType, Type as PhysicalType};
+use parquet::basic::{ConvertedType, LogicalType, TimeUnit, Type as PhysicalType};
 use parquet::column::reader::{get_typed_column_reader, ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -93,10 +95,11 @@ enum Typed {
     Bytes(ColumnReaderImpl<ByteArrayType>),
 }
 
-/// A batch's non-null values, and whether integers are unsigned.
+/// A batch's non-null values, and whether integers are unsigned; for 64-bit timestamps, their
+/// units per second (1 for plain integers).
 enum Values {
     I32(Vec<i32>, bool),
-    I64(Vec<i64>, bool),
+    I64(Vec<i64>, bool, i64),
     Bytes(Vec<ByteArray>),
 }
 
@@ -170,14 +173,27 @@ impl ParquetLines {
                 Some(LogicalType::Integer(int)) if !int.is_signed
             ) || matches!(
                 c.converted_type(),
-                parquet::basic::ConvertedType::UINT_8
-                    | parquet::basic::ConvertedType::UINT_16
-                    | parquet::basic::ConvertedType::UINT_32
-                    | parquet::basic::ConvertedType::UINT_64
+                ConvertedType::UINT_8
+                    | ConvertedType::UINT_16
+                    | ConvertedType::UINT_32
+                    | ConvertedType::UINT_64
             );
+            // Timestamps (a writer's `start` and `end` may be one) become Unix seconds.
+            let per_second = match c.logical_type_ref() {
+                Some(LogicalType::Timestamp(t)) => match t.unit {
+                    TimeUnit::MILLIS => 1_000,
+                    TimeUnit::MICROS => 1_000_000,
+                    TimeUnit::NANOS => 1_000_000_000,
+                },
+                _ => match c.converted_type() {
+                    ConvertedType::TIMESTAMP_MILLIS => 1_000,
+                    ConvertedType::TIMESTAMP_MICROS => 1_000_000,
+                    _ => 1,
+                },
+            };
             let values = match c.physical_type() {
                 PhysicalType::INT32 => Values::I32(Vec::new(), unsigned),
-                PhysicalType::INT64 => Values::I64(Vec::new(), unsigned),
+                PhysicalType::INT64 => Values::I64(Vec::new(), unsigned, per_second),
                 PhysicalType::BYTE_ARRAY => Values::Bytes(Vec::new()),
                 other => {
                     return Err(invalid(format!(
@@ -306,12 +322,12 @@ impl ParquetLines {
                         };
                         self.out.extend_from_slice(s.as_bytes());
                     }
-                    Values::I64(v64, unsigned) => {
+                    Values::I64(v64, unsigned, per_second) => {
                         let x = v64.get(v).copied().unwrap_or_default();
                         let s = if *unsigned {
                             digits.format(x as u64)
                         } else {
-                            digits.format(x)
+                            digits.format(x.div_euclid(*per_second))
                         };
                         self.out.extend_from_slice(s.as_bytes());
                     }
@@ -344,7 +360,7 @@ impl Column {
                 v.clear();
                 read_all(r, n, defs, v)
             }
-            (Some(Typed::I64(r)), Values::I64(v, _)) => {
+            (Some(Typed::I64(r)), Values::I64(v, _, _)) => {
                 v.clear();
                 read_all(r, n, defs, v)
             }
