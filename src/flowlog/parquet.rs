@@ -37,8 +37,9 @@
 //! per column (as the writer sized them: AWS writes pages of about 1 MiB or less), the batch's
 //! values and its text (about 4,096 lines), whatever its row groups' sizes.
 //!
-//! A file the decoder cannot read is an error for that file (a panic inside the decoder, on a
-//! corrupt file it does not check, is caught and reported the same way).
+//! A file the decoder cannot read is an I/O error naming the file, which stops the run as a
+//! corrupt gzip file does (a panic inside the decoder, on a corrupt file it does not check, is
+//! caught and reported the same way).
 //!
 //! Parquet keeps its index at the end of the file, so it is read from a path, not from a
 //! stream: Parquet on standard input or a pipe is an error that says so.
