@@ -1421,7 +1421,8 @@ struct Encoding {
     gzip: bool,
     /// Apache Parquet, read as text lines (`super::parquet`).
     parquet: bool,
-    /// CloudWatch Logs JSON, read as text lines ([`super::cloudwatch`]).
+    /// From CloudWatch Logs: JSON read as its events' messages, or an export read without its
+    /// timestamps ([`super::cloudwatch`]).
     cloudwatch: bool,
 }
 
