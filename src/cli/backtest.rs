@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use flowvigil::engine::{self, AlertFormat, BacktestOptions, BacktestSummary};
+use flowvigil::eval::truth::GroundTruth;
 use flowvigil::eval::{self, EvalInput, Metrics};
 use flowvigil::flowlog::LogReader;
 use flowvigil::labels::Label;
@@ -88,15 +89,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut out = BufWriter::new(out);
     let window_secs = model.windowing.window_secs;
-    let by_eni = labels.as_deref().map(LabelIndex::new);
-    for row in &bt.rows {
+    // The scored windows (one per row, in order) and which labels each overlaps.
+    let labeled = labels.as_deref().map(|labels| {
+        let windows = eval::scored_windows(&bt.rows);
+        let truth = GroundTruth::build(&windows, u64::from(window_secs), labels);
+        (labels, windows, truth)
+    });
+    for (i, row) in bt.rows.iter().enumerate() {
         if let Some(v) = row.verdict.as_deref() {
             if row.alert || args.all_windows {
-                match &by_eni {
+                match &labeled {
                     None => engine::write_alert(&mut out, &row.eni, v, window_secs, args.format)?,
-                    Some(index) => {
+                    Some((labels, _, truth)) => {
                         let mut value = engine::alert_value(&row.eni, v, window_secs, args.format)?;
-                        let hits = index.overlapping(&row.eni, row.window_start, window_secs);
+                        let hits = truth
+                            .labels_of_window
+                            .get(i)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|&l| labels.get(l as usize));
                         add_labels(&mut value, hits, args.format);
                         serde_json::to_writer(&mut out, &value)?;
                         out.write_all(b"\n")?;
@@ -108,10 +119,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     out.flush()?;
     let summary = BacktestSummary::from_rows(&bt.rows);
     let late: u64 = bt.run.late_by_eni.iter().map(|(_, n)| n).sum();
-    let metrics = labels.as_deref().map(|labels| {
-        let windows = eval::scored_windows(&bt.rows);
+    let metrics = labeled.as_ref().map(|(labels, windows, _)| {
         eval::evaluate(&EvalInput {
-            windows: &windows,
+            windows,
             window_secs: u64::from(window_secs),
             labels,
             threshold: eval::strict_threshold(model.scorer.calibration.threshold),
@@ -176,39 +186,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(common::finished(reader.summary()))
 }
 
-/// Labels by ENI, for matching alerts.
-struct LabelIndex<'a> {
-    by_eni: std::collections::HashMap<&'a str, Vec<&'a Label>>,
-}
-
-impl<'a> LabelIndex<'a> {
-    fn new(labels: &'a [Label]) -> Self {
-        let mut by_eni: std::collections::HashMap<&str, Vec<&Label>> =
-            std::collections::HashMap::new();
-        for l in labels {
-            by_eni.entry(l.eni.as_str()).or_default().push(l);
-        }
-        LabelIndex { by_eni }
-    }
-
-    /// The labels of `eni` overlapping the window at `start`, in the file's order.
-    fn overlapping(&self, eni: &str, start: u64, window_secs: u32) -> Vec<&'a Label> {
-        self.by_eni
-            .get(eni)
-            .map(|ls| {
-                ls.iter()
-                    .copied()
-                    .filter(|l| l.overlaps(start, u64::from(window_secs)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
 /// Adds the attacks `hits` to an alert: `labels` (JSON lines) or `unmapped.labels` (OCSF).
-fn add_labels(value: &mut Value, hits: Vec<&Label>, format: AlertFormat) {
+fn add_labels<'a>(value: &mut Value, hits: impl Iterator<Item = &'a Label>, format: AlertFormat) {
     let list: Vec<Value> = hits
-        .iter()
         .map(|l| json!({ "attack_id": l.attack_id, "attack_type": l.attack_type }))
         .collect();
     let Value::Object(map) = value else {

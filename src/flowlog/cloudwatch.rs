@@ -2,8 +2,8 @@
 //! strings of log events in JSON, read as text lines (one per event, in order), so that every
 //! rule of the text reader holds for them.
 //!
-//! Three shapes are read, detected by the first byte of the (decompressed) file being `{` or
-//! `[`:
+//! Three shapes are read, detected by the (decompressed) file's start, whitespace aside:
+//! `{"` or `{}`, `[{` or `[]` ([`looks_like_json`]):
 //! - **Subscription data**, as a CloudWatch Logs subscription filter delivers it through
 //!   Kinesis Data Firehose to S3: JSON objects (usually gzip members, concatenated without a
 //!   separator) of `{"messageType": "DATA_MESSAGE", "logGroup": ..., "logStream": ...,
@@ -35,9 +35,15 @@ use std::io::{self, Read};
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// True when `first` (the file's first bytes after any whitespace) starts CloudWatch Logs JSON.
-pub fn looks_like_json(first: u8) -> bool {
-    first == b'{' || first == b'['
+/// Whether `text` (a file's first bytes) starts CloudWatch Logs JSON: after any whitespace,
+/// an object opening on a key or closing (`{"`, `{}`) or an array opening on an object or
+/// closing (`[{`, `[]`). Anything else, a lone `[` included, is text.
+pub fn looks_like_json(text: &[u8]) -> bool {
+    let mut tokens = text.iter().filter(|b| !b.is_ascii_whitespace());
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(b'{'), Some(b'"' | b'}')) | (Some(b'['), Some(b'{' | b']'))
+    )
 }
 
 /// The length of an ISO 8601 UTC timestamp and the space after it at the start of `line`
@@ -101,11 +107,7 @@ impl<R: Read> Read for ExportLines<R> {
             }
             self.pos = export_prefix(&self.line).unwrap_or(0);
         }
-        let rest = self.line.get(self.pos..).unwrap_or_default();
-        let k = rest.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..k), rest.get(..k)) {
-            dst.copy_from_slice(src);
-        }
+        let k = self.line.get(self.pos..).unwrap_or_default().read(buf)?;
         self.pos += k;
         Ok(k)
     }
@@ -289,6 +291,30 @@ mod tests {
             "a b\nc \"quoted\" é\nd\n",
             "events without a message are skipped"
         );
+    }
+
+    #[test]
+    fn json_is_told_from_text_by_its_first_two_tokens() {
+        for (text, json) in [
+            (&b"{\"messageType\""[..], true),
+            (b"\n  {\n    \"events\": []", true),
+            (b"{}", true),
+            (b"[{\"message\": \"x\"}]", true),
+            (b" [ ] ", true),
+            (b"[", false),
+            (b"{", false),
+            (b"[1, 2]", false),
+            (b"{x", false),
+            (b"2 123456789012 eni-a", false),
+            (b"", false),
+        ] {
+            assert_eq!(
+                looks_like_json(text),
+                json,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     #[test]

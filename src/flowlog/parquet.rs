@@ -417,11 +417,7 @@ impl Read for ParquetLines {
                 return Ok(0);
             }
         }
-        let rest = self.out.get(self.pos..).unwrap_or_default();
-        let k = rest.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..k), rest.get(..k)) {
-            dst.copy_from_slice(src);
-        }
+        let k = self.out.get(self.pos..).unwrap_or_default().read(buf)?;
         self.pos += k;
         Ok(k)
     }

@@ -11,7 +11,7 @@
 //!   decompression and parsing overlap, and the next input is opened (its decoder started)
 //!   while one is read; the records and their order are the same either way.
 //! - **Apache Parquet** (detected from its magic bytes; feature `parquet`) and **CloudWatch
-//!   Logs JSON** (the decompressed text's first byte `{` or `[`) are read as text lines by
+//!   Logs JSON** (the decompressed text opening `{"` or `[{`) are read as text lines by
 //!   `super::parquet` and [`super::cloudwatch`], each on a background thread; a **CloudWatch
 //!   Logs export** (the first line starting with a timestamp) has each line's timestamp
 //!   removed.
@@ -1426,15 +1426,6 @@ struct Encoding {
     cloudwatch: bool,
 }
 
-#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
-impl Encoding {
-    const PARQUET: Encoding = Encoding {
-        gzip: false,
-        parquet: true,
-        cloudwatch: false,
-    };
-}
-
 /// An opened input: its bytes (as text lines) and how they were stored.
 type Opened = io::Result<(Box<dyn Read + Send>, Encoding)>;
 
@@ -1481,10 +1472,14 @@ fn read_prefix(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(feature = "parquet")]
 fn open_parquet(file: File, background: bool) -> Opened {
     let lines = super::parquet::ParquetLines::open(file)?;
+    let parquet = Encoding {
+        parquet: true,
+        ..Encoding::default()
+    };
     if background {
-        return Ok((Box::new(ChannelReader::spawn(lines)), Encoding::PARQUET));
+        return Ok((Box::new(ChannelReader::spawn(lines)), parquet));
     }
-    Ok((Box::new(lines), Encoding::PARQUET))
+    Ok((Box::new(lines), parquet))
 }
 
 #[cfg(not(feature = "parquet"))]
@@ -1497,7 +1492,7 @@ fn open_parquet(_file: File, _background: bool) -> Opened {
 }
 
 /// Opens a stream (stdin, or a file's bytes after [`open_input`]'s look at them), sniffing
-/// gzip from its first two bytes, then CloudWatch Logs JSON from the first byte of the text;
+/// gzip from its first two bytes, then CloudWatch Logs JSON from the start of the text;
 /// Parquet in a stream is an error that says why.
 fn sniff(mut raw: Box<dyn Read + Send>, background: bool) -> Opened {
     let mut magic = [0u8; 4];
@@ -1525,22 +1520,27 @@ fn sniff(mut raw: Box<dyn Read + Send>, background: bool) -> Opened {
     json_or_text(Box::new(stream), Encoding::default())
 }
 
-/// Text as it is; CloudWatch Logs JSON (its first byte other than whitespace `{` or `[`) as
-/// the text lines of its events' messages, parsed on a background thread; or a CloudWatch Logs
+/// Text as it is; CloudWatch Logs JSON (see [`super::cloudwatch::looks_like_json`]) as the
+/// text lines of its events' messages, parsed on a background thread; or a CloudWatch Logs
 /// export (its first line starting with a timestamp) with each line's timestamp removed.
 fn json_or_text(mut text: Box<dyn Read + Send>, mut enc: Encoding) -> Opened {
-    // Only as far as needed to tell (the first byte other than whitespace, then the first
-    // line's first 32 bytes): a live stream (`score -`) is not kept waiting for more.
+    // Only as far as needed to tell: the first two bytes other than whitespace when the first
+    // opens JSON, else the first line's first 32 bytes. A live stream (`score -`) is not kept
+    // waiting for more.
     let mut head = Vec::new();
     let mut buf = [0u8; 64];
-    let mut first: Option<usize> = None;
-    loop {
-        if let Some(i) = first {
-            let line = head.get(i..).unwrap_or_default();
-            if line.len() >= 32 || line.contains(&b'\n') {
-                break;
+    let told = |head: &[u8]| {
+        let mut rest = head.iter().skip_while(|b| b.is_ascii_whitespace());
+        match rest.next() {
+            None => false,
+            Some(b'{' | b'[') => rest.any(|b| !b.is_ascii_whitespace()),
+            Some(_) => {
+                let line = head.iter().skip_while(|b| b.is_ascii_whitespace());
+                line.clone().count() >= 32 || line.clone().any(|&b| b == b'\n')
             }
         }
+    };
+    while !told(&head) {
         let k = match text.read(&mut buf) {
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -1550,15 +1550,12 @@ fn json_or_text(mut text: Box<dyn Read + Send>, mut enc: Encoding) -> Opened {
             break;
         }
         head.extend_from_slice(buf.get(..k).unwrap_or_default());
-        if first.is_none() {
-            first = head.iter().position(|b| !b.is_ascii_whitespace());
-        }
     }
-    let start = first.and_then(|i| head.get(i..)).unwrap_or_default();
-    let json = start
-        .first()
-        .is_some_and(|&b| super::cloudwatch::looks_like_json(b));
-    let export = super::cloudwatch::export_prefix(start).is_some();
+    let json = super::cloudwatch::looks_like_json(&head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    let export = start
+        .and_then(|i| head.get(i..))
+        .is_some_and(|line| super::cloudwatch::export_prefix(line).is_some());
     let stream: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(text));
     if json {
         enc.cloudwatch = true;

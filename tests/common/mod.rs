@@ -333,6 +333,19 @@ pub struct ReadAll {
     pub error: Option<String>,
 }
 
+impl ReadAll {
+    /// The bad-line reports with `path` (the file they came from) written as `FILE`, to
+    /// compare two files' reports.
+    #[allow(dead_code)]
+    pub fn reports_without(&self, path: &std::path::Path) -> Vec<String> {
+        let p = path.display().to_string();
+        self.reports
+            .iter()
+            .map(|m| m.replacen(&p, "FILE", 1))
+            .collect()
+    }
+}
+
 /// Reads `reader` to its end or its first error (see [`ReadAll`]).
 #[allow(dead_code)]
 pub fn read_all(reader: flowvigil::flowlog::LogReader) -> ReadAll {
